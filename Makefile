@@ -1,0 +1,52 @@
+# lc-plugin: every target installs what it needs first (idempotent), then does its job.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-rasterio \
+	python3-venv python3-pip python3-matplotlib python3-requests python3-scipy zip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
+
+.PHONY: setup system test lint demo package qgis-process bench clean
+
+setup: $(STAMP)
+
+system:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@$(MAKE) --no-print-directory system
+	@[ -x $(PY) ] || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -r requirements.txt -r requirements-dev.txt
+	@touch $(STAMP)
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+demo: setup
+	QT_QPA_PLATFORM=offscreen $(PY) demo/run_demo.py
+
+package: setup
+	@rm -rf build/package && mkdir -p build/package/landcover dist
+	@cp -r __init__.py provider.py metadata.txt LICENSE README.md algorithms lc_plugin resources build/package/landcover/
+	@find build/package -name __pycache__ -prune -exec rm -rf {} +
+	@cd build/package && rm -f ../../dist/landcover-$(VERSION).zip && zip -qr ../../dist/landcover-$(VERSION).zip landcover
+	@echo dist/landcover-$(VERSION).zip
+
+# Headless qgis_process with this checkout's plugin enabled, e.g. make qgis-process ARGS=list
+qgis-process: setup
+	@scripts/qgis-process $(ARGS)
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf build dist .pytest_cache

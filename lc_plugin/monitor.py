@@ -1,0 +1,64 @@
+"""Progress and cancellation without a QGIS dependency.
+
+Engine functions take a ``Monitor``; the Processing layer builds one from its feedback
+(``Monitor(feedback.setProgress, feedback.isCanceled)``), a notebook passes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .errors import Cancelled
+
+
+class Monitor:
+    """Reports progress as a fraction in [0, 1] of this monitor's span and checks for cancel.
+
+    ``progress`` receives percent (0–100) of the whole run, matching QGIS feedback.
+    ``sub(start, end)`` gives a child monitor that maps its own 0–1 onto a slice of the parent.
+    """
+
+    def __init__(
+        self,
+        progress: Callable[[float], object] | None = None,
+        is_cancelled: Callable[[], bool] | None = None,
+        log: Callable[[str], object] | None = None,
+        _span: tuple[float, float] = (0.0, 1.0),
+    ) -> None:
+        self._progress = progress
+        self._is_cancelled = is_cancelled
+        self._log = log
+        self._span = _span
+
+    def update(self, fraction: float) -> None:
+        """Report progress and raise ``Cancelled`` if the caller asked to stop."""
+        self.check()
+        if self._progress is not None:
+            lo, hi = self._span
+            fraction = min(max(fraction, 0.0), 1.0)
+            self._progress(100.0 * (lo + (hi - lo) * fraction))
+
+    def check(self) -> None:
+        """Raise ``Cancelled`` if the caller asked to stop."""
+        if self._is_cancelled is not None and self._is_cancelled():
+            raise Cancelled("cancelled by the user")
+
+    def info(self, message: str) -> None:
+        """Pass a human-readable line to the caller's log (never to stdout)."""
+        if self._log is not None:
+            self._log(message)
+
+    def sub(self, start: float, end: float) -> Monitor:
+        """A monitor whose 0–1 covers ``start``–``end`` of this one."""
+        lo, hi = self._span
+        return Monitor(
+            self._progress,
+            self._is_cancelled,
+            self._log,
+            (lo + (hi - lo) * start, lo + (hi - lo) * end),
+        )
+
+
+def ensure_monitor(monitor: Monitor | None) -> Monitor:
+    """Engine entry points accept ``None`` and use a silent monitor."""
+    return monitor if monitor is not None else Monitor()
