@@ -177,3 +177,10 @@ def read_class_raster(path: str) -> tuple[np.ndarray, ClassTable | None, Grid]:
         text = src.tags().get(TAG_CLASSES)
         grid = Grid(src.crs, src.transform, src.width, src.height)
     return labels, (ClassTable.from_json(text) if text else None), grid
+
+
+def read_class_table(path: str) -> ClassTable | None:
+    """The class table embedded in a class raster or stack, without reading pixels."""
+    with rasterio.open(path) as src:
+        text = src.tags().get(TAG_CLASSES)
+    return ClassTable.from_json(text) if text else None

@@ -1,0 +1,25 @@
+"""One Processing algorithm per pipeline step; each only translates to and from the engine."""
+
+from .accuracy_report import AccuracyReportAlgorithm
+from .classify import ClassifyAlgorithm
+from .cloud_masks import CloudMasksAlgorithm
+from .create_grid import CreateGridAlgorithm
+from .download import DownloadAlgorithm
+from .filter_scenes import FilterScenesAlgorithm
+from .interpolate import InterpolateAlgorithm
+from .mosaic import MosaicAlgorithm
+from .rasterize_reference import RasterizeReferenceAlgorithm
+from .train import TrainAlgorithm
+
+ALGORITHMS = [
+    CreateGridAlgorithm,
+    DownloadAlgorithm,
+    CloudMasksAlgorithm,
+    FilterScenesAlgorithm,
+    InterpolateAlgorithm,
+    RasterizeReferenceAlgorithm,
+    TrainAlgorithm,
+    ClassifyAlgorithm,
+    AccuracyReportAlgorithm,
+    MosaicAlgorithm,
+]

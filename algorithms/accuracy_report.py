@@ -1,0 +1,80 @@
+"""Accuracy report: confusion matrix and accuracy figures as JSON and an HTML page."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+
+from ..lc_plugin import report
+from .base import LandCoverAlgorithm
+
+
+class AccuracyReportAlgorithm(LandCoverAlgorithm):
+    ALG_ID = "accuracyreport"
+    DISPLAY_NAME = "Accuracy report"
+    GROUP_ID = "validation"
+    HELP = (
+        "Compares a land-cover map with reference data and writes the confusion matrix (counts and row-normalised), "
+        "overall accuracy, Cohen's kappa, per-class precision, recall and F1, macro and weighted F1, as JSON and as an "
+        "HTML page with the matrices drawn as pictures.<br>"
+        "Either <b>Land-cover map</b> + <b>Reference</b> (a class raster on the same grid, or polygons with "
+        "<b>Reference class field</b>, rasterized on the map's grid), or <b>Test predictions</b>: the CSV that Train "
+        "classifier writes for its held-out pixels (the honest estimate when the map was trained on the same area).<br>"
+        "Pixels that are no data (0) in either are ignored.<br>"
+        "Example: <code>qgis_process run landcover:accuracyreport -- INPUT=map.tif REFERENCE=ref.tif "
+        "OUTPUT_HTML=report.html OUTPUT_JSON=report.json</code>"
+    )
+
+    INPUT = "INPUT"
+    REFERENCE = "REFERENCE"
+    REFERENCE_FIELD = "REFERENCE_FIELD"
+    PREDICTIONS = "PREDICTIONS"
+    OUTPUT_HTML = "OUTPUT_HTML"
+    OUTPUT_JSON = "OUTPUT_JSON"
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Land-cover map"), optional=True))
+        self.addParameter(QgsProcessingParameterMapLayer(self.REFERENCE, self.tr("Reference (class raster or polygons)"), optional=True))
+        self.addParameter(QgsProcessingParameterString(self.REFERENCE_FIELD, self.tr("Reference class field (polygons only)"), optional=True))
+        self.addParameter(QgsProcessingParameterFile(self.PREDICTIONS, self.tr("Test predictions (CSV from Train classifier)"), extension="csv", optional=True))
+        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Report (HTML)"), self.tr("HTML files (*.html)")))
+        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_JSON, self.tr("Report (JSON)"), self.tr("JSON files (*.json)")))
+        for key, label in (("OVERALL_ACCURACY", "Overall accuracy"), ("KAPPA", "Cohen's kappa"), ("WEIGHTED_F1", "Weighted F1")):
+            self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
+
+    def run(self, parameters, context, feedback, monitor) -> dict:
+        html = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
+        json_out = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
+        predictions = self.parameterAsFile(parameters, self.PREDICTIONS, context)
+        reference = self.parameterAsLayer(parameters, self.REFERENCE, context)
+        if predictions:
+            metrics = report.predictions_report_file(predictions, json_out, html, monitor=monitor)
+        elif reference is not None and self.parameterAsRasterLayer(parameters, self.INPUT, context) is not None:
+            source = reference.source().split("|")[0]
+            metrics = report.accuracy_report_file(
+                self.raster_path(parameters, self.INPUT, context),
+                source,
+                json_out,
+                html,
+                reference_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context) or None,
+                monitor=monitor,
+            )
+        else:
+            raise QgsProcessingException(
+                f"{self.INPUT}: give a land-cover map and a {self.REFERENCE}, or the {self.PREDICTIONS} CSV written by Train classifier."
+            )
+        feedback.pushInfo(f"Overall accuracy {metrics['overall_accuracy']:.4f}, kappa {metrics['kappa']:.4f}, n = {metrics['n']}")
+        return {
+            self.OUTPUT_HTML: html,
+            self.OUTPUT_JSON: json_out,
+            "OVERALL_ACCURACY": metrics["overall_accuracy"],
+            "KAPPA": metrics["kappa"],
+            "WEIGHTED_F1": metrics["weighted_f1"],
+        }

@@ -1,0 +1,137 @@
+"""What every Land cover algorithm shares: metadata, help, feedback and error translation.
+
+An algorithm subclass declares its ids and help as class constants, its parameters in
+``initAlgorithm`` and implements ``run``; this base turns engine errors into
+``QgsProcessingException`` (naming the parameter) and QGIS feedback into a ``Monitor``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from ..lc_plugin.errors import Cancelled, LandCoverError
+from ..lc_plugin.monitor import Monitor
+
+PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
+ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
+README_URL = "https://github.com/lc-plugin/lc-plugin#algorithms"
+
+GROUPS = {
+    "data": "Land cover — data",
+    "preparation": "Land cover — preparation",
+    "training": "Land cover — training",
+    "classification": "Land cover — classification",
+    "validation": "Land cover — validation",
+}
+
+
+class LandCoverAlgorithm(QgsProcessingAlgorithm):
+    """Base class: subclasses set ALG_ID, DISPLAY_NAME, GROUP_ID, HELP and implement run()."""
+
+    ALG_ID = ""
+    DISPLAY_NAME = ""
+    GROUP_ID = ""
+    HELP = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._post_processors: list = []  # QGIS holds them weakly; keep them alive here
+
+    def name(self) -> str:
+        return self.ALG_ID
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr(self.DISPLAY_NAME)
+
+    def group(self) -> str:
+        return self.tr(GROUPS[self.GROUP_ID])
+
+    def groupId(self) -> str:  # noqa: N802
+        return self.GROUP_ID
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return self.tr(self.HELP)
+
+    def helpUrl(self) -> str:  # noqa: N802
+        return f"{README_URL}-{self.ALG_ID}"
+
+    def icon(self) -> QIcon:
+        return QIcon(ICON_PATH)
+
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate("landcover", text)
+
+    def createInstance(self) -> LandCoverAlgorithm:  # noqa: N802
+        return type(self)()
+
+    def processAlgorithm(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict:  # noqa: N802
+        monitor = Monitor(feedback.setProgress, feedback.isCanceled, feedback.pushInfo)
+        try:
+            return self.run(parameters, context, feedback, monitor)
+        except LandCoverError as exc:
+            prefix = f"{exc.parameter}: " if exc.parameter else ""
+            raise QgsProcessingException(prefix + str(exc)) from exc
+        except Cancelled as exc:
+            raise QgsProcessingException("Cancelled by the user; no output was written.") from exc
+
+    def run(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback, monitor: Monitor) -> dict:
+        raise NotImplementedError
+
+    # --- parameter helpers shared by the algorithms -------------------------------------------
+
+    def parameter_error(self, name: str, message: str) -> QgsProcessingException:
+        return QgsProcessingException(f"{name}: {message}")
+
+    def raster_path(self, parameters, name: str, context: QgsProcessingContext) -> str:
+        """Local file path of a raster parameter (the engine reads files, not QGIS layers)."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:
+            raise QgsProcessingException(self.invalidRasterError(parameters, name))
+        path = layer.source().split("|")[0]
+        if not os.path.isfile(path):
+            raise QgsProcessingException(f"{name}: {layer.name()} is not a local raster file ({path}).")
+        return path
+
+    def optional_raster_path(self, parameters, name: str, context: QgsProcessingContext) -> str | None:
+        if self.parameterAsRasterLayer(parameters, name, context) is None:
+            return None
+        return self.raster_path(parameters, name, context)
+
+    def raster_paths(self, parameters, name: str, context: QgsProcessingContext) -> list[str]:
+        layers = self.parameterAsLayerList(parameters, name, context)
+        paths = [layer.source().split("|")[0] for layer in layers]
+        if not paths:
+            raise QgsProcessingException(f"{name}: choose at least one raster.")
+        return paths
+
+    def vector_path(self, parameters, name: str, context: QgsProcessingContext, feedback) -> tuple[str, str | None]:
+        """A vector parameter as (file path, layer name) that OGR can open (a temp copy if needed)."""
+        path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(parameters, name, context, ["gpkg", "shp", "geojson"], "gpkg", feedback)
+        if not path:
+            raise QgsProcessingException(self.invalidSourceError(parameters, name))
+        return path, (layer_name or None)
+
+    def output_path(self, parameters, name: str, context: QgsProcessingContext, extensions: tuple[str, ...]) -> str:
+        """Destination path, checked to carry an extension the engine writes."""
+        path = self.parameterAsOutputLayer(parameters, name, context) or self.parameterAsFileOutput(parameters, name, context)
+        if path and not path.lower().endswith(extensions):
+            raise QgsProcessingException(f"{name}: the output must be a {' or '.join(extensions)} file, not {path}.")
+        return path
+
+    def style_as_classes(self, context: QgsProcessingContext, path: str) -> None:
+        """Load a class raster with the class colours and names once the algorithm finishes."""
+        from .styling import ClassRasterStyler
+
+        if context.willLoadLayerOnCompletion(path):
+            styler = ClassRasterStyler(path)
+            self._post_processors.append(styler)
+            context.layerToLoadOnCompletionDetails(path).setPostProcessor(styler)

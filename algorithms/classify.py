@@ -1,0 +1,64 @@
+"""Classify: apply an ONNX land-cover model to an interpolated time stack, block by block."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from ..lc_plugin import classify
+from .base import LandCoverAlgorithm
+
+
+class ClassifyAlgorithm(LandCoverAlgorithm):
+    ALG_ID = "classify"
+    DISPLAY_NAME = "Classify"
+    GROUP_ID = "classification"
+    HELP = (
+        "Classifies every pixel of an interpolated time stack with a model trained by Train classifier (ONNX, run "
+        "with onnxruntime), block by block so memory stays bounded.<br>"
+        "<b>Interpolated time stack</b>: must have the bands and dates the model was trained on; otherwise the "
+        "algorithm refuses and says what differs.<br>"
+        "<b>Model</b>: the .onnx file. <b>Block rows</b> (advanced): rows per block.<br>"
+        "Outputs: the class raster (UInt8, 0 = no data, loaded with the model's class colours and names) and, "
+        "optionally, one probability band per class.<br>"
+        "Example: <code>qgis_process run landcover:classify -- INPUT=i.tif MODEL=model.onnx OUTPUT=map.tif</code>"
+    )
+
+    INPUT = "INPUT"
+    MODEL = "MODEL"
+    BLOCK_ROWS = "BLOCK_ROWS"
+    OUTPUT = "OUTPUT"
+    OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Interpolated time stack")))
+        self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx"))
+        rows = QgsProcessingParameterNumber(self.BLOCK_ROWS, self.tr("Block rows"), QgsProcessingParameterNumber.Integer, 256, minValue=1)
+        rows.setFlags(rows.flags() | rows.FlagAdvanced)
+        self.addParameter(rows)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Land-cover map")))
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT_PROBABILITIES, self.tr("Class probabilities"), optional=True, createByDefault=False)
+        )
+
+    def run(self, parameters, context, feedback, monitor) -> dict:
+        out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))
+        probabilities = self.output_path(parameters, self.OUTPUT_PROBABILITIES, context, (".tif", ".tiff")) or None
+        classes = classify.classify_file(
+            self.parameterAsFile(parameters, self.MODEL, context),
+            self.raster_path(parameters, self.INPUT, context),
+            out,
+            probabilities_out=probabilities,
+            block_rows=self.parameterAsInt(parameters, self.BLOCK_ROWS, context),
+            monitor=monitor,
+        )
+        feedback.pushInfo("Classes: " + ", ".join(f"{c.id} {c.name}" for c in classes))
+        self.style_as_classes(context, out)
+        result = {self.OUTPUT: out}
+        if probabilities:
+            result[self.OUTPUT_PROBABILITIES] = probabilities
+        return result

@@ -1,0 +1,86 @@
+"""Cloud masks: s2cloudless on L1C stacks, or the Scene Classification Layer of L2A stacks."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+
+from ..lc_plugin import clouds
+from .base import LandCoverAlgorithm
+
+METHODS = ["auto", "s2cloudless", "scl"]
+
+
+class CloudMasksAlgorithm(LandCoverAlgorithm):
+    ALG_ID = "cloudmasks"
+    DISPLAY_NAME = "Cloud masks"
+    GROUP_ID = "preparation"
+    HELP = (
+        "Computes a cloud mask for every date of a time stack.<br>"
+        "<b>Method</b>: <i>s2cloudless</i> needs its ten L1C bands (B01, B02, B04, B05, B08, B8A, B09, B10, B11, B12, TOA "
+        "reflectance); <i>scl</i> uses the SCL band of L2A products (which have no B10); <i>auto</i> picks s2cloudless "
+        "when the bands are there, else SCL.<br>"
+        "<b>Threshold</b> (0.4), <b>Average over</b> (4 px) and <b>Dilation</b> (2 px) are s2cloudless's defaults.<br>"
+        "<b>SCL classes</b>: SCL values counted as cloud (default 3,8,9,10: shadow, medium and high cloud probability, cirrus).<br>"
+        "Output: a mask stack aligned with the input, band CLM per date (1 cloud, 0 clear, 255 no data); "
+        "optionally the s2cloudless probabilities (CLP).<br>"
+        "Example: <code>qgis_process run landcover:cloudmasks -- INPUT=stack.tif METHOD=2 OUTPUT=clm.tif</code>"
+    )
+
+    INPUT = "INPUT"
+    METHOD = "METHOD"
+    THRESHOLD = "THRESHOLD"
+    AVERAGE_OVER = "AVERAGE_OVER"
+    DILATION = "DILATION"
+    SCL_CLASSES = "SCL_CLASSES"
+    OUTPUT = "OUTPUT"
+    OUTPUT_PROBABILITY = "OUTPUT_PROBABILITY"
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")))
+        self.addParameter(QgsProcessingParameterEnum(self.METHOD, self.tr("Method"), METHODS, defaultValue=0))
+        advanced = [
+            QgsProcessingParameterNumber(self.THRESHOLD, self.tr("s2cloudless threshold"), QgsProcessingParameterNumber.Double, 0.4, minValue=0, maxValue=1),
+            QgsProcessingParameterNumber(self.AVERAGE_OVER, self.tr("s2cloudless average over (px)"), QgsProcessingParameterNumber.Integer, 4, minValue=0),
+            QgsProcessingParameterNumber(self.DILATION, self.tr("s2cloudless dilation (px)"), QgsProcessingParameterNumber.Integer, 2, minValue=0),
+            QgsProcessingParameterString(self.SCL_CLASSES, self.tr("SCL classes counted as cloud"), ",".join(map(str, clouds.DEFAULT_SCL_CLASSES))),
+        ]
+        for parameter in advanced:
+            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
+            self.addParameter(parameter)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Cloud mask stack")))
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT_PROBABILITY, self.tr("Cloud probabilities"), optional=True, createByDefault=False)
+        )
+
+    def run(self, parameters, context, feedback, monitor) -> dict:
+        stack = self.raster_path(parameters, self.INPUT, context)
+        out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))
+        prob = self.output_path(parameters, self.OUTPUT_PROBABILITY, context, (".tif", ".tiff")) or None
+        try:
+            scl_classes = tuple(int(v) for v in self.parameterAsString(parameters, self.SCL_CLASSES, context).split(",") if v.strip())
+        except ValueError:
+            scl_classes = ()
+        if not scl_classes:
+            raise self.parameter_error(self.SCL_CLASSES, "expected comma-separated SCL class values, e.g. 3,8,9,10")
+        method = clouds.cloud_masks_file(
+            stack,
+            out,
+            prob,
+            method=METHODS[self.parameterAsEnum(parameters, self.METHOD, context)],
+            threshold=self.parameterAsDouble(parameters, self.THRESHOLD, context),
+            average_over=self.parameterAsInt(parameters, self.AVERAGE_OVER, context),
+            dilation_size=self.parameterAsInt(parameters, self.DILATION, context),
+            scl_classes=scl_classes,
+            monitor=monitor,
+        )
+        feedback.pushInfo(f"Cloud masks computed with {method}.")
+        result = {self.OUTPUT: out}
+        if prob:
+            result[self.OUTPUT_PROBABILITY] = prob
+        return result

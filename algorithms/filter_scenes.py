@@ -1,0 +1,58 @@
+"""Filter cloudy scenes: drop dates whose share of clear pixels is below a threshold."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from ..lc_plugin import scenes
+from .base import LandCoverAlgorithm
+
+
+class FilterScenesAlgorithm(LandCoverAlgorithm):
+    ALG_ID = "filterscenes"
+    DISPLAY_NAME = "Filter cloudy scenes"
+    GROUP_ID = "preparation"
+    HELP = (
+        "Drops the dates whose fraction of clear pixels is below a threshold, from the time stack and its cloud mask "
+        "together (the seeds kept dates with at least 80 % valid pixels).<br>"
+        "<b>Time stack</b> and <b>Cloud mask stack</b>: the outputs of Download and Cloud masks (same dates and grid).<br>"
+        "<b>Minimum valid fraction</b>: 0–1, default 0.8. The fraction counts only pixels that have data, so a patch "
+        "partly outside the satellite's footprint is not penalised.<br>"
+        "Outputs: the filtered stack and the filtered mask.<br>"
+        "Example: <code>qgis_process run landcover:filterscenes -- INPUT=stack.tif MASK=clm.tif OUTPUT=f.tif OUTPUT_MASK=fclm.tif</code>"
+    )
+
+    INPUT = "INPUT"
+    MASK = "MASK"
+    MIN_VALID_FRACTION = "MIN_VALID_FRACTION"
+    OUTPUT = "OUTPUT"
+    OUTPUT_MASK = "OUTPUT_MASK"
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.MASK, self.tr("Cloud mask stack")))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.MIN_VALID_FRACTION, self.tr("Minimum valid fraction"), QgsProcessingParameterNumber.Double, 0.8, minValue=0, maxValue=1
+            )
+        )
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Filtered time stack")))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_MASK, self.tr("Filtered cloud mask stack")))
+
+    def run(self, parameters, context, feedback, monitor) -> dict:
+        out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))
+        out_mask = self.output_path(parameters, self.OUTPUT_MASK, context, (".tif", ".tiff"))
+        kept = scenes.filter_scenes_file(
+            self.raster_path(parameters, self.INPUT, context),
+            self.raster_path(parameters, self.MASK, context),
+            out,
+            out_mask,
+            min_valid_fraction=self.parameterAsDouble(parameters, self.MIN_VALID_FRACTION, context),
+            monitor=monitor,
+        )
+        feedback.pushInfo(f"Kept {len(kept)} dates: {', '.join(d.isoformat() for d in kept)}")
+        return {self.OUTPUT: out, self.OUTPUT_MASK: out_mask}

@@ -1,0 +1,105 @@
+"""Train classifier: LightGBM on sampled pixels, exported to ONNX with its metadata."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+)
+
+from ..lc_plugin import train
+from .base import LandCoverAlgorithm
+
+SPLITS = ["pixel", "patch"]
+
+
+class TrainAlgorithm(LandCoverAlgorithm):
+    ALG_ID = "train"
+    DISPLAY_NAME = "Train classifier"
+    GROUP_ID = "training"
+    HELP = (
+        "Samples reference pixels (stratified per class, seeded), builds the features (every band plus NDVI, NDWI and "
+        "NDBI for every date) and trains a LightGBM multiclass model, as in the eo-learn land-cover example.<br>"
+        "<b>Interpolated time stacks</b> and <b>Reference rasters</b>: one reference per stack, in the same order, on the "
+        "same grid; all stacks must share dates and bands.<br>"
+        "<b>Samples per class</b>: at most this many pixels per class (default 5000). <b>Test fraction</b>: share held "
+        "out for testing (default 0.25), split by <i>pixel</i> or by whole <i>patch</i> (no neighbouring pixels leak).<br>"
+        "<b>Drop classes without samples</b>: otherwise a class of the reference with no usable pixel is an error.<br>"
+        "Advanced: number of trees, leaves, learning rate, random seed.<br>"
+        "Outputs: the model as ONNX (class ids, names, colours, feature names, dates, bands and parameters in its "
+        "metadata) and the held-out test predictions as CSV for the accuracy report.<br>"
+        "Example: <code>qgis_process run landcover:train -- INPUT=i1.tif INPUT=i2.tif REFERENCE=r1.tif REFERENCE=r2.tif "
+        "OUTPUT_MODEL=model.onnx</code>"
+    )
+
+    INPUT = "INPUT"
+    REFERENCE = "REFERENCE"
+    SAMPLES_PER_CLASS = "SAMPLES_PER_CLASS"
+    TEST_FRACTION = "TEST_FRACTION"
+    SPLIT = "SPLIT"
+    DROP_EMPTY_CLASSES = "DROP_EMPTY_CLASSES"
+    SEED = "SEED"
+    N_ESTIMATORS = "N_ESTIMATORS"
+    NUM_LEAVES = "NUM_LEAVES"
+    LEARNING_RATE = "LEARNING_RATE"
+    OUTPUT_MODEL = "OUTPUT_MODEL"
+    OUTPUT_PREDICTIONS = "OUTPUT_PREDICTIONS"
+    TEST_OVERALL_ACCURACY = "TEST_OVERALL_ACCURACY"
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("Interpolated time stacks"), QgsProcessing.TypeRaster))
+        self.addParameter(QgsProcessingParameterMultipleLayers(self.REFERENCE, self.tr("Reference rasters (same order)"), QgsProcessing.TypeRaster))
+        self.addParameter(
+            QgsProcessingParameterNumber(self.SAMPLES_PER_CLASS, self.tr("Samples per class"), QgsProcessingParameterNumber.Integer, 5000, minValue=1)
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(self.TEST_FRACTION, self.tr("Test fraction"), QgsProcessingParameterNumber.Double, 0.25, minValue=0.01, maxValue=0.9)
+        )
+        self.addParameter(QgsProcessingParameterEnum(self.SPLIT, self.tr("Split test set by"), SPLITS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterBoolean(self.DROP_EMPTY_CLASSES, self.tr("Drop classes without samples"), False))
+        advanced = [
+            QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, 42),
+            QgsProcessingParameterNumber(self.N_ESTIMATORS, self.tr("Number of trees"), QgsProcessingParameterNumber.Integer, 300, minValue=1),
+            QgsProcessingParameterNumber(self.NUM_LEAVES, self.tr("Leaves per tree"), QgsProcessingParameterNumber.Integer, 31, minValue=2),
+            QgsProcessingParameterNumber(self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double, 0.1, minValue=0.0001),
+        ]
+        for parameter in advanced:
+            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
+            self.addParameter(parameter)
+        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_MODEL, self.tr("Model (ONNX)"), self.tr("ONNX model (*.onnx)")))
+        self.addParameter(
+            QgsProcessingParameterFileDestination(
+                self.OUTPUT_PREDICTIONS, self.tr("Test predictions (CSV)"), self.tr("CSV (*.csv)"), optional=True, createByDefault=True
+            )
+        )
+        self.addOutput(QgsProcessingOutputNumber(self.TEST_OVERALL_ACCURACY, self.tr("Test overall accuracy")))
+
+    def run(self, parameters, context, feedback, monitor) -> dict:
+        model = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        predictions = self.parameterAsFileOutput(parameters, self.OUTPUT_PREDICTIONS, context) or None
+        summary = train.train_classifier(
+            self.raster_paths(parameters, self.INPUT, context),
+            self.raster_paths(parameters, self.REFERENCE, context),
+            model,
+            samples_per_class=self.parameterAsInt(parameters, self.SAMPLES_PER_CLASS, context),
+            test_fraction=self.parameterAsDouble(parameters, self.TEST_FRACTION, context),
+            split=SPLITS[self.parameterAsEnum(parameters, self.SPLIT, context)],
+            seed=self.parameterAsInt(parameters, self.SEED, context),
+            n_estimators=self.parameterAsInt(parameters, self.N_ESTIMATORS, context),
+            num_leaves=self.parameterAsInt(parameters, self.NUM_LEAVES, context),
+            learning_rate=self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
+            drop_empty_classes=self.parameterAsBoolean(parameters, self.DROP_EMPTY_CLASSES, context),
+            predictions_out=predictions,
+            monitor=monitor,
+        )
+        accuracy = float(summary["test_overall_accuracy"])
+        feedback.pushInfo(f"Trained on {summary['n_train']} pixels; test overall accuracy {accuracy:.4f} on {summary['n_test']} pixels.")
+        result = {self.OUTPUT_MODEL: model, self.TEST_OVERALL_ACCURACY: accuracy}
+        if predictions:
+            result[self.OUTPUT_PREDICTIONS] = predictions
+        return result

@@ -1,0 +1,266 @@
+"""Cloud masks for a time stack: s2cloudless on L1C bands, or the L2A scene classification (SCL).
+
+s2cloudless is Sentinel Hub's per-pixel LightGBM detector; we run its own model and its own
+post-processing (disk averaging of the probabilities, threshold, disk dilation) so a mask made
+here is exactly the mask ``S2PixelCloudDetector.get_cloud_masks`` makes with the same
+parameters. It needs the ten L1C bands below, B10 (cirrus) included; L2A products have no
+B10, so for L2A stacks the SCL band is the cloud source instead.
+
+Output: a cloud-mask stack (band ``CLM``, uint8: 1 cloud, 0 clear, 255 no data) with the same
+dates and grid as the input, and optionally the probabilities (band ``CLP``, float32, NaN = no
+data).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import rasterio
+
+from .atomic import check_not_input
+from .deps import require
+from .errors import LandCoverError
+from .monitor import Monitor, ensure_monitor
+from .rasters import TimeStack, read_stack_info, write_stack
+
+S2CLOUDLESS_BANDS = ["B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12"]
+# Sen2Cor SCL classes: 3 cloud shadow, 8 cloud medium probability, 9 cloud high probability,
+# 10 thin cirrus. (0 is "no data"; 1 saturated/defective is left to the user.)
+DEFAULT_SCL_CLASSES = (3, 8, 9, 10)
+
+MASK_BAND = "CLM"
+PROB_BAND = "CLP"
+MASK_CLEAR, MASK_CLOUD, MASK_NODATA = 0, 1, 255
+METHODS = ("auto", "s2cloudless", "scl")
+
+# Pixels handed to LightGBM at once, and pixels of one block of dates read from a file:
+# bounds memory (10 float32 bands per pixel) while keeping progress reports frequent.
+_PREDICT_CHUNK = 1 << 20
+_READ_BUDGET_PIXELS = 1 << 22
+
+
+@functools.lru_cache(maxsize=8)
+def _detector(threshold: float = 0.4, average_over: int = 4, dilation_size: int = 2):
+    """One s2cloudless detector per parameter set; its LightGBM model loads lazily, once."""
+    s2cloudless = require("s2cloudless")
+    return s2cloudless.S2PixelCloudDetector(
+        threshold=threshold, average_over=average_over, dilation_size=dilation_size, all_bands=False
+    )
+
+
+def _check_postprocessing(threshold: float, average_over: int, dilation_size: int) -> None:
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise LandCoverError(f"The cloud probability threshold must be between 0 and 1, got {threshold}.", "THRESHOLD")
+    if int(average_over) != average_over or average_over < 0:
+        raise LandCoverError(
+            f"The averaging disk radius must be a whole number of pixels ≥ 0 (0 = no averaging), got {average_over}.",
+            "AVERAGE_OVER",
+        )
+    if int(dilation_size) != dilation_size or dilation_size < 0:
+        raise LandCoverError(
+            f"The dilation disk radius must be a whole number of pixels ≥ 0 (0 = no dilation), got {dilation_size}.",
+            "DILATION_SIZE",
+        )
+
+
+def s2cloudless_probabilities(bands: np.ndarray, monitor: Monitor | None = None) -> np.ndarray:
+    """Cloud probability per pixel from s2cloudless's model.
+
+    ``bands``: (T, H, W, 10) TOA reflectance (0–1) in ``S2CLOUDLESS_BANDS`` order. Returns
+    (T, H, W) float32; NaN where any band is NaN (those pixels never reach the model, which
+    gives the same probabilities elsewhere as feeding them zeros would: the model is per pixel).
+    """
+    monitor = ensure_monitor(monitor)
+    if bands.ndim != 4 or bands.shape[-1] != len(S2CLOUDLESS_BANDS):
+        raise ValueError(f"expected (T, H, W, {len(S2CLOUDLESS_BANDS)}) bands, got shape {bands.shape}")
+    classifier = _detector().classifier
+    pixels = bands.reshape(-1, bands.shape[-1])
+    valid = np.isfinite(pixels).all(axis=1)
+    out = np.full(pixels.shape[0], np.nan, dtype=np.float32)
+    index = np.flatnonzero(valid)
+    n = index.size
+    monitor.update(0.0)
+    for start in range(0, n, _PREDICT_CHUNK):
+        chunk = index[start : start + _PREDICT_CHUNK]
+        sample = pixels[chunk][np.newaxis, :, np.newaxis, :]  # (1, n, 1, 10): s2cloudless's image layout
+        proba = classifier.image_predict_proba(sample)[..., 1]
+        out[chunk] = proba.reshape(-1).astype(np.float32)
+        monitor.update(min(start + _PREDICT_CHUNK, n) / n)
+    monitor.update(1.0)
+    return out.reshape(bands.shape[:-1])
+
+
+def s2cloudless_masks(probs: np.ndarray, threshold: float = 0.4, average_over: int = 4, dilation_size: int = 2) -> np.ndarray:
+    """s2cloudless's post-processing: disk-average the probabilities, threshold, disk-dilate.
+
+    ``probs``: (T, H, W) float, NaN = no data. Returns uint8 (T, H, W): 1 cloud, 0 clear, 255 no
+    data. No-data pixels count as probability 0 in the averaging (they do not make their
+    neighbours cloudy); where there is no NaN the result equals ``get_mask_from_prob``.
+    """
+    _check_postprocessing(threshold, average_over, dilation_size)
+    if probs.ndim != 3:
+        raise ValueError(f"expected (T, H, W) probabilities, got shape {probs.shape}")
+    nodata = np.isnan(probs)
+    filled = np.where(nodata, 0.0, probs).astype(np.float32)
+    detector = _detector(float(threshold), int(average_over), int(dilation_size))
+    masks = np.asarray(detector.get_mask_from_prob(filled), dtype=np.uint8)
+    masks[nodata] = MASK_NODATA
+    return masks
+
+
+def scl_masks(scl: np.ndarray, classes: Sequence[int] = DEFAULT_SCL_CLASSES) -> np.ndarray:
+    """Cloud mask from Sen2Cor's scene classification: 1 where SCL is one of ``classes``.
+
+    ``scl``: (T, H, W) SCL values; NaN or 0 (SCL's own "no data") gives 255.
+    """
+    scl = np.asarray(scl)
+    nodata = ~np.isfinite(scl) if scl.dtype.kind == "f" else np.zeros(scl.shape, dtype=bool)
+    values = np.where(nodata, 0, scl)
+    nodata |= values == 0
+    masks = np.isin(values, np.asarray(list(classes))).astype(np.uint8)
+    masks[nodata] = MASK_NODATA
+    return masks
+
+
+def read_layers(path: str, date_index: Sequence[int], band_index: Sequence[int], *, raw: bool = False) -> np.ndarray:
+    """Read some dates × some bands of a time stack as (len(dates), len(bands), H, W).
+
+    The stack's band layout is date-major (raster band ``t*B + b + 1``). By default the result
+    is float32 and a numeric nodata value becomes NaN, as in ``rasters.read_stack``; ``raw``
+    keeps the file's type and values (for uint8 cloud masks).
+    """
+    with rasterio.open(path) as src:
+        n_bands = len(json.loads(src.tags()["LC_BANDS"]))
+        indexes = [t * n_bands + b + 1 for t in date_index for b in band_index]
+        data = src.read(indexes) if indexes else np.empty((0, src.height, src.width), dtype=src.dtypes[0])
+        nodata = src.nodata
+    data = data.reshape(len(date_index), len(band_index), *data.shape[1:])
+    if raw:
+        return data
+    if data.dtype != np.float32:
+        keep = data == nodata if nodata is not None and not np.isnan(nodata) else None
+        data = data.astype(np.float32)
+        if keep is not None:
+            data[keep] = np.nan
+    elif nodata is not None and not np.isnan(nodata):
+        data[data == nodata] = np.nan
+    return data
+
+
+def _choose_method(method: str, bands: list[str]) -> str:
+    method = (method or "auto").lower()
+    if method not in METHODS:
+        raise LandCoverError(f"Unknown cloud-mask method '{method}'; choose one of {', '.join(METHODS)}.", "METHOD")
+    missing = [b for b in S2CLOUDLESS_BANDS if b not in bands]
+    if method == "auto":
+        if not missing:
+            return "s2cloudless"
+        if "SCL" in bands:
+            return "scl"
+        raise LandCoverError(
+            f"The stack has neither the ten bands s2cloudless needs (it lacks {', '.join(missing)}) nor the SCL band "
+            f"(its bands: {', '.join(bands)}). Download L1C data with {', '.join(S2CLOUDLESS_BANDS)}, or L2A data "
+            "with the SCL band.",
+            "METHOD",
+        )
+    if method == "s2cloudless" and missing:
+        raise LandCoverError(
+            f"s2cloudless needs the L1C bands {', '.join(S2CLOUDLESS_BANDS)}, but the stack lacks {', '.join(missing)}. "
+            "Sentinel-2 L2A products have no B10, so use the SCL method (download the SCL band) or download L1C data.",
+            "METHOD",
+        )
+    if method == "scl" and "SCL" not in bands:
+        raise LandCoverError(
+            f"The SCL method needs the band SCL (L2A scene classification), which the stack lacks (its bands: "
+            f"{', '.join(bands)}). Download L2A data with the SCL band, or use the s2cloudless method on L1C data.",
+            "METHOD",
+        )
+    return method
+
+
+def _check_reflectance(block: np.ndarray) -> None:
+    with np.errstate(invalid="ignore"):
+        top = np.nanmax(block) if np.isfinite(block).any() else 0.0
+    if top > 20.0:
+        raise LandCoverError(
+            f"s2cloudless expects TOA reflectance (0–1), but the stack holds values up to {top:g}; it looks like "
+            "digital numbers. Divide by 10000 (or download reflectance) first.",
+            "INPUT",
+        )
+
+
+def cloud_masks_file(
+    stack_path: str,
+    mask_out: str,
+    prob_out: str | None = None,
+    *,
+    method: str = "auto",
+    threshold: float = 0.4,
+    average_over: int = 4,
+    dilation_size: int = 2,
+    scl_classes: Sequence[int] = DEFAULT_SCL_CLASSES,
+    monitor: Monitor | None = None,
+) -> str:
+    """Write the cloud-mask stack of ``stack_path`` (and, for s2cloudless, its probabilities).
+
+    Works through blocks of dates so a long stack never sits in memory whole. Returns the
+    method used ("s2cloudless" or "scl").
+    """
+    monitor = ensure_monitor(monitor)
+    check_not_input(mask_out, [stack_path], "OUTPUT")
+    if prob_out:
+        check_not_input(prob_out, [stack_path], "OUTPUT_PROBABILITY")
+        check_not_input(prob_out, [mask_out], "OUTPUT_PROBABILITY")
+    dates, bands, grid, tags = read_stack_info(stack_path)
+    used = _choose_method(method, bands)
+    if used == "s2cloudless":
+        _check_postprocessing(threshold, average_over, dilation_size)
+        band_index = [bands.index(b) for b in S2CLOUDLESS_BANDS]
+    else:
+        classes = sorted({int(c) for c in scl_classes})
+        if not classes or any(not 1 <= c <= 11 for c in classes):
+            raise LandCoverError(f"SCL classes must be values 1–11, got {list(scl_classes)}.", "SCL_CLASSES")
+        band_index = [bands.index("SCL")]
+        if prob_out:
+            monitor.info("The SCL method gives no cloud probabilities; the probability output is not written.")
+            prob_out = None
+
+    n_dates = len(dates)
+    per_block = max(1, _READ_BUDGET_PIXELS // max(1, grid.width * grid.height))
+    masks = np.empty((n_dates, 1, grid.height, grid.width), dtype=np.uint8)
+    probs = np.empty((n_dates, 1, grid.height, grid.width), dtype=np.float32) if prob_out else None
+    blocks = list(range(0, n_dates, per_block))
+    for i, first in enumerate(blocks):
+        step = monitor.sub(i / len(blocks), (i + 1) / len(blocks))
+        step.update(0.0)
+        date_index = list(range(first, min(first + per_block, n_dates)))
+        block = read_layers(stack_path, date_index, band_index)
+        if used == "s2cloudless":
+            _check_reflectance(block)
+            p = s2cloudless_probabilities(np.moveaxis(block, 1, -1), step.sub(0.05, 0.95))
+            masks[first : first + len(date_index), 0] = s2cloudless_masks(p, threshold, average_over, dilation_size)
+            if probs is not None:
+                probs[first : first + len(date_index), 0] = p
+        else:
+            masks[first : first + len(date_index), 0] = scl_masks(block[:, 0], classes)
+        step.update(1.0)
+
+    out_tags = dict(tags)
+    out_tags["METHOD"] = used
+    if used == "s2cloudless":
+        out_tags.update(
+            THRESHOLD=str(float(threshold)), AVERAGE_OVER=str(int(average_over)), DILATION_SIZE=str(int(dilation_size))
+        )
+    else:
+        out_tags["SCL_CLASSES"] = json.dumps(classes)
+    clear = int((masks == MASK_CLEAR).sum())
+    cloud = int((masks == MASK_CLOUD).sum())
+    if clear + cloud:
+        monitor.info(f"Cloud masks ({used}): {100.0 * cloud / (clear + cloud):.1f} % of observed pixels are cloudy.")
+    write_stack(mask_out, TimeStack(masks, list(dates), [MASK_BAND], grid, out_tags), kind="cloudmask", nodata=MASK_NODATA)
+    if probs is not None and prob_out:
+        write_stack(prob_out, TimeStack(probs, list(dates), [PROB_BAND], grid, out_tags), kind="cloudprob")
+    return used

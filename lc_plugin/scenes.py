@@ -1,0 +1,138 @@
+"""Drop cloudy dates from a time stack and its cloud mask.
+
+A date is kept when the fraction of *clear* pixels among the pixels that have data is at least
+``min_valid_fraction``. Pixels without data (mask 255, e.g. outside the orbit's footprint) are
+left out of the fraction, so a date that covers half the area but is clear there is kept: the
+interpolation step fills the gap from other dates. eo-learn's land-cover example used 0.8
+(its ``ValidDataFractionPredicate(0.8)`` filter), which is the default here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+
+from .atomic import check_not_input
+from .clouds import MASK_BAND, MASK_CLEAR, MASK_CLOUD, MASK_NODATA, read_layers
+from .errors import LandCoverError
+from .monitor import Monitor, ensure_monitor
+from .rasters import TAG_KIND, Grid, TimeStack, read_stack_info, write_stack
+
+DEFAULT_MIN_VALID_FRACTION = 0.8
+
+
+def valid_fractions(mask: np.ndarray) -> np.ndarray:
+    """Clear / (clear + cloud) per date of a (T, H, W) CLM mask; 0.0 for a date with no data at all."""
+    if mask.ndim != 3:
+        raise ValueError(f"expected a (T, H, W) mask, got shape {mask.shape}")
+    clear = (mask == MASK_CLEAR).sum(axis=(1, 2), dtype=np.int64)
+    cloud = (mask == MASK_CLOUD).sum(axis=(1, 2), dtype=np.int64)
+    observed = clear + cloud
+    return np.where(observed > 0, clear / np.maximum(observed, 1), 0.0).astype(np.float64)
+
+
+def same_grid(a: Grid, b: Grid) -> bool:
+    """Same CRS, size and (to a millionth of a pixel) the same transform."""
+    return (
+        a.width == b.width
+        and a.height == b.height
+        and a.crs == b.crs
+        and a.transform.almost_equals(b.transform, precision=1e-6 * max(abs(a.transform.a), abs(a.transform.e), 1e-9))
+    )
+
+
+def check_mask_matches(stack_path: str, mask_path: str, stack_dates: list[dt.date], stack_grid: Grid) -> None:
+    """Refuse a mask that is not a CLM stack on the stack's dates and grid (parameter MASK)."""
+    m_dates, m_bands, m_grid, _ = read_stack_info(mask_path)
+    if m_bands != [MASK_BAND]:
+        raise LandCoverError(
+            f"{mask_path} is not a cloud-mask stack (its bands are {', '.join(m_bands)}, expected the single band "
+            f"{MASK_BAND}); use the output of the Cloud masks step.",
+            "MASK",
+        )
+    if list(m_dates) != list(stack_dates):
+        only_stack = sorted(set(stack_dates) - set(m_dates))
+        only_mask = sorted(set(m_dates) - set(stack_dates))
+        detail = ""
+        if only_stack:
+            detail += f" Dates missing from the mask: {', '.join(d.isoformat() for d in only_stack[:5])}."
+        if only_mask:
+            detail += f" Dates only in the mask: {', '.join(d.isoformat() for d in only_mask[:5])}."
+        raise LandCoverError(
+            f"The cloud mask {mask_path} has {len(m_dates)} dates, the stack {stack_path} has {len(stack_dates)}; "
+            f"they must be the same dates in the same order.{detail} Make the mask from this stack.",
+            "MASK",
+        )
+    if not same_grid(m_grid, stack_grid):
+        raise LandCoverError(
+            f"The cloud mask {mask_path} ({m_grid.width}×{m_grid.height} px, {m_grid.crs}) is not on the grid of the "
+            f"stack {stack_path} ({stack_grid.width}×{stack_grid.height} px, {stack_grid.crs}); make the mask from this stack.",
+            "MASK",
+        )
+
+
+def filter_scenes_file(
+    stack_path: str,
+    mask_path: str,
+    stack_out: str,
+    mask_out: str,
+    *,
+    min_valid_fraction: float = DEFAULT_MIN_VALID_FRACTION,
+    monitor: Monitor | None = None,
+) -> list[dt.date]:
+    """Write the stack and its mask restricted to the dates clear enough; return the kept dates."""
+    monitor = ensure_monitor(monitor)
+    if not 0.0 <= float(min_valid_fraction) <= 1.0:
+        raise LandCoverError(
+            f"The minimum valid fraction must be between 0 and 1 (e.g. 0.8 = 80 % of the observed pixels clear), "
+            f"got {min_valid_fraction}.",
+            "MIN_VALID_FRACTION",
+        )
+    check_not_input(stack_out, [stack_path, mask_path], "OUTPUT")
+    check_not_input(mask_out, [stack_path, mask_path, stack_out], "OUTPUT_MASK")
+    dates, bands, grid, tags = read_stack_info(stack_path)
+    check_mask_matches(stack_path, mask_path, dates, grid)
+    _, _, _, mask_tags = read_stack_info(mask_path)
+    monitor.update(0.0)
+
+    mask = read_layers(mask_path, range(len(dates)), [0], raw=True)[:, 0]
+    if mask.dtype != np.uint8:  # a mask written by other software: NaN / out-of-range = no data
+        mask = np.where(np.isin(mask, (MASK_CLEAR, MASK_CLOUD)), mask, MASK_NODATA).astype(np.uint8)
+    fractions = valid_fractions(mask)
+    keep = np.flatnonzero(fractions >= float(min_valid_fraction))
+    monitor.update(0.2)
+    if keep.size == 0:
+        best = int(np.argmax(fractions))
+        raise LandCoverError(
+            f"No date has at least {float(min_valid_fraction):.0%} clear pixels; the clearest is "
+            f"{dates[best].isoformat()} with {fractions[best]:.1%}. Lower the minimum valid fraction "
+            f"(e.g. to {np.floor(fractions[best] * 100) / 100:.2f}) or choose a longer period.",
+            "MIN_VALID_FRACTION",
+        )
+    kept_dates = [dates[i] for i in keep]
+    monitor.info(
+        f"Kept {len(kept_dates)} of {len(dates)} dates with at least {float(min_valid_fraction):.0%} clear observed pixels."
+    )
+
+    filter_tags = {
+        "FILTER_MIN_VALID": str(float(min_valid_fraction)),
+        "FILTER_VALID_FRACTIONS": json.dumps([round(float(fractions[i]), 6) for i in keep]),
+    }
+    data = read_layers(stack_path, keep.tolist(), range(len(bands)))
+    monitor.update(0.6)
+    write_stack(
+        stack_out,
+        TimeStack(data, kept_dates, list(bands), grid, {**tags, **filter_tags}),
+        kind=tags.get(TAG_KIND, "timestack"),
+    )
+    monitor.update(0.9)
+    write_stack(
+        mask_out,
+        TimeStack(mask[keep][:, np.newaxis], kept_dates, [MASK_BAND], grid, {**mask_tags, **filter_tags}),
+        kind=mask_tags.get(TAG_KIND, "cloudmask"),
+        nodata=MASK_NODATA,
+    )
+    monitor.update(1.0)
+    return kept_dates

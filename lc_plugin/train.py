@@ -1,0 +1,398 @@
+"""Train a LightGBM pixel classifier on time stacks + reference rasters and export it to ONNX.
+
+The ONNX file is self-describing: its metadata holds the class table, the feature layout
+(dates, bands, feature names), the training parameters and the test metrics, so the
+classification step needs nothing else and can refuse a stack that does not fit the model.
+Test metrics are computed with the exported ONNX model itself (what users will run).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import rasterio
+
+from . import __version__
+from .atomic import atomic_output, check_not_input
+from .classes import NODATA_CLASS, ClassTable, LandCoverClass, make_class_table
+from .deps import require
+from .errors import LandCoverError
+from .features import describe_layout_difference, feature_bands, feature_block, feature_layout, iter_row_blocks, read_bands_window
+from .monitor import ensure_monitor
+from .rasters import Grid, read_class_raster, read_stack_info
+from .sampling import stratified_sample
+
+MODEL_TYPE = "lightgbm-pixel"
+MAX_ONNX_OPSET = 15  # highest default-domain opset onnxmltools 1.12–1.16 converts LightGBM to
+_BLOCK_BYTES = 128 * 1024 * 1024  # feature memory per block when scanning a stack
+
+
+def _grid_difference(a: Grid, b: Grid) -> str | None:
+    if (a.width, a.height) != (b.width, b.height):
+        return f"size {a.width}×{a.height} vs {b.width}×{b.height} pixels"
+    if a.crs != b.crs:
+        return f"CRS {a.crs} vs {b.crs}"
+    tol = 1e-6 * max(abs(a.transform.a), abs(a.transform.e), 1e-12)
+    if not a.transform.almost_equals(b.transform, precision=tol):
+        return f"transform {tuple(a.transform)[:6]} vs {tuple(b.transform)[:6]}"
+    return None
+
+
+def block_rows_for(n_features: int, width: int) -> int:
+    """Rows per block so one block of features stays near ``_BLOCK_BYTES``."""
+    return max(1, int(_BLOCK_BYTES // max(1, n_features * width * 4)))
+
+
+def _merge_tables(tables: list[ClassTable | None], labels: list[np.ndarray], monitor) -> ClassTable:
+    """Union of the references' tables (first wins on a conflict); ids without a table get legend names."""
+    merged: dict[int, LandCoverClass] = {}
+    for table in tables:
+        for c in table or ():
+            known = merged.get(c.id)
+            if known is None:
+                merged[c.id] = c
+            elif known.name != c.name:
+                monitor.info(
+                    f"Class {c.id} is called '{known.name}' in one reference and '{c.name}' in another; using '{known.name}'."
+                )
+    present: set[int] = set()
+    for lab in labels:
+        present.update(int(v) for v in np.unique(lab))
+    missing = sorted(present - set(merged) - {NODATA_CLASS})
+    if missing:
+        merged.update({c.id: c for c in make_class_table({i: "" for i in missing})})
+    return ClassTable(merged.values())
+
+
+def _fix_batch_dimension(onx) -> None:
+    """onnxmltools declares the label output with a fixed size 1; make every output's first axis dynamic."""
+    for out in onx.graph.output:
+        dims = out.type.tensor_type.shape.dim
+        if len(dims) >= 1:
+            dims[0].Clear()
+            dims[0].dim_param = "N"
+
+
+def _to_onnx(model, n_features: int, metadata: dict[str, str]):
+    onnxmltools = require("onnxmltools")
+    onnx = require("onnx")
+    data_types = require("onnxmltools.convert.common.data_types")
+    opset = min(MAX_ONNX_OPSET, onnx.defs.onnx_opset_version())
+    try:
+        onx = onnxmltools.convert_lightgbm(
+            model,
+            name="lc-plugin pixel classifier",
+            initial_types=[("features", data_types.FloatTensorType([None, n_features]))],
+            zipmap=False,
+            target_opset=opset,
+        )
+    except Exception as exc:  # converter failures are not user errors, but say what failed
+        raise LandCoverError(f"Could not convert the LightGBM model to ONNX ({type(exc).__name__}: {exc}).") from exc
+    _fix_batch_dimension(onx)
+    onnx.helper.set_model_props(onx, metadata)
+    onx.doc_string = "lc-plugin LightGBM pixel classifier; see metadata_props for classes and feature layout."
+    return onx
+
+
+def _onnx_session(model_bytes: bytes):
+    ort = require("onnxruntime")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _validate_params(
+    stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate
+) -> None:
+    if not stack_paths:
+        raise LandCoverError("Give at least one time stack to train on.", "INPUT")
+    if len(stack_paths) != len(reference_paths):
+        raise LandCoverError(
+            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); "
+            "give one reference raster per stack, in the same order.",
+            "REFERENCE",
+        )
+    if samples_per_class < 1:
+        raise LandCoverError(f"Samples per class must be at least 1, got {samples_per_class}.", "SAMPLES_PER_CLASS")
+    if not 0.0 <= test_fraction < 1.0:
+        raise LandCoverError(f"The test fraction must be in [0, 1), got {test_fraction}.", "TEST_FRACTION")
+    if split not in ("pixel", "patch"):
+        raise LandCoverError(f"The split must be 'pixel' or 'patch', got '{split}'.", "SPLIT")
+    if split == "patch":
+        if len(stack_paths) < 2:
+            raise LandCoverError(
+                "A patch split holds whole patches out for testing and needs at least 2 stack/reference pairs; "
+                "give more patches or use the pixel split.",
+                "SPLIT",
+            )
+        if test_fraction <= 0:
+            raise LandCoverError("A patch split needs a test fraction above 0.", "TEST_FRACTION")
+    if n_estimators < 1:
+        raise LandCoverError(f"The number of trees must be at least 1, got {n_estimators}.", "N_ESTIMATORS")
+    if num_leaves < 2:
+        raise LandCoverError(f"The number of leaves must be at least 2, got {num_leaves}.", "NUM_LEAVES")
+    if not learning_rate > 0:
+        raise LandCoverError(f"The learning rate must be above 0, got {learning_rate}.", "LEARNING_RATE")
+
+
+def _read_inputs(stack_paths, reference_paths):
+    """Layouts, grids and reference labels of every pair, checked against each other."""
+    infos = []
+    for i, path in enumerate(stack_paths):
+        try:
+            infos.append(read_stack_info(path))
+        except LandCoverError as exc:
+            raise LandCoverError(str(exc), "INPUT") from exc
+        except rasterio.errors.RasterioIOError as exc:
+            raise LandCoverError(f"Could not open time stack {i + 1} ({path}): {exc}", "INPUT") from exc
+    dates0, bands0 = infos[0][0], infos[0][1]
+    for i, (dates, bands, _, _) in enumerate(infos[1:], start=2):
+        problems = describe_layout_difference(
+            dates0, bands0, dates, bands, expected_label="stack 1", actual_label=f"stack {i}", exact_bands=True
+        )
+        if problems:
+            raise LandCoverError(
+                f"All training stacks must share dates and bands, but {stack_paths[i - 1]} differs from {stack_paths[0]}: "
+                + "; ".join(problems) + ".",
+                "INPUT",
+            )
+    labels, tables = [], []
+    for i, (ref_path, info) in enumerate(zip(reference_paths, infos), start=1):
+        try:
+            lab, table, grid = read_class_raster(ref_path)
+        except rasterio.errors.RasterioIOError as exc:
+            raise LandCoverError(f"Could not open reference raster {i} ({ref_path}): {exc}", "REFERENCE") from exc
+        diff = _grid_difference(info[2], grid)
+        if diff:
+            raise LandCoverError(
+                f"Pair {i}: reference {ref_path} is not on the grid of stack {stack_paths[i - 1]} ({diff}). "
+                "Rasterize the reference onto that stack with the Reference step.",
+                "REFERENCE",
+            )
+        if lab.dtype.kind not in "ui" or (lab.size and (lab.min() < 0 or lab.max() > 255)):
+            raise LandCoverError(f"Reference {ref_path} must be an integer class raster with ids 0–255.", "REFERENCE")
+        labels.append(lab.astype(np.uint8))
+        tables.append(table)
+    return dates0, bands0, [info[2] for info in infos], labels, tables
+
+
+def train_classifier(
+    stack_paths: list[str],
+    reference_paths: list[str],
+    model_out: str,
+    *,
+    samples_per_class: int = 5000,
+    test_fraction: float = 0.25,
+    split: str = "pixel",
+    seed: int = 42,
+    n_estimators: int = 300,
+    num_leaves: int = 31,
+    learning_rate: float = 0.1,
+    drop_empty_classes: bool = False,
+    predictions_out: str | None = None,
+    monitor=None,
+) -> dict:
+    """Sample class-balanced pixels, fit LightGBM, check it on held-out pixels/patches, write the ONNX model."""
+    monitor = ensure_monitor(monitor)
+    stack_paths, reference_paths = list(stack_paths), list(reference_paths)
+    _validate_params(
+        stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate
+    )
+    lgb = require("lightgbm")
+    require("onnxmltools")
+    onnx = require("onnx")
+    require("onnxruntime")
+    inputs = stack_paths + reference_paths
+    check_not_input(model_out, inputs, "OUTPUT")
+    if predictions_out:
+        check_not_input(predictions_out, inputs, "PREDICTIONS")
+
+    dates, bands, grids, labels, tables = _read_inputs(stack_paths, reference_paths)
+    fbands = feature_bands(bands)
+    if not fbands:
+        raise LandCoverError(f"The stacks have no reflectance bands to learn from (bands: {', '.join(bands)}).", "INPUT")
+    feature_names = feature_layout(dates, fbands)
+    n_features = len(feature_names)
+    table = _merge_tables(tables, labels, monitor)
+    n_patches = len(stack_paths)
+
+    # Pass 1: which labelled pixels have every feature finite.
+    scan = monitor.sub(0.0, 0.35)
+    usable = []
+    total_rows = sum(g.height for g in grids)
+    done_rows = 0
+    for path, grid, lab in zip(stack_paths, grids, labels):
+        mask = np.zeros(lab.shape, dtype=bool)
+        with rasterio.open(path) as src:
+            for win in iter_row_blocks(grid.height, grid.width, block_rows_for(n_features, grid.width)):
+                r0, r1 = win.row_off, win.row_off + win.height
+                block_labels = lab[r0:r1]
+                if np.any(block_labels != NODATA_CLASS):
+                    feats = feature_block(read_bands_window(src, len(dates), bands, fbands, win), fbands)
+                    finite = np.isfinite(feats).all(axis=1).reshape(win.height, win.width)
+                    mask[r0:r1] = finite & (block_labels != NODATA_CLASS)
+                done_rows += win.height
+                scan.update(done_rows / total_rows)
+        usable.append(mask)
+
+    # Patch split: whole patches held out (chosen with the seed).
+    rng = np.random.default_rng(seed)
+    if split == "patch":
+        n_test_patches = min(n_patches - 1, math.ceil(test_fraction * n_patches))
+        test_patches = set(int(i) for i in rng.choice(n_patches, size=n_test_patches, replace=False))
+    else:
+        test_patches = set()
+    train_patches = [i for i in range(n_patches) if i not in test_patches]
+
+    # Classes without usable (training) pixels: error, or drop them when asked.
+    counts = np.zeros(256, dtype=np.int64)
+    for i in train_patches:
+        counts += np.bincount(labels[i][usable[i]], minlength=256)
+    empty = [c for c in table if counts[c.id] == 0]
+    if empty:
+        where = "in the training patches" if split == "patch" else "in any reference raster"
+        listing = ", ".join(f"{c.id} '{c.name}'" for c in empty)
+        if not drop_empty_classes:
+            raise LandCoverError(
+                f"Class(es) {listing} have no usable pixels {where} (no labelled pixel with valid data in every date). "
+                "Remove them from the reference class table or enable DROP_EMPTY_CLASSES to drop them.",
+                "REFERENCE",
+            )
+        monitor.info(f"Dropping class(es) without usable pixels {where}: {listing}.")
+        table = table.subset(c.id for c in table if counts[c.id] > 0)
+    if len(table) < 2:
+        found = ", ".join(f"{c.id} '{c.name}'" for c in table) or "none"
+        raise LandCoverError(
+            f"Training needs at least 2 classes with usable pixels; found {found}. "
+            "Check that the reference covers the stacks and that the stacks have valid data.",
+            "REFERENCE",
+        )
+    keep_ids = np.zeros(256, dtype=bool)
+    keep_ids[table.ids] = True
+
+    # Stratified sampling over all patches at once (flat index = patch offset + row * width + col).
+    offsets = np.cumsum([0] + [lab.size for lab in labels])
+    all_labels = np.concatenate([lab.ravel() for lab in labels])
+    all_usable = np.concatenate([u.ravel() for u in usable]) & keep_ids[all_labels]
+    patch_of = np.repeat(np.arange(n_patches), [lab.size for lab in labels])
+    if split == "patch":
+        in_test = np.isin(patch_of, sorted(test_patches))
+        train_idx = stratified_sample(all_labels, all_usable & ~in_test, samples_per_class, rng)
+        test_cap = max(1, round(samples_per_class * test_fraction / (1.0 - test_fraction)))
+        test_idx = stratified_sample(all_labels, all_usable & in_test, test_cap, rng)
+    else:
+        sampled = stratified_sample(all_labels, all_usable, samples_per_class, rng)
+        train_parts, test_parts = [], []
+        for class_id in table.ids:
+            members = rng.permutation(sampled[all_labels[sampled] == class_id])
+            n_test = min(int(round(len(members) * test_fraction)), len(members) - 1)
+            test_parts.append(members[:n_test])
+            train_parts.append(members[n_test:])
+        train_idx = np.sort(np.concatenate(train_parts))
+        test_idx = np.sort(np.concatenate(test_parts))
+    del all_usable, patch_of
+
+    # Pass 2: features of the sampled pixels only.
+    extract = monitor.sub(0.35, 0.5)
+    wanted = np.sort(np.concatenate([train_idx, test_idx]))
+    features = np.empty((wanted.size, n_features), dtype=np.float32)
+    pos = 0
+    for p, (path, grid) in enumerate(zip(stack_paths, grids)):
+        lo, hi = np.searchsorted(wanted, [offsets[p], offsets[p + 1]])
+        local = wanted[lo:hi] - offsets[p]
+        rows, cols = local // grid.width, local % grid.width
+        with rasterio.open(path) as src:
+            for win in iter_row_blocks(grid.height, grid.width, block_rows_for(n_features, grid.width)):
+                a, b = np.searchsorted(rows, [win.row_off, win.row_off + win.height])
+                if a == b:
+                    continue
+                block = read_bands_window(src, len(dates), bands, fbands, win)
+                pixels = block[:, :, rows[a:b] - win.row_off, cols[a:b]]  # (T, B, k)
+                features[pos + a : pos + b] = feature_block(pixels[:, :, np.newaxis, :], fbands)
+        pos += hi - lo
+        extract.update((p + 1) / n_patches)
+    lookup = np.searchsorted(wanted, train_idx)
+    x_train, y_train = features[lookup], all_labels[train_idx].astype(np.int64)
+    lookup = np.searchsorted(wanted, test_idx)
+    x_test, y_test = features[lookup], all_labels[test_idx].astype(np.int64)
+    del features
+
+    # Fit.
+    fit_monitor = monitor.sub(0.5, 0.9)
+
+    def _progress(env) -> None:
+        fit_monitor.update((env.iteration + 1) / max(1, env.end_iteration))
+
+    params = {
+        "samples_per_class": int(samples_per_class), "test_fraction": float(test_fraction), "split": split, "seed": int(seed),
+        "n_estimators": int(n_estimators), "num_leaves": int(num_leaves), "learning_rate": float(learning_rate),
+        "drop_empty_classes": bool(drop_empty_classes), "n_patches": n_patches,
+        "test_patches": sorted(test_patches), "lightgbm_version": lgb.__version__,
+    }
+    classifier = lgb.LGBMClassifier(
+        n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate, random_state=seed,
+        deterministic=True, force_col_wise=True, n_jobs=-1, verbose=-1,
+    )
+    monitor.info(f"Training LightGBM on {len(y_train)} pixels × {n_features} features, {len(table)} classes.")
+    classifier.fit(x_train, y_train, callbacks=[_progress])
+    model_ids = [int(c) for c in classifier.classes_]
+    if model_ids != table.ids:  # cannot happen: every kept class has training pixels
+        raise LandCoverError(f"Internal error: model classes {model_ids} differ from the class table {table.ids}.")
+
+    # Export, then evaluate the exported model itself on the test pixels.
+    export = monitor.sub(0.9, 1.0)
+    metadata = {
+        "lc_model_type": MODEL_TYPE,
+        "lc_plugin_version": __version__,
+        "lc_classes": table.to_json(),
+        "lc_feature_names": json.dumps(feature_names),
+        "lc_dates": json.dumps([d.isoformat() for d in dates]),
+        "lc_bands": json.dumps(fbands),
+        "lc_params": json.dumps(params),
+    }
+    onx = _to_onnx(classifier, n_features, metadata)
+    session = _onnx_session(onx.SerializeToString())
+    if len(y_test):
+        pred, proba = session.run(None, {"features": x_test})
+        pred = np.asarray(pred, dtype=np.int64).ravel()
+        accuracy = float(np.mean(pred == y_test))
+    else:
+        pred, proba, accuracy = np.empty(0, np.int64), np.empty((0, len(table)), np.float32), None
+    test_counts = {str(c): int(np.sum(y_test == c)) for c in table.ids}
+    train_counts = {str(c): int(np.sum(y_train == c)) for c in table.ids}
+    metrics = {
+        "overall_accuracy": accuracy, "n_train": int(len(y_train)), "n_test": int(len(y_test)),
+        "train_class_counts": train_counts, "test_class_counts": test_counts,
+    }
+    onnx.helper.set_model_props(onx, {**metadata, "lc_test_metrics": json.dumps(metrics)})
+    export.update(0.5)
+    with atomic_output(model_out) as tmp:
+        onnx.save(onx, tmp)
+
+    if predictions_out:
+        test_patch = np.searchsorted(offsets, test_idx, side="right") - 1
+        local = test_idx - offsets[test_patch]
+        widths = np.array([g.width for g in grids])[test_patch]
+        columns = [test_patch, local // widths, local % widths, y_test, pred]
+        table_rows = np.column_stack([np.column_stack(columns).astype(np.float64), np.asarray(proba, dtype=np.float64)])
+        header = ",".join(["source", "row", "col", "y_true", "y_pred"] + [f"p_{c}" for c in table.ids])
+        with atomic_output(predictions_out) as tmp:
+            np.savetxt(tmp, table_rows, delimiter=",", header=header, comments="", fmt=["%d"] * 5 + ["%.6f"] * len(table))
+    export.update(1.0)
+    monitor.info(
+        f"Test overall accuracy: {'n/a' if accuracy is None else f'{accuracy:.4f}'} "
+        f"({len(y_test)} test pixels, {len(y_train)} training pixels)."
+    )
+    return {
+        "model": os.path.abspath(model_out),
+        "classes": [{"id": c.id, "name": c.name, "color": c.color} for c in table],
+        "dropped_classes": [{"id": c.id, "name": c.name} for c in empty] if empty else [],
+        "n_train": int(len(y_train)),
+        "n_test": int(len(y_test)),
+        "test_overall_accuracy": accuracy,
+        "n_features": n_features,
+        "predictions": os.path.abspath(predictions_out) if predictions_out else None,
+    }
