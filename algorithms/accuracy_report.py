@@ -49,7 +49,7 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         for key, label in (("OVERALL_ACCURACY", "Overall accuracy"), ("KAPPA", "Cohen's kappa"), ("WEIGHTED_F1", "Weighted F1")):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
-    def run(self, parameters, context, feedback, monitor) -> dict:
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
         html = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
         json_out = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
         predictions = self.parameterAsFile(parameters, self.PREDICTIONS, context)

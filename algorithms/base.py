@@ -1,7 +1,7 @@
 """What every Land cover algorithm shares: metadata, help, feedback and error translation.
 
 An algorithm subclass declares its ids and help as class constants, its parameters in
-``initAlgorithm`` and implements ``run``; this base turns engine errors into
+``initAlgorithm`` and implements ``run_step`` (``run`` is QGIS's own); this base turns engine errors into
 ``QgsProcessingException`` (naming the parameter) and QGIS feedback into a ``Monitor``.
 """
 
@@ -35,7 +35,7 @@ GROUPS = {
 
 
 class LandCoverAlgorithm(QgsProcessingAlgorithm):
-    """Base class: subclasses set ALG_ID, DISPLAY_NAME, GROUP_ID, HELP and implement run()."""
+    """Base class: subclasses set ALG_ID, DISPLAY_NAME, GROUP_ID, HELP and implement run_step()."""
 
     ALG_ID = ""
     DISPLAY_NAME = ""
@@ -76,14 +76,14 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict:  # noqa: N802
         monitor = Monitor(feedback.setProgress, feedback.isCanceled, feedback.pushInfo)
         try:
-            return self.run(parameters, context, feedback, monitor)
+            return self.run_step(parameters, context, feedback, monitor)
         except LandCoverError as exc:
             prefix = f"{exc.parameter}: " if exc.parameter else ""
             raise QgsProcessingException(prefix + str(exc)) from exc
         except Cancelled as exc:
             raise QgsProcessingException("Cancelled by the user; no output was written.") from exc
 
-    def run(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback, monitor: Monitor) -> dict:
+    def run_step(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback, monitor: Monitor) -> dict:
         raise NotImplementedError
 
     # --- parameter helpers shared by the algorithms -------------------------------------------

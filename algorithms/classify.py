@@ -45,7 +45,7 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
             QgsProcessingParameterRasterDestination(self.OUTPUT_PROBABILITIES, self.tr("Class probabilities"), optional=True, createByDefault=False)
         )
 
-    def run(self, parameters, context, feedback, monitor) -> dict:
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))
         probabilities = self.output_path(parameters, self.OUTPUT_PROBABILITIES, context, (".tif", ".tiff")) or None
         classes = classify.classify_file(

@@ -58,7 +58,7 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
             QgsProcessingParameterRasterDestination(self.OUTPUT_PROBABILITY, self.tr("Cloud probabilities"), optional=True, createByDefault=False)
         )
 
-    def run(self, parameters, context, feedback, monitor) -> dict:
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
         stack = self.raster_path(parameters, self.INPUT, context)
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))
         prob = self.output_path(parameters, self.OUTPUT_PROBABILITY, context, (".tif", ".tiff")) or None

@@ -48,7 +48,7 @@ class CreateGridAlgorithm(LandCoverAlgorithm):
         self.addParameter(buffer)
         self.addParameter(QgsProcessingParameterVectorDestination(self.OUTPUT, self.tr("Patch grid"), QgsProcessing.TypeVectorPolygon))
 
-    def run(self, parameters, context, feedback, monitor) -> dict:
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
         aoi_path, aoi_layer = self.vector_path(parameters, self.AOI, context, feedback)
         crs = self.parameterAsCrs(parameters, self.CRS, context)
         out = self.output_path(parameters, self.OUTPUT, context, (".gpkg",))

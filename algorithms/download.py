@@ -66,7 +66,7 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT, self.tr("First time stack")))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.STACKS, self.tr("Time stacks")))
 
-    def run(self, parameters, context, feedback, monitor) -> dict:
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
         grid_path, grid_layer = self.vector_path(parameters, self.PATCHES, context, feedback)
         patch_id = self.parameterAsString(parameters, self.PATCH_ID, context).strip()
         start, end = date_range(self, parameters, context)

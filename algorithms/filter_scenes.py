@@ -43,7 +43,7 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Filtered time stack")))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_MASK, self.tr("Filtered cloud mask stack")))
 
-    def run(self, parameters, context, feedback, monitor) -> dict:
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))
         out_mask = self.output_path(parameters, self.OUTPUT_MASK, context, (".tif", ".tiff"))
         kept = scenes.filter_scenes_file(

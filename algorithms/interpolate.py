@@ -39,7 +39,7 @@ class InterpolateAlgorithm(LandCoverAlgorithm):
         add_date_parameters(self, optional=True)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Interpolated time stack")))
 
-    def run(self, parameters, context, feedback, monitor) -> dict:
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))
         mask = self.optional_raster_path(parameters, self.MASK, context)
         start, end = date_range(self, parameters, context)

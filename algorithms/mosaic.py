@@ -37,7 +37,7 @@ class MosaicAlgorithm(LandCoverAlgorithm):
             QgsProcessingParameterRasterDestination(self.OUTPUT_COG, self.tr("Mosaic (Cloud-Optimized GeoTIFF)"), optional=True, createByDefault=False)
         )
 
-    def run(self, parameters, context, feedback, monitor) -> dict:
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
         paths = self.raster_paths(parameters, self.INPUT, context)
         vrt = self.parameterAsFileOutput(parameters, self.OUTPUT_VRT, context)
         cog = self.output_path(parameters, self.OUTPUT_COG, context, (".tif", ".tiff")) or None

@@ -47,7 +47,7 @@ class RasterizeReferenceAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(self.EROSION, self.tr("Erosion (pixels)"), QgsProcessingParameterNumber.Integer, 1, minValue=0))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Reference raster")))
 
-    def run(self, parameters, context, feedback, monitor) -> dict:
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
         vector, layer = self.vector_path(parameters, self.REFERENCE, context, feedback)
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))
         classes = reference.rasterize_reference_file(

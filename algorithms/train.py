@@ -79,7 +79,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
         )
         self.addOutput(QgsProcessingOutputNumber(self.TEST_OVERALL_ACCURACY, self.tr("Test overall accuracy")))
 
-    def run(self, parameters, context, feedback, monitor) -> dict:
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
         model = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         predictions = self.parameterAsFileOutput(parameters, self.OUTPUT_PREDICTIONS, context) or None
         summary = train.train_classifier(

@@ -24,7 +24,7 @@ from .atomic import check_not_input
 from .deps import require
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
-from .rasters import TimeStack, read_stack_info, write_stack
+from .rasters import TAG_BANDS, TimeStack, read_stack_info, write_stack
 
 S2CLOUDLESS_BANDS = ["B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12"]
 # Sen2Cor SCL classes: 3 cloud shadow, 8 cloud medium probability, 9 cloud high probability,
@@ -62,7 +62,7 @@ def _check_postprocessing(threshold: float, average_over: int, dilation_size: in
     if int(dilation_size) != dilation_size or dilation_size < 0:
         raise LandCoverError(
             f"The dilation disk radius must be a whole number of pixels ≥ 0 (0 = no dilation), got {dilation_size}.",
-            "DILATION_SIZE",
+            "DILATION",
         )
 
 
@@ -106,7 +106,14 @@ def s2cloudless_masks(probs: np.ndarray, threshold: float = 0.4, average_over: i
     nodata = np.isnan(probs)
     filled = np.where(nodata, 0.0, probs).astype(np.float32)
     detector = _detector(float(threshold), int(average_over), int(dilation_size))
-    masks = np.asarray(detector.get_mask_from_prob(filled), dtype=np.uint8)
+    if average_over:
+        masks = np.asarray(detector.get_mask_from_prob(filled), dtype=np.uint8)
+    else:
+        # s2cloudless 1.7.3 makes an int8 mask here, which its cv2.dilate then refuses; same steps, uint8.
+        masks = (filled > threshold).astype(np.uint8)
+        if dilation_size:
+            cv2 = require("cv2")
+            masks = np.asarray([cv2.dilate(m, detector.dilation_filter) for m in masks], dtype=np.uint8)
     masks[nodata] = MASK_NODATA
     return masks
 
@@ -133,7 +140,7 @@ def read_layers(path: str, date_index: Sequence[int], band_index: Sequence[int],
     keeps the file's type and values (for uint8 cloud masks).
     """
     with rasterio.open(path) as src:
-        n_bands = len(json.loads(src.tags()["LC_BANDS"]))
+        n_bands = len(json.loads(src.tags()[TAG_BANDS]))
         indexes = [t * n_bands + b + 1 for t in date_index for b in band_index]
         data = src.read(indexes) if indexes else np.empty((0, src.height, src.width), dtype=src.dtypes[0])
         nodata = src.nodata

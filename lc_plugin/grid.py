@@ -122,7 +122,7 @@ def _read_aoi(path: str, layer_name: str | None) -> tuple[ogr.Geometry, osr.Spat
     ds = _open_vector(path, "AOI")
     layer = _layer(ds, path, layer_name, "AOI")
     srs = layer.GetSpatialRef()
-    if srs is None:
+    if srs is None or (srs.GetName() or "").startswith("Undefined"):  # GeoPackage srs_id 0 / -1
         raise LandCoverError(f"The AOI layer {layer.GetName()!r} of {path} has no CRS; assign one (e.g. in QGIS).", "AOI")
     srs = _srs(srs)
     parts = ogr.Geometry(ogr.wkbMultiPolygon)

@@ -165,7 +165,8 @@ def rasterize_reference(
     if lyr.GetFeatureCount() == 0:
         raise LandCoverError(f"The reference layer {lyr.GetName()} in {vector_path} has no features.", "REFERENCE")
     layer_srs = lyr.GetSpatialRef()
-    if layer_srs is None:
+    # GeoPackages without a CRS report GDAL's placeholders "Undefined geographic/Cartesian SRS".
+    if layer_srs is None or (layer_srs.GetName() or "").startswith("Undefined "):
         raise LandCoverError(
             f"The reference layer {lyr.GetName()} in {vector_path} has no coordinate reference system; "
             "assign one (e.g. with 'Assign projection') and try again.",
@@ -218,7 +219,14 @@ def rasterize_reference(
             continue
         geom = geom.Clone()
         if to_raster is not None:
-            geom.Transform(to_raster)
+            try:
+                geom.Transform(to_raster)
+            except RuntimeError as exc:
+                raise LandCoverError(
+                    f"Feature {feature.GetFID()} of {vector_path} cannot be reprojected to the patch CRS "
+                    f"{grid.crs.to_string()} ({exc}).",
+                    "REFERENCE",
+                ) from exc
         gx0, gx1, gy0, gy1 = geom.GetEnvelope()
         if gx1 < xmin or gx0 > xmax or gy1 < ymin or gy0 > ymax:
             continue
@@ -282,6 +290,6 @@ def rasterize_reference_file(
     summary = ", ".join(f"{c.id} {c.name}: {int(counts[c.id])}" for c in table)
     monitor.info(f"Reference pixels per class: {summary}; no data: {int(counts[0])}.")
     tags = {"SOURCE": os.path.basename(vector_path), "CLASS_FIELD": class_field, "EROSION_PX": str(int(erosion_px))}
+    monitor.update(1.0)  # last cancel check before writing
     write_class_raster(out_path, labels, grid, table, tags=tags)
-    monitor.update(1.0)
     return table

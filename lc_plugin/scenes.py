@@ -121,18 +121,16 @@ def filter_scenes_file(
         "FILTER_VALID_FRACTIONS": json.dumps([round(float(fractions[i]), 6) for i in keep]),
     }
     data = read_layers(stack_path, keep.tolist(), range(len(bands)))
-    monitor.update(0.6)
+    monitor.update(0.6)  # the last cancel point: both outputs are written, or neither
     write_stack(
         stack_out,
         TimeStack(data, kept_dates, list(bands), grid, {**tags, **filter_tags}),
         kind=tags.get(TAG_KIND, "timestack"),
     )
-    monitor.update(0.9)
     write_stack(
         mask_out,
         TimeStack(mask[keep][:, np.newaxis], kept_dates, [MASK_BAND], grid, {**mask_tags, **filter_tags}),
         kind=mask_tags.get(TAG_KIND, "cloudmask"),
         nodata=MASK_NODATA,
     )
-    monitor.update(1.0)
     return kept_dates

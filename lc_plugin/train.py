@@ -76,7 +76,34 @@ def _fix_batch_dimension(onx) -> None:
             dims[0].dim_param = "N"
 
 
-def _to_onnx(model, n_features: int, metadata: dict[str, str]):
+def fit_lightgbm(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_estimators: int = 300,
+    num_leaves: int = 31,
+    learning_rate: float = 0.1,
+    seed: int = 42,
+    monitor=None,
+):
+    """A deterministic ``lightgbm.LGBMClassifier`` fitted on (N, F) features and class ids."""
+    lgb = require("lightgbm")
+    monitor = ensure_monitor(monitor)
+
+    def _progress(env) -> None:  # raising Cancelled here stops LightGBM's loop
+        monitor.update((env.iteration + 1) / max(1, env.end_iteration))
+
+    classifier = lgb.LGBMClassifier(
+        n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate, random_state=seed,
+        deterministic=True, force_col_wise=True, n_jobs=-1, verbose=-1,
+    )
+    classifier.fit(x, y, callbacks=[_progress])
+    return classifier
+
+
+def model_to_onnx(model, n_features: int, metadata: dict[str, str]):
+    """ONNX ModelProto of a fitted LightGBM classifier: input "features" float [N, F], outputs
+    "label" (int64 class ids) and "probabilities" (float [N, C], classes sorted by id), with ``metadata``."""
     onnxmltools = require("onnxmltools")
     onnx = require("onnx")
     data_types = require("onnxmltools.convert.common.data_types")
@@ -321,23 +348,17 @@ def train_classifier(
     del features
 
     # Fit.
-    fit_monitor = monitor.sub(0.5, 0.9)
-
-    def _progress(env) -> None:
-        fit_monitor.update((env.iteration + 1) / max(1, env.end_iteration))
-
     params = {
         "samples_per_class": int(samples_per_class), "test_fraction": float(test_fraction), "split": split, "seed": int(seed),
         "n_estimators": int(n_estimators), "num_leaves": int(num_leaves), "learning_rate": float(learning_rate),
         "drop_empty_classes": bool(drop_empty_classes), "n_patches": n_patches,
         "test_patches": sorted(test_patches), "lightgbm_version": lgb.__version__,
     }
-    classifier = lgb.LGBMClassifier(
-        n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate, random_state=seed,
-        deterministic=True, force_col_wise=True, n_jobs=-1, verbose=-1,
-    )
     monitor.info(f"Training LightGBM on {len(y_train)} pixels × {n_features} features, {len(table)} classes.")
-    classifier.fit(x_train, y_train, callbacks=[_progress])
+    classifier = fit_lightgbm(
+        x_train, y_train, n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate, seed=seed,
+        monitor=monitor.sub(0.5, 0.9),
+    )
     model_ids = [int(c) for c in classifier.classes_]
     if model_ids != table.ids:  # cannot happen: every kept class has training pixels
         raise LandCoverError(f"Internal error: model classes {model_ids} differ from the class table {table.ids}.")
@@ -353,7 +374,7 @@ def train_classifier(
         "lc_bands": json.dumps(fbands),
         "lc_params": json.dumps(params),
     }
-    onx = _to_onnx(classifier, n_features, metadata)
+    onx = model_to_onnx(classifier, n_features, metadata)
     session = _onnx_session(onx.SerializeToString())
     if len(y_test):
         pred, proba = session.run(None, {"features": x_test})
@@ -368,20 +389,19 @@ def train_classifier(
         "train_class_counts": train_counts, "test_class_counts": test_counts,
     }
     onnx.helper.set_model_props(onx, {**metadata, "lc_test_metrics": json.dumps(metrics)})
-    export.update(0.5)
-    with atomic_output(model_out) as tmp:
-        onnx.save(onx, tmp)
-
     if predictions_out:
         test_patch = np.searchsorted(offsets, test_idx, side="right") - 1
         local = test_idx - offsets[test_patch]
         widths = np.array([g.width for g in grids])[test_patch]
-        columns = [test_patch, local // widths, local % widths, y_test, pred]
-        table_rows = np.column_stack([np.column_stack(columns).astype(np.float64), np.asarray(proba, dtype=np.float64)])
+        columns = np.column_stack([test_patch, local // widths, local % widths, y_test, pred]).astype(np.float64)
+        csv_rows = np.column_stack([columns, np.asarray(proba, dtype=np.float64)])
+    export.update(1.0)  # last cancel check: nothing is written before it, everything after it
+    with atomic_output(model_out) as tmp:
+        onnx.save(onx, tmp)
+    if predictions_out:
         header = ",".join(["source", "row", "col", "y_true", "y_pred"] + [f"p_{c}" for c in table.ids])
         with atomic_output(predictions_out) as tmp:
-            np.savetxt(tmp, table_rows, delimiter=",", header=header, comments="", fmt=["%d"] * 5 + ["%.6f"] * len(table))
-    export.update(1.0)
+            np.savetxt(tmp, csv_rows, delimiter=",", header=header, comments="", fmt=["%d"] * 5 + ["%.6f"] * len(table))
     monitor.info(
         f"Test overall accuracy: {'n/a' if accuracy is None else f'{accuracy:.4f}'} "
         f"({len(y_test)} test pixels, {len(y_train)} training pixels)."

@@ -1,0 +1,497 @@
+"""Accuracy reports: a land-cover map (or held-out predictions) against reference labels.
+
+Each report is three files written atomically: a JSON document with every number (the
+``metrics.accuracy_metrics`` dict plus title, inputs and creation time), a self-contained HTML
+page (headline numbers, per-class table, notes and the confusion matrix as two embedded PNG
+heat maps) and the confusion matrix as CSV (``<json stem>_confusion.csv``).
+
+Figures are drawn with matplotlib's object API on an Agg canvas, never through ``pyplot``:
+pyplot keeps global state and may pick QGIS's Qt backend, and Processing runs algorithms in a
+worker thread where that is unsafe. The result is the same Agg rendering without touching the
+process-wide backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import csv
+import datetime as dt
+import html
+import io
+import json
+import os
+import re
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+
+from .atomic import atomic_output, check_not_input
+from .classes import NODATA_CLASS, ClassTable, LandCoverClass, default_color
+from .deps import require
+from .errors import Cancelled, LandCoverError
+from .metrics import accuracy_metrics, confusion_matrix
+from .monitor import ensure_monitor
+from .rasters import TAG_CLASSES, Grid
+
+CHUNK_ROWS = 1024
+MAX_ANNOTATED_CLASSES = 30  # larger matrices are drawn without numbers in the cells
+_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def confusion_csv_path(json_out: str) -> str:
+    """The confusion-matrix CSV written beside the JSON report."""
+    return os.path.splitext(json_out)[0] + "_confusion.csv"
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _describe_grid(grid: Grid) -> str:
+    t = grid.transform
+    crs = grid.crs.to_string() if grid.crs else "no CRS"
+    return f"{grid.width}×{grid.height} px, {crs}, origin ({t.c:.3f}, {t.f:.3f}), pixel size {t.a:g}×{-t.e:g}"
+
+
+def _same_grid(a: Grid, b: Grid) -> bool:
+    if (a.width, a.height) != (b.width, b.height) or a.crs != b.crs:
+        return False
+    tol = 1e-3 * max(abs(a.transform.a), abs(a.transform.e), 1e-12)
+    return all(abs(x - y) <= tol for x, y in zip(a.transform[:6], b.transform[:6]))
+
+
+def _read_label_raster(path: str, parameter: str, what: str) -> tuple[np.ndarray, ClassTable | None, Grid]:
+    """Band 1 as uint8 class ids (0 = no data, including the raster's own nodata value)."""
+    try:
+        with rasterio.open(path) as src:
+            data = src.read(1)
+            nodata = src.nodata
+            text = src.tags().get(TAG_CLASSES)
+            grid = Grid(src.crs, src.transform, src.width, src.height)
+    except RasterioIOError as exc:
+        raise LandCoverError(f"Cannot read the {what} raster {path}: {exc}", parameter) from exc
+    table = None
+    if text:
+        try:
+            table = ClassTable.from_json(text)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LandCoverError(f"The {TAG_CLASSES} metadata of {path} is not a valid class table: {exc}", parameter) from exc
+    valid = np.ones(data.shape, dtype=bool)
+    if nodata is not None:
+        valid &= ~(np.isnan(data) if np.isnan(nodata) else data == nodata)
+    if data.dtype.kind == "f":
+        valid &= np.isfinite(data)
+        if np.any(data[valid] != np.round(data[valid])):
+            raise LandCoverError(
+                f"The {what} raster {path} holds fractional values; expected integer class ids 1–255 (0 = no data).", parameter
+            )
+    if data.dtype != np.uint8:
+        bad = valid & ((data < 0) | (data > 255))
+        if bad.any():
+            raise LandCoverError(
+                f"The {what} raster {path} holds values outside 0–255 (e.g. {data[bad].flat[0]}); "
+                "expected a class raster with ids 1–255 and 0 = no data.",
+                parameter,
+            )
+    labels = np.where(valid, data, NODATA_CLASS).astype(np.uint8)
+    return labels, table, grid
+
+
+def _is_raster(path: str) -> bool:
+    try:
+        with rasterio.open(path) as src:
+            return src.count > 0
+    except RasterioIOError:
+        return False
+
+
+def _is_vector(path: str) -> bool:
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        ds = gdal.OpenEx(path, gdal.OF_VECTOR)
+    except RuntimeError:  # when the host enabled GDAL exceptions
+        ds = None
+    finally:
+        gdal.PopErrorHandler()
+    return ds is not None and ds.GetLayerCount() > 0
+
+
+def _read_reference(
+    path: str, grid: Grid, reference_field: str | None, reference_layer: str | None
+) -> tuple[np.ndarray, ClassTable | None, str]:
+    if not path or not os.path.exists(path):
+        raise LandCoverError(f"The reference {path!r} does not exist; choose a class raster or a polygon layer.", "REFERENCE")
+    if _is_raster(path):
+        ref, table, ref_grid = _read_label_raster(path, "REFERENCE", "reference")
+        if not _same_grid(ref_grid, grid):
+            raise LandCoverError(
+                f"The reference raster is on another grid than the classification: reference {_describe_grid(ref_grid)}; "
+                f"classification {_describe_grid(grid)}. Use a reference raster made for this map's grid "
+                "(e.g. with the Reference raster step) or give the reference polygons instead.",
+                "REFERENCE",
+            )
+        return ref, table, "raster"
+    if _is_vector(path):
+        if not reference_field:
+            raise LandCoverError(
+                f"The reference {path} is a vector layer: choose the field that holds the integer class ids.", "REFERENCE_FIELD"
+            )
+        from .reference import rasterize_reference
+
+        try:
+            ref, table = rasterize_reference(path, reference_field, grid, layer=reference_layer)
+        except LandCoverError as exc:
+            if exc.parameter == "FIELD":  # the Reference raster step's name for the class field
+                exc.parameter = "REFERENCE_FIELD"
+            raise
+        return ref, table, "vector"
+    raise LandCoverError(f"The reference {path} is neither a raster nor a vector layer that GDAL can read.", "REFERENCE")
+
+
+def _merge_classes(
+    tables: list[ClassTable | None], present_ids: list[int], notes: list[str]
+) -> ClassTable:
+    """Union of the tables' classes (the first table's name/colour wins) plus ids only seen in the data."""
+    merged: dict[int, LandCoverClass] = {}
+    for table in tables:
+        for c in table or ():
+            if c.id == NODATA_CLASS:
+                continue
+            if c.id not in merged:
+                merged[c.id] = c
+            elif merged[c.id].name.strip().lower() != c.name.strip().lower():
+                notes.append(
+                    f"Class id {c.id} is named '{merged[c.id].name}' in the map but '{c.name}' in the reference; "
+                    "classes are matched by id, so check that both use the same legend."
+                )
+    for cid in present_ids:
+        if cid not in merged and cid != NODATA_CLASS:
+            merged[cid] = LandCoverClass(int(cid), f"class {cid}", default_color(int(cid)))
+    return ClassTable(merged.values())
+
+
+def accuracy_report_file(
+    classification_path: str,
+    reference_path: str,
+    json_out: str,
+    html_out: str,
+    *,
+    reference_field: str | None = None,
+    reference_layer: str | None = None,
+    monitor=None,
+) -> dict:
+    """Compare a class raster with a reference (class raster on the same grid, or polygons) and write the report.
+
+    Pixels where either the map or the reference is 0 (no data) are left out. Returns the
+    document written to ``json_out``.
+    """
+    monitor = ensure_monitor(monitor)
+    inputs = [classification_path, reference_path]
+    _check_outputs(json_out, html_out, inputs)
+    monitor.update(0.0)
+
+    pred, pred_table, grid = _read_label_raster(classification_path, "INPUT", "classification")
+    if not np.any(pred != NODATA_CLASS):
+        raise LandCoverError(
+            f"The classification {classification_path} has no classified pixel (every pixel is 0 = no data).", "INPUT"
+        )
+    monitor.update(0.05)
+    ref, ref_table, kind = _read_reference(reference_path, grid, reference_field, reference_layer)
+    if not np.any(ref != NODATA_CLASS):
+        raise LandCoverError(f"The reference {reference_path} has no labelled pixel on the classification's grid.", "REFERENCE")
+    monitor.update(0.3)
+
+    # Pair counts of (reference, predicted) ids 0–255, block by block to bound memory.
+    counts = np.zeros(256 * 256, dtype=np.int64)
+    step = monitor.sub(0.3, 0.8)
+    for r0 in range(0, grid.height, CHUNK_ROWS):
+        r1 = min(r0 + CHUNK_ROWS, grid.height)
+        code = ref[r0:r1].astype(np.int64) * 256 + pred[r0:r1]
+        counts += np.bincount(code.ravel(), minlength=256 * 256)
+        step.update(r1 / grid.height)
+    counts = counts.reshape(256, 256)
+
+    notes: list[str] = []
+    seen = np.flatnonzero(counts[1:, :].sum(axis=1) + counts[:, 1:].sum(axis=0)) + 1
+    classes = _merge_classes([pred_table, ref_table], [int(v) for v in seen], notes)
+    labels = classes.ids
+    cm = counts[np.ix_(labels, labels)]
+    if cm.sum() == 0:
+        raise LandCoverError(
+            "No pixel where both the map and the reference have a class: the reference covers only pixels the map "
+            f"leaves as no data (reference {reference_path}, classification {classification_path}).",
+            "REFERENCE",
+        )
+    metrics = accuracy_metrics(cm, labels, classes.names)
+    metrics["notes"] = notes + metrics["notes"]
+    metrics["inputs"] = {
+        "classification": os.path.abspath(classification_path),
+        "reference": os.path.abspath(reference_path),
+        "reference_kind": kind,
+        "reference_field": reference_field if kind == "vector" else None,
+        "reference_layer": reference_layer if kind == "vector" else None,
+        "grid": _describe_grid(grid),
+        "pixels_classified": int((pred != NODATA_CLASS).sum()),
+        "pixels_referenced": int((ref != NODATA_CLASS).sum()),
+    }
+    title = f"Accuracy of {os.path.basename(classification_path)} against {os.path.basename(reference_path)}"
+    monitor.update(0.85)
+    doc = _write_report(metrics, classes, json_out, html_out, title)
+    with contextlib.suppress(Cancelled):  # the outputs are complete; a late cancel does not undo them
+        monitor.update(1.0)
+    monitor.info(
+        f"Overall accuracy {metrics['overall_accuracy']:.4f}, kappa {metrics['kappa']:.4f} over {metrics['n']} pixels."
+    )
+    return doc
+
+
+def _read_predictions(path: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """y_true, y_pred and the class ids of the p_<id> columns of the training step's CSV."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except OSError as exc:
+        raise LandCoverError(f"Cannot read the predictions CSV {path}: {exc}", "INPUT") from exc
+    if not rows:
+        raise LandCoverError(f"The predictions CSV {path} is empty.", "INPUT")
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in ("y_true", "y_pred") if c not in header]
+    if missing:
+        raise LandCoverError(
+            f"The predictions CSV {path} has no column {', '.join(missing)}; expected the header "
+            "source,row,col,y_true,y_pred,p_<id>… written by the training step.",
+            "INPUT",
+        )
+    body = [r for r in rows[1:] if r and any(cell.strip() for cell in r)]
+    if any(len(r) != len(header) for r in body):
+        raise LandCoverError(f"The predictions CSV {path} has rows with a different number of columns than its header.", "INPUT")
+    p_ids = [int(h[2:]) for h in header if h.startswith("p_") and h[2:].isdigit()]
+    cols = []
+    for name in ("y_true", "y_pred"):
+        i = header.index(name)
+        try:
+            values = np.array([r[i] for r in body], dtype=np.float64)
+        except ValueError as exc:
+            raise LandCoverError(f"The column {name} of {path} holds a value that is not a class id ({exc}).", "INPUT") from exc
+        if values.size and (not np.all(np.isfinite(values)) or np.any(values != np.round(values))):
+            raise LandCoverError(f"The column {name} of {path} holds values that are not integer class ids.", "INPUT")
+        cols.append(values.astype(np.int64))
+    return cols[0], cols[1], p_ids
+
+
+def predictions_report_file(
+    predictions_csv: str, json_out: str, html_out: str, *, classes: ClassTable | None = None, monitor=None
+) -> dict:
+    """Report on the training step's held-out test predictions (CSV source,row,col,y_true,y_pred,p_<id>…).
+
+    Returns the document written to ``json_out``.
+    """
+    monitor = ensure_monitor(monitor)
+    _check_outputs(json_out, html_out, [predictions_csv])
+    monitor.update(0.0)
+    y_true, y_pred, p_ids = _read_predictions(predictions_csv)
+    valid = (y_true != NODATA_CLASS) & (y_pred != NODATA_CLASS)
+    if not valid.any():
+        raise LandCoverError(
+            f"The predictions CSV {predictions_csv} has no row where both y_true and y_pred hold a class "
+            "(the training step wrote no test pixels; give it a test fraction above 0).",
+            "INPUT",
+        )
+    monitor.update(0.3)
+    notes: list[str] = []
+    present = sorted(set(np.unique(y_true[valid]).tolist()) | set(np.unique(y_pred[valid]).tolist()) | set(p_ids))
+    table = _merge_classes([classes], [int(v) for v in present], notes)
+    labels = table.ids
+    cm = confusion_matrix(y_true, y_pred, labels)
+    metrics = accuracy_metrics(cm, labels, table.names)
+    metrics["notes"] = notes + metrics["notes"]
+    metrics["inputs"] = {"predictions": os.path.abspath(predictions_csv), "rows": int(y_true.size)}
+    title = f"Held-out test accuracy ({os.path.basename(predictions_csv)})"
+    monitor.update(0.5)
+    doc = _write_report(metrics, table, json_out, html_out, title)
+    with contextlib.suppress(Cancelled):
+        monitor.update(1.0)
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def _check_outputs(json_out: str, html_out: str, inputs: list[str]) -> None:
+    csv_out = confusion_csv_path(json_out)
+    check_not_input(json_out, inputs, "OUTPUT_JSON")
+    check_not_input(html_out, inputs, "OUTPUT_HTML")
+    check_not_input(csv_out, inputs, "OUTPUT_JSON")
+    real = [os.path.realpath(p) for p in (json_out, html_out, csv_out)]
+    if len(set(real)) != 3:
+        raise LandCoverError(
+            f"The JSON report {json_out}, the HTML report {html_out} and the confusion CSV {csv_out} must be three "
+            "different files; choose other names.",
+            "OUTPUT_HTML",
+        )
+
+
+def _tick_label(name: str) -> str:
+    name = name if len(name) <= 24 else name[:23] + "…"
+    return name.replace("$", r"\$")  # matplotlib would read $…$ as math
+
+
+def _heatmap_png(values: np.ndarray, names: list[str], title: str, fmt: str, vmax: float) -> bytes:
+    """A confusion-matrix heat map (rows = reference, columns = predicted) as PNG bytes."""
+    require("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    k = len(names)
+    side = min(max(4.5, 0.55 * k + 2.5), 24.0)
+    fig = Figure(figsize=(side + 1.2, side), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=vmax if vmax > 0 else 1.0, interpolation="nearest")
+    ticks = [_tick_label(n) for n in names]
+    ax.set_xticks(range(k))
+    ax.set_xticklabels(ticks, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(k))
+    ax.set_yticklabels(ticks)
+    ax.set_xlabel("Predicted")
+    ax.set_ylabel("Reference")
+    ax.set_title(title)
+    if k <= MAX_ANNOTATED_CLASSES:
+        size = 10 if k <= 8 else (8 if k <= 15 else 6)
+        threshold = 0.5 * (vmax if vmax > 0 else 1.0)
+        for i in range(k):
+            for j in range(k):
+                v = values[i, j]
+                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=size,
+                        color="white" if v > threshold else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return f"{value:.{digits}f}"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}
+.meta{color:#666;font-size:.9em}
+.headline{display:flex;flex-wrap:wrap;gap:1em;margin:1em 0}
+.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:9em}
+.card .v{font-size:1.5em;font-weight:600}.card .k{color:#666;font-size:.85em}
+table{border-collapse:collapse}th,td{border-bottom:1px solid #e5e5e5;padding:.3em .7em;text-align:right}
+th{background:#f5f5f5}td.name,th.name{text-align:left}
+.swatch{display:inline-block;width:.9em;height:.9em;border:1px solid #555;margin-right:.5em;vertical-align:middle}
+img{max-width:100%;height:auto}
+"""
+
+
+def _html_page(doc: dict, classes: ClassTable, images: list[tuple[str, bytes]], csv_name: str) -> str:
+    e = html.escape
+    colors = {c.id: c.color for c in classes}
+    title = e(doc["title"])
+    n = doc["n"]
+    oa = doc["overall_accuracy"]
+    cards = [
+        ("Overall accuracy", f"{_fmt(oa)} ({oa * 100:.1f} %)"),
+        ("Cohen's kappa", _fmt(doc["kappa"])),
+        ("Weighted F1", _fmt(doc["weighted_f1"])),
+        ("Macro F1", _fmt(doc["macro_f1"])),
+        ("Pixels compared (n)", f"{n:,}"),
+    ]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{title}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{title}</h1>",
+        f'<p class="meta">Created {e(doc["created"])}</p>',
+    ]
+    inputs = doc.get("inputs") or {}
+    if inputs:
+        parts.append('<ul class="meta">')
+        parts += [f"<li>{e(str(k))}: {e(str(v))}</li>" for k, v in inputs.items() if v is not None]
+        parts.append("</ul>")
+    parts.append('<div class="headline">')
+    parts += [f'<div class="card"><div class="v">{e(v)}</div><div class="k">{e(k)}</div></div>' for k, v in cards]
+    parts.append("</div>")
+
+    parts.append("<h2>Per class</h2><table><thead><tr>")
+    parts.append(
+        '<th class="name">Class</th><th>Id</th><th>Precision<br>(user\'s acc.)</th><th>Recall<br>(producer\'s acc.)</th>'
+        "<th>F1</th><th>Support<br>(reference)</th><th>Predicted</th></tr></thead><tbody>"
+    )
+    for c in doc["per_class"]:
+        color = colors.get(c["id"], "")
+        if not _COLOR_RE.match(color):
+            color = "#cccccc"
+        parts.append(
+            f'<tr><td class="name"><span class="swatch" style="background:{color}"></span>{e(c["name"])}</td>'
+            f'<td>{c["id"]}</td><td>{_fmt(c["precision"])}</td><td>{_fmt(c["recall"])}</td><td>{_fmt(c["f1"])}</td>'
+            f'<td>{c["support"]:,}</td><td>{c["predicted"]:,}</td></tr>'
+        )
+    parts.append("</tbody></table>")
+
+    if doc.get("notes"):
+        parts.append("<h2>Notes</h2><ul>")
+        parts += [f"<li>{e(note)}</li>" for note in doc["notes"]]
+        parts.append("</ul>")
+
+    parts.append(
+        "<h2>Confusion matrix</h2><p>Rows are reference classes, columns predicted classes. "
+        f"The counts are also in {e(csv_name)}.</p>"
+    )
+    for alt, png in images:
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f'<p><img src="data:image/png;base64,{data}" alt="{e(alt)}"></p>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _confusion_csv(doc: dict) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    heads = [f"{i} {name}" for i, name in zip(doc["labels"], doc["names"])]
+    writer.writerow(["reference \\ predicted", *heads])
+    for head, row in zip(heads, doc["confusion_matrix"]):
+        writer.writerow([head, *row])
+    return buf.getvalue()
+
+
+def _write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: str, title: str) -> dict:
+    """Render all three outputs in memory, then write them; returns the JSON document."""
+    doc = {
+        "title": title,
+        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "inputs": metrics.get("inputs", {}),
+        **{k: v for k, v in metrics.items() if k != "inputs"},
+    }
+    text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
+    cm = np.asarray(doc["confusion_matrix"], dtype=np.float64)
+    recall = np.asarray(doc["confusion_matrix_recall"], dtype=np.float64)
+    names = list(doc["names"])
+    images = [
+        ("Confusion matrix (pixel counts)", _heatmap_png(cm, names, "Pixel counts", "{:.0f}", float(cm.max()))),
+        ("Confusion matrix normalised by reference (recall)", _heatmap_png(recall, names, "Share of reference (recall)", "{:.2f}", 1.0)),
+    ]
+    csv_out = confusion_csv_path(json_out)
+    page = _html_page(doc, classes, images, os.path.basename(csv_out))
+    for path, content in ((json_out, text), (csv_out, _confusion_csv(doc)), (html_out, page)):
+        with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(content)
+    return doc
+
+
+def write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: str, title: str) -> None:
+    """Write the JSON, HTML and ``<json stem>_confusion.csv`` report of an ``accuracy_metrics`` dict.
+
+    An ``inputs`` entry of ``metrics`` (paths and settings) is shown on the page and kept in the JSON.
+    """
+    _write_report(metrics, classes, json_out, html_out, title)

@@ -1,0 +1,250 @@
+"""Cloud masks: s2cloudless reproduced on real scenes, SCL masks by hand, the file-level step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+
+from lc_plugin.clouds import (
+    DEFAULT_SCL_CLASSES,
+    S2CLOUDLESS_BANDS,
+    cloud_masks_file,
+    s2cloudless_masks,
+    s2cloudless_probabilities,
+    scl_masks,
+)
+from lc_plugin.errors import Cancelled, LandCoverError
+from lc_plugin.monitor import Monitor
+from lc_plugin.rasters import Grid, TimeStack, read_stack, write_stack
+
+pytest.importorskip("s2cloudless")
+
+S2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
+MODEL_IDX = [S2_BANDS.index(b) for b in S2CLOUDLESS_BANDS]
+FRAMES = [2, 1, 4, 3, 0]  # the dates of REFERENCE_SCENES.npy in the 68-date series
+
+
+def patch_grid(width: int = 100, height: int = 101) -> Grid:
+    """The test patch's grid (EPSG:32633, ~10 m pixels)."""
+    return Grid(CRS.from_epsg(32633), from_origin(465181.05, 5080254.63, 9.9948, 9.9974), width, height)
+
+
+@pytest.fixture(scope="module")
+def reference(testpatch):
+    """13-band TOA scenes, their dates and eo-learn's stored s2cloudless output for those frames."""
+    scenes = np.load(testpatch / "REFERENCE_SCENES.npy", allow_pickle=False)
+    eop = testpatch / "TestEOPatch"
+    stamps = json.loads((eop / "timestamps.json").read_text())
+    dates = [dt.date.fromisoformat(stamps[i][:10]) for i in FRAMES]
+    clp = np.load(eop / "data" / "CLP_S2C.npy", allow_pickle=False)[FRAMES, ..., 0]
+    clm = np.load(eop / "mask" / "CLM_S2C.npy", allow_pickle=False)[FRAMES, ..., 0]
+    return scenes, dates, clp, clm
+
+
+def test_probabilities_match_eolearn_clp_s2c(reference):
+    scenes, _, clp, _ = reference
+    assert clp.dtype == np.float32 and np.nanmax(clp) <= 1.0  # stored as float probabilities, not 0–255
+    probs = s2cloudless_probabilities(scenes[..., MODEL_IDX])
+    assert probs.shape == (5, 101, 100) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs, clp, rtol=0, atol=1e-6)
+
+
+def test_masks_match_eolearn_clm_s2c(reference):
+    scenes, _, clp, clm = reference
+    masks = s2cloudless_masks(s2cloudless_probabilities(scenes[..., MODEL_IDX]), threshold=0.4, average_over=4, dilation_size=2)
+    assert masks.dtype == np.uint8
+    assert 0 < masks.sum() < masks.size  # the frames have both clouds and clear sky
+    np.testing.assert_array_equal(masks, clm.astype(np.uint8))
+
+
+def test_s2cloudless_scene_with_class_defaults(s2cloudless_scene):
+    """s2cloudless's own expected output (average_over 1, dilation 1) on a real L1C scene (a crop)."""
+    arrays = np.load(s2cloudless_scene)
+    rows = 256
+    bands = arrays["s2_im"][:, :rows][..., MODEL_IDX]
+    probs = s2cloudless_probabilities(bands)
+    np.testing.assert_allclose(probs, arrays["cl_probs"][:, :rows], rtol=0, atol=1e-4)
+    masks = s2cloudless_masks(probs, threshold=0.4, average_over=1, dilation_size=1)
+    # The crop's last two rows see different neighbours than in the full scene (radius 1 + 1).
+    np.testing.assert_array_equal(masks[:, : rows - 2], arrays["cl_mask"][:, : rows - 2].astype(np.uint8))
+
+
+def test_nan_pixels_are_nodata_and_do_not_change_the_rest(reference):
+    scenes, _, clp, _ = reference
+    bands = scenes[..., MODEL_IDX].copy()
+    bands[0, 10:20, 30:40, 7] = np.nan  # B10 missing in a block of the first date
+    bands[3, 50, 50, :] = np.nan
+    probs = s2cloudless_probabilities(bands)
+    hole = np.zeros(probs.shape, dtype=bool)
+    hole[0, 10:20, 30:40] = True
+    hole[3, 50, 50] = True
+    assert np.isnan(probs[hole]).all()
+    np.testing.assert_allclose(probs[~hole], clp[~hole], rtol=0, atol=1e-6)
+    masks = s2cloudless_masks(probs)
+    assert (masks[hole] == 255).all()
+    assert set(np.unique(masks[~hole])) <= {0, 1}
+
+
+def test_mask_without_postprocessing_is_a_plain_threshold():
+    rng = np.random.default_rng(0)
+    probs = rng.random((2, 30, 40)).astype(np.float32)
+    masks = s2cloudless_masks(probs, threshold=0.6, average_over=0, dilation_size=0)
+    np.testing.assert_array_equal(masks, (probs > 0.6).astype(np.uint8))
+    # Dilation alone only grows clouds.
+    grown = s2cloudless_masks(probs, threshold=0.6, average_over=0, dilation_size=1)
+    assert (grown >= masks).all() and grown.sum() > masks.sum()
+
+
+@pytest.mark.parametrize(("kwargs", "parameter"), [
+    ({"threshold": 1.5}, "THRESHOLD"),
+    ({"average_over": -1}, "AVERAGE_OVER"),
+    ({"dilation_size": 1.5}, "DILATION"),
+])
+def test_bad_postprocessing_parameters(kwargs, parameter):
+    with pytest.raises(LandCoverError) as err:
+        s2cloudless_masks(np.zeros((1, 5, 5), dtype=np.float32), **kwargs)
+    assert err.value.parameter == parameter
+
+
+def test_scl_masks_by_hand():
+    scl = np.array([[[0, 3, 4, 8], [9, 10, 5, np.nan]], [[1, 2, 6, 7], [11, 8, 0, 4]]], dtype=np.float32)
+    expected = np.array([[[255, 1, 0, 1], [1, 1, 0, 255]], [[0, 0, 0, 0], [0, 1, 255, 0]]], dtype=np.uint8)
+    masks = scl_masks(scl)
+    assert masks.dtype == np.uint8
+    np.testing.assert_array_equal(masks, expected)
+    assert DEFAULT_SCL_CLASSES == (3, 8, 9, 10)
+    # Custom classes, and integer input (no NaN possible; 0 is still no data).
+    custom = scl_masks(scl.astype(np.float32), classes=(1, 9))
+    assert custom[1, 0, 0] == 1 and custom[0, 0, 1] == 0 and custom[0, 1, 0] == 1
+    np.testing.assert_array_equal(scl_masks(np.array([[[0, 9, 4]]], dtype=np.uint8)), [[[255, 1, 0]]])
+
+
+# --- file level ---------------------------------------------------------------------------------
+
+
+def write_l1c_stack(path, scenes, dates, bands=S2_BANDS) -> None:
+    """(T, H, W, 13) arrays → a time stack with the requested bands, dates in time order."""
+    order = np.argsort(dates)
+    data = np.moveaxis(scenes[order][..., [S2_BANDS.index(b) for b in bands]], -1, 1).astype(np.float32)
+    write_stack(str(path), TimeStack(np.ascontiguousarray(data), [dates[i] for i in order], list(bands), patch_grid()))
+
+
+def test_cloud_masks_file_s2cloudless(reference, tmp_path):
+    scenes, dates, clp, clm = reference
+    stack = tmp_path / "l1c.tif"
+    write_l1c_stack(stack, scenes, dates)
+    messages: list[str] = []
+    progress: list[float] = []
+    used = cloud_masks_file(
+        str(stack), str(tmp_path / "clm.tif"), str(tmp_path / "clp.tif"), monitor=Monitor(progress.append, log=messages.append)
+    )
+    assert used == "s2cloudless"
+    order = np.argsort(dates)
+    mask = read_stack(str(tmp_path / "clm.tif"))
+    assert mask.bands == ["CLM"] and mask.data.dtype == np.uint8
+    assert mask.dates == sorted(dates)
+    assert mask.grid.crs == CRS.from_epsg(32633) and mask.grid.transform == patch_grid().transform
+    np.testing.assert_array_equal(mask.data[:, 0], clm[order].astype(np.uint8))
+    assert mask.tags["METHOD"] == "s2cloudless" and float(mask.tags["THRESHOLD"]) == 0.4
+    assert mask.tags["AVERAGE_OVER"] == "4" and mask.tags["DILATION_SIZE"] == "2"
+    assert mask.tags["LC_KIND"] == "cloudmask"
+    with rasterio.open(tmp_path / "clm.tif") as src:
+        assert src.nodata == 255
+    prob = read_stack(str(tmp_path / "clp.tif"))
+    assert prob.bands == ["CLP"] and prob.tags["LC_KIND"] == "cloudprob"
+    np.testing.assert_allclose(prob.data[:, 0], clp[order], rtol=0, atol=1e-6)
+    assert progress and progress[-1] == pytest.approx(100.0)
+    assert any("cloudy" in m for m in messages)
+
+
+def test_cloud_masks_file_nodata_pixels(reference, tmp_path):
+    scenes, dates, _, _ = reference
+    scenes = scenes.copy()
+    scenes[:, :5, :] = np.nan  # a strip outside the footprint on every date
+    stack = tmp_path / "l1c.tif"
+    write_l1c_stack(stack, scenes, dates)
+    cloud_masks_file(str(stack), str(tmp_path / "clm.tif"), str(tmp_path / "clp.tif"))
+    mask = read_stack(str(tmp_path / "clm.tif")).data[:, 0]
+    assert (mask[:, :5] == 255).all() and set(np.unique(mask[:, 5:])) <= {0, 1}
+    assert np.isnan(read_stack(str(tmp_path / "clp.tif")).data[:, 0, :5]).all()
+
+
+def write_l2a_stack(path, with_scl: bool = True) -> tuple[np.ndarray, list[dt.date]]:
+    rng = np.random.default_rng(1)
+    dates = [dt.date(2020, 5, 1), dt.date(2020, 5, 6)]
+    bands = ["B02", "B03", "B04", "B08"] + (["SCL"] if with_scl else [])
+    data = rng.random((2, len(bands), 101, 100)).astype(np.float32) * 0.3
+    scl = rng.integers(0, 12, size=(2, 101, 100))
+    if with_scl:
+        data[:, -1] = scl
+    write_stack(str(path), TimeStack(data, dates, bands, patch_grid()))
+    return scl, dates
+
+
+def test_cloud_masks_file_auto_uses_scl_without_b10(tmp_path):
+    scl, dates = write_l2a_stack(tmp_path / "l2a.tif")
+    messages: list[str] = []
+    used = cloud_masks_file(
+        str(tmp_path / "l2a.tif"), str(tmp_path / "clm.tif"), str(tmp_path / "clp.tif"), monitor=Monitor(log=messages.append)
+    )
+    assert used == "scl"
+    assert not (tmp_path / "clp.tif").exists()
+    assert any("probabilit" in m for m in messages)
+    mask = read_stack(str(tmp_path / "clm.tif"))
+    assert mask.dates == dates and mask.tags["METHOD"] == "scl"
+    assert json.loads(mask.tags["SCL_CLASSES"]) == [3, 8, 9, 10]
+    expected = np.where(scl == 0, 255, np.isin(scl, [3, 8, 9, 10])).astype(np.uint8)
+    np.testing.assert_array_equal(mask.data[:, 0], expected)
+
+
+def test_s2cloudless_on_l2a_stack_explains_b10(tmp_path):
+    write_l2a_stack(tmp_path / "l2a.tif")
+    with pytest.raises(LandCoverError) as err:
+        cloud_masks_file(str(tmp_path / "l2a.tif"), str(tmp_path / "clm.tif"), method="s2cloudless")
+    assert err.value.parameter == "METHOD"
+    text = str(err.value)
+    assert "B10" in text and "L2A" in text and "SCL" in text and "L1C" in text
+    assert "B01" in text  # names every missing band
+    assert not (tmp_path / "clm.tif").exists()
+
+
+def test_scl_method_without_scl_band(tmp_path):
+    write_l2a_stack(tmp_path / "bands.tif", with_scl=False)
+    with pytest.raises(LandCoverError) as err:
+        cloud_masks_file(str(tmp_path / "bands.tif"), str(tmp_path / "clm.tif"), method="scl")
+    assert err.value.parameter == "METHOD" and "SCL" in str(err.value)
+    with pytest.raises(LandCoverError) as err:
+        cloud_masks_file(str(tmp_path / "bands.tif"), str(tmp_path / "clm.tif"))  # auto: neither source
+    assert err.value.parameter == "METHOD"
+    with pytest.raises(LandCoverError) as err:
+        cloud_masks_file(str(tmp_path / "bands.tif"), str(tmp_path / "clm.tif"), method="fmask")
+    assert err.value.parameter == "METHOD"
+
+
+def test_digital_numbers_are_refused(reference, tmp_path):
+    scenes, dates, _, _ = reference
+    write_l1c_stack(tmp_path / "dn.tif", scenes * 10000, dates)
+    with pytest.raises(LandCoverError) as err:
+        cloud_masks_file(str(tmp_path / "dn.tif"), str(tmp_path / "clm.tif"))
+    assert err.value.parameter == "INPUT" and "10000" in str(err.value)
+
+
+def test_cancel_leaves_no_output(reference, tmp_path):
+    scenes, dates, _, _ = reference
+    write_l1c_stack(tmp_path / "l1c.tif", scenes, dates)
+    with pytest.raises(Cancelled):
+        cloud_masks_file(str(tmp_path / "l1c.tif"), str(tmp_path / "clm.tif"), monitor=Monitor(is_cancelled=lambda: True))
+    assert not (tmp_path / "clm.tif").exists()
+
+
+def test_output_may_not_overwrite_input(tmp_path):
+    write_l2a_stack(tmp_path / "l2a.tif")
+    with pytest.raises(LandCoverError) as err:
+        cloud_masks_file(str(tmp_path / "l2a.tif"), str(tmp_path / "l2a.tif"))
+    assert err.value.parameter == "OUTPUT"

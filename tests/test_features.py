@@ -1,0 +1,97 @@
+"""Feature layout and values, and class-balanced sampling, checked by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from lc_plugin.features import INDICES, describe_layout_difference, feature_block, feature_layout
+from lc_plugin.sampling import stratified_sample
+
+D1, D2 = dt.date(2017, 5, 1), dt.date(2017, 6, 1)
+
+
+def test_layout_is_date_major_bands_then_indices():
+    names = feature_layout([D1, D2], ["B03", "B04", "B08", "B11", "SCL"])
+    per_date = ["B03", "B04", "B08", "B11", "NDVI", "NDWI", "NDBI"]
+    assert names == [f"2017-05-01_{n}" for n in per_date] + [f"2017-06-01_{n}" for n in per_date]
+
+
+def test_layout_only_has_indices_whose_bands_exist():
+    assert feature_layout([D1], ["B04", "B08"]) == ["2017-05-01_B04", "2017-05-01_B08", "2017-05-01_NDVI"]
+    assert feature_layout([D1], ["B02"]) == ["2017-05-01_B02"]
+    assert set(INDICES) == {"NDVI", "NDWI", "NDBI"}
+
+
+def test_feature_values_by_hand():
+    bands = ["B04", "B08", "SCL"]
+    data = np.zeros((2, 3, 1, 2), np.float32)  # (T, B, h, w): 2 pixels
+    data[0, 0] = [0.1, 0.2]  # B04, date 1
+    data[0, 1] = [0.3, 0.2]  # B08, date 1
+    data[1, 0] = [0.0, np.nan]  # date 2: zero denominator and missing value
+    data[1, 1] = [0.0, 0.5]
+    data[:, 2] = 4  # SCL is not a feature
+    feats = feature_block(data, bands)
+    assert feats.dtype == np.float32 and feats.shape == (2, 6)
+    assert feature_layout([D1, D2], bands) == [
+        "2017-05-01_B04", "2017-05-01_B08", "2017-05-01_NDVI", "2017-06-01_B04", "2017-06-01_B08", "2017-06-01_NDVI",
+    ]
+    np.testing.assert_allclose(feats[0, :3], [0.1, 0.3, 0.5], rtol=1e-6)  # (0.3-0.1)/(0.3+0.1)
+    np.testing.assert_allclose(feats[1, :3], [0.2, 0.2, 0.0], atol=1e-7)
+    assert feats[0, 3] == 0 and feats[0, 4] == 0 and np.isnan(feats[0, 5])  # 0/0 → NaN
+    assert np.isnan(feats[1, 3]) and feats[1, 4] == np.float32(0.5) and np.isnan(feats[1, 5])  # NaN propagates
+
+
+def test_feature_block_pixel_order_is_row_major():
+    data = np.arange(2 * 1 * 2 * 3, dtype=np.float32).reshape(2, 1, 2, 3)
+    feats = feature_block(data, ["B02"])
+    # pixel (r, c) → row r*3+c; columns: date 1, date 2
+    np.testing.assert_array_equal(feats[:, 0], data[0, 0].ravel())
+    np.testing.assert_array_equal(feats[:, 1], data[1, 0].ravel())
+
+
+def test_ndwi_and_ndbi_formulas():
+    bands = ["B03", "B08", "B11"]
+    data = np.array([0.2, 0.1, 0.3], np.float32).reshape(1, 3, 1, 1)
+    feats = feature_block(data, bands)
+    names = feature_layout([D1], bands)
+    got = dict(zip(names, feats[0]))
+    assert got["2017-05-01_NDWI"] == pytest.approx((0.2 - 0.1) / 0.3)
+    assert got["2017-05-01_NDBI"] == pytest.approx((0.3 - 0.1) / 0.4)
+
+
+def test_feature_block_rejects_wrong_shape():
+    with pytest.raises(ValueError):
+        feature_block(np.zeros((1, 2, 1, 1), np.float32), ["B04"])
+
+
+def test_stratified_sample_counts():
+    rng = np.random.default_rng(0)
+    labels = np.array([0] * 5 + [1] * 100 + [2] * 3 + [3] * 50, np.uint8).reshape(2, -1)
+    usable = np.ones_like(labels, bool)
+    usable.ravel()[5:15] = False  # 10 unusable class-1 pixels
+    idx = stratified_sample(labels, usable, 20, rng)
+    assert np.all(np.diff(idx) > 0)
+    drawn = labels.ravel()[idx]
+    assert np.count_nonzero(drawn == 1) == 20 and np.count_nonzero(drawn == 2) == 3 and np.count_nonzero(drawn == 3) == 20
+    assert not np.any(drawn == 0) and usable.ravel()[idx].all()
+    again = stratified_sample(labels, usable, 20, np.random.default_rng(0))
+    np.testing.assert_array_equal(idx, again)
+    assert stratified_sample(labels, np.zeros_like(usable), 20, rng).size == 0
+
+
+def test_describe_layout_difference():
+    dates = [dt.date(2017, m, 1) for m in range(1, 8)]
+    other = dates[:2] + [dt.date(2017, 3, 5)] + dates[3:]
+    msgs = describe_layout_difference(dates, ["B04", "B08"], other, ["B04"])
+    text = "; ".join(msgs)
+    assert "B08" in text and "#3: 2017-03-01 vs 2017-03-05" in text
+    msgs = describe_layout_difference(dates, ["B04"], dates[:5], ["B04", "B11"])
+    assert msgs == [
+        "the model has 7 dates, the stack has 5",
+        "the model covers 2017-01-01 … 2017-07-01, the stack covers 2017-01-01 … 2017-05-01",
+    ]
+    assert describe_layout_difference(dates, ["B04"], dates, ["B11", "B04"]) == []
+    assert "extra band(s) B11" in describe_layout_difference(dates, ["B04"], dates, ["B11", "B04"], exact_bands=True)[0]
