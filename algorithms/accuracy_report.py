@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
+    QgsProviderRegistry,
 )
 
 from ..lc_plugin import report
@@ -57,13 +58,14 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         if predictions:
             metrics = report.predictions_report_file(predictions, json_out, html, monitor=monitor)
         elif reference is not None and self.parameterAsRasterLayer(parameters, self.INPUT, context) is not None:
-            source = reference.source().split("|")[0]
+            uri = QgsProviderRegistry.instance().decodeUri(reference.providerType(), reference.source())
             metrics = report.accuracy_report_file(
                 self.raster_path(parameters, self.INPUT, context),
-                source,
+                uri.get("path") or reference.source(),
                 json_out,
                 html,
                 reference_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context) or None,
+                reference_layer=uri.get("layerName") or None,
                 monitor=monitor,
             )
         else:

@@ -19,7 +19,7 @@ from .atomic import atomic_output, check_not_input
 from .classes import ClassTable
 from .deps import require
 from .errors import LandCoverError
-from .features import describe_layout_difference, feature_block, feature_layout, iter_row_blocks, read_bands_window
+from .features import describe_layout_difference, feature_block, feature_layout, iter_feature_windows, read_bands_window
 from .monitor import ensure_monitor
 from .rasters import TAG_CLASSES, TAG_KIND, parse_date, read_stack_info, write_class_raster
 
@@ -130,7 +130,9 @@ def classify_file(
     model = load_model(model_path)
     check_not_input(out_path, [model_path, stack_path], "OUTPUT")
     if probabilities_out:
-        check_not_input(probabilities_out, [model_path, stack_path, out_path], "PROBABILITIES")
+        check_not_input(probabilities_out, [model_path, stack_path], "OUTPUT_PROBABILITIES")
+        if os.path.realpath(probabilities_out) == os.path.realpath(out_path):
+            raise LandCoverError("The probabilities and the land-cover map need different file names.", "OUTPUT_PROBABILITIES")
     try:
         dates, bands, grid, _ = read_stack_info(stack_path)
     except LandCoverError as exc:
@@ -143,7 +145,8 @@ def classify_file(
     labels = np.zeros((grid.height, grid.width), dtype=np.uint8)
     tags = {"MODEL": os.path.basename(model_path)}
     with rasterio.open(stack_path) as src, _ProbabilityWriter(probabilities_out, grid, model, tags) as proba_dst:
-        for win in iter_row_blocks(grid.height, grid.width, block_rows):
+        done, total = 0, grid.height * grid.width
+        for win in iter_feature_windows(grid.height, grid.width, len(model.feature_names), block_rows):
             block = read_bands_window(src, len(dates), bands, model.bands, win)
             feats = feature_block(block, model.bands)
             valid = np.isfinite(feats).all(axis=1)
@@ -154,10 +157,11 @@ def classify_file(
                 block_labels[valid] = pred.astype(np.uint8)
                 if block_proba is not None:
                     block_proba[valid] = proba
-            labels[win.row_off : win.row_off + win.height] = block_labels.reshape(win.height, win.width)
+            labels[win.toslices()] = block_labels.reshape(win.height, win.width)
             if block_proba is not None:
                 proba_dst.write(block_proba.T.reshape(n_classes, win.height, win.width), win)
-            monitor.update((win.row_off + win.height) / grid.height)
+            done += win.height * win.width
+            monitor.update(done / total)
         write_class_raster(out_path, labels, grid, model.classes, tags=tags)
     return model.classes
 

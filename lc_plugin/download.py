@@ -223,14 +223,15 @@ def read_asset(href: str, grid: Grid, *, categorical: bool = False, nodata: floa
     )
     ds = None
     with _gdal_config(GDAL_HTTP_CONFIG), _gdal_errors() as errors:
+        data = src = None
         try:
-            ds = gdal.Warp("", _gdal_path(href), options=options)
+            src = gdal.OpenEx(_gdal_path(href), gdal.OF_RASTER | gdal.OF_READONLY | gdal.OF_VERBOSE_ERROR)
+            ds = gdal.Warp("", src, options=options) if src is not None else None
             data = ds.GetRasterBand(1).ReadAsArray() if ds is not None else None
-        except RuntimeError as exc:
+        except (RuntimeError, TypeError) as exc:
             errors.append(str(exc))
-            data = None
         finally:
-            ds = None
+            ds = src = None
     if data is None or errors:
         detail = "; ".join(dict.fromkeys(errors))[:300] or "unknown GDAL error"
         raise LandCoverError(f"Could not read {href}{f' ({what})' if what else ''}: {detail}", "STAC_URL")

@@ -81,12 +81,31 @@ def read_bands_window(
     return arr.reshape(n_dates, len(sel), arr.shape[1], arr.shape[2])
 
 
-def iter_row_blocks(height: int, width: int, block_rows: int) -> Iterator[Window]:
-    """Full-width windows of ``block_rows`` rows covering the raster top to bottom."""
+BLOCK_BYTES = 256 * 1024 * 1024  # feature memory per window when scanning a stack
+_TILE = 256  # the stacks' GeoTIFF tile size: windows aligned to it decompress each tile once
+
+
+def iter_feature_windows(
+    height: int, width: int, n_features: int, block_rows: int = _TILE, budget_bytes: int = BLOCK_BYTES
+) -> Iterator[Window]:
+    """Windows of ``block_rows`` rows, split into column chunks so (pixels × features) float32 fits ``budget_bytes``.
+
+    A full-width strip of a 13-band, 68-date stack is gigabytes; column chunks that are multiples
+    of the 256-pixel tile keep memory bounded without decompressing any tile twice.
+    """
     if block_rows < 1:
         raise LandCoverError(f"The block size must be at least 1 row, got {block_rows}.", "BLOCK_ROWS")
-    for row in range(0, height, block_rows):
-        yield Window(0, row, width, min(block_rows, height - row))
+    rows = max(1, min(block_rows, height))
+    per_pixel = max(1, n_features) * 4
+    if rows > _TILE and per_pixel * rows * _TILE > budget_bytes:  # tall blocks of many features: one tile high
+        rows = _TILE
+    cols = max(1, budget_bytes // (per_pixel * rows))
+    if _TILE <= cols < width:
+        cols -= cols % _TILE
+    cols = min(cols, width)
+    for row in range(0, height, rows):
+        for col in range(0, width, cols):
+            yield Window(col, row, min(cols, width - col), min(rows, height - row))
 
 
 def describe_layout_difference(

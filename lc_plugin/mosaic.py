@@ -71,12 +71,20 @@ def _crs_text(srs) -> str:
     return f"{name}:{code}" if code and name else (srs.GetName() or "an unnamed CRS")
 
 
-def _check_inputs(sources: list[str]) -> tuple[object, list[str]]:
+def _check_inputs(sources: list[str], monitor: Monitor) -> tuple[object, list[str]]:
     """Open every input and make sure they share CRS, band count and data types; returns the first."""
     first = _open(sources[0])
     srs0, count0, types0 = _signature(first)
+    pixel0 = first.GetGeoTransform()[1], first.GetGeoTransform()[5]
     for path in sources[1:]:
-        srs, count, types = _signature(_open(path))
+        ds = _open(path)
+        srs, count, types = _signature(ds)
+        pixel = ds.GetGeoTransform()[1], ds.GetGeoTransform()[5]
+        if any(abs(p - q) > 1e-6 * abs(q) for p, q in zip(pixel, pixel0)):
+            monitor.info(
+                f"{path} has {abs(pixel[0]):g}×{abs(pixel[1]):g} pixels but {sources[0]} has {abs(pixel0[0]):g}×{abs(pixel0[1]):g}; "
+                "GDAL resamples the inputs to their average pixel size."
+            )
         if (srs is None) != (srs0 is None) or (srs is not None and not srs.IsSame(srs0)):
             raise LandCoverError(
                 f"{path} is in {_crs_text(srs)} but {sources[0]} is in {_crs_text(srs0)}; all inputs of a mosaic must "
@@ -139,7 +147,7 @@ def mosaic_files(paths: list[str], vrt_out: str, cog_out: str | None = None, *, 
     if not paths:
         raise LandCoverError("No input rasters to mosaic; choose at least one raster.", "INPUT")
     sources = [os.path.abspath(p) for p in paths]
-    check_not_input(vrt_out, sources, "OUTPUT")
+    check_not_input(vrt_out, sources, "OUTPUT_VRT")
     if cog_out:
         check_not_input(cog_out, sources, "OUTPUT_COG")
         if os.path.realpath(cog_out) == os.path.realpath(vrt_out):
@@ -147,12 +155,9 @@ def mosaic_files(paths: list[str], vrt_out: str, cog_out: str | None = None, *, 
     monitor.update(0.0)
 
     with _gdal_messages() as messages:
-        first, types = _check_inputs(sources)
-        tables = {}
-        for path in sources:
-            ds = gdal.Open(path)
-            tables[path] = (ds.GetMetadata() or {}).get(TAG_CLASSES)
-        if len({t for t in tables.values()}) > 1:
+        first, types = _check_inputs(sources, monitor)
+        tables = {(gdal.Open(path).GetMetadata() or {}).get(TAG_CLASSES) for path in sources}
+        if len(tables) > 1:
             monitor.info(f"The inputs carry different class tables ({TAG_CLASSES}); the mosaic keeps the one of {sources[0]}.")
 
         nodata = [first.GetRasterBand(i + 1).GetNoDataValue() for i in range(first.RasterCount)]
@@ -162,8 +167,9 @@ def mosaic_files(paths: list[str], vrt_out: str, cog_out: str | None = None, *, 
             options["VRTNodata"] = " ".join("None" if v is None else repr(float(v)) for v in nodata)
         try:
             vrt = gdal.BuildVRT("", sources, options=gdal.BuildVRTOptions(**options))
-        except RuntimeError as exc:
-            vrt, messages = None, [*messages, str(exc)]
+        except RuntimeError as exc:  # when the host enabled GDAL exceptions
+            vrt = None
+            messages.append(str(exc))
         if state["cancelled"]:
             raise Cancelled("cancelled by the user")
         if vrt is None:

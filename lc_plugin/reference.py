@@ -278,9 +278,9 @@ def rasterize_reference_file(
     try:
         grid = Grid.of(like_path)
     except Exception as exc:  # rasterio raises its own RasterioIOError
-        raise LandCoverError(f"Could not read the grid of {like_path}: {exc}", "INPUT") from exc
+        raise LandCoverError(f"Could not read the grid of {like_path}: {exc}", "GRID") from exc
     if grid.crs is None:
-        raise LandCoverError(f"{like_path} has no coordinate reference system.", "INPUT")
+        raise LandCoverError(f"{like_path} has no coordinate reference system.", "GRID")
     monitor.update(0.05)
     labels, table = rasterize_reference(
         vector_path, class_field, grid, layer=layer, name_field=name_field, erosion_px=erosion_px

@@ -35,7 +35,7 @@ from .metrics import accuracy_metrics, confusion_matrix
 from .monitor import ensure_monitor
 from .rasters import TAG_CLASSES, Grid
 
-CHUNK_ROWS = 1024
+CHUNK_ROWS = 512
 MAX_ANNOTATED_CLASSES = 30  # larger matrices are drawn without numbers in the cells
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -123,7 +123,7 @@ def _is_vector(path: str) -> bool:
 def _read_reference(
     path: str, grid: Grid, reference_field: str | None, reference_layer: str | None
 ) -> tuple[np.ndarray, ClassTable | None, str]:
-    if not path or not os.path.exists(path):
+    if not path or (not path.startswith("/vsi") and not os.path.exists(path)):
         raise LandCoverError(f"The reference {path!r} does not exist; choose a class raster or a polygon layer.", "REFERENCE")
     if _is_raster(path):
         ref, table, ref_grid = _read_label_raster(path, "REFERENCE", "reference")
@@ -210,7 +210,7 @@ def accuracy_report_file(
     step = monitor.sub(0.3, 0.8)
     for r0 in range(0, grid.height, CHUNK_ROWS):
         r1 = min(r0 + CHUNK_ROWS, grid.height)
-        code = ref[r0:r1].astype(np.int64) * 256 + pred[r0:r1]
+        code = ref[r0:r1].astype(np.uint16) * 256 + pred[r0:r1]  # fits: at most 255 * 256 + 255
         counts += np.bincount(code.ravel(), minlength=256 * 256)
         step.update(r1 / grid.height)
     counts = counts.reshape(256, 256)
@@ -255,20 +255,20 @@ def _read_predictions(path: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
     except OSError as exc:
-        raise LandCoverError(f"Cannot read the predictions CSV {path}: {exc}", "INPUT") from exc
+        raise LandCoverError(f"Cannot read the predictions CSV {path}: {exc}", "PREDICTIONS") from exc
     if not rows:
-        raise LandCoverError(f"The predictions CSV {path} is empty.", "INPUT")
+        raise LandCoverError(f"The predictions CSV {path} is empty.", "PREDICTIONS")
     header = [h.strip() for h in rows[0]]
     missing = [c for c in ("y_true", "y_pred") if c not in header]
     if missing:
         raise LandCoverError(
             f"The predictions CSV {path} has no column {', '.join(missing)}; expected the header "
             "source,row,col,y_true,y_pred,p_<id>… written by the training step.",
-            "INPUT",
+            "PREDICTIONS",
         )
     body = [r for r in rows[1:] if r and any(cell.strip() for cell in r)]
     if any(len(r) != len(header) for r in body):
-        raise LandCoverError(f"The predictions CSV {path} has rows with a different number of columns than its header.", "INPUT")
+        raise LandCoverError(f"The predictions CSV {path} has rows with a different number of columns than its header.", "PREDICTIONS")
     p_ids = [int(h[2:]) for h in header if h.startswith("p_") and h[2:].isdigit()]
     cols = []
     for name in ("y_true", "y_pred"):
@@ -276,9 +276,9 @@ def _read_predictions(path: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
         try:
             values = np.array([r[i] for r in body], dtype=np.float64)
         except ValueError as exc:
-            raise LandCoverError(f"The column {name} of {path} holds a value that is not a class id ({exc}).", "INPUT") from exc
+            raise LandCoverError(f"The column {name} of {path} holds a value that is not a class id ({exc}).", "PREDICTIONS") from exc
         if values.size and (not np.all(np.isfinite(values)) or np.any(values != np.round(values))):
-            raise LandCoverError(f"The column {name} of {path} holds values that are not integer class ids.", "INPUT")
+            raise LandCoverError(f"The column {name} of {path} holds values that are not integer class ids.", "PREDICTIONS")
         cols.append(values.astype(np.int64))
     return cols[0], cols[1], p_ids
 
@@ -299,7 +299,7 @@ def predictions_report_file(
         raise LandCoverError(
             f"The predictions CSV {predictions_csv} has no row where both y_true and y_pred hold a class "
             "(the training step wrote no test pixels; give it a test fraction above 0).",
-            "INPUT",
+            "PREDICTIONS",
         )
     monitor.update(0.3)
     notes: list[str] = []

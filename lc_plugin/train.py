@@ -20,14 +20,20 @@ from .atomic import atomic_output, check_not_input
 from .classes import NODATA_CLASS, ClassTable, LandCoverClass, make_class_table
 from .deps import require
 from .errors import LandCoverError
-from .features import describe_layout_difference, feature_bands, feature_block, feature_layout, iter_row_blocks, read_bands_window
+from .features import (
+    describe_layout_difference,
+    feature_bands,
+    feature_block,
+    feature_layout,
+    iter_feature_windows,
+    read_bands_window,
+)
 from .monitor import ensure_monitor
 from .rasters import Grid, read_class_raster, read_stack_info
 from .sampling import stratified_sample
 
 MODEL_TYPE = "lightgbm-pixel"
 MAX_ONNX_OPSET = 15  # highest default-domain opset onnxmltools 1.12–1.16 converts LightGBM to
-_BLOCK_BYTES = 128 * 1024 * 1024  # feature memory per block when scanning a stack
 
 
 def _grid_difference(a: Grid, b: Grid) -> str | None:
@@ -39,11 +45,6 @@ def _grid_difference(a: Grid, b: Grid) -> str | None:
     if not a.transform.almost_equals(b.transform, precision=tol):
         return f"transform {tuple(a.transform)[:6]} vs {tuple(b.transform)[:6]}"
     return None
-
-
-def block_rows_for(n_features: int, width: int) -> int:
-    """Rows per block so one block of features stays near ``_BLOCK_BYTES``."""
-    return max(1, int(_BLOCK_BYTES // max(1, n_features * width * 4)))
 
 
 def _merge_tables(tables: list[ClassTable | None], labels: list[np.ndarray], monitor) -> ClassTable:
@@ -233,9 +234,11 @@ def train_classifier(
     onnx = require("onnx")
     require("onnxruntime")
     inputs = stack_paths + reference_paths
-    check_not_input(model_out, inputs, "OUTPUT")
+    check_not_input(model_out, inputs, "OUTPUT_MODEL")
     if predictions_out:
-        check_not_input(predictions_out, inputs, "PREDICTIONS")
+        check_not_input(predictions_out, inputs, "OUTPUT_PREDICTIONS")
+        if os.path.realpath(predictions_out) == os.path.realpath(model_out):
+            raise LandCoverError("The test predictions and the model need different file names.", "OUTPUT_PREDICTIONS")
 
     dates, bands, grids, labels, tables = _read_inputs(stack_paths, reference_paths)
     fbands = feature_bands(bands)
@@ -249,20 +252,19 @@ def train_classifier(
     # Pass 1: which labelled pixels have every feature finite.
     scan = monitor.sub(0.0, 0.35)
     usable = []
-    total_rows = sum(g.height for g in grids)
-    done_rows = 0
+    total_pixels = sum(g.height * g.width for g in grids)
+    done_pixels = 0
     for path, grid, lab in zip(stack_paths, grids, labels):
         mask = np.zeros(lab.shape, dtype=bool)
         with rasterio.open(path) as src:
-            for win in iter_row_blocks(grid.height, grid.width, block_rows_for(n_features, grid.width)):
-                r0, r1 = win.row_off, win.row_off + win.height
-                block_labels = lab[r0:r1]
-                if np.any(block_labels != NODATA_CLASS):
+            for win in iter_feature_windows(grid.height, grid.width, n_features):
+                rs, cs = win.toslices()
+                labelled = lab[rs, cs] != NODATA_CLASS
+                if labelled.any():
                     feats = feature_block(read_bands_window(src, len(dates), bands, fbands, win), fbands)
-                    finite = np.isfinite(feats).all(axis=1).reshape(win.height, win.width)
-                    mask[r0:r1] = finite & (block_labels != NODATA_CLASS)
-                done_rows += win.height
-                scan.update(done_rows / total_rows)
+                    mask[rs, cs] = np.isfinite(feats).all(axis=1).reshape(win.height, win.width) & labelled
+                done_pixels += win.height * win.width
+                scan.update(done_pixels / total_pixels)
         usable.append(mask)
 
     # Patch split: whole patches held out (chosen with the seed).
@@ -332,13 +334,14 @@ def train_classifier(
         local = wanted[lo:hi] - offsets[p]
         rows, cols = local // grid.width, local % grid.width
         with rasterio.open(path) as src:
-            for win in iter_row_blocks(grid.height, grid.width, block_rows_for(n_features, grid.width)):
+            for win in iter_feature_windows(grid.height, grid.width, n_features):
                 a, b = np.searchsorted(rows, [win.row_off, win.row_off + win.height])
-                if a == b:
+                inside = np.flatnonzero((cols[a:b] >= win.col_off) & (cols[a:b] < win.col_off + win.width)) + a
+                if inside.size == 0:
                     continue
                 block = read_bands_window(src, len(dates), bands, fbands, win)
-                pixels = block[:, :, rows[a:b] - win.row_off, cols[a:b]]  # (T, B, k)
-                features[pos + a : pos + b] = feature_block(pixels[:, :, np.newaxis, :], fbands)
+                pixels = block[:, :, rows[inside] - win.row_off, cols[inside] - win.col_off]  # (T, B, k)
+                features[pos + inside] = feature_block(pixels[:, :, np.newaxis, :], fbands)
         pos += hi - lo
         extract.update((p + 1) / n_patches)
     lookup = np.searchsorted(wanted, train_idx)

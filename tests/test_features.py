@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from lc_plugin.features import INDICES, describe_layout_difference, feature_block, feature_layout
+from lc_plugin.features import INDICES, describe_layout_difference, feature_block, feature_layout, iter_feature_windows
 from lc_plugin.sampling import stratified_sample
 
 D1, D2 = dt.date(2017, 5, 1), dt.date(2017, 6, 1)
@@ -95,3 +95,18 @@ def test_describe_layout_difference():
     ]
     assert describe_layout_difference(dates, ["B04"], dates, ["B11", "B04"]) == []
     assert "extra band(s) B11" in describe_layout_difference(dates, ["B04"], dates, ["B11", "B04"], exact_bands=True)[0]
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "n_features", "block_rows", "budget"),
+    [(30, 40, 21, 7, 1 << 28), (1000, 10980, 884, 256, 256 << 20), (600, 700, 5000, 1000, 64 << 20), (5, 3, 1, 1, 1)],
+)
+def test_feature_windows_cover_the_raster_once_within_budget(height, width, n_features, block_rows, budget):
+    seen = np.zeros((height, width), np.int32)
+    for win in iter_feature_windows(height, width, n_features, block_rows, budget):
+        seen[win.toslices()] += 1
+        assert win.height <= block_rows
+        assert win.height * win.width * n_features * 4 <= max(budget, n_features * 4 * win.height)
+        if win.width < width and win.width >= 256 and win.col_off + win.width < width:
+            assert win.width % 256 == 0  # tile-aligned column chunks
+    assert np.all(seen == 1)

@@ -286,9 +286,10 @@ def test_predictions_report_bad_csv(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(LandCoverError, match="y_true") as info:
         predictions_report_file(str(bad), str(tmp_path / "p.json"), str(tmp_path / "p.html"))
-    assert info.value.parameter == "INPUT"
+    assert info.value.parameter == "PREDICTIONS"
     empty = tmp_path / "empty.csv"
     empty.write_text("source,row,col,y_true,y_pred,p_1\n")
     with pytest.raises(LandCoverError, match="no row") as info:
         predictions_report_file(str(empty), str(tmp_path / "p.json"), str(tmp_path / "p.html"))
+    assert info.value.parameter == "PREDICTIONS"
     assert not (tmp_path / "p.json").exists()

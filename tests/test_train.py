@@ -241,7 +241,7 @@ def test_bad_parameters(tmp_path):
     assert err.value.parameter == "TEST_FRACTION"
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, stacks[0])
-    assert err.value.parameter == "OUTPUT"
+    assert err.value.parameter == "OUTPUT_MODEL"
 
 
 def test_cancel_during_fit_writes_nothing(tmp_path):
