@@ -97,9 +97,13 @@ class TrainAlgorithm(LandCoverAlgorithm):
             predictions_out=predictions,
             monitor=monitor,
         )
-        accuracy = float(summary["test_overall_accuracy"])
-        feedback.pushInfo(f"Trained on {summary['n_train']} pixels; test overall accuracy {accuracy:.4f} on {summary['n_test']} pixels.")
-        result = {self.OUTPUT_MODEL: model, self.TEST_OVERALL_ACCURACY: accuracy}
+        result = {self.OUTPUT_MODEL: model}
+        accuracy = summary["test_overall_accuracy"]
+        if accuracy is None:
+            feedback.reportError(f"No pixel was held out for testing; raise {self.TEST_FRACTION} to get a test accuracy.", fatalError=False)
+        else:
+            result[self.TEST_OVERALL_ACCURACY] = float(accuracy)
+            feedback.pushInfo(f"Trained on {summary['n_train']} pixels; test overall accuracy {accuracy:.4f} on {summary['n_test']} pixels.")
         if predictions:
             result[self.OUTPUT_PREDICTIONS] = predictions
         return result

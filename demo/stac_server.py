@@ -141,6 +141,7 @@ def _csv(value: object) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in separate writes: avoid 40 ms delayed-ACK stalls
     server_obj: StacServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep stderr quiet

@@ -134,9 +134,16 @@ def search_items(
                 break
             seen.add(key)
     # Servers without the query extension ignore the cloud filter: apply it here too.
-    items = [i for i in found.values() if (i.get("properties") or {}).get("eo:cloud_cover", 0) is None
-             or float((i.get("properties") or {}).get("eo:cloud_cover", 0)) <= max_cloud]
-    return items
+    return [item for item in found.values() if _cloud_cover(item) <= max_cloud]
+
+
+def _cloud_cover(item: dict) -> float:
+    """The item's eo:cloud_cover, 0 when the catalogue does not say."""
+    value = (item.get("properties") or {}).get("eo:cloud_cover")
+    try:
+        return float(value) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
 
 
 # --------------------------------------------------------------------------- reading
@@ -306,7 +313,7 @@ def download_patch(
         frame = data[ti]
         ids: list[str] = []
         pbs: list[str | None] = []
-        day_items = sorted(by_date[day], key=lambda i: (float((i.get("properties") or {}).get("eo:cloud_cover") or 0), i["id"]))
+        day_items = sorted(by_date[day], key=lambda i: (_cloud_cover(i), i["id"]))
         for item in day_items:
             if not np.isnan(frame).any():  # already complete: skip the other tiles of that day
                 done += 1
@@ -347,14 +354,18 @@ def download_patches(
     out_dir: str,
     *,
     patch_ids: list[str] | None = None,
+    layer: str | None = None,
     monitor: Monitor | None = None,
     **kwargs: object,
 ) -> list[str]:
-    """Download every (or the chosen) patch of a grid to ``<out_dir>/<patch_id>.tif``."""
+    """Download every (or the chosen) patch of a grid to ``<out_dir>/<patch_id>.tif``.
+
+    ``kwargs`` go to ``download_patch`` (start, end, stac_url, collection, max_cloud, bands).
+    """
     monitor = ensure_monitor(monitor)
-    patches = read_patches(grid_path, patch_ids)
+    patches = read_patches(grid_path, patch_ids, layer=layer)
     if not patches:
-        raise LandCoverError(f"The grid {grid_path} has no patches.", "GRID")
+        raise LandCoverError(f"The patch grid {grid_path} has no patches.", "PATCHES")
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for i, patch in enumerate(patches):

@@ -93,7 +93,7 @@ def _crs_text(srs: osr.SpatialReference) -> str:
 
 
 def _open_vector(path: str, parameter: str) -> gdal.Dataset:
-    what = "AOI" if parameter == "AOI" else "grid"
+    what = "AOI" if parameter == "AOI" else "patch grid"
     if not path or not os.path.exists(path):
         raise LandCoverError(f"The {what} file {path!r} does not exist.", parameter)
     try:
@@ -177,18 +177,27 @@ def _union(parts: ogr.Geometry) -> ogr.Geometry | None:
     fixed = ogr.Geometry(ogr.wkbMultiPolygon)
     for i in range(parts.GetGeometryCount()):
         poly = parts.GetGeometryRef(i)
-        repaired = poly.MakeValid() if hasattr(poly, "MakeValid") else poly.Buffer(0)
-        n = repaired.GetGeometryCount()
-        for piece in [repaired] if n == 0 else [repaired.GetGeometryRef(j) for j in range(n)]:
-            if ogr.GT_Flatten(piece.GetGeometryType()) == ogr.wkbPolygon:
-                fixed.AddGeometry(piece)
-            elif ogr.GT_Flatten(piece.GetGeometryType()) == ogr.wkbMultiPolygon:
-                for k in range(piece.GetGeometryCount()):
-                    fixed.AddGeometry(piece.GetGeometryRef(k))
+        try:
+            repaired = poly.MakeValid() if hasattr(poly, "MakeValid") else poly.Buffer(0)
+        except RuntimeError:
+            repaired = None
+        _add_polygons(fixed, repaired)
     try:
         return fixed.UnionCascaded()
     except RuntimeError:
         return None
+
+
+def _add_polygons(target: ogr.Geometry, geom: ogr.Geometry | None) -> None:
+    """Add the polygons of geom (polygon, multipolygon or collection) to a multipolygon."""
+    if geom is None:
+        return
+    flat = ogr.GT_Flatten(geom.GetGeometryType())
+    if flat == ogr.wkbPolygon:
+        target.AddGeometry(geom)
+    elif flat in (ogr.wkbMultiPolygon, ogr.wkbGeometryCollection):
+        for i in range(geom.GetGeometryCount()):
+            _add_polygons(target, geom.GetGeometryRef(i))
 
 
 def _auto_utm(aoi: ogr.Geometry, srs: osr.SpatialReference) -> osr.SpatialReference:
@@ -326,13 +335,13 @@ def create_grid(
 
 def read_patches(grid_path: str, patch_ids: list[str] | None = None, layer: str | None = None) -> list[Patch]:
     """The patches of a grid written by ``create_grid`` (all, or those named, in that order)."""
-    ds = _open_vector(grid_path, "GRID")
-    lyr = _layer(ds, grid_path, layer, "GRID", default=GRID_LAYER)
+    ds = _open_vector(grid_path, "PATCHES")
+    lyr = _layer(ds, grid_path, layer, "PATCHES", default=GRID_LAYER)
     names = {lyr.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(lyr.GetLayerDefn().GetFieldCount())}
     missing = [n for n, _ in _FIELDS if n not in names and n != "buffer_px"]
     if missing:
         raise LandCoverError(
-            f"{grid_path} is not a patch grid made by the Create grid step (missing fields: {', '.join(missing)}).", "GRID"
+            f"{grid_path} is not a patch grid made by the Create grid step (missing fields: {', '.join(missing)}).", "PATCHES"
         )
     patches: dict[str, Patch] = {}
     crs_cache: dict[str, CRS] = {}

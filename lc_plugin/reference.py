@@ -127,7 +127,8 @@ def rasterize_reference(
     """Burn the polygons' integer class ids onto ``grid``; returns (H, W) uint8 labels and the table.
 
     Pixels outside every polygon are 0 (no data); later features overwrite earlier ones where
-    polygons overlap; features with a NULL class are skipped.
+    polygons overlap (a class-0 feature thus masks what lies under it); features with a NULL
+    class are skipped.
     """
     from osgeo import ogr, osr
     from rasterio.features import rasterize
@@ -217,7 +218,7 @@ def rasterize_reference(
         geom = feature.GetGeometryRef()
         if value is None or geom is None or geom.IsEmpty():
             continue
-        geom = geom.Clone()
+        geom = geom.GetLinearGeometry() if geom.HasCurveGeometry() else geom.Clone()
         if to_raster is not None:
             try:
                 geom.Transform(to_raster)
@@ -234,10 +235,13 @@ def rasterize_reference(
     lyr.SetSpatialFilter(None)
 
     if shapes:
-        labels = rasterize(
-            shapes, out_shape=(grid.height, grid.width), transform=grid.transform, fill=NODATA_CLASS,
-            dtype="uint8", all_touched=False,
-        )
+        try:
+            labels = rasterize(
+                shapes, out_shape=(grid.height, grid.width), transform=grid.transform, fill=NODATA_CLASS,
+                dtype="uint8", all_touched=False,
+            )
+        except ValueError as exc:
+            raise LandCoverError(f"Could not burn the reference geometries of {vector_path}: {exc}", "REFERENCE") from exc
     else:
         labels = np.zeros((grid.height, grid.width), dtype=np.uint8)
     if not np.any(labels != NODATA_CLASS):

@@ -410,7 +410,7 @@ def test_grid_to_download_patches(server, tmp_path):
         np.testing.assert_allclose(stack.data[0, 0], expected_day1("B04", xx, yy), atol=1e-6)
         np.testing.assert_array_equal(stack.data[0, 1], expected_day1("SCL", xx, yy))
 
-    only = download_patches(grid, str(tmp_path / "one"), patch_ids=["1335_16998"], start=START, end=END,
+    only = download_patches(grid, str(tmp_path / "one"), patch_ids=["1335_16998"], layer="patches", start=START, end=END,
                             stac_url=server.url, collection=COLLECTION, bands=["B04"])
     assert [os.path.basename(p) for p in only] == ["1335_16998.tif"]
 

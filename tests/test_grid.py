@@ -111,6 +111,15 @@ def test_features_are_unioned_and_ids_stable(tmp_path):
     assert set(grid_features(out)) == TRIANGLE_IDS | {"410_5001"}
 
 
+def test_self_intersecting_aoi_is_repaired(tmp_path):
+    # A bow-tie (invalid) over cells 401_5001 and 402_5002 only: the lobes touch at (402000, 5002000).
+    bowtie = "POLYGON((401200 5001200,402800 5002800,402800 5002200,401200 5001800,401200 5001200))"
+    aoi = write_layer(str(tmp_path / "aoi.gpkg"), 32633, [bowtie])
+    out = str(tmp_path / "grid.gpkg")
+    assert create_grid(aoi, out, patch_px=100, resolution=10.0) == 2
+    assert set(grid_features(out)) == {"401_5001", "402_5002"}
+
+
 def test_buffer_changes_bounds_not_ids(tmp_path):
     aoi = write_layer(str(tmp_path / "aoi.gpkg"), 32633, [TRIANGLE])
     out = str(tmp_path / "grid.gpkg")
@@ -179,6 +188,14 @@ def test_negative_ids_and_wkt_crs(tmp_path):
     (p,) = read_patches(out, ["-2_1"])
     assert p.grid.crs == CRS.from_wkt(wkt)
     assert p.grid.bounds == (-2000.0, 1000.0, -1000.0, 2000.0)
+
+
+def test_epsg_wkt_is_stored_as_code(tmp_path):
+    # QGIS passes the chosen CRS as WKT; a WKT with an EPSG code is stored as "EPSG:nnnn".
+    aoi = write_layer(str(tmp_path / "aoi.gpkg"), 32633, [TRIANGLE])
+    out = str(tmp_path / "grid.gpkg")
+    create_grid(aoi, out, crs=srs_of(32633).ExportToWkt(), patch_px=100, resolution=10.0)
+    assert {f["crs"] for f in grid_features(out).values()} == {"EPSG:32633"}
 
 
 def test_aoi_reprojected_to_explicit_crs(tmp_path):
@@ -250,9 +267,13 @@ def test_read_patches_selection_and_unknown_id(tmp_path):
         read_patches(out, ["401_5001", "999_999"])
     assert err.value.parameter == "PATCH_ID"
     assert "999_999" in str(err.value) and "401_5001" in str(err.value)
+    assert [p.id for p in read_patches(out, ["401_5001"], layer="patches")] == ["401_5001"]
     with pytest.raises(LandCoverError) as err:
         read_patches(aoi)
-    assert "patch grid" in str(err.value)
+    assert "patch grid" in str(err.value) and err.value.parameter == "PATCHES"
+    with pytest.raises(LandCoverError) as err:
+        read_patches(out, layer="nope")
+    assert "patches" in str(err.value) and err.value.parameter == "PATCHES"
 
 
 def test_progress_and_cancel(tmp_path):

@@ -11,7 +11,7 @@ from rasterio.crs import CRS
 from rasterio.transform import from_bounds, from_origin
 
 from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import TAG_CLASSES, Grid, read_class_raster, write_raster
+from lc_plugin.rasters import Grid, read_class_raster, write_raster
 from lc_plugin.reference import disk, erode_classes, rasterize_reference, rasterize_reference_file
 
 gdal.UseExceptions()
@@ -229,4 +229,3 @@ def test_missing_layer_and_name_field(tmp_path):
     labels, table = rasterize_reference(path, "CLASS_ID", GRID10, layer="ref", name_field="CLASS_NAME")
     assert table.names == ["cultivated land"]  # empty names fall back to the legend
     assert json.loads(table.to_json())[0]["id"] == 1
-    assert TAG_CLASSES == "LC_CLASSES"
