@@ -167,23 +167,29 @@ def _read_aoi(path: str, layer_name: str | None) -> tuple[ogr.Geometry, osr.Spat
 
 
 def _union(parts: ogr.Geometry) -> ogr.Geometry | None:
-    """Dissolve the AOI polygons; repair invalid ones (self-intersections) first if GEOS refuses."""
+    """Dissolve the AOI polygons, repairing invalid ones (self-intersections) first."""
+    gdal.PushErrorHandler("CPLQuietErrorHandler")  # GEOS validity warnings are expected here
     try:
-        union = parts.UnionCascaded()
-    except RuntimeError:
-        union = None
-    if union is not None:
-        return union
-    fixed = ogr.Geometry(ogr.wkbMultiPolygon)
-    for i in range(parts.GetGeometryCount()):
-        poly = parts.GetGeometryRef(i)
+        if not parts.IsValid():  # overlapping features or invalid rings
+            fixed = ogr.Geometry(ogr.wkbMultiPolygon)
+            for i in range(parts.GetGeometryCount()):
+                poly = parts.GetGeometryRef(i)
+                _add_polygons(fixed, poly if poly.IsValid() else _make_valid(poly))
+            parts = fixed
         try:
-            repaired = poly.MakeValid() if hasattr(poly, "MakeValid") else poly.Buffer(0)
+            union = parts.UnionCascaded()
         except RuntimeError:
-            repaired = None
-        _add_polygons(fixed, repaired)
+            union = None
+        if union is not None and not union.IsValid():
+            union = _make_valid(union)
+        return union
+    finally:
+        gdal.PopErrorHandler()
+
+
+def _make_valid(geom: ogr.Geometry) -> ogr.Geometry | None:
     try:
-        return fixed.UnionCascaded()
+        return geom.MakeValid() if hasattr(geom, "MakeValid") else geom.Buffer(0)
     except RuntimeError:
         return None
 
