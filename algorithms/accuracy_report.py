@@ -13,7 +13,7 @@ from qgis.core import (
     QgsProviderRegistry,
 )
 
-from ..lc_plugin import report
+from ..lc_plugin import classify, report
 from .base import LandCoverAlgorithm
 
 
@@ -27,7 +27,8 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         "HTML page with the matrices drawn as pictures.<br>"
         "Either <b>Land-cover map</b> + <b>Reference</b> (a class raster on the same grid, or polygons with "
         "<b>Reference class field</b>, rasterized on the map's grid), or <b>Test predictions</b>: the CSV that Train "
-        "classifier writes for its held-out pixels (the honest estimate when the map was trained on the same area).<br>"
+        "classifier writes for its held-out pixels (the honest estimate when the map was trained on the same area), "
+        "with the <b>Model</b> for class names and colours.<br>"
         "Pixels that are no data (0) in either are ignored.<br>"
         "Example: <code>qgis_process run landcover:accuracyreport -- INPUT=map.tif REFERENCE=ref.tif "
         "OUTPUT_HTML=report.html OUTPUT_JSON=report.json</code>"
@@ -37,6 +38,7 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
     REFERENCE = "REFERENCE"
     REFERENCE_FIELD = "REFERENCE_FIELD"
     PREDICTIONS = "PREDICTIONS"
+    MODEL = "MODEL"
     OUTPUT_HTML = "OUTPUT_HTML"
     OUTPUT_JSON = "OUTPUT_JSON"
 
@@ -45,6 +47,9 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterMapLayer(self.REFERENCE, self.tr("Reference (class raster or polygons)"), optional=True))
         self.addParameter(QgsProcessingParameterString(self.REFERENCE_FIELD, self.tr("Reference class field (polygons only)"), optional=True))
         self.addParameter(QgsProcessingParameterFile(self.PREDICTIONS, self.tr("Test predictions (CSV from Train classifier)"), extension="csv", optional=True))
+        self.addParameter(
+            QgsProcessingParameterFile(self.MODEL, self.tr("Model (class names and colours for the test predictions)"), extension="onnx", optional=True)
+        )
         self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Report (HTML)"), self.tr("HTML files (*.html)")))
         self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_JSON, self.tr("Report (JSON)"), self.tr("JSON files (*.json)")))
         for key, label in (("OVERALL_ACCURACY", "Overall accuracy"), ("KAPPA", "Cohen's kappa"), ("WEIGHTED_F1", "Weighted F1")):
@@ -56,7 +61,9 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         predictions = self.parameterAsFile(parameters, self.PREDICTIONS, context)
         reference = self.parameterAsLayer(parameters, self.REFERENCE, context)
         if predictions:
-            metrics = report.predictions_report_file(predictions, json_out, html, monitor=monitor)
+            model = self.parameterAsFile(parameters, self.MODEL, context)
+            classes = classify.load_model(model).classes if model else None
+            metrics = report.predictions_report_file(predictions, json_out, html, classes=classes, monitor=monitor)
         elif reference is not None and self.parameterAsRasterLayer(parameters, self.INPUT, context) is not None:
             uri = QgsProviderRegistry.instance().decodeUri(reference.providerType(), reference.source())
             metrics = report.accuracy_report_file(

@@ -98,7 +98,15 @@ def run_chain(run: Runner, settings: ChainSettings, out_dir: str, log: Callable[
         run("classify", {"INPUT": interp, "MODEL": trained["OUTPUT_MODEL"], "OUTPUT": os.path.join(os.path.dirname(interp), "landcover.tif")})["OUTPUT"]
         for interp in interpolated
     ]
-    report = run("accuracyreport", {"PREDICTIONS": trained["OUTPUT_PREDICTIONS"], "OUTPUT_HTML": path("report.html"), "OUTPUT_JSON": path("report.json")})
+    report = run(
+        "accuracyreport",
+        {
+            "PREDICTIONS": trained["OUTPUT_PREDICTIONS"],
+            "MODEL": trained["OUTPUT_MODEL"],
+            "OUTPUT_HTML": path("report.html"),
+            "OUTPUT_JSON": path("report.json"),
+        },
+    )
     mosaic = run("mosaic", {"INPUT": maps, "OUTPUT_VRT": path("landcover.vrt"), "OUTPUT_COG": path("landcover_cog.tif")})
     return {
         "grid": grid,
