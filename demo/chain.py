@@ -29,6 +29,19 @@ class ChainSettings:
     step_days: int = 16
     samples_per_class: int = 2000
 
+    @classmethod
+    def for_demo(cls, scene, stac_url: str) -> ChainSettings:
+        """Settings for the embedded demo scene (demo/scene.py) served at ``stac_url``."""
+        return cls(
+            aoi=scene.aoi_path,
+            reference=scene.reference_path,
+            reference_field="LULC_ID",
+            stac_url=stac_url,
+            collection=scene.collection,
+            start=scene.start.isoformat(),
+            end=scene.end.isoformat(),
+        )
+
 
 def run_chain(run: Runner, settings: ChainSettings, out_dir: str, log: Callable[[str], object] = lambda _: None) -> dict:
     """Run grid → download → clouds → filter → interpolate → reference → train → classify → report → mosaic."""

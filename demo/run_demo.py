@@ -24,15 +24,7 @@ OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "output")
 def main() -> int:
     scene = build_scene(os.path.join(OUTPUT, "scene"))
     with StacServer(scene.root) as server:
-        settings = ChainSettings(
-            aoi=scene.aoi_path,
-            reference=scene.reference_path,
-            reference_field="LULC_ID",
-            stac_url=server.url,
-            collection=scene.collection,
-            start=scene.start.isoformat(),
-            end=scene.end.isoformat(),
-        )
+        settings = ChainSettings.for_demo(scene, server.url)
 
         def run(alg: str, params: dict) -> dict:
             print(f"qgis_process run landcover:{alg}", flush=True)

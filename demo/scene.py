@@ -41,12 +41,14 @@ import json
 import os
 import shutil
 import sys
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 from osgeo import gdal, ogr, osr
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lc_plugin.atomic import atomic_output  # noqa: E402
 
 SCENE_VERSION = 1
 COLLECTION_ID = "sentinel-2-l2a-demo"
@@ -169,21 +171,6 @@ def to_dn(reflectance: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- writers
 
 
-@contextlib.contextmanager
-def _atomic(path: str):
-    """Temporary name beside ``path`` (same extension), renamed on success."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    base, ext = os.path.splitext(os.path.basename(path))
-    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.partial{ext}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-
-
 def write_cog(path: str, array: np.ndarray, gt: tuple[float, ...], wkt: str, resampling: str) -> None:
     """One-band COG (DEFLATE, one 128 px tile: too small for overviews; nodata 0) on the patch grid."""
     gdal_type = gdal.GDT_UInt16 if array.dtype == np.uint16 else gdal.GDT_Byte
@@ -196,13 +183,13 @@ def write_cog(path: str, array: np.ndarray, gt: tuple[float, ...], wkt: str, res
     options = ["COMPRESS=DEFLATE", "BLOCKSIZE=128", f"RESAMPLING={resampling}", "OVERVIEWS=AUTO"]
     if gdal_type == gdal.GDT_UInt16:
         options.append("PREDICTOR=YES")
-    with _atomic(path) as tmp:
+    with atomic_output(path) as tmp:
         gdal.Translate(tmp, mem, format="COG", creationOptions=options)
     mem = None
 
 
 def write_json(path: str, obj: object) -> None:
-    with _atomic(path) as tmp:
+    with atomic_output(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=1)
             f.write("\n")
@@ -211,7 +198,7 @@ def write_json(path: str, obj: object) -> None:
 def write_aoi(path: str, bbox: tuple[float, float, float, float], srs: osr.SpatialReference) -> None:
     """The patch bbox as a one-feature GeoPackage, layer "aoi"."""
     minx, miny, maxx, maxy = bbox
-    with _atomic(path) as tmp:
+    with atomic_output(path) as tmp:
         ds = ogr.GetDriverByName("GPKG").CreateDataSource(tmp)
         layer = ds.CreateLayer("aoi", srs, ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn("name", ogr.OFTString))
@@ -384,7 +371,7 @@ def build_scene(out_dir: str) -> DemoScene:
     files: list[str] = []
 
     write_aoi(os.path.join(out_dir, "aoi.gpkg"), bbox, srs)
-    with _atomic(os.path.join(out_dir, "reference.gpkg")) as tmp:
+    with atomic_output(os.path.join(out_dir, "reference.gpkg")) as tmp:
         shutil.copyfile(LULC_PATH, tmp)
     files += ["aoi.gpkg", "reference.gpkg"]
 

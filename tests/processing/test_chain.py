@@ -28,15 +28,7 @@ ALGORITHM_IDS = [
 
 
 def settings_for(scene, server) -> ChainSettings:
-    return ChainSettings(
-        aoi=scene.aoi_path,
-        reference=scene.reference_path,
-        reference_field="LULC_ID",
-        stac_url=server.url,
-        collection=scene.collection,
-        start=scene.start.isoformat(),
-        end=scene.end.isoformat(),
-    )
+    return ChainSettings.for_demo(scene, server.url)
 
 
 @pytest.fixture(scope="module")
