@@ -4,11 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-rasterio \
-	python3-venv python3-pip python3-matplotlib python3-requests python3-scipy zip
+	python3-venv python3-pip python3-matplotlib python3-requests python3-scipy zip \
+	xvfb xauth chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
 
-.PHONY: setup system test lint demo package qgis-process bench clean
+.PHONY: setup system test lint demo package model qgis-process bench clean
 
 setup: $(STAMP)
 
@@ -41,12 +42,17 @@ package: setup
 	@cd build/package && rm -f ../../dist/landcover-$(VERSION).zip && zip -qr ../../dist/landcover-$(VERSION).zip landcover
 	@echo dist/landcover-$(VERSION).zip
 
+# Regenerate the shipped graphical-modeler model from the algorithms' parameter ids
+model: setup
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/build_model.py
+
 # Headless qgis_process with this checkout's plugin enabled, e.g. make qgis-process ARGS=list
 qgis-process: setup
 	@scripts/qgis-process $(ARGS)
 
+# make bench [BENCH_ARGS=--quick]: bench/run.py makes bench/.venv-eolearn and bench/work/ itself
 bench: setup
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist .pytest_cache

@@ -1,6 +1,7 @@
 """One Processing algorithm per pipeline step; each only translates to and from the engine."""
 
 from .accuracy_report import AccuracyReportAlgorithm
+from .area_estimate import AreaEstimateAlgorithm
 from .classify import ClassifyAlgorithm
 from .cloud_masks import CloudMasksAlgorithm
 from .create_grid import CreateGridAlgorithm
@@ -9,7 +10,10 @@ from .filter_scenes import FilterScenesAlgorithm
 from .interpolate import InterpolateAlgorithm
 from .mosaic import MosaicAlgorithm
 from .rasterize_reference import RasterizeReferenceAlgorithm
+from .sample_design import SampleDesignAlgorithm
+from .split_stack import SplitStackAlgorithm
 from .train import TrainAlgorithm
+from .valid_count import ValidCountAlgorithm
 
 ALGORITHMS = [
     CreateGridAlgorithm,
@@ -21,5 +25,9 @@ ALGORITHMS = [
     TrainAlgorithm,
     ClassifyAlgorithm,
     AccuracyReportAlgorithm,
+    SampleDesignAlgorithm,
+    AreaEstimateAlgorithm,
     MosaicAlgorithm,
+    SplitStackAlgorithm,
+    ValidCountAlgorithm,
 ]

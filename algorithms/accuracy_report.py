@@ -13,7 +13,7 @@ from qgis.core import (
     QgsProviderRegistry,
 )
 
-from ..lc_plugin import classify, report
+from ..lc_plugin import report
 from .base import LandCoverAlgorithm
 
 
@@ -22,14 +22,23 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Accuracy report"
     GROUP_ID = "validation"
     HELP = (
-        "Compares a land-cover map with reference data and writes the confusion matrix (counts and row-normalised), "
+        "Compares a land-cover map with reference data and writes the confusion matrix (counts, row- and column-normalised), "
         "overall accuracy, Cohen's kappa, per-class precision, recall and F1, macro and weighted F1, as JSON and as an "
         "HTML page with the matrices drawn as pictures.<br>"
-        "Either <b>Land-cover map</b> + <b>Reference</b> (a class raster on the same grid, or polygons with "
-        "<b>Reference class field</b>, rasterized on the map's grid), or <b>Test predictions</b>: the CSV that Train "
-        "classifier writes for its held-out pixels (the honest estimate when the map was trained on the same area), "
-        "with the <b>Model</b> for class names and colours.<br>"
+        "Either <b>Land-cover map</b> (INPUT) + <b>Reference</b> (REFERENCE: a class raster on the same grid, or "
+        "polygons with <b>Reference class field</b> REFERENCE_FIELD, rasterized on the map's grid), or <b>Test "
+        "predictions</b> (PREDICTIONS): the CSV that Train classifier writes for its held-out pixels (the honest "
+        "estimate when the map was trained on the same area), with the <b>Model</b> (MODEL) for class names and colours. "
+        "All are optional one by one; by default nothing is chosen and one of the two combinations is required.<br>"
         "Pixels that are no data (0) in either are ignored.<br>"
+        "The report also draws the column-normalised (precision) matrix; from test predictions, one-vs-rest ROC curves "
+        "and AUCs from the p_&lt;id&gt; probabilities, and for a map from the <b>Class probabilities</b> raster of Classify "
+        "(PROBABILITIES, optional; without it the report says ROC is unavailable); with the <b>Model</b> "
+        "(also for a map), the feature importance (gain, split) as a band × date heat map, the training samples per "
+        "class and the cross-validation of Train classifier. The confusion matrix is also written as "
+        "&lt;JSON name&gt;_confusion.csv.<br>"
+        "Outputs: <b>Report (HTML)</b> (OUTPUT_HTML) and <b>Report (JSON)</b> (OUTPUT_JSON), by default temporary files; "
+        "OVERALL_ACCURACY, KAPPA and WEIGHTED_F1 as numbers.<br>"
         "Example: <code>qgis_process run landcover:accuracyreport -- INPUT=map.tif REFERENCE=ref.tif "
         "OUTPUT_HTML=report.html OUTPUT_JSON=report.json</code>"
     )
@@ -39,6 +48,7 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
     REFERENCE_FIELD = "REFERENCE_FIELD"
     PREDICTIONS = "PREDICTIONS"
     MODEL = "MODEL"
+    PROBABILITIES = "PROBABILITIES"
     OUTPUT_HTML = "OUTPUT_HTML"
     OUTPUT_JSON = "OUTPUT_JSON"
 
@@ -50,6 +60,7 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         self.addParameter(
             QgsProcessingParameterFile(self.MODEL, self.tr("Model (class names and colours for the test predictions)"), extension="onnx", optional=True)
         )
+        self.addParameter(QgsProcessingParameterRasterLayer(self.PROBABILITIES, self.tr("Class probabilities of the map (for ROC curves)"), optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Report (HTML)"), self.tr("HTML files (*.html)")))
         self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_JSON, self.tr("Report (JSON)"), self.tr("JSON files (*.json)")))
         for key, label in (("OVERALL_ACCURACY", "Overall accuracy"), ("KAPPA", "Cohen's kappa"), ("WEIGHTED_F1", "Weighted F1")):
@@ -62,8 +73,7 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         reference = self.parameterAsLayer(parameters, self.REFERENCE, context)
         if predictions:
             model = self.parameterAsFile(parameters, self.MODEL, context)
-            classes = classify.load_model(model).classes if model else None
-            metrics = report.predictions_report_file(predictions, json_out, html, classes=classes, monitor=monitor)
+            metrics = report.predictions_report_file(predictions, json_out, html, model_path=model or None, monitor=monitor)
         elif reference is not None and self.parameterAsRasterLayer(parameters, self.INPUT, context) is not None:
             uri = QgsProviderRegistry.instance().decodeUri(reference.providerType(), reference.source())
             metrics = report.accuracy_report_file(
@@ -73,6 +83,8 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
                 html,
                 reference_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context) or None,
                 reference_layer=uri.get("layerName") or None,
+                model_path=self.parameterAsFile(parameters, self.MODEL, context) or None,
+                probabilities_path=self.optional_raster_path(parameters, self.PROBABILITIES, context),
                 monitor=monitor,
             )
         else:

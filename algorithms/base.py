@@ -23,7 +23,7 @@ from ..lc_plugin.monitor import Monitor
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
-README_URL = "https://github.com/lc-plugin/lc-plugin#algorithms"
+README_URL = "https://github.com/lc-plugin/lc-plugin#alg"
 
 GROUPS = {
     "data": "Land cover — data",
@@ -76,12 +76,14 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict:  # noqa: N802
         monitor = Monitor(feedback.setProgress, feedback.isCanceled, feedback.pushInfo)
         try:
-            return self.run_step(parameters, context, feedback, monitor)
+            result = self.run_step(parameters, context, feedback, monitor)
         except LandCoverError as exc:
             prefix = f"{exc.parameter}: " if exc.parameter else ""
             raise QgsProcessingException(prefix + str(exc)) from exc
         except Cancelled as exc:
             raise QgsProcessingException("Cancelled by the user; no output was written.") from exc
+        self.style_outputs(result, context)
+        return result
 
     def run_step(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback, monitor: Monitor) -> dict:
         raise NotImplementedError
@@ -129,9 +131,57 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
 
     def style_as_classes(self, context: QgsProcessingContext, path: str) -> None:
         """Load a class raster with the class colours and names once the algorithm finishes."""
-        from .styling import ClassRasterStyler
+        self.style_output(context, path)
+
+    def style_output(self, context: QgsProcessingContext, path: str, date=None) -> None:
+        """Style ``path`` from its LC_KIND metadata when Processing loads it (GUI, runAndLoadResults)."""
+        from .styling import LayerStyler
 
         if context.willLoadLayerOnCompletion(path):
-            styler = ClassRasterStyler(path)
+            styler = LayerStyler(path, date)
             self._post_processors.append(styler)
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(styler)
+
+    def load_output(self, context: QgsProcessingContext, path: str, name: str, output_name: str, date=None) -> None:
+        """Ask Processing to load ``path`` on completion (ignored by processing.run and qgis_process;
+        skipped for a step of a model, whose intermediate files are not the user's results)."""
+        if context.project() is None or context.willLoadLayerOnCompletion(path) or _in_model(context):
+            return
+        details = QgsProcessingContext.LayerDetails(name, context.project(), output_name)
+        context.addLayerToLoadOnCompletion(path, details)
+        self.style_output(context, path, date)
+
+    def style_outputs(self, result: dict, context: QgsProcessingContext) -> None:
+        """Every raster output that will be loaded gets the style of its kind (see styling.py)."""
+        for key, description in EXTRA_LAYER_OUTPUTS.get(self.ALG_ID, ()):
+            path = result.get(key) if isinstance(result, dict) else None
+            if isinstance(path, str) and os.path.isfile(path) and _gui_running():
+                self.load_output(context, path, self.tr(description), key)
+        for value in (result or {}).values():
+            for path in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(path, str) and path.lower().endswith(RASTER_EXTENSIONS) and context.willLoadLayerOnCompletion(path):
+                    if context.layerToLoadOnCompletionDetails(path).postProcessor() is None:
+                        self.style_output(context, path)
+
+
+RASTER_EXTENSIONS = (".tif", ".tiff", ".vrt")
+
+# Outputs that are not destination parameters (so Processing would not load them) but that a
+# user running the dialog expects on the canvas: (output key, layer name) per algorithm id.
+EXTRA_LAYER_OUTPUTS = {"download": (("OUTPUT", "Time stack"),)}
+
+
+def _in_model(context: QgsProcessingContext) -> bool:
+    """True for a step run by a model: models add their "Model" scope to the step's expression context."""
+    scopes = context.expressionContext()
+    names = {scopes.scope(i).name() for i in range(scopes.scopeCount())}
+    return bool(names & {"Model", "algorithm_inputs"})
+
+
+def _gui_running() -> bool:
+    """True inside desktop QGIS (qgis_process and plain scripts have no iface)."""
+    try:
+        from qgis.utils import iface
+    except ImportError:
+        return False
+    return iface is not None

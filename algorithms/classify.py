@@ -20,11 +20,12 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
     HELP = (
         "Classifies every pixel of an interpolated time stack with a model trained by Train classifier (ONNX, run "
         "with onnxruntime), block by block so memory stays bounded.<br>"
-        "<b>Interpolated time stack</b>: must have the bands and dates the model was trained on; otherwise the "
+        "<b>Interpolated time stack</b> (INPUT): must have the bands and dates the model was trained on; otherwise the "
         "algorithm refuses and says what differs.<br>"
-        "<b>Model</b>: the .onnx file. <b>Block rows</b> (advanced): rows per block.<br>"
-        "Outputs: the class raster (UInt8, 0 = no data, loaded with the model's class colours and names) and, "
-        "optionally, one probability band per class.<br>"
+        "<b>Model</b> (MODEL): the .onnx file. <b>Block rows</b> (BLOCK_ROWS, advanced, default 256): rows per block.<br>"
+        "Outputs: the <b>Land-cover map</b> (OUTPUT: UInt8, 0 = no data, loaded with the model's class colours and "
+        "names) and, optionally, <b>Class probabilities</b> (OUTPUT_PROBABILITIES, default not written: one band per "
+        "class, loaded with a pseudo-colour ramp). Needs the Python package onnxruntime.<br>"
         "Example: <code>qgis_process run landcover:classify -- INPUT=i.tif MODEL=model.onnx OUTPUT=map.tif</code>"
     )
 

@@ -22,13 +22,16 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
     GROUP_ID = "preparation"
     HELP = (
         "Computes a cloud mask for every date of a time stack.<br>"
-        "<b>Method</b>: <i>s2cloudless</i> needs its ten L1C bands (B01, B02, B04, B05, B08, B8A, B09, B10, B11, B12, TOA "
-        "reflectance); <i>scl</i> uses the SCL band of L2A products (which have no B10); <i>auto</i> picks s2cloudless "
-        "when the bands are there, else SCL.<br>"
-        "<b>Threshold</b> (0.4), <b>Average over</b> (4 px) and <b>Dilation</b> (2 px) are s2cloudless's defaults.<br>"
-        "<b>SCL classes</b>: SCL values counted as cloud (default 3,8,9,10: shadow, medium and high cloud probability, cirrus).<br>"
-        "Output: a mask stack aligned with the input, band CLM per date (1 cloud, 0 clear, 255 no data); "
-        "optionally the s2cloudless probabilities (CLP).<br>"
+        "<b>Time stack</b> (INPUT): the output of Download.<br>"
+        "<b>Method</b> (METHOD, default 0 = auto): 1 = <i>s2cloudless</i> needs its ten L1C bands (B01, B02, B04, B05, "
+        "B08, B8A, B09, B10, B11, B12, TOA reflectance); 2 = <i>scl</i> uses the SCL band of L2A products (which have no "
+        "B10); <i>auto</i> picks s2cloudless when the bands are there, else SCL.<br>"
+        "Advanced: <b>Threshold</b> (THRESHOLD, default 0.4), <b>Average over</b> (AVERAGE_OVER, default 4 px) and "
+        "<b>Dilation</b> (DILATION, default 2 px) are s2cloudless's defaults; <b>SCL classes</b> (SCL_CLASSES, default "
+        "3,8,9,10: shadow, medium and high cloud probability, cirrus) are the SCL values counted as cloud.<br>"
+        "<b>Cloud mask stack</b> (OUTPUT): aligned with the input, band CLM per date (1 cloud, 0 clear, 255 no data), "
+        "loaded with a clear-to-cloud ramp. <b>Cloud probabilities</b> (OUTPUT_PROBABILITY, optional, default not "
+        "written): the s2cloudless probabilities (CLP).<br>"
         "Example: <code>qgis_process run landcover:cloudmasks -- INPUT=stack.tif METHOD=2 OUTPUT=clm.tif</code>"
     )
 

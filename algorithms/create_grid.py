@@ -20,14 +20,15 @@ class CreateGridAlgorithm(LandCoverAlgorithm):
     GROUP_ID = "data"
     HELP = (
         "Splits an area of interest into square patches, the unit every later step works on "
-        "(the seeds used 1000 × 1000 px patches of 10 m over Slovenia).<br>"
-        "<b>Area of interest</b>: polygon layer in any CRS.<br>"
-        "<b>Target CRS</b>: optional; by default the UTM zone of the AOI (an AOI spanning two zones needs an explicit CRS).<br>"
-        "<b>Patch size (pixels)</b> and <b>Resolution (m)</b>: default 1000 px × 10 m = 10 km patches.<br>"
-        "<b>Buffer (pixels)</b>: extra margin added around every patch (overlap between neighbours).<br>"
-        "Patches are aligned to multiples of the patch size in the target CRS, so a patch keeps its id "
-        "(<code>col_row</code>) whatever the AOI; only patches intersecting the AOI are kept.<br>"
-        "Output: a GeoPackage with fields patch_id, col, row, crs, resolution, width_px, height_px.<br>"
+        "(the seeds used 1000 × 1000 px patches of 10 m over Slovenia). Patches are aligned to multiples of the patch "
+        "size in the target CRS, so a patch keeps its id (<code>col_row</code>) whatever the AOI; only patches "
+        "intersecting the AOI are kept.<br>"
+        "<b>Area of interest</b> (AOI): polygon layer in any CRS.<br>"
+        "<b>Target CRS</b> (CRS): optional; default the UTM zone of the AOI (an AOI spanning two zones needs an explicit CRS).<br>"
+        "<b>Patch size (pixels)</b> (PATCH_SIZE, default 1000) and <b>Resolution (m)</b> (RESOLUTION, default 10): "
+        "10 km patches.<br>"
+        "<b>Buffer (pixels)</b> (BUFFER, advanced, default 0): extra margin around every patch (overlap between neighbours).<br>"
+        "<b>Patch grid</b> (OUTPUT): a GeoPackage with fields patch_id, col, row, crs, resolution, width_px, height_px.<br>"
         "Example: <code>qgis_process run landcover:creategrid -- AOI=aoi.gpkg PATCH_SIZE=1000 OUTPUT=grid.gpkg</code>"
     )
 

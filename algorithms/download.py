@@ -5,16 +5,24 @@ from __future__ import annotations
 import os
 
 from qgis.core import (
+    QgsApplication,
+    QgsAuthMethodConfig,
     QgsProcessing,
     QgsProcessingOutputMultipleLayers,
     QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterAuthConfig,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
 
 from ..lc_plugin import download
+from ..lc_plugin.errors import LandCoverError
+from ..lc_plugin.sources import sentinelhub
 from .base import LandCoverAlgorithm
 from .params import add_date_parameters, date_range
 
@@ -27,13 +35,32 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         "Searches a STAC API for Sentinel-2 scenes over each patch and reads only the patch window of "
         "every band (Cloud-Optimized GeoTIFF range requests through GDAL), resampled to the patch grid "
         "(bilinear for reflectance, nearest for SCL). Scenes of the same day are merged into one date.<br>"
-        "<b>Patch grid</b>: the output of Create patch grid. <b>Patch id</b>: optional, one patch only.<br>"
-        "<b>Start/End date</b>: the period (inclusive). <b>Max scene cloud cover (%)</b>: the catalogue's eo:cloud_cover filter.<br>"
-        "<b>Bands</b>: comma-separated Sentinel-2 band names (default B02,B03,B04,B08,B11,B12,SCL; L2A data has no B10, "
-        "so use SCL for cloud masks).<br>"
-        "<b>STAC API URL</b> / <b>Collection</b>: default Earth Search's public sentinel-2-l2a.<br>"
-        "Output: a folder with one time stack <code>PATCH_ID.tif</code> per patch (float32 reflectance, NaN = no data, "
-        "band descriptions 'DATE BAND'); OUTPUT is the first stack.<br>"
+        "<b>Patch grid</b> (PATCHES): the output of Create patch grid. <b>Patch id</b> (PATCH_ID): optional, one "
+        "patch only (default: all patches).<br>"
+        "<b>Start/End date</b> (START_DATE, END_DATE): the period, inclusive, YYYY-MM-DD.<br>"
+        "<b>Max scene cloud cover (%)</b> (MAX_CLOUD, default 80): the catalogue's eo:cloud_cover filter.<br>"
+        "<b>Bands</b> (BANDS): comma-separated Sentinel-2 band names (default B02,B03,B04,B08,B11,B12,SCL; L2A data has "
+        "no B10, so use SCL for cloud masks).<br>"
+        "<b>STAC API URL</b> (STAC_URL) / <b>Collection</b> (COLLECTION, advanced): default Earth Search's public "
+        "sentinel-2-l2a.<br>"
+        "<b>Output folder</b> (OUTPUT_FOLDER, default a temporary folder): one time stack <code>PATCH_ID.tif</code> per "
+        "patch (float32 reflectance, NaN = no data, band descriptions 'DATE BAND'). Outputs STACKS (all stacks) and "
+        "OUTPUT (the first stack, loaded in true colour when run from the dialog).<br>"
+        "<b>Source</b> (SOURCE): 0 = STAC API + COGs (default), 1 = Sentinel Hub Process API (L1C bands + the "
+        "service's CLM/CLP cloud layers, one request per patch and date; default bands "
+        + ",".join(sentinelhub.DEFAULT_SH_BANDS) + ").<br>"
+        "<b>STAC preset</b> (PRESET): 0 = the STAC API URL above, 1 = Earth Search, 2 = Microsoft Planetary Computer "
+        "(asset URLs signed with its SAS tokens), 3 = Copernicus Data Space Ecosystem (assets on CDSE S3: set "
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY to your CDSE S3 keys).<br>"
+        "<b>Sentinel Hub endpoint</b> (SH_ENDPOINT): sentinel-hub (services.sentinel-hub.com), cdse "
+        "(sh.dataspace.copernicus.eu) or a base URL. <b>Authentication</b> (AUTHCFG): a Basic configuration with the "
+        "OAuth client id as user name and the client secret as password; empty: the environment variables "
+        "SH_CLIENT_ID and SH_CLIENT_SECRET. Credentials are never logged or written.<br>"
+        "<b>Parallel downloads</b> (THREADS, default 4). <b>Skip patches already downloaded</b> (RESUME, default yes): a rerun "
+        "skips patches whose stack exists for the same request and redoes the others; scene reads are cached in "
+        "<b>Cache folder</b> (CACHE_FOLDER, default OUTPUT_FOLDER/.lc_cache) until their patch is written, so a rerun "
+        "after a crash does not download them again (<b>Keep the cache</b>, KEEP_CACHE: keep them afterwards). "
+        "Transient HTTP failures (timeouts, 429, 5xx, cut answers) are retried with exponential backoff.<br>"
         "Example: <code>qgis_process run landcover:download -- PATCHES=grid.gpkg START_DATE=2017-01-01 "
         "END_DATE=2017-12-31 OUTPUT_FOLDER=stacks</code>"
     )
@@ -45,6 +72,16 @@ class DownloadAlgorithm(LandCoverAlgorithm):
     STAC_URL = "STAC_URL"
     COLLECTION = "COLLECTION"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
+    SOURCE = "SOURCE"
+    PRESET = "PRESET"
+    SH_ENDPOINT = "SH_ENDPOINT"
+    AUTHCFG = "AUTHCFG"
+    THREADS = "THREADS"
+    RESUME = "RESUME"
+    CACHE_FOLDER = "CACHE_FOLDER"
+    KEEP_CACHE = "KEEP_CACHE"
+    SOURCES = ["stac", "sentinelhub"]
+    PRESETS = [None, "earth-search", "planetary-computer", "cdse"]
     OUTPUT = "OUTPUT"
     STACKS = "STACKS"
 
@@ -62,9 +99,70 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         collection = QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), download.DEFAULT_COLLECTION)
         collection.setFlags(collection.flags() | collection.FlagAdvanced)
         self.addParameter(collection)
+        self.addParameter(
+            QgsProcessingParameterEnum(self.SOURCE, self.tr("Source"), [self.tr("STAC API + COGs"), self.tr("Sentinel Hub Process API")], defaultValue=0)
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.PRESET,
+                self.tr("STAC preset"),
+                [self.tr("STAC API URL above"), self.tr("Earth Search"), self.tr("Microsoft Planetary Computer"), self.tr("Copernicus Data Space Ecosystem")],
+                defaultValue=0,
+            )
+        )
+        self.addParameter(QgsProcessingParameterString(self.SH_ENDPOINT, self.tr("Sentinel Hub endpoint (sentinel-hub, cdse or URL)"), "sentinel-hub"))
+        self.addParameter(
+            QgsProcessingParameterAuthConfig(self.AUTHCFG, self.tr("Sentinel Hub authentication (empty: SH_CLIENT_ID/SH_CLIENT_SECRET)"), optional=True)
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.THREADS, self.tr("Parallel downloads"), QgsProcessingParameterNumber.Integer, download.DEFAULT_THREADS, minValue=1, maxValue=64
+            )
+        )
+        self.addParameter(QgsProcessingParameterBoolean(self.RESUME, self.tr("Skip patches already downloaded"), True))
+        advanced = [
+            QgsProcessingParameterFile(
+                self.CACHE_FOLDER, self.tr("Cache folder (empty: OUTPUT_FOLDER/.lc_cache)"), QgsProcessingParameterFile.Folder, optional=True
+            ),
+            QgsProcessingParameterBoolean(self.KEEP_CACHE, self.tr("Keep the cache after each patch"), False),
+        ]
+        for param in advanced:
+            param.setFlags(param.flags() | param.FlagAdvanced)
+            self.addParameter(param)
         self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")))
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT, self.tr("First time stack")))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.STACKS, self.tr("Time stacks")))
+
+    def make_source(self, parameters, context, feedback):
+        kind = self.SOURCES[self.parameterAsEnum(parameters, self.SOURCE, context)]
+        collection = self.parameterAsString(parameters, self.COLLECTION, context).strip()
+        if kind == "stac":
+            preset = self.PRESETS[self.parameterAsEnum(parameters, self.PRESET, context)]
+            url = self.parameterAsString(parameters, self.STAC_URL, context).strip()
+            if preset:
+                # The preset's URL and collection, unless the user changed them from the defaults.
+                url = "" if url == download.DEFAULT_STAC_URL else url
+                collection = "" if collection == download.DEFAULT_COLLECTION else collection
+            return download.make_source("stac", stac_url=url, collection=collection, preset=preset)
+        authcfg = self.parameterAsString(parameters, self.AUTHCFG, context).strip()
+        credentials = None
+        if authcfg:
+            cfg = QgsAuthMethodConfig()
+            if not QgsApplication.authManager().loadAuthenticationConfig(authcfg, cfg, True) or not cfg.isValid():
+                raise LandCoverError(f"The authentication configuration {authcfg} could not be loaded (is the master password set?).", self.AUTHCFG)
+            credentials = (cfg.config("username", "").strip(), cfg.config("password", "").strip())
+            if not all(credentials):
+                raise LandCoverError(
+                    f"The authentication configuration {authcfg} has no user name (OAuth client id) or password (client secret).", self.AUTHCFG
+                )
+        endpoint = self.parameterAsString(parameters, self.SH_ENDPOINT, context).strip() or "sentinel-hub"
+        return download.make_source(
+            "sentinelhub",
+            endpoint=endpoint,
+            credentials=credentials,
+            credentials_origin=f"the authentication configuration {authcfg} (AUTHCFG)",
+            collection=None if collection == download.DEFAULT_COLLECTION else collection or None,
+        )
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
         grid_path, grid_layer = self.vector_path(parameters, self.PATCHES, context, feedback)
@@ -73,17 +171,28 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         bands = [b.strip().upper() for b in self.parameterAsString(parameters, self.BANDS, context).split(",") if b.strip()]
         out_dir = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         os.makedirs(out_dir, exist_ok=True)
-        paths = download.download_patches(
-            grid_path,
-            out_dir,
-            patch_ids=[patch_id] if patch_id else None,
-            layer=grid_layer,
-            start=start,
-            end=end,
-            max_cloud=self.parameterAsDouble(parameters, self.MAX_CLOUD, context),
-            bands=bands,
-            stac_url=self.parameterAsString(parameters, self.STAC_URL, context).strip(),
-            collection=self.parameterAsString(parameters, self.COLLECTION, context).strip(),
-            monitor=monitor,
-        )
+        source = self.make_source(parameters, context, feedback)
+        if source.kind == "sentinelhub" and bands == download.DEFAULT_BANDS:
+            bands = list(sentinelhub.DEFAULT_SH_BANDS)
+            feedback.pushInfo(f"Sentinel Hub: bands {','.join(bands)}")
+        cache = self.parameterAsString(parameters, self.CACHE_FOLDER, context).strip()
+        try:
+            paths = download.download_patches(
+                grid_path,
+                out_dir,
+                patch_ids=[patch_id] if patch_id else None,
+                layer=grid_layer,
+                source=source,
+                start=start,
+                end=end,
+                max_cloud=self.parameterAsDouble(parameters, self.MAX_CLOUD, context),
+                bands=bands,
+                threads=self.parameterAsInt(parameters, self.THREADS, context),
+                resume=self.parameterAsBool(parameters, self.RESUME, context),
+                cache_dir=cache or "",
+                keep_cache=self.parameterAsBool(parameters, self.KEEP_CACHE, context),
+                monitor=monitor,
+            )
+        finally:
+            source.close()
         return {self.OUTPUT_FOLDER: out_dir, self.OUTPUT: paths[0], self.STACKS: paths}

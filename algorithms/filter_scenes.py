@@ -19,10 +19,11 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
     HELP = (
         "Drops the dates whose fraction of clear pixels is below a threshold, from the time stack and its cloud mask "
         "together (the seeds kept dates with at least 80 % valid pixels).<br>"
-        "<b>Time stack</b> and <b>Cloud mask stack</b>: the outputs of Download and Cloud masks (same dates and grid).<br>"
-        "<b>Minimum valid fraction</b>: 0–1, default 0.8. The fraction counts only pixels that have data, so a patch "
-        "partly outside the satellite's footprint is not penalised.<br>"
-        "Outputs: the filtered stack and the filtered mask.<br>"
+        "<b>Time stack</b> (INPUT) and <b>Cloud mask stack</b> (MASK): the outputs of Download and Cloud masks (same "
+        "dates and grid).<br>"
+        "<b>Minimum valid fraction</b> (MIN_VALID_FRACTION): 0–1, default 0.8. The fraction counts only pixels that have "
+        "data, so a patch partly outside the satellite's footprint is not penalised.<br>"
+        "Outputs: the <b>Filtered time stack</b> (OUTPUT) and the <b>Filtered cloud mask stack</b> (OUTPUT_MASK).<br>"
         "Example: <code>qgis_process run landcover:filterscenes -- INPUT=stack.tif MASK=clm.tif OUTPUT=f.tif OUTPUT_MASK=fclm.tif</code>"
     )
 

@@ -22,8 +22,11 @@ class InterpolateAlgorithm(LandCoverAlgorithm):
         "its valid observations only (clear in the cloud mask and with data), as eo-learn's LinearInterpolationTask. "
         "Before a pixel's first and after its last valid observation the edge value is held; a pixel with no valid "
         "observation stays no data. The categorical SCL band is not interpolated.<br>"
-        "<b>Cloud mask stack</b>: optional (without it only no-data pixels are skipped).<br>"
-        "<b>Step (days)</b>: default 16. <b>Start/End date</b>: default the stack's first and last date.<br>"
+        "<b>Time stack</b> (INPUT): usually the filtered stack.<br>"
+        "<b>Cloud mask stack</b> (MASK): optional (without it only no-data pixels are skipped).<br>"
+        "<b>Step (days)</b> (STEP_DAYS): default 16. <b>Start/End date</b> (START_DATE, END_DATE): default the stack's "
+        "first and last date.<br>"
+        "<b>Interpolated time stack</b> (OUTPUT): loaded in true colour when run from the dialog.<br>"
         "Example: <code>qgis_process run landcover:interpolate -- INPUT=f.tif MASK=fclm.tif STEP_DAYS=16 OUTPUT=i.tif</code>"
     )
 

@@ -22,7 +22,9 @@ class MosaicAlgorithm(LandCoverAlgorithm):
         "Merges patch rasters (e.g. the land-cover maps of every patch) into one virtual raster (VRT) and, "
         "optionally, one tiled, compressed Cloud-Optimized GeoTIFF with overviews. Class colours and names of the "
         "first raster are kept.<br>"
-        "<b>Rasters</b>: same CRS, band count and data type.<br>"
+        "<b>Rasters</b> (INPUT): same CRS, band count and data type.<br>"
+        "<b>Mosaic (VRT)</b> (OUTPUT_VRT): default a temporary file. <b>Mosaic (Cloud-Optimized GeoTIFF)</b> "
+        "(OUTPUT_COG): optional, default not written; loaded with the class legend.<br>"
         "Example: <code>qgis_process run landcover:mosaic -- INPUT=a.tif INPUT=b.tif OUTPUT_VRT=map.vrt OUTPUT_COG=map_cog.tif</code>"
     )
 

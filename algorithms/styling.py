@@ -1,16 +1,45 @@
-"""Styles for outputs loaded on the canvas: class rasters get their class colours and names."""
+"""Styles for outputs loaded on the canvas, chosen from the raster's own LC_KIND metadata.
+
+Each kind of output has a QML style in ``resources/styles/`` (colours, ramps, stretches, also
+usable by hand through *Layer Properties → Style → Load Style*); the code here only picks what a
+QML file cannot know: the bands of the shown date, the class table embedded in a map, the
+number of dates of a valid-count raster.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
+
+import numpy as np
+import rasterio
 from qgis.core import (
+    Qgis,
+    QgsDateTimeRange,
+    QgsMultiBandColorRenderer,
     QgsPalettedRasterRenderer,
     QgsProcessingLayerPostProcessorInterface,
     QgsRasterLayer,
+    QgsRasterLayerTemporalProperties,
+    QgsSingleBandPseudoColorRenderer,
 )
+from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 from qgis.PyQt.QtGui import QColor
 
 from ..lc_plugin.classes import ClassTable
-from ..lc_plugin.rasters import read_class_table
+from ..lc_plugin.rasters import TAG_BANDS, TAG_CLASSES, TAG_DATES, TAG_KIND
+
+STYLES_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "styles")
+TRUE_COLOUR = ("B04", "B03", "B02")
+STACK_KINDS = ("timestack", "interpolated")
+
+_KEEP_ALIVE: list = []  # QGIS holds post-processors weakly; keep the recent ones alive
+
+
+def style_file(name: str) -> str:
+    """Path of a QML style shipped in resources/styles (``name`` without extension)."""
+    return os.path.join(STYLES_DIR, f"{name}.qml")
 
 
 def paletted_renderer(layer: QgsRasterLayer, classes: ClassTable) -> QgsPalettedRasterRenderer:
@@ -19,17 +48,152 @@ def paletted_renderer(layer: QgsRasterLayer, classes: ClassTable) -> QgsPaletted
     return QgsPalettedRasterRenderer(layer.dataProvider(), 1, palette)
 
 
-class ClassRasterStyler(QgsProcessingLayerPostProcessorInterface):
-    """Applies the class table embedded in the raster (LC_CLASSES) when the layer is loaded."""
+def raster_info(path: str) -> dict:
+    """What styling needs from a raster written by the plugin: kind, dates, bands, classes."""
+    with rasterio.open(path) as src:
+        tags = src.tags()
+        count = src.count
+    info = {"kind": tags.get(TAG_KIND, ""), "count": count, "dates": [], "bands": [], "classes": None, "tags": tags}
+    if TAG_DATES in tags and TAG_BANDS in tags:
+        info["dates"] = [dt.date.fromisoformat(d[:10]) for d in json.loads(tags[TAG_DATES])]
+        info["bands"] = list(json.loads(tags[TAG_BANDS]))
+    if tags.get(TAG_CLASSES):
+        info["classes"] = ClassTable.from_json(tags[TAG_CLASSES])
+    if not info["kind"] and info["classes"] is not None and count == 1:
+        info["kind"] = "classes"
+    return info
 
-    def __init__(self, path: str) -> None:
+
+def best_date_index(path: str, dates: list, bands: list[str], band: str) -> int:
+    """The date whose ``band`` has the most pixels with data (read decimated, so it stays cheap)."""
+    if band not in bands or len(dates) < 2:
+        return len(dates) // 2
+    b = bands.index(band)
+    with rasterio.open(path) as src:
+        shape = (min(64, src.height), min(64, src.width))
+        indexes = [t * len(bands) + b + 1 for t in range(len(dates))]
+        data = src.read(indexes, out_shape=(len(indexes), *shape)).astype("float64")
+        nodata = src.nodata
+    valid = np.isfinite(data)
+    if nodata is not None and not np.isnan(nodata):
+        valid &= data != nodata
+    if band == "CLM":  # a mask: 0 clear counts, 1 cloud and 255 no data do not
+        valid = data == 0
+    counts = valid.reshape(len(dates), -1).sum(axis=1)
+    # ties → the date closest to the middle of the series (summer for a yearly stack)
+    middle = (len(dates) - 1) / 2
+    return int(max(range(len(dates)), key=lambda t: (counts[t], -abs(t - middle))))
+
+
+def _load_qml(layer: QgsRasterLayer, name: str) -> bool:
+    result = layer.loadNamedStyle(style_file(name))
+    ok = result[1] if isinstance(result, tuple) else bool(result)
+    return bool(ok)
+
+
+def apply_style(layer: QgsRasterLayer, path: str | None = None) -> str | None:
+    """Style ``layer`` for the kind of output it is; returns the style name used (None: left as is)."""
+    info = raster_info(path or layer.source().split("|")[0])
+    kind, dates, bands = info["kind"], info["dates"], info["bands"]
+    style = None
+    if kind == "classes" and info["classes"]:
+        _load_qml(layer, "classes")
+        layer.setRenderer(paletted_renderer(layer, info["classes"]))
+        style = "classes"
+    elif kind == "probabilities":
+        if _load_qml(layer, "probability"):
+            style = "probability"
+            classes = info["classes"]
+            if classes:
+                layer.setName(f"{layer.name()} (band 1 = {classes.names[0]})")
+    elif kind in STACK_KINDS and all(b in bands for b in TRUE_COLOUR):
+        t = best_date_index(path or layer.source(), dates, bands, "B04")
+        if _load_qml(layer, "truecolor"):
+            renderer = layer.renderer()
+            if isinstance(renderer, QgsMultiBandColorRenderer):
+                red, green, blue = (t * len(bands) + bands.index(b) + 1 for b in TRUE_COLOUR)
+                renderer.setRedBand(red)
+                renderer.setGreenBand(green)
+                renderer.setBlueBand(blue)
+                layer.setName(f"{layer.name()} ({dates[t].isoformat()} true colour)")
+                style = "truecolor"
+    elif kind in ("cloudmask", "cloudprob") and dates:
+        band = "CLM" if kind == "cloudmask" else "CLP"
+        t = best_date_index(path or layer.source(), dates, bands, band) if kind == "cloudmask" else len(dates) // 2
+        if _load_qml(layer, kind):
+            renderer = layer.renderer()
+            if isinstance(renderer, QgsSingleBandPseudoColorRenderer):
+                renderer.setBand(t * len(bands) + 1)
+                layer.setName(f"{layer.name()} ({dates[t].isoformat()})")
+                style = kind
+    elif kind == "validcount":
+        if _load_qml(layer, "validcount"):
+            style = "validcount"
+            n = int(info["tags"].get("LC_N_DATES", "0") or 0)
+            if n > 0:
+                _rescale_pseudocolor(layer, 0, n)
+    if style is not None:
+        layer.triggerRepaint()
+    return style
+
+
+def _rescale_pseudocolor(layer: QgsRasterLayer, low: float, high: float) -> None:
+    """Stretch the ramp of a pseudo-colour renderer from the QML over [low, high]."""
+    renderer = layer.renderer()
+    if not isinstance(renderer, QgsSingleBandPseudoColorRenderer):
+        return
+    shader = renderer.shader().rasterShaderFunction()
+    items = shader.colorRampItemList()
+    if len(items) < 2:
+        return
+    old_low, old_high = items[0].value, items[-1].value
+    scale = (high - low) / ((old_high - old_low) or 1)
+    for item in items:
+        item.value = low + (item.value - old_low) * scale
+        if item.label:
+            item.label = f"{item.value:g}"
+    shader.setColorRampItemList(items)
+    shader.setMinimumValue(low)
+    shader.setMaximumValue(high)
+    renderer.setClassificationMin(low)
+    renderer.setClassificationMax(high)
+
+
+def set_date(layer: QgsRasterLayer, date: dt.date) -> None:
+    """Make the layer visible to the temporal controller on ``date`` (the whole day)."""
+    day = QDate(date.year, date.month, date.day)
+    begin = QDateTime(day, QTime(0, 0, 0))
+    end = QDateTime(day, QTime(23, 59, 59))
+    properties = layer.temporalProperties()
+    mode_enum = getattr(Qgis, "RasterTemporalMode", None)  # QGIS ≥ 3.30 (and 4); 3.22 has the class enum
+    mode = mode_enum.FixedTemporalRange if mode_enum is not None else QgsRasterLayerTemporalProperties.ModeFixedTemporalRange
+    properties.setMode(mode)
+    properties.setFixedTemporalRange(QgsDateTimeRange(begin, end))
+    properties.setIsActive(True)
+
+
+class LayerStyler(QgsProcessingLayerPostProcessorInterface):
+    """Styles an output when Processing loads it (class colours, true colour, ramps); optionally dates it."""
+
+    def __init__(self, path: str, date: dt.date | None = None) -> None:
         super().__init__()
         self.path = path
+        self.date = date
+        self.style: str | None = None
+        _KEEP_ALIVE.append(self)
+        del _KEEP_ALIVE[:-500]
 
     def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802
         if not isinstance(layer, QgsRasterLayer):
             return
-        classes = read_class_table(self.path)
-        if classes:
-            layer.setRenderer(paletted_renderer(layer, classes))
-            layer.triggerRepaint()
+        try:
+            self.style = apply_style(layer, self.path)
+            if self.date is not None:
+                set_date(layer, self.date)
+        except Exception as exc:  # a style must never make a finished run fail
+            if feedback is not None:
+                feedback.reportError(f"Could not style {self.path}: {exc}", False)
+
+
+# Kept for callers of the first version: class rasters are styled the same way as every output.
+ClassRasterStyler = LayerStyler

@@ -25,14 +25,22 @@ class TrainAlgorithm(LandCoverAlgorithm):
     HELP = (
         "Samples reference pixels (stratified per class, seeded), builds the features (every band plus NDVI, NDWI and "
         "NDBI for every date) and trains a LightGBM multiclass model, as in the eo-learn land-cover example.<br>"
-        "<b>Interpolated time stacks</b> and <b>Reference rasters</b>: one reference per stack, in the same order, on the "
-        "same grid; all stacks must share dates and bands.<br>"
-        "<b>Samples per class</b>: at most this many pixels per class (default 5000). <b>Test fraction</b>: share held "
-        "out for testing (default 0.25), split by <i>pixel</i> or by whole <i>patch</i> (no neighbouring pixels leak).<br>"
-        "<b>Drop classes without samples</b>: otherwise a class of the reference with no usable pixel is an error.<br>"
-        "Advanced: number of trees, leaves, learning rate, random seed.<br>"
-        "Outputs: the model as ONNX (class ids, names, colours, feature names, dates, bands and parameters in its "
-        "metadata) and the held-out test predictions as CSV for the accuracy report.<br>"
+        "<b>Interpolated time stacks</b> (INPUT) and <b>Reference rasters</b> (REFERENCE): one reference per stack, in "
+        "the same order, on the same grid; all stacks must share dates and bands.<br>"
+        "<b>Samples per class</b> (SAMPLES_PER_CLASS): at most this many pixels per class (default 5000).<br>"
+        "<b>Test fraction</b> (TEST_FRACTION): share held out for testing (default 0.25), <b>split by</b> (SPLIT, "
+        "default 0 = <i>pixel</i>; 1 = whole <i>patch</i>, so no neighbouring pixels leak).<br>"
+        "<b>Drop classes without samples</b> (DROP_EMPTY_CLASSES, default no): otherwise a class of the reference "
+        "with no usable pixel is an error.<br>"
+        "Advanced: <b>Random seed</b> (SEED, default 42), <b>Number of trees</b> (N_ESTIMATORS, default 300), "
+        "<b>Leaves per tree</b> (NUM_LEAVES, default 31), <b>Learning rate</b> (LEARNING_RATE, default 0.1).<br>"
+        "Outputs: <b>Model</b> (OUTPUT_MODEL, ONNX with class ids, names, colours, feature names, dates, bands and "
+        "parameters in its metadata) and <b>Test predictions</b> (OUTPUT_PREDICTIONS, CSV of the held-out pixels for "
+        "the accuracy report). Needs the Python packages lightgbm and onnxmltools.<br>"
+        "Advanced: <b>Cross-validation folds</b> (CV_FOLDS, default 0 = none): k-fold cross-validation stratified by "
+        "spatial group (whole patches, or 20×20-pixel blocks when there are fewer patches than folds), mean ± std of "
+        "overall accuracy and weighted F1 stored in the model for the accuracy report. The model also stores its "
+        "feature importance (gain and split) and the training samples per class.<br>"
         "Example: <code>qgis_process run landcover:train -- INPUT=i1.tif INPUT=i2.tif REFERENCE=r1.tif REFERENCE=r2.tif "
         "OUTPUT_MODEL=model.onnx</code>"
     )
@@ -47,6 +55,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
     N_ESTIMATORS = "N_ESTIMATORS"
     NUM_LEAVES = "NUM_LEAVES"
     LEARNING_RATE = "LEARNING_RATE"
+    CV_FOLDS = "CV_FOLDS"
     OUTPUT_MODEL = "OUTPUT_MODEL"
     OUTPUT_PREDICTIONS = "OUTPUT_PREDICTIONS"
     TEST_OVERALL_ACCURACY = "TEST_OVERALL_ACCURACY"
@@ -67,6 +76,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
             QgsProcessingParameterNumber(self.N_ESTIMATORS, self.tr("Number of trees"), QgsProcessingParameterNumber.Integer, 300, minValue=1),
             QgsProcessingParameterNumber(self.NUM_LEAVES, self.tr("Leaves per tree"), QgsProcessingParameterNumber.Integer, 31, minValue=2),
             QgsProcessingParameterNumber(self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double, 0.1, minValue=0.0001),
+            QgsProcessingParameterNumber(self.CV_FOLDS, self.tr("Cross-validation folds (0 = none)"), QgsProcessingParameterNumber.Integer, 0, minValue=0),
         ]
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
@@ -95,6 +105,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
             learning_rate=self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
             drop_empty_classes=self.parameterAsBoolean(parameters, self.DROP_EMPTY_CLASSES, context),
             predictions_out=predictions,
+            cv_folds=self.parameterAsInt(parameters, self.CV_FOLDS, context),
             monitor=monitor,
         )
         result = {self.OUTPUT_MODEL: model}
@@ -104,6 +115,12 @@ class TrainAlgorithm(LandCoverAlgorithm):
         else:
             result[self.TEST_OVERALL_ACCURACY] = float(accuracy)
             feedback.pushInfo(f"Trained on {summary['n_train']} pixels; test overall accuracy {accuracy:.4f} on {summary['n_test']} pixels.")
+        cv = summary.get("cv")
+        if cv:
+            feedback.pushInfo(
+                f"{cv['k']}-fold cross-validation by {cv['group']}: overall accuracy {cv['overall_accuracy_mean']:.4f} ± "
+                f"{cv['overall_accuracy_std']:.4f}, weighted F1 {cv['weighted_f1_mean']:.4f} ± {cv['weighted_f1_std']:.4f}."
+            )
         if predictions:
             result[self.OUTPUT_PREDICTIONS] = predictions
         return result

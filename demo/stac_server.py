@@ -4,6 +4,13 @@ Why: the Download step must be exercised over real HTTP, exactly as against Eart
 (POST /search with paging, then GDAL /vsicurl/ range reads of COGs), by the tests and the
 offline demo. Standard library only.
 
+Failure injection (``server.faults.add(path_prefix, *actions)``) lets tests replay what real
+services do: an HTTP status with or without Retry-After, a body cut short, a dropped
+connection. ``sas_tokens=True`` imitates Microsoft Planetary Computer: files are refused (403)
+without a valid ``token`` query parameter, handed out by ``/api/sas/v1/token/<collection>``.
+``latency`` delays every file answer (a remote store's round trip, for the benchmark);
+``GET /_stats`` answers the request count and body bytes sent so far.
+
 Scene folder layout: ``collection.json`` (its ``id`` is the collection id), ``items/*.json``
 (STAC Items whose asset hrefs are relative to the folder; they are rewritten to absolute URLs
 on the fly) and any other files (COGs), served as they are.
@@ -11,11 +18,14 @@ on the fly) and any other files (COGs), served as they are.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
 import re
+import socket
 import threading
+import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -63,21 +73,67 @@ def _matches(item: dict, collection: str, params: dict) -> bool:
     return True
 
 
+def fail(status: int, retry_after: str | None = None) -> tuple:
+    """A fault: answer ``status`` (with a Retry-After header when given)."""
+    return ("status", status, retry_after)
+
+
+TRUNCATE = ("truncate",)  # announce the full Content-Length, send half the body, close
+DROP = ("drop",)  # close the connection without answering
+
+
+class Faults:
+    """Queued faults per path prefix; each matching request consumes the next one."""
+
+    def __init__(self) -> None:
+        self._rules: list[tuple[str, str | None, list[tuple]]] = []
+        self._lock = threading.Lock()
+        self.fired: list[str] = []
+
+    def add(self, prefix: str, *actions: tuple, method: str | None = None) -> None:
+        with self._lock:
+            self._rules.append((prefix, method, list(actions)))
+
+    def slow(self, prefix: str, seconds: float, times: int = 1000) -> None:
+        """Delay the next ``times`` answers under ``prefix`` by ``seconds``."""
+        self.add(prefix, *[("sleep", seconds)] * times)
+
+    def truncate(self, prefix: str, times: int = 1) -> None:
+        """Cut the next ``times`` successful answers under ``prefix`` short."""
+        self.add("TRUNCATE:" + prefix, *[TRUNCATE] * times)
+
+    def take(self, method: str, path: str) -> tuple | None:
+        with self._lock:
+            for prefix, meth, actions in self._rules:
+                if actions and path.startswith(prefix) and (meth is None or meth == method):
+                    self.fired.append(f"{method} {path} {actions[0][0]}")
+                    return actions.pop(0)
+        return None
+
+
 class StacServer:
     """``with StacServer(root) as s: s.url`` -> a STAC API root URL; ``s.requests`` logs requests."""
 
-    def __init__(self, root: str, *, fail_status: int | None = None, page_size: int = 10) -> None:
+    def __init__(
+        self, root: str, *, fail_status: int | None = None, page_size: int = 10, port: int = 0, sas_tokens: bool = False, latency: float = 0.0
+    ) -> None:
         self.root = os.path.abspath(root)
         self.fail_status = fail_status
         self.page_size = page_size
+        self.port = port
+        self.sas_tokens = sas_tokens
+        self.latency = latency  # seconds added before every file answer (a remote store's round trip)
+        self.tokens: list[str] = []  # SAS tokens handed out and still valid
+        self.faults = Faults()
         self.requests: list[str] = []
+        self.bytes_sent = 0  # body bytes answered (GET /_stats reports it with the request count)
         self.url = ""
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> StacServer:
         handler = type("Handler", (_Handler,), {"server_obj": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="stac-server", daemon=True)
@@ -130,8 +186,11 @@ class StacServer:
                 q = urlencode({k: json.dumps(v) if k == "query" else _csv(v) for k, v in nxt.items() if k != "token"})
                 links.append({"rel": "next", "href": f"{self.url}/search?{q}", "method": "GET"})
         return {
-            "type": "FeatureCollection", "features": chunk, "links": links,
-            "numberMatched": len(found), "numberReturned": len(chunk),
+            "type": "FeatureCollection",
+            "features": chunk,
+            "links": links,
+            "numberMatched": len(found),
+            "numberReturned": len(chunk),
         }
 
 
@@ -148,6 +207,20 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes, ctype: str = "application/json", headers: dict | None = None) -> None:
+        truncate = status < 300 and self.command != "HEAD" and self.server_obj.faults.take(self.command, "TRUNCATE:" + self.path.split("?")[0])
+        if truncate:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -155,6 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         if self.command != "HEAD":
+            self.server_obj.bytes_sent += len(body)
             self.wfile.write(body)
 
     def _json(self, obj: object, status: int = 200) -> None:
@@ -166,11 +240,26 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         try:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if self.command == "POST" else b""
+            if self._fault(srv.faults.take(self.command, path)):
+                return None
+            if path.startswith("/api/sas/v1/token/"):
+                token = f"st=2023&sig={len(srv.tokens) + 1}x{os.urandom(4).hex()}"
+                srv.tokens.append(token)
+                expiry = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+                return self._json({"token": token, "msft:expiry": expiry.replace(expiry[:4], str(int(expiry[:4]) + 1), 1)})
+            if srv.sas_tokens and path.startswith("/cogs/"):
+                token = url.query
+                if token not in srv.tokens:
+                    return self._json({"code": "AuthenticationFailed", "description": "Server failed to authenticate"}, 403)
             if path == "/search":
                 if srv.fail_status:
-                    return self._json({"code": "Failure", "description": "simulated server failure"}, srv.fail_status)
+                    # Retry-After: 0 lets a client that honours it retry at once, so it fails fast.
+                    return self._send(
+                        srv.fail_status, json.dumps({"code": "Failure", "description": "simulated server failure"}).encode(), headers={"Retry-After": "0"}
+                    )
                 if self.command == "POST":
-                    params = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                    params = json.loads(body or b"{}")
                 else:
                     params = {k: v[0] for k, v in parse_qs(url.query).items()}
                     for key in ("collections", "ids"):
@@ -184,11 +273,18 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command == "POST":
                 return self._json({"code": "NotFound", "description": f"POST {path} not supported"}, 405)
             if path == "/":
-                return self._json({
-                    "type": "Catalog", "id": "lc-plugin-local", "stac_version": "1.0.0", "description": "Local STAC API",
-                    "conformsTo": _CONFORMANCE,
-                    "links": [{"rel": r, "href": f"{srv.url}/{p}"} for r, p in _LANDING_LINKS],
-                })
+                return self._json(
+                    {
+                        "type": "Catalog",
+                        "id": "lc-plugin-local",
+                        "stac_version": "1.0.0",
+                        "description": "Local STAC API",
+                        "conformsTo": _CONFORMANCE,
+                        "links": [{"rel": r, "href": f"{srv.url}/{p}"} for r, p in _LANDING_LINKS],
+                    }
+                )
+            if path == "/_stats":
+                return self._json({"requests": len(srv.requests) - 1, "bytes_sent": srv.bytes_sent})
             if path == "/conformance":
                 return self._json({"conformsTo": _CONFORMANCE})
             if path == "/collections":
@@ -201,7 +297,28 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as exc:
             self._json({"code": "BadRequest", "description": str(exc)}, 400)
 
+    def _fault(self, action: tuple | None) -> bool:
+        """Carry out an injected fault; True when the request is answered (or dropped) by it."""
+        if action is None:
+            return False
+        if action[0] == "status":
+            headers = {"Retry-After": action[2]} if action[2] is not None else {}
+            body = json.dumps({"code": "Injected", "description": f"injected HTTP {action[1]}"}).encode()
+            self._send(action[1], body, headers=headers)
+            return True
+        if action[0] == "sleep":
+            time.sleep(action[1])
+            return False
+        if action[0] == "drop":
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        return False  # "truncate" acts when the body is sent
+
     def _file(self, path: str) -> None:
+        if self.server_obj.latency:
+            time.sleep(self.server_obj.latency)
         full = os.path.realpath(os.path.join(self.server_obj.root, path.lstrip("/")))
         if not full.startswith(self.server_obj.root + os.sep) or not os.path.isfile(full):
             return self._json({"code": "NotFound", "description": f"{path} not found"}, 404)

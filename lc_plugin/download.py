@@ -1,256 +1,80 @@
-"""Download Sentinel-2 L2A time stacks for grid patches: STAC search + windowed COG reads.
+"""Download Sentinel-2 time stacks for grid patches from any source (STAC + COGs, Sentinel Hub).
 
-Why this way: a STAC API (Earth Search by default) lists the scenes; each band is read
-through GDAL's ``/vsicurl/`` straight onto the patch's pixel grid, so only the HTTP byte ranges
-of the COG tiles under the patch are fetched, never whole 100 km scenes, and the result is
-already reprojected and resampled to the grid the rest of the chain uses.
+Why this way: what a long run needs is the same whatever serves the pixels, so it lives here,
+once: scenes of a patch are read concurrently (bounded by ``threads``) and written date by date
+(``rasters.StackWriter``) into a temporary stack file that is renamed only when complete (cancel and kill leave no
+partial output); every scene read is cached on disk, keyed by source, item and window, so a
+rerun after a crash costs no network for what was already read; a patch whose stack exists
+with the same request recorded in it is skipped (resume). Scenes of one date (two tiles or
+orbits) are merged into one frame, least cloudy first; pixels no scene covers stay NaN, so a
+scene partly outside the footprint is kept with its data mask (and its coverage recorded).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
 import json
-import math
 import os
-from collections.abc import Iterator
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import date
 
 import numpy as np
-import requests
-from osgeo import gdal
-from rasterio.warp import transform_bounds
+import rasterio
 
-from .errors import LandCoverError
+from .cache import SceneCache, window_key
+from .errors import Cancelled, LandCoverError
 from .grid import Patch, read_patches
+from .http import DEFAULT_POLICY, RetryPolicy
 from .monitor import Monitor, ensure_monitor
-from .rasters import Grid, TimeStack, parse_date, write_stack
+from .rasters import Grid, StackWriter, parse_date, read_stack_info
+from .sources.base import Scene, Source
+from .sources.stac import (  # noqa: F401 - the historical public API of this module
+    BAND_ASSET_KEYS,
+    CATEGORICAL_BANDS,
+    DEFAULT_BANDS,
+    DEFAULT_COLLECTION,
+    DEFAULT_STAC_URL,
+    GDAL_HTTP_CONFIG,
+    PRESETS,
+    StacSource,
+    find_asset,
+    gdal_config,
+    read_asset,
+    search_items,
+)
 
-DEFAULT_STAC_URL = "https://earth-search.aws.element84.com/v1"
-DEFAULT_COLLECTION = "sentinel-2-l2a"
-DEFAULT_BANDS = ["B02", "B03", "B04", "B08", "B11", "B12", "SCL"]
-
-# Sentinel-2 band -> asset keys besides the band name itself (Earth Search v1 common names).
-BAND_ASSET_KEYS: dict[str, list[str]] = {
-    "B01": ["coastal"], "B02": ["blue"], "B03": ["green"], "B04": ["red"], "B05": ["rededge1"],
-    "B06": ["rededge2"], "B07": ["rededge3"], "B08": ["nir"], "B8A": ["nir08", "B08A"], "B09": ["nir09"],
-    "B10": ["cirrus"], "B11": ["swir16"], "B12": ["swir22"], "SCL": ["scl"], "AOT": ["aot"], "WVP": ["wvp"],
-}
-CATEGORICAL_BANDS = {"SCL"}
-DEFAULT_SCALE = 0.0001
-# L2A processing baseline 04.00+ adds 1000 to DN (ESA's BOA_ADD_OFFSET); used only when an asset
-# has no raster:bands metadata at all.
-BASELINE_OFFSET = -0.1
-
-# Applied thread-locally around the reads, unless the user set the option already.
-GDAL_HTTP_CONFIG = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF",
-    "GDAL_HTTP_MAX_RETRY": "4",
-    "GDAL_HTTP_RETRY_DELAY": "2",
-    "GDAL_HTTP_CONNECTTIMEOUT": "30",
-    "GDAL_HTTP_TIMEOUT": "120",
-    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
-    "GDAL_HTTP_MULTIPLEX": "YES",
-    "VSI_CACHE": "TRUE",
-    "AWS_NO_SIGN_REQUEST": "YES",
-}
-_PAGE_LIMIT = 100
-_MAX_PAGES = 1000
+SOURCES = ["stac", "sentinelhub"]
+DEFAULT_THREADS = 4
+TAG_REQUEST = "LC_DOWNLOAD_REQUEST"
+CACHE_DIRNAME = ".lc_cache"
 
 
-# --------------------------------------------------------------------------- search
-
-
-def _stac_request(session: requests.Session, method: str, url: str, body: dict | None, stac_url: str, timeout: float) -> dict:
-    try:
-        resp = session.request(method, url, json=body if method == "POST" else None, timeout=timeout,
-                               headers={"Accept": "application/geo+json, application/json"})
-    except requests.exceptions.Timeout:
-        raise LandCoverError(
-            f"The STAC API at {stac_url} could not be reached: no answer within {timeout:g} s. "
-            "Check the URL and the internet connection, or try again later.", "STAC_URL") from None
-    except requests.exceptions.RequestException as exc:
-        reason = str(exc).split(": ")[-1][:150]
-        raise LandCoverError(
-            f"The STAC API at {stac_url} could not be reached ({type(exc).__name__}: {reason}). "
-            "Check the URL and the internet connection.", "STAC_URL") from None
-    if resp.status_code >= 400:
-        hint = " Is it the root URL of a STAC API (e.g. " + DEFAULT_STAC_URL + ")?" if resp.status_code in (404, 405) else ""
-        raise LandCoverError(
-            f"The STAC API at {stac_url} answered HTTP {resp.status_code} to {method} {url}: {resp.text[:200]}{hint}", "STAC_URL")
-    try:
-        page = resp.json()
-    except ValueError:
-        page = None
-    if not isinstance(page, dict) or not isinstance(page.get("features"), list):
-        raise LandCoverError(
-            f"{url} did not answer with a STAC item list; is {stac_url} the root URL of a STAC API?", "STAC_URL")
-    return page
-
-
-def search_items(
-    stac_url: str,
-    collection: str,
-    bbox_wgs84: tuple[float, float, float, float],
-    start: date,
-    end: date,
-    max_cloud: float,
+def make_source(
+    source: str = "stac",
     *,
-    timeout: float = 60,
-    monitor: Monitor | None = None,
-) -> list[dict]:
-    """All items of ``collection`` over the bbox between the dates (inclusive) with cloud cover <= max.
+    stac_url: str | None = None,
+    collection: str | None = None,
+    preset: str | None = None,
+    endpoint: str | None = None,
+    credentials: tuple[str, str] | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    **kwargs: object,
+) -> Source:
+    """A source by name: ``stac`` (any URL or a preset) or ``sentinelhub`` (an endpoint preset or URL)."""
+    if source == "stac":
+        return (
+            StacSource(stac_url or "", collection or "", preset=preset, policy=policy, **kwargs)
+            if preset
+            else StacSource(stac_url or DEFAULT_STAC_URL, collection or DEFAULT_COLLECTION, policy=policy, **kwargs)
+        )
+    if source == "sentinelhub":
+        from .sources.sentinelhub import SentinelHubSource
 
-    Follows the ``next`` links (POST with body, or GET) until the result is exhausted.
-    """
-    monitor = ensure_monitor(monitor)
-    url = stac_url.rstrip("/") + "/search"
-    body: dict | None = {
-        "collections": [collection],
-        "bbox": [float(v) for v in bbox_wgs84],
-        "datetime": f"{start.isoformat()}T00:00:00Z/{end.isoformat()}T23:59:59Z",
-        "query": {"eo:cloud_cover": {"lte": max_cloud}},
-        "limit": _PAGE_LIMIT,
-    }
-    method = "POST"
-    found: dict[str, dict] = {}
-    seen: set[str] = set()
-    with requests.Session() as session:
-        for _ in range(_MAX_PAGES):
-            monitor.check()
-            page = _stac_request(session, method, url, body, stac_url, timeout)
-            for item in page["features"]:
-                found.setdefault(item.get("id"), item)
-            nxt = next((link for link in page.get("links") or [] if link.get("rel") == "next"), None)
-            if nxt is None or not page["features"] or not nxt.get("href"):
-                break
-            method = str(nxt.get("method") or "GET").upper()
-            url = nxt["href"]
-            if method == "POST":
-                new_body = nxt.get("body")
-                body = {**(body or {}), **(new_body or {})} if nxt.get("merge") else (new_body if new_body is not None else body)
-            key = json.dumps([method, url, body if method == "POST" else None], sort_keys=True, default=str)
-            if key in seen:  # a server that keeps answering the same page
-                break
-            seen.add(key)
-    # Servers without the query extension ignore the cloud filter: apply it here too.
-    return [item for item in found.values() if _cloud_cover(item) <= max_cloud]
-
-
-def _cloud_cover(item: dict) -> float:
-    """The item's eo:cloud_cover, 0 when the catalogue does not say."""
-    value = (item.get("properties") or {}).get("eo:cloud_cover")
-    try:
-        return float(value) if value is not None else 0.0
-    except (TypeError, ValueError):
-        return 0.0
-
-
-# --------------------------------------------------------------------------- reading
-
-
-@contextlib.contextmanager
-def _gdal_config(options: dict[str, str]) -> Iterator[None]:
-    """Set GDAL options for this thread only and restore them; the user's own settings win."""
-    saved: dict[str, str | None] = {}
-    for key, value in options.items():
-        if gdal.GetConfigOption(key) is not None:
-            continue
-        saved[key] = gdal.GetThreadLocalConfigOption(key, None)
-        gdal.SetThreadLocalConfigOption(key, value)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            gdal.SetThreadLocalConfigOption(key, value)
-
-
-@contextlib.contextmanager
-def _gdal_errors() -> Iterator[list[str]]:
-    """Collect GDAL error messages instead of letting them reach stderr."""
-    messages: list[str] = []
-
-    def handler(level: int, _code: int, message: str) -> None:
-        if level >= gdal.CE_Failure:
-            messages.append(str(message).strip())
-
-    gdal.PushErrorHandler(handler)
-    try:
-        yield messages
-    finally:
-        gdal.PopErrorHandler()
-
-
-def _gdal_path(href: str) -> str:
-    if href.startswith("s3://"):
-        return "/vsis3/" + href[5:]
-    if href.startswith(("http://", "https://")):
-        return "/vsicurl/" + href
-    return href  # a local path or a GDAL virtual path already
-
-
-def find_asset(item: dict, band: str) -> dict:
-    """The item's asset for a Sentinel-2 band, matching the band name or its common-name key."""
-    assets = item.get("assets") or {}
-    by_key = {k.lower(): v for k, v in assets.items()}
-    for key in [band, *BAND_ASSET_KEYS.get(band.upper(), [])]:
-        if key.lower() in by_key and by_key[key.lower()].get("href"):
-            return by_key[key.lower()]
-    raise LandCoverError(
-        f"STAC item {item.get('id')} has no asset for band {band} (its assets: {', '.join(sorted(assets)) or 'none'}); "
-        "remove the band or choose another collection.", "BANDS")
-
-
-def _scaling(item: dict, asset: dict) -> tuple[float, float, float]:
-    """(scale, offset, nodata) of an asset: its raster:bands, else Sentinel-2 L2A defaults."""
-    rb = (asset.get("raster:bands") or [None])[0]
-    if isinstance(rb, dict):
-        scale, offset = rb.get("scale", DEFAULT_SCALE), rb.get("offset", 0.0)
-    else:
-        rb = {}
-        baseline = str((item.get("properties") or {}).get("s2:processing_baseline") or "")
-        try:
-            offset = BASELINE_OFFSET if baseline and float(baseline) >= 4.0 else 0.0
-        except ValueError:
-            offset = 0.0
-        scale = DEFAULT_SCALE
-    nodata = rb.get("nodata", 0)
-    nodata = 0.0 if nodata is None else float(nodata)
-    return float(scale if scale is not None else DEFAULT_SCALE), float(offset or 0.0), nodata
-
-
-def read_asset(href: str, grid: Grid, *, categorical: bool = False, nodata: float = 0.0, what: str = "") -> np.ndarray:
-    """Warp one COG band onto ``grid`` as float32 DN with NaN outside the data; reads only that window."""
-    minx, miny, maxx, maxy = grid.bounds
-    options = gdal.WarpOptions(
-        format="MEM", outputBounds=(minx, miny, maxx, maxy), width=grid.width, height=grid.height,
-        dstSRS=grid.crs.to_wkt(), resampleAlg="near" if categorical else "bilinear",
-        srcNodata=nodata if not math.isnan(nodata) else "nan", dstNodata="nan", outputType=gdal.GDT_Float32,
-        overviewLevel="NONE", warpOptions=["INIT_DEST=NO_DATA"], multithread=False,
-    )
-    ds = None
-    with _gdal_config(GDAL_HTTP_CONFIG), _gdal_errors() as errors:
-        data = src = None
-        try:
-            src = gdal.OpenEx(_gdal_path(href), gdal.OF_RASTER | gdal.OF_READONLY | gdal.OF_VERBOSE_ERROR)
-            ds = gdal.Warp("", src, options=options) if src is not None else None
-            data = ds.GetRasterBand(1).ReadAsArray() if ds is not None else None
-        except (RuntimeError, TypeError) as exc:
-            errors.append(str(exc))
-        finally:
-            ds = src = None
-    if data is None or errors:
-        detail = "; ".join(dict.fromkeys(errors))[:300] or "unknown GDAL error"
-        raise LandCoverError(f"Could not read {href}{f' ({what})' if what else ''}: {detail}", "STAC_URL")
-    return data.astype(np.float32, copy=False)
-
-
-def _item_date(item: dict) -> date:
-    props = item.get("properties") or {}
-    text = props.get("datetime") or props.get("start_datetime")
-    if not text:
-        raise LandCoverError(f"STAC item {item.get('id')} has no datetime.", "STAC_URL")
-    return parse_date(text)
+        return SentinelHubSource(endpoint or "sentinel-hub", credentials=credentials, policy=policy, **kwargs)
+    raise LandCoverError(f"Unknown source {source!r}; choose one of {', '.join(SOURCES)}.", "SOURCE")
 
 
 def _as_date(value: date | str, parameter: str) -> date:
@@ -262,24 +86,7 @@ def _as_date(value: date | str, parameter: str) -> date:
         raise LandCoverError(f"{value!r} is not a date (expected YYYY-MM-DD).", parameter) from None
 
 
-def download_patch(
-    patch: Patch,
-    out_path: str,
-    *,
-    start: date,
-    end: date,
-    stac_url: str = DEFAULT_STAC_URL,
-    collection: str = DEFAULT_COLLECTION,
-    max_cloud: float = 80.0,
-    bands: list[str] = DEFAULT_BANDS,
-    monitor: Monitor | None = None,
-) -> dict:
-    """Write the patch's time stack (reflectance 0-1, SCL classes, NaN = no data); return a summary.
-
-    Items of the same calendar date (neighbouring tiles or orbits) are merged into one frame,
-    the least cloudy item first; pixels outside every footprint stay NaN.
-    """
-    monitor = ensure_monitor(monitor)
+def _check_args(start: date | str, end: date | str, max_cloud: float, bands: list[str]) -> tuple[date, date, list[str]]:
     start, end = _as_date(start, "START_DATE"), _as_date(end, "END_DATE")
     if start > end:
         raise LandCoverError(f"The start date {start} is after the end date {end}.", "END_DATE")
@@ -288,65 +95,213 @@ def download_patch(
     bands = list(bands)
     if not bands or len(set(bands)) != len(bands):
         raise LandCoverError(f"Choose at least one band, each once (got {bands}).", "BANDS")
+    return start, end, bands
+
+
+def request_key(source: Source, grid: Grid, start: date, end: date, max_cloud: float, bands: list[str]) -> str:
+    """What a finished stack was asked for; resume skips a stack only when this matches."""
+    t = grid.transform
+    text = json.dumps(
+        [source.signature(), grid.crs.to_wkt(), list(t)[:6], grid.width, grid.height, start.isoformat(), end.isoformat(), float(max_cloud), list(bands)]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def stack_is_complete(path: str, key: str) -> bool:
+    """True when ``path`` is a readable stack written for the same request (the last band reads)."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        _, _, _, tags = read_stack_info(path)
+        if tags.get(TAG_REQUEST) != key:
+            return False
+        with rasterio.open(path) as src:  # a truncated file fails here
+            src.read(src.count, window=((src.height - 1, src.height), (src.width - 1, src.width)))
+    except (LandCoverError, rasterio.errors.RasterioError, OSError, ValueError):
+        return False
+    return True
+
+
+def _remove_leftovers(out_path: str) -> None:
+    """Temporary files of a killed run for this output (atomic_output's ``.<name>.*.partial.*``)."""
+    folder = os.path.dirname(os.path.abspath(out_path))
+    base, ext = os.path.splitext(os.path.basename(out_path))
+    for path in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(base)}.*.partial{ext}*")):
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+class _Frame:
+    """The merge of one date's scenes, filled least cloudy first."""
+
+    def __init__(self, day: date, scenes: list[Scene]) -> None:
+        self.day = day
+        self.scenes = sorted(scenes, key=lambda s: (s.cloud, s.id))
+        self.used: list[Scene] = []
+
+
+def _read_frame(
+    frame: _Frame,
+    source: Source,
+    grid: Grid,
+    bands: list[str],
+    cache: SceneCache | None,
+    group: str,
+    monitor: Monitor,
+    cancel: threading.Event,
+) -> np.ndarray:
+    shape = (len(bands), grid.height, grid.width)
+    data: np.ndarray | None = None
+    for scene in frame.scenes:
+        if cancel.is_set():
+            raise Cancelled("cancelled by the user")
+        if data is not None and not np.isnan(data).any():
+            break  # complete: the other tiles of that day add nothing
+        key = window_key(source.signature(), scene.id, grid, bands)
+        values = cache.get(group, key, shape) if cache is not None else None
+        if values is None:
+            values = source.read(scene, grid, bands, monitor, cancel)
+            if cache is not None:
+                cache.put(group, key, values)
+        if data is None:
+            data = values.copy()
+        else:
+            fill = np.isnan(data) & ~np.isnan(values)
+            data[fill] = values[fill]
+        frame.used.append(scene)
+    assert data is not None
+    return data
+
+
+def download_patch(
+    patch: Patch,
+    out_path: str,
+    *,
+    start: date | str,
+    end: date | str,
+    stac_url: str = DEFAULT_STAC_URL,
+    collection: str = DEFAULT_COLLECTION,
+    max_cloud: float = 80.0,
+    bands: list[str] = DEFAULT_BANDS,
+    source: Source | None = None,
+    threads: int = DEFAULT_THREADS,
+    cache_dir: str | None = None,
+    keep_cache: bool = False,
+    resume: bool = False,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    monitor: Monitor | None = None,
+) -> dict:
+    """Write the patch's time stack (reflectance 0-1, classes, NaN = no data); return a summary.
+
+    ``source`` defaults to a STAC source on ``stac_url``/``collection``. ``cache_dir`` keeps
+    every scene read (dropped once the stack is written unless ``keep_cache``); ``resume``
+    returns at once when ``out_path`` is a complete stack of the same request.
+    """
+    monitor = ensure_monitor(monitor)
+    start, end, bands = _check_args(start, end, max_cloud, bands)
+    if threads < 1:
+        raise LandCoverError(f"The number of parallel downloads must be at least 1, got {threads}.", "THREADS")
+    own_source = source is None
+    source = source or StacSource(stac_url, collection, policy=policy)
+    try:
+        return _download_patch(patch, out_path, source, start, end, max_cloud, bands, threads, cache_dir, keep_cache, resume, monitor)
+    finally:
+        if own_source:
+            source.close()
+
+
+def _download_patch(
+    patch: Patch,
+    out_path: str,
+    source: Source,
+    start: date,
+    end: date,
+    max_cloud: float,
+    bands: list[str],
+    threads: int,
+    cache_dir: str | None,
+    keep_cache: bool,
+    resume: bool,
+    monitor: Monitor,
+) -> dict:
     grid = patch.grid
+    key = request_key(source, grid, start, end, max_cloud, bands)
+    if resume and stack_is_complete(out_path, key):
+        dates, _, _, tags = read_stack_info(out_path)
+        monitor.info(f"Patch {patch.id}: complete stack found, skipped ({out_path})")
+        monitor.update(1.0)
+        ids = [i for day in json.loads(tags.get("ITEM_IDS", "[]")) for i in day]
+        return {"path": out_path, "dates": [d.isoformat() for d in dates], "items": ids, "skipped": True}
+    _remove_leftovers(out_path)
+    source.validate_bands(bands)
 
-    bbox = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
-    items = search_items(stac_url, collection, bbox, start, end, max_cloud, monitor=monitor.sub(0.0, 0.05))
-    if not items:
+    scenes = source.search(grid, start, end, max_cloud, monitor.sub(0.0, 0.02))
+    if not scenes:
         raise LandCoverError(
-            f"No scenes of {collection} at {stac_url} over patch {patch.id} between {start} and {end} with cloud cover "
-            f"≤ {max_cloud:g} %; widen the date range or raise the maximum cloud cover.", "START_DATE")
+            f"No scenes of {source.describe()} over patch {patch.id} between {start} and {end} with cloud cover "
+            f"≤ {max_cloud:g} %; widen the date range or raise the maximum cloud cover.",
+            "START_DATE",
+        )
+    source.check_bands(scenes, bands)  # a missing band fails before any download
+    by_date: dict[date, list[Scene]] = {}
+    for scene in scenes:
+        by_date.setdefault(scene.date, []).append(scene)
+    frames = [_Frame(day, by_date[day]) for day in sorted(by_date)]
+    dates = [f.day for f in frames]
 
-    by_date: dict[date, list[dict]] = {}
-    for item in items:
-        by_date.setdefault(_item_date(item), []).append(item)
-    dates = sorted(by_date)
-    # Resolve every asset first, so a missing band fails before any download.
-    assets = {item["id"]: [find_asset(item, b) for b in bands] for item in items}
-
-    progress = monitor.sub(0.05, 0.97)
-    data = np.full((len(dates), len(bands), grid.height, grid.width), np.nan, dtype=np.float32)
-    used_ids: list[list[str]] = []
-    baselines: list[list[str | None]] = []
-    done, total = 0, len(items)
-    for ti, day in enumerate(dates):
-        frame = data[ti]
-        ids: list[str] = []
-        pbs: list[str | None] = []
-        day_items = sorted(by_date[day], key=lambda i: (_cloud_cover(i), i["id"]))
-        for item in day_items:
-            if not np.isnan(frame).any():  # already complete: skip the other tiles of that day
-                done += 1
-                continue
-            for bi, band in enumerate(bands):
-                progress.update((done + bi / len(bands)) / total)
-                asset = assets[item["id"]][bi]
-                scale, offset, nodata = _scaling(item, asset)
-                values = read_asset(asset["href"], grid, categorical=band in CATEGORICAL_BANDS, nodata=nodata,
-                                    what=f"band {band} of item {item['id']}")
-                if band not in CATEGORICAL_BANDS:
-                    values = values * np.float32(scale) + np.float32(offset)
-                fill = np.isnan(frame[bi]) & ~np.isnan(values)
-                frame[bi][fill] = values[fill]
-            ids.append(item["id"])
-            pbs.append((item.get("properties") or {}).get("s2:processing_baseline"))
-            done += 1
-            progress.update(done / total)
-        used_ids.append(ids)
-        baselines.append(pbs)
-
-    tags = {
-        "SOURCE": "stac",
-        "STAC_URL": stac_url,
-        "COLLECTION": collection,
-        "PATCH_ID": patch.id,
-        "ITEM_IDS": json.dumps(used_ids),
-        "PROCESSING_BASELINE": json.dumps(baselines),
-    }
-    monitor.check()
-    write_stack(out_path, TimeStack(data, dates, bands, grid, tags))
+    cache = SceneCache(cache_dir) if cache_dir else None
+    progress = monitor.sub(0.02, 0.99)
+    cancel = threading.Event()
+    # Workers only check the cancel flag (set here when the user cancels) and log; progress is
+    # reported from this thread, which polls for cancel every 0.2 s.
+    worker_monitor = Monitor(None, cancel.is_set, monitor.info)
+    coverage: list[float] = [0.0] * len(frames)
+    t = len(frames)
+    # The stack's deflate compression (at close) uses every core: it is a large part of the time.
+    with gdal_config({"GDAL_NUM_THREADS": "ALL_CPUS"}), StackWriter(out_path, dates, bands, grid, {TAG_REQUEST: key}) as out:
+        executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lc-download")
+        pending: dict[Future, int] = {}
+        try:
+            for ti, frame in enumerate(frames):
+                fut = executor.submit(_read_frame, frame, source, grid, bands, cache, patch.id, worker_monitor, cancel)
+                pending[fut] = ti
+            done = 0
+            while pending:
+                finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
+                monitor.check()
+                for fut in finished:
+                    ti = pending.pop(fut)
+                    data = fut.result()
+                    out.write(data[np.newaxis], dates=slice(ti, ti + 1))
+                    coverage[ti] = float((~np.isnan(data).all(axis=0)).mean())
+                    done += 1
+                    ids = ", ".join(s.id for s in frames[ti].used)
+                    monitor.info(f"Patch {patch.id}: {dates[ti]} ({done}/{t}) {ids}, {coverage[ti]:.0%} covered")
+                    progress.update(done / t)
+        except BaseException:
+            # Do not wait for reads in flight (a slow request could take a minute): they see the
+            # flag before their next band, and their results are dropped.
+            cancel.set()
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+        executor.shutdown(wait=True)
+        used = [[s.id for s in f.used] for f in frames]
+        tags = {
+            **source.tags(),
+            "PATCH_ID": patch.id,
+            "ITEM_IDS": json.dumps(used),
+            "PROCESSING_BASELINE": json.dumps([[s.baseline for s in f.used] for f in frames]),
+            "CLOUD_COVER": json.dumps([[s.cloud for s in f.used] for f in frames]),
+            "DATA_COVERAGE": json.dumps([round(c, 4) for c in coverage]),
+        }
+        if not source.merge_by_date:
+            tags["ITEM_IDS"] = json.dumps([[i for s in f.used for i in s.item_ids] for f in frames])
+        out.set_tags(**tags)
+        monitor.check()
+    if cache is not None and not keep_cache:
+        cache.drop_group(patch.id)
     monitor.update(1.0)
-    return {"path": out_path, "dates": [d.isoformat() for d in dates], "items": [i for ids in used_ids for i in ids]}
+    return {"path": out_path, "dates": [d.isoformat() for d in dates], "items": [i for ids in used for i in ids]}
 
 
 def download_patches(
@@ -356,21 +311,39 @@ def download_patches(
     patch_ids: list[str] | None = None,
     layer: str | None = None,
     monitor: Monitor | None = None,
+    source: Source | None = None,
+    resume: bool = True,
+    cache_dir: str | None = "",
     **kwargs: object,
 ) -> list[str]:
     """Download every (or the chosen) patch of a grid to ``<out_dir>/<patch_id>.tif``.
 
-    ``kwargs`` go to ``download_patch`` (start, end, stac_url, collection, max_cloud, bands).
+    Complete stacks of the same request are skipped (``resume``); scene reads are cached in
+    ``cache_dir`` (default ``<out_dir>/.lc_cache``; None: no cache). ``kwargs`` go to
+    ``download_patch`` (start, end, stac_url, collection, max_cloud, bands, threads, policy).
     """
     monitor = ensure_monitor(monitor)
     patches = read_patches(grid_path, patch_ids, layer=layer)
     if not patches:
         raise LandCoverError(f"The patch grid {grid_path} has no patches.", "PATCHES")
     os.makedirs(out_dir, exist_ok=True)
+    if cache_dir == "":
+        cache_dir = os.path.join(out_dir, CACHE_DIRNAME)
+    own_source = source is None
+    if source is None:
+        source = StacSource(
+            str(kwargs.pop("stac_url", DEFAULT_STAC_URL)), str(kwargs.pop("collection", DEFAULT_COLLECTION)), policy=kwargs.get("policy", DEFAULT_POLICY)
+        )  # type: ignore[arg-type]
     paths = []
-    for i, patch in enumerate(patches):
-        path = os.path.join(out_dir, f"{patch.id}.tif")
-        monitor.info(f"Patch {patch.id} ({i + 1}/{len(patches)})")
-        download_patch(patch, path, monitor=monitor.sub(i / len(patches), (i + 1) / len(patches)), **kwargs)
-        paths.append(path)
+    try:
+        for i, patch in enumerate(patches):
+            path = os.path.join(out_dir, f"{patch.id}.tif")
+            monitor.info(f"Patch {patch.id} ({i + 1}/{len(patches)})")
+            download_patch(
+                patch, path, source=source, resume=resume, cache_dir=cache_dir, monitor=monitor.sub(i / len(patches), (i + 1) / len(patches)), **kwargs
+            )  # type: ignore[arg-type]
+            paths.append(path)
+    finally:
+        if own_source:
+            source.close()
     return paths

@@ -18,21 +18,23 @@ its two neighbours and blends them.
 from __future__ import annotations
 
 import datetime as dt
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from rasterio.windows import Window
 
 from .atomic import check_not_input
 from .clouds import MASK_CLEAR
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
-from .rasters import TimeStack, read_stack, read_stack_info, write_stack
+from .rasters import StackWriter, file_windows, read_stack, read_stack_info
 from .scenes import check_mask_matches
 
 # Elements (dates × bands × pixels) of the input handled per row block: bounds the temporaries.
 _BLOCK_ELEMENTS = 1 << 25
 _MAX_BLOCK_ROWS = 256
 CATEGORICAL_BANDS = ("SCL",)
+EDGES = ("hold", "nan")
 
 
 def date_grid(start: dt.date, end: dt.date, step_days: int) -> list[dt.date]:
@@ -71,8 +73,12 @@ def _merge_same_day(data: np.ndarray, valid: np.ndarray, days: np.ndarray) -> tu
     return merged, merged_valid, unique
 
 
-def _interpolate_block(data: np.ndarray, valid: np.ndarray, days: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """(T, B, h, w) data, (T, h, w) valid, sorted unique days → (N, B, h, w) float32."""
+def _interpolate_block(data: np.ndarray, valid: np.ndarray, days: np.ndarray, targets: np.ndarray, edges: str = "hold") -> np.ndarray:
+    """(T, B, h, w) data, (T, h, w) valid, sorted unique days → (N, B, h, w) float32.
+
+    ``edges="nan"`` leaves NaN before a pixel's first / after its last valid observation
+    (eo-learn's ``LinearInterpolationTask``) instead of holding the edge value.
+    """
     n_dates, n_bands, h, w = data.shape
     out = np.full((targets.size, n_bands, h, w), np.nan, dtype=np.float32)
     if n_dates == 0:
@@ -97,7 +103,7 @@ def _interpolate_block(data: np.ndarray, valid: np.ndarray, days: np.ndarray, ta
         v_lo = np.take_along_axis(data, lo_i[np.newaxis, np.newaxis], axis=0)[0]
         v_hi = np.take_along_axis(data, hi_i[np.newaxis, np.newaxis], axis=0)[0]
         value = v_lo + weight * (v_hi - v_lo)
-        value[:, ~(has_lo | has_hi)] = np.nan
+        value[:, ~((has_lo & has_hi) if edges == "nan" else (has_lo | has_hi))] = np.nan
         out[k] = value
     return out
 
@@ -109,15 +115,21 @@ def interpolate_linear(
     target_days: np.ndarray,
     *,
     monitor: Monitor | None = None,
+    edges: str = "hold",
+    threads: int | None = None,
 ) -> np.ndarray:
     """Per-pixel linear interpolation over valid observations, evaluated at ``target_days``.
 
     ``data`` (T, B, H, W) float32, ``valid`` (T, H, W) bool (an observation also needs all its
     bands finite), ``days`` (T,) in any order (e.g. day numbers), ``target_days`` (N,).
     Returns (N, B, H, W) float32: ``numpy.interp`` of each pixel's valid series (same-day
-    observations averaged first), NaN where a pixel has no valid observation.
+    observations averaged first), NaN where a pixel has no valid observation; with
+    ``edges="nan"`` also NaN outside each pixel's first … last valid observation.
+    Row blocks are processed by ``threads`` threads (default: all cores; numpy releases the GIL).
     """
     monitor = ensure_monitor(monitor)
+    if edges not in EDGES:
+        raise ValueError(f"edges must be one of {EDGES}, got {edges!r}")
     data = np.asarray(data)
     days = np.asarray(days, dtype=np.float64)
     targets = np.asarray(target_days, dtype=np.float64)
@@ -128,17 +140,32 @@ def interpolate_linear(
     days_sorted = days[order]
     n_dates, n_bands, height, width = data.shape
     out = np.empty((targets.size, n_bands, height, width), dtype=np.float32)
-    rows = _block_rows(n_dates, n_bands, height, width)
-    monitor.update(0.0)
-    for r0 in range(0, height, rows):
+    workers = max(1, int(threads or os.cpu_count() or 1))
+    # Blocks small enough that every thread gets several (cache-friendly, even load).
+    rows = max(1, min(_block_rows(n_dates, n_bands, height, width) // 4, -(-height // (2 * workers))))
+
+    def run(r0: int) -> int:
         r1 = min(r0 + rows, height)
         block = data[:, :, r0:r1] if sorted_already else data[order, :, r0:r1]
         ok = valid[:, r0:r1] if sorted_already else valid[order, r0:r1]
         block = block.astype(np.float32, copy=False)
         ok = np.asarray(ok, dtype=bool) & np.isfinite(block).all(axis=1)
         block, ok, block_days = _merge_same_day(block, ok, days_sorted)
-        out[:, :, r0:r1] = _interpolate_block(block, ok, block_days, targets)
-        monitor.update(r1 / height)
+        out[:, :, r0:r1] = _interpolate_block(block, ok, block_days, targets, edges)
+        return r1 - r0
+
+    monitor.update(0.0)
+    starts = range(0, height, rows)
+    done = 0
+    if workers == 1 or len(starts) == 1:
+        for r0 in starts:
+            done += run(r0)
+            monitor.update(done / height)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            for n in pool.map(run, starts):
+                done += n
+                monitor.update(done / height)
     return out
 
 
@@ -155,8 +182,8 @@ def interpolate_file(
     """Interpolate a stack onto start, start + step_days, … ≤ end; return the output dates.
 
     An observation is valid where the cloud mask (if given) is 0 and all bands are finite.
-    The categorical SCL band cannot be interpolated and is dropped. Reads row blocks, so
-    only the output has to fit in memory.
+    The categorical SCL band cannot be interpolated and is dropped. Reads and writes
+    tile-aligned windows (``file_windows``), so memory stays bounded whatever the patch size.
     """
     monitor = ensure_monitor(monitor)
     check_not_input(out_path, [p for p in (stack_path, mask_path) if p], "OUTPUT")
@@ -176,8 +203,7 @@ def interpolate_file(
     targets = date_grid(start, end, step_days)
     if start < first or targets[-1] > last:
         monitor.info(
-            f"The stack's observations span {first.isoformat()} – {last.isoformat()}; grid dates outside that repeat "
-            "the nearest observation of each pixel."
+            f"The stack's observations span {first.isoformat()} – {last.isoformat()}; grid dates outside that repeat the nearest observation of each pixel."
         )
     keep = [i for i, b in enumerate(bands) if b not in CATEGORICAL_BANDS]
     if not keep:
@@ -186,33 +212,30 @@ def interpolate_file(
     days = np.array([d.toordinal() for d in dates], dtype=np.float64)
     target_days = np.array([d.toordinal() for d in targets], dtype=np.float64)
 
-    out = np.empty((len(targets), len(keep), grid.height, grid.width), dtype=np.float32)
-    rows = _block_rows(len(dates), len(bands), grid.height, grid.width)
-    any_valid = False
-    for r0 in range(0, grid.height, rows):
-        r1 = min(r0 + rows, grid.height)
-        window = Window(0, r0, grid.width, r1 - r0)
-        block = read_stack(stack_path, window).data[:, keep]
-        if mask_path:
-            valid = read_stack(mask_path, window).data[:, 0] == MASK_CLEAR
-        else:
-            valid = np.ones((len(dates), r1 - r0, grid.width), dtype=bool)
-        valid &= np.isfinite(block).all(axis=1)
-        any_valid = any_valid or bool(valid.any())
-        out[:, :, r0:r1] = interpolate_linear(block, valid, days, target_days)
-        monitor.update(0.95 * r1 / grid.height)
-    if not any_valid:
-        raise LandCoverError(
-            f"No valid observation in {stack_path}: all pixels are cloudy or no data on every date. "
-            "Check the cloud mask, or use a longer period or a lower cloud filter.",
-            "INPUT",
-        )
-
     out_tags = {k: v for k, v in tags.items() if k != "FILTER_VALID_FRACTIONS"}
     out_tags.update(
         INTERPOLATION="linear",
         STEP_DAYS=str(int(step_days)),
         INTERPOLATION_MASKED="yes" if mask_path else "no",
     )
-    write_stack(out_path, TimeStack(out, targets, out_bands, grid, out_tags), kind="interpolated")
+    windows = list(file_windows(grid.height, grid.width, len(dates) * len(bands) * 4 + len(dates)))
+    any_valid = False
+    with StackWriter(out_path, targets, out_bands, grid, out_tags, kind="interpolated") as dst:
+        for i, window in enumerate(windows):
+            block = read_stack(stack_path, window).data[:, keep]
+            if mask_path:
+                valid = read_stack(mask_path, window).data[:, 0] == MASK_CLEAR
+            else:
+                valid = np.ones((len(dates), window.height, window.width), dtype=bool)
+            valid &= np.isfinite(block).all(axis=1)
+            any_valid = any_valid or bool(valid.any())
+            dst.write(interpolate_linear(block, valid, days, target_days), window)
+            del block, valid
+            monitor.update((i + 1) / len(windows))
+        if not any_valid:
+            raise LandCoverError(
+                f"No valid observation in {stack_path}: all pixels are cloudy or no data on every date. "
+                "Check the cloud mask, or use a longer period or a lower cloud filter.",
+                "INPUT",
+            )
     return targets

@@ -94,10 +94,7 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
             notes.append(f"{label} has no reference samples: its recall is reported as 0.")
     absent = [f"'{names[i]}' (id {labels[i]})" for i in range(k) if not present[i]]
     if absent:
-        notes.append(
-            "No reference and no predicted samples for " + ", ".join(absent)
-            + ": precision, recall and F1 reported as 0 and left out of macro F1."
-        )
+        notes.append("No reference and no predicted samples for " + ", ".join(absent) + ": precision, recall and F1 reported as 0 and left out of macro F1.")
 
     # Exact integer arithmetic for kappa: po = sum(tp)/n, pe = sum(row*col)/n².
     agree = int(tp.sum())
@@ -105,8 +102,7 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
     if chance == n * n:
         kappa = 0.0
         notes.append(
-            "The reference and the map each contain a single, identical class, so chance agreement is 1: "
-            "Cohen's kappa is undefined and reported as 0."
+            "The reference and the map each contain a single, identical class, so chance agreement is 1: " "Cohen's kappa is undefined and reported as 0."
         )
     else:
         kappa = (n * agree - chance) / (n * n - chance)
@@ -114,6 +110,7 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
     macro_f1 = float(f1[present].mean()) if present.any() else 0.0
     weighted_f1 = float((f1 * support).sum() / n)
     recall_matrix = _ratio(cm, support[:, np.newaxis])
+    precision_matrix = _ratio(cm, predicted[np.newaxis, :])
 
     per_class = [
         {
@@ -136,7 +133,78 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
         "confusion_matrix_recall": recall_matrix.tolist(),
+        "confusion_matrix_precision": precision_matrix.tolist(),
         "labels": labels,
         "names": names,
         "notes": notes,
     }
+
+
+def roc_curve(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False and true positive rates and thresholds of a binary problem (scikit-learn's ``roc_curve``
+    with ``drop_intermediate=False``): one point per distinct score, from (0, 0) to (1, 1).
+
+    The first threshold is +inf (nothing predicted positive). Needs positives and negatives.
+    """
+    y = np.asarray(y_true).ravel().astype(bool)
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"y_true has {y.size} values but scores has {s.size}")
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]  # last index of each run of equal scores
+    tps = np.cumsum(y)[last].astype(np.float64)
+    fps = (last + 1) - tps
+    tps, fps = np.r_[0.0, tps], np.r_[0.0, fps]
+    if tps[-1] == 0 or fps[-1] == 0:
+        raise ValueError("ROC needs both positive and negative samples")
+    return fps / fps[-1], tps / tps[-1], np.r_[np.inf, s[last]]
+
+
+def auc(x: np.ndarray, y: np.ndarray) -> float:
+    """Area under a curve by the trapezoidal rule (x increasing)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
+
+
+def _thin_curve(fpr: np.ndarray, tpr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop points on straight segments between their neighbours (the curve and its area are unchanged)."""
+    if fpr.size <= 2:
+        return fpr, tpr
+    keep = np.r_[True, np.logical_or(np.diff(fpr, 2) != 0, np.diff(tpr, 2) != 0), True]
+    return fpr[keep], tpr[keep]
+
+
+def roc_one_vs_rest(y_true: np.ndarray, proba: np.ndarray, labels: list[int], names: list[str] | None = None) -> dict:
+    """One-vs-rest ROC curve and AUC per class from (N, K) class probabilities in ``labels`` order.
+
+    A class without positive (or without negative) samples has no ROC: its AUC is None with a
+    note. ``macro_auc`` averages the defined AUCs, ``weighted_auc`` weights them by support
+    (scikit-learn's ``roc_auc_score(multi_class="ovr")`` when every class is present).
+    """
+    y_true = np.asarray(y_true).ravel()
+    proba = np.asarray(proba, dtype=np.float64)
+    labels = [int(v) for v in labels]
+    names = [str(v) for v in names] if names is not None else [f"class {v}" for v in labels]
+    if proba.ndim != 2 or proba.shape != (y_true.size, len(labels)):
+        raise ValueError(f"probabilities of shape {proba.shape} do not match {y_true.size} samples × {len(labels)} classes")
+    per_class, notes = [], []
+    for i, cid in enumerate(labels):
+        pos = y_true == cid
+        support = int(pos.sum())
+        entry = {"id": cid, "name": names[i], "support": support, "auc": None, "fpr": [], "tpr": []}
+        if 0 < support < y_true.size and np.all(np.isfinite(proba[:, i])):
+            fpr, tpr, _ = roc_curve(pos, proba[:, i])
+            entry["auc"] = auc(fpr, tpr)
+            fpr, tpr = _thin_curve(fpr, tpr)
+            entry["fpr"], entry["tpr"] = fpr.tolist(), tpr.tolist()
+        else:
+            why = "no test sample of this class" if support == 0 else "only this class in the test samples"
+            notes.append(f"Class '{names[i]}' (id {cid}): no ROC curve ({why}), AUC reported as null.")
+        per_class.append(entry)
+    defined = [c for c in per_class if c["auc"] is not None]
+    macro = float(np.mean([c["auc"] for c in defined])) if defined else None
+    weight = sum(c["support"] for c in defined)
+    weighted = float(sum(c["auc"] * c["support"] for c in defined) / weight) if weight else None
+    return {"per_class": per_class, "macro_auc": macro, "weighted_auc": weighted, "notes": notes}

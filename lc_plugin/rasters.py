@@ -28,6 +28,8 @@ TAG_BANDS = "LC_BANDS"
 TAG_CLASSES = "LC_CLASSES"
 TAG_KIND = "LC_KIND"
 
+FILE_BLOCK_BYTES = 512 * 1024 * 1024  # input bytes read per window by the file-level steps
+_TILE = 256  # the GeoTIFF tile size below: windows aligned to it decompress each tile once
 _GTIFF_OPTIONS = {"tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "bigtiff": "if_safer"}
 
 
@@ -184,3 +186,95 @@ def read_class_table(path: str) -> ClassTable | None:
     with rasterio.open(path) as src:
         text = src.tags().get(TAG_CLASSES)
     return ClassTable.from_json(text) if text else None
+
+
+class StackWriter:
+    """A time stack written window by window, so no step has to hold its whole output.
+
+    Same file layout as ``write_stack`` (date-major bands, descriptions, tags, NaN/nodata), but
+    band-interleaved like the download step's stacks (reading some dates or bands touches only
+    their tiles); write tile-aligned windows (``file_windows``). Written to a temporary file that is renamed only when the ``with`` block ends without an
+    exception::
+
+        with StackWriter(path, dates, bands, grid, tags, kind="interpolated") as out:
+            out.write(block, window)  # block: (T, B, h, w)
+    """
+
+    def __init__(
+        self,
+        path: str,
+        dates: list[dt.date],
+        bands: list[str],
+        grid: Grid,
+        tags: dict[str, str] | None = None,
+        *,
+        kind: str = "timestack",
+        dtype: str | np.dtype = "float32",
+        nodata: float | None = None,
+    ) -> None:
+        self.path, self.dates, self.bands, self.grid = path, list(dates), list(bands), grid
+        self.tags, self.kind, self.dtype = dict(tags or {}), kind, np.dtype(dtype)
+        self.nodata = float("nan") if nodata is None and self.dtype.kind == "f" else nodata
+        self._ctx = self._dst = None
+
+    def __enter__(self) -> StackWriter:
+        t, b = len(self.dates), len(self.bands)
+        profile = dict(
+            driver="GTiff", width=self.grid.width, height=self.grid.height, count=t * b, dtype=self.dtype,
+            crs=self.grid.crs, transform=self.grid.transform, nodata=self.nodata, interleave="band", **_GTIFF_OPTIONS,
+        )
+        if self.dtype.kind == "f":
+            profile["predictor"] = 3
+        self._ctx = atomic_output(self.path)
+        tmp = self._ctx.__enter__()
+        try:
+            self._dst = rasterio.open(tmp, "w", **profile)
+            tags = dict(self.tags)
+            tags.update(
+                {TAG_DATES: json.dumps([d.isoformat() for d in self.dates]), TAG_BANDS: json.dumps(self.bands), TAG_KIND: self.kind}
+            )
+            self._dst.update_tags(**tags)
+            for ti, date in enumerate(self.dates):
+                for bi, band in enumerate(self.bands):
+                    idx = ti * b + bi + 1
+                    self._dst.set_band_description(idx, f"{date.isoformat()} {band}")
+                    self._dst.update_tags(idx, DATE=date.isoformat(), BAND=band)
+        except BaseException as exc:
+            if self._dst is not None:
+                self._dst.close()
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def write(self, data: np.ndarray, window: Window | None = None, dates: slice | None = None) -> None:
+        """Write a (T, B, h, w) block at ``window`` (whole raster when None); ``dates`` picks a run
+        of dates (a slice) when the block holds only some of them."""
+        t0 = 0 if dates is None else (dates.start or 0)
+        n_dates, n_bands = data.shape[:2]
+        if n_bands != len(self.bands) or t0 + n_dates > len(self.dates):
+            raise ValueError(f"block of shape {data.shape} does not fit {len(self.dates)} dates × {len(self.bands)} bands")
+        indexes = [(t0 + t) * n_bands + b + 1 for t in range(n_dates) for b in range(n_bands)]
+        flat = data.reshape(n_dates * n_bands, *data.shape[2:]).astype(self.dtype, copy=False)
+        self._dst.write(flat, indexes=indexes, window=window)
+
+    def set_tags(self, **tags: str) -> None:
+        """Dataset tags known only after the pixels (e.g. statistics)."""
+        self._dst.update_tags(**tags)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._dst.close()
+        return bool(self._ctx.__exit__(exc_type, exc, tb))
+
+
+def file_windows(height: int, width: int, bytes_per_pixel: int, budget_bytes: int = FILE_BLOCK_BYTES) -> list[Window]:
+    """Tile-aligned windows (256 rows × a multiple of 256 columns) whose input fits ``budget_bytes``.
+
+    Aligned windows decompress every GeoTIFF tile once, and a bounded window keeps a step's
+    memory independent of the patch size.
+    """
+    rows = min(_TILE, max(height, 1))
+    cols = max(1, budget_bytes // max(1, bytes_per_pixel * rows))
+    cols = width if cols >= width else max(_TILE, cols - cols % _TILE)
+    return [
+        Window(c, r, min(cols, width - c), min(rows, height - r)) for r in range(0, height, rows) for c in range(0, width, cols)
+    ]

@@ -31,7 +31,7 @@ from .atomic import atomic_output, check_not_input
 from .classes import NODATA_CLASS, ClassTable, LandCoverClass, default_color
 from .deps import require
 from .errors import Cancelled, LandCoverError
-from .metrics import accuracy_metrics, confusion_matrix
+from .metrics import accuracy_metrics, confusion_matrix, roc_one_vs_rest
 from .monitor import ensure_monitor
 from .rasters import TAG_CLASSES, Grid
 
@@ -84,15 +84,12 @@ def _read_label_raster(path: str, parameter: str, what: str) -> tuple[np.ndarray
     if data.dtype.kind == "f":
         valid &= np.isfinite(data)
         if np.any(data[valid] != np.round(data[valid])):
-            raise LandCoverError(
-                f"The {what} raster {path} holds fractional values; expected integer class ids 1–255 (0 = no data).", parameter
-            )
+            raise LandCoverError(f"The {what} raster {path} holds fractional values; expected integer class ids 1–255 (0 = no data).", parameter)
     if data.dtype != np.uint8:
         bad = valid & ((data < 0) | (data > 255))
         if bad.any():
             raise LandCoverError(
-                f"The {what} raster {path} holds values outside 0–255 (e.g. {data[bad].flat[0]}); "
-                "expected a class raster with ids 1–255 and 0 = no data.",
+                f"The {what} raster {path} holds values outside 0–255 (e.g. {data[bad].flat[0]}); " "expected a class raster with ids 1–255 and 0 = no data.",
                 parameter,
             )
     labels = np.where(valid, data, NODATA_CLASS).astype(np.uint8)
@@ -120,9 +117,7 @@ def _is_vector(path: str) -> bool:
     return ds is not None and ds.GetLayerCount() > 0
 
 
-def _read_reference(
-    path: str, grid: Grid, reference_field: str | None, reference_layer: str | None
-) -> tuple[np.ndarray, ClassTable | None, str]:
+def _read_reference(path: str, grid: Grid, reference_field: str | None, reference_layer: str | None) -> tuple[np.ndarray, ClassTable | None, str]:
     if not path or (not path.startswith("/vsi") and not os.path.exists(path)):
         raise LandCoverError(f"The reference {path!r} does not exist; choose a class raster or a polygon layer.", "REFERENCE")
     if _is_raster(path):
@@ -137,9 +132,7 @@ def _read_reference(
         return ref, table, "raster"
     if _is_vector(path):
         if not reference_field:
-            raise LandCoverError(
-                f"The reference {path} is a vector layer: choose the field that holds the integer class ids.", "REFERENCE_FIELD"
-            )
+            raise LandCoverError(f"The reference {path} is a vector layer: choose the field that holds the integer class ids.", "REFERENCE_FIELD")
         from .reference import rasterize_reference
 
         try:
@@ -152,9 +145,7 @@ def _read_reference(
     raise LandCoverError(f"The reference {path} is neither a raster nor a vector layer that GDAL can read.", "REFERENCE")
 
 
-def _merge_classes(
-    tables: list[ClassTable | None], present_ids: list[int], notes: list[str]
-) -> ClassTable:
+def _merge_classes(tables: list[ClassTable | None], present_ids: list[int], notes: list[str]) -> ClassTable:
     """Union of the tables' classes (the first table's name/colour wins) plus ids only seen in the data."""
     merged: dict[int, LandCoverClass] = {}
     for table in tables:
@@ -182,12 +173,16 @@ def accuracy_report_file(
     *,
     reference_field: str | None = None,
     reference_layer: str | None = None,
+    model_path: str | None = None,
+    probabilities_path: str | None = None,
     monitor=None,
 ) -> dict:
     """Compare a class raster with a reference (class raster on the same grid, or polygons) and write the report.
 
-    Pixels where either the map or the reference is 0 (no data) are left out. Returns the
-    document written to ``json_out``.
+    Pixels where either the map or the reference is 0 (no data) are left out. With ``model_path``
+    the report adds the model's feature importance, training class counts and cross-validation;
+    with ``probabilities_path`` (the Classify step's probability raster) one-vs-rest ROC curves
+    over up to ``ROC_MAX_PIXELS`` randomly chosen reference pixels. Returns the document written to ``json_out``.
     """
     monitor = ensure_monitor(monitor)
     inputs = [classification_path, reference_path]
@@ -196,9 +191,7 @@ def accuracy_report_file(
 
     pred, pred_table, grid = _read_label_raster(classification_path, "INPUT", "classification")
     if not np.any(pred != NODATA_CLASS):
-        raise LandCoverError(
-            f"The classification {classification_path} has no classified pixel (every pixel is 0 = no data).", "INPUT"
-        )
+        raise LandCoverError(f"The classification {classification_path} has no classified pixel (every pixel is 0 = no data).", "INPUT")
     monitor.update(0.05)
     ref, ref_table, kind = _read_reference(reference_path, grid, reference_field, reference_layer)
     if not np.any(ref != NODATA_CLASS):
@@ -240,17 +233,71 @@ def accuracy_report_file(
     }
     title = f"Accuracy of {os.path.basename(classification_path)} against {os.path.basename(reference_path)}"
     monitor.update(0.85)
-    doc = _write_report(metrics, classes, json_out, html_out, title)
+    extras = model_extras(model_path) if model_path else {}
+    extras["roc"] = None
+    if probabilities_path:
+        extras["roc"] = _roc_from_raster(probabilities_path, grid, ref, pred, classes)
+        metrics["inputs"]["probabilities"] = os.path.abspath(probabilities_path)
+    else:
+        extras["roc_note"] = (
+            "ROC curves and AUC are unavailable for a map-vs-reference report without probabilities: a class map holds "
+            "no class probabilities. Give the Classify step's probability raster, or run the report on the test "
+            "predictions CSV of Train classifier."
+        )
+    doc = _write_report(metrics, classes, json_out, html_out, title, extras)
     with contextlib.suppress(Cancelled):  # the outputs are complete; a late cancel does not undo them
         monitor.update(1.0)
-    monitor.info(
-        f"Overall accuracy {metrics['overall_accuracy']:.4f}, kappa {metrics['kappa']:.4f} over {metrics['n']} pixels."
-    )
+    monitor.info(f"Overall accuracy {metrics['overall_accuracy']:.4f}, kappa {metrics['kappa']:.4f} over {metrics['n']} pixels.")
     return doc
 
 
-def _read_predictions(path: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """y_true, y_pred and the class ids of the p_<id> columns of the training step's CSV."""
+ROC_MAX_PIXELS = 200_000
+
+
+def _roc_from_raster(path: str, grid: Grid, ref: np.ndarray, pred: np.ndarray, classes: ClassTable) -> dict:
+    """One-vs-rest ROC of the reference against a probability raster (one band per class, ``CLASS_ID`` tags)."""
+    try:
+        with rasterio.open(path) as src:
+            p_grid = Grid(src.crs, src.transform, src.width, src.height)
+            ids = []
+            for band in range(1, src.count + 1):
+                cid = src.tags(band).get("CLASS_ID")
+                ids.append(int(cid) if cid is not None and cid.isdigit() else None)
+            if None in ids:
+                text = src.tags().get(TAG_CLASSES)
+                table = ClassTable.from_json(text) if text else None
+                if table is None or len(table) != src.count:
+                    raise LandCoverError(
+                        f"The probability raster {path} does not say which class each band holds (no CLASS_ID band tags "
+                        "or class table); use the probabilities written by the Classify step.",
+                        "PROBABILITIES",
+                    )
+                ids = table.ids
+            if not _same_grid(p_grid, grid):
+                raise LandCoverError(
+                    f"The probability raster is on another grid than the classification: {_describe_grid(p_grid)} vs " f"{_describe_grid(grid)}.",
+                    "PROBABILITIES",
+                )
+            candidates = np.flatnonzero(((ref != NODATA_CLASS) & (pred != NODATA_CLASS)).ravel())
+            if candidates.size > ROC_MAX_PIXELS:
+                candidates = np.sort(np.random.default_rng(0).choice(candidates, ROC_MAX_PIXELS, replace=False))
+            rows, cols = candidates // grid.width, candidates % grid.width
+            proba = np.empty((candidates.size, len(ids)), dtype=np.float32)
+            for r0 in range(0, grid.height, CHUNK_ROWS):
+                a, b = np.searchsorted(rows, [r0, r0 + CHUNK_ROWS])
+                if a == b:
+                    continue
+                block = src.read(window=((r0, min(r0 + CHUNK_ROWS, grid.height)), (0, grid.width)))
+                proba[a:b] = block[:, rows[a:b] - r0, cols[a:b]].T
+    except RasterioIOError as exc:
+        raise LandCoverError(f"Cannot read the probability raster {path}: {exc}", "PROBABILITIES") from exc
+    finite = np.isfinite(proba).all(axis=1)
+    y_true = ref.ravel()[candidates][finite]
+    return roc_one_vs_rest(y_true, proba[finite], ids, [_name_of(classes, c) for c in ids])
+
+
+def _read_predictions(path: str) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray | None]:
+    """y_true, y_pred, the class ids of the p_<id> columns of the training step's CSV and their (N, K) values."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
@@ -280,20 +327,40 @@ def _read_predictions(path: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
         if values.size and (not np.all(np.isfinite(values)) or np.any(values != np.round(values))):
             raise LandCoverError(f"The column {name} of {path} holds values that are not integer class ids.", "PREDICTIONS")
         cols.append(values.astype(np.int64))
-    return cols[0], cols[1], p_ids
+    proba = None
+    if p_ids:
+        idx = [header.index(f"p_{c}") for c in p_ids]
+        try:
+            proba = np.array([[r[i] for i in idx] for r in body], dtype=np.float64).reshape(len(body), len(idx))
+        except ValueError:
+            proba = None
+        if proba is not None and not np.all(np.isfinite(proba)):
+            proba = None
+    return cols[0], cols[1], p_ids, proba
 
 
 def predictions_report_file(
-    predictions_csv: str, json_out: str, html_out: str, *, classes: ClassTable | None = None, monitor=None
+    predictions_csv: str,
+    json_out: str,
+    html_out: str,
+    *,
+    classes: ClassTable | None = None,
+    model_path: str | None = None,
+    monitor=None,
 ) -> dict:
     """Report on the training step's held-out test predictions (CSV source,row,col,y_true,y_pred,p_<id>…).
 
+    The p_<id> probabilities give one-vs-rest ROC curves and AUCs; ``model_path`` adds the
+    model's classes, feature importance, training class counts and cross-validation.
     Returns the document written to ``json_out``.
     """
     monitor = ensure_monitor(monitor)
     _check_outputs(json_out, html_out, [predictions_csv])
     monitor.update(0.0)
-    y_true, y_pred, p_ids = _read_predictions(predictions_csv)
+    y_true, y_pred, p_ids, proba = _read_predictions(predictions_csv)
+    extras = model_extras(model_path) if model_path else {}
+    if classes is None:
+        classes = extras.get("classes")
     valid = (y_true != NODATA_CLASS) & (y_pred != NODATA_CLASS)
     if not valid.any():
         raise LandCoverError(
@@ -312,7 +379,13 @@ def predictions_report_file(
     metrics["inputs"] = {"predictions": os.path.abspath(predictions_csv), "rows": int(y_true.size)}
     title = f"Held-out test accuracy ({os.path.basename(predictions_csv)})"
     monitor.update(0.5)
-    doc = _write_report(metrics, table, json_out, html_out, title)
+    extras["roc"] = None
+    if proba is None:
+        extras["roc_note"] = f"The predictions CSV {os.path.basename(predictions_csv)} has no p_<id> probability columns: no ROC curves."
+    else:
+        rows = valid & np.isin(y_true, p_ids)
+        extras["roc"] = roc_one_vs_rest(y_true[rows], proba[rows], p_ids, [_name_of(table, c) for c in p_ids])
+    doc = _write_report(metrics, table, json_out, html_out, title, extras)
     with contextlib.suppress(Cancelled):
         monitor.update(1.0)
     return doc
@@ -330,8 +403,7 @@ def _check_outputs(json_out: str, html_out: str, inputs: list[str]) -> None:
     real = [os.path.realpath(p) for p in (json_out, html_out, csv_out)]
     if len(set(real)) != 3:
         raise LandCoverError(
-            f"The JSON report {json_out}, the HTML report {html_out} and the confusion CSV {csv_out} must be three "
-            "different files; choose other names.",
+            f"The JSON report {json_out}, the HTML report {html_out} and the confusion CSV {csv_out} must be three " "different files; choose other names.",
             "OUTPUT_HTML",
         )
 
@@ -341,7 +413,7 @@ def _tick_label(name: str) -> str:
     return name.replace("$", r"\$")  # matplotlib would read $…$ as math
 
 
-def _heatmap_png(values: np.ndarray, names: list[str], title: str, fmt: str, vmax: float) -> bytes:
+def _heatmap_png(values: np.ndarray, names: list[str], title: str, fmt: str, vmax: float, xlabel: str = "Predicted", ylabel: str = "Reference") -> bytes:
     """A confusion-matrix heat map (rows = reference, columns = predicted) as PNG bytes."""
     require("matplotlib")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -358,8 +430,8 @@ def _heatmap_png(values: np.ndarray, names: list[str], title: str, fmt: str, vma
     ax.set_xticklabels(ticks, rotation=45, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(k))
     ax.set_yticklabels(ticks)
-    ax.set_xlabel("Predicted")
-    ax.set_ylabel("Reference")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     if k <= MAX_ANNOTATED_CLASSES:
         size = 10 if k <= 8 else (8 if k <= 15 else 6)
@@ -367,8 +439,7 @@ def _heatmap_png(values: np.ndarray, names: list[str], title: str, fmt: str, vma
         for i in range(k):
             for j in range(k):
                 v = values[i, j]
-                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=size,
-                        color="white" if v > threshold else "black")
+                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=size, color="white" if v > threshold else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -376,8 +447,43 @@ def _heatmap_png(values: np.ndarray, names: list[str], title: str, fmt: str, vma
     return buf.getvalue()
 
 
-def _fmt(value: float, digits: int = 4) -> str:
-    return f"{value:.{digits}f}"
+def _name_of(table: ClassTable, cid: int) -> str:
+    try:
+        return table.by_id(cid).name
+    except KeyError:
+        return f"class {cid}"
+
+
+def model_extras(model_path: str) -> dict:
+    """What the report takes from an lc-plugin model: classes, feature importance, training counts, CV."""
+    from .classify import load_model
+
+    model = load_model(model_path)
+    meta = model.metadata
+    extras: dict = {"classes": model.classes, "model": os.path.abspath(model_path)}
+    try:
+        if "lc_feature_importance" in meta:
+            imp = json.loads(meta["lc_feature_importance"])
+            per_date = len(model.feature_names) // max(1, len(model.dates))
+            extras["feature_importance"] = {
+                "dates": [d.isoformat() for d in model.dates],
+                "features": [name.split("_", 1)[1] for name in model.feature_names[:per_date]],
+                "gain": imp["gain"],
+                "split": imp["split"],
+            }
+        if "lc_test_metrics" in meta:
+            tm = json.loads(meta["lc_test_metrics"])
+            extras["training_counts"] = {int(k): int(v) for k, v in tm.get("train_class_counts", {}).items()}
+            extras["test_counts"] = {int(k): int(v) for k, v in tm.get("test_class_counts", {}).items()}
+        if "lc_cv" in meta:
+            extras["cv"] = json.loads(meta["lc_cv"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LandCoverError(f"The lc-plugin metadata of {model_path} is damaged ({exc}).", "MODEL") from exc
+    return extras
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 _CSS = """
@@ -394,7 +500,17 @@ img{max-width:100%;height:auto}
 """
 
 
-def _html_page(doc: dict, classes: ClassTable, images: list[tuple[str, bytes]], csv_name: str) -> str:
+def _swatch(color: str | None) -> str:
+    color = color if color and _COLOR_RE.match(color) else "#cccccc"
+    return f'<span class="swatch" style="background:{color}"></span>'
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<p><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"></p>'
+
+
+def _html_page(doc: dict, classes: ClassTable, images: dict[str, list[tuple[str, bytes]]], csv_name: str) -> str:
     e = html.escape
     colors = {c.id: c.color for c in classes}
     title = e(doc["title"])
@@ -407,6 +523,12 @@ def _html_page(doc: dict, classes: ClassTable, images: list[tuple[str, bytes]], 
         ("Macro F1", _fmt(doc["macro_f1"])),
         ("Pixels compared (n)", f"{n:,}"),
     ]
+    roc = doc.get("roc")
+    if roc and roc.get("macro_auc") is not None:
+        cards.append(("Macro AUC (one-vs-rest)", _fmt(roc["macro_auc"])))
+    cv = doc.get("cross_validation")
+    if cv:
+        cards.append((f"CV overall accuracy ({cv['k']} folds)", f"{_fmt(cv['overall_accuracy_mean'])} ± {_fmt(cv['overall_accuracy_std'])}"))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -425,15 +547,12 @@ def _html_page(doc: dict, classes: ClassTable, images: list[tuple[str, bytes]], 
 
     parts.append("<h2>Per class</h2><table><thead><tr>")
     parts.append(
-        '<th class="name">Class</th><th>Id</th><th>Precision<br>(user\'s acc.)</th><th>Recall<br>(producer\'s acc.)</th>'
+        "<th class=\"name\">Class</th><th>Id</th><th>Precision<br>(user's acc.)</th><th>Recall<br>(producer's acc.)</th>"
         "<th>F1</th><th>Support<br>(reference)</th><th>Predicted</th></tr></thead><tbody>"
     )
     for c in doc["per_class"]:
-        color = colors.get(c["id"], "")
-        if not _COLOR_RE.match(color):
-            color = "#cccccc"
         parts.append(
-            f'<tr><td class="name"><span class="swatch" style="background:{color}"></span>{e(c["name"])}</td>'
+            f'<tr><td class="name">{_swatch(colors.get(c["id"]))}{e(c["name"])}</td>'
             f'<td>{c["id"]}</td><td>{_fmt(c["precision"])}</td><td>{_fmt(c["recall"])}</td><td>{_fmt(c["f1"])}</td>'
             f'<td>{c["support"]:,}</td><td>{c["predicted"]:,}</td></tr>'
         )
@@ -445,12 +564,57 @@ def _html_page(doc: dict, classes: ClassTable, images: list[tuple[str, bytes]], 
         parts.append("</ul>")
 
     parts.append(
-        "<h2>Confusion matrix</h2><p>Rows are reference classes, columns predicted classes. "
-        f"The counts are also in {e(csv_name)}.</p>"
+        "<h2>Confusion matrix</h2><p>Rows are reference classes, columns predicted classes. Row-normalised cells are "
+        "the share of each reference class (recall), column-normalised cells the share of each predicted class "
+        f"(precision). The counts are also in {e(csv_name)}.</p>"
     )
-    for alt, png in images:
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(f'<p><img src="data:image/png;base64,{data}" alt="{e(alt)}"></p>')
+    parts += [_img(png, alt) for alt, png in images.get("confusion", [])]
+
+    parts.append("<h2>ROC curves</h2>")
+    if roc:
+        parts.append('<table><thead><tr><th class="name">Class</th><th>AUC</th><th>Test samples</th></tr></thead><tbody>')
+        for c in roc["per_class"]:
+            parts.append(f'<tr><td class="name">{_swatch(colors.get(c["id"]))}{e(c["name"])}</td><td>{_fmt(c["auc"])}</td><td>{c["support"]:,}</td></tr>')
+        parts.append(
+            f'<tr><td class="name">macro average</td><td>{_fmt(roc["macro_auc"])}</td><td></td></tr>'
+            f'<tr><td class="name">support-weighted average</td><td>{_fmt(roc["weighted_auc"])}</td><td></td></tr>'
+        )
+        parts.append("</tbody></table>")
+        parts += [_img(png, alt) for alt, png in images.get("roc", [])]
+    else:
+        parts.append(f"<p>{e(doc.get('roc_note') or 'ROC curves are unavailable: no class probabilities.')}</p>")
+
+    counts = doc.get("training_counts")
+    if counts:
+        parts.append(
+            '<h2>Training samples per class</h2><table><thead><tr><th class="name">Class</th><th>Id</th>' "<th>Training samples</th></tr></thead><tbody>"
+        )
+        for c in counts:
+            parts.append(f'<tr><td class="name">{_swatch(colors.get(c["id"]))}{e(c["name"])}</td><td>{c["id"]}</td><td>{c["count"]:,}</td></tr>')
+        parts.append("</tbody></table>")
+        parts += [_img(png, alt) for alt, png in images.get("counts", [])]
+
+    if doc.get("feature_importance"):
+        parts.append(
+            "<h2>Feature importance</h2><p>LightGBM importance of every band/index on every date: <i>gain</i> is the "
+            "total loss reduction of the splits on a feature, <i>split</i> how often it is used.</p>"
+        )
+        parts += [_img(png, alt) for alt, png in images.get("importance", [])]
+
+    if cv:
+        parts.append(
+            f"<h2>Cross-validation</h2><p>{cv['k']}-fold, stratified by spatial group ({e(str(cv.get('group', '')))}, "
+            f"{cv['n_groups']} groups): overall accuracy {_fmt(cv['overall_accuracy_mean'])} ± {_fmt(cv['overall_accuracy_std'])}, "
+            f"weighted F1 {_fmt(cv['weighted_f1_mean'])} ± {_fmt(cv['weighted_f1_std'])} (mean ± std).</p>"
+            "<table><thead><tr><th>Fold</th><th>Train</th><th>Test</th><th>Overall accuracy</th><th>Weighted F1</th></tr></thead><tbody>"
+        )
+        for f in cv["folds"]:
+            parts.append(
+                f'<tr><td>{f["fold"]}</td><td>{f["n_train"]:,}</td><td>{f["n_test"]:,}</td>'
+                f'<td>{_fmt(f["overall_accuracy"])}</td><td>{_fmt(f["weighted_f1"])}</td></tr>'
+            )
+        parts.append("</tbody></table>")
+        parts += [_img(png, alt) for alt, png in images.get("cv", [])]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -465,22 +629,71 @@ def _confusion_csv(doc: dict) -> str:
     return buf.getvalue()
 
 
-def _write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: str, title: str) -> dict:
+def _write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: str, title: str, extras: dict | None = None) -> dict:
     """Render all three outputs in memory, then write them; returns the JSON document."""
+    from . import figures
+
+    extras = extras or {}
     doc = {
         "title": title,
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "inputs": metrics.get("inputs", {}),
         **{k: v for k, v in metrics.items() if k != "inputs"},
     }
+    if extras.get("model"):
+        doc["inputs"]["model"] = extras["model"]
+    colors = {c.id: c.color for c in classes}
+    doc["roc"] = extras.get("roc")
+    if doc["roc"] is None:
+        doc["roc_note"] = extras.get("roc_note") or "ROC curves are unavailable: no class probabilities."
+    else:
+        doc["notes"] = list(doc["notes"]) + doc["roc"]["notes"]
+    if extras.get("training_counts"):
+        doc["training_counts"] = [{"id": cid, "name": _name_of(classes, cid), "count": count} for cid, count in sorted(extras["training_counts"].items())]
+    if extras.get("feature_importance"):
+        doc["feature_importance"] = extras["feature_importance"]
+    if extras.get("cv"):
+        doc["cross_validation"] = extras["cv"]
     text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
+
     cm = np.asarray(doc["confusion_matrix"], dtype=np.float64)
     recall = np.asarray(doc["confusion_matrix_recall"], dtype=np.float64)
+    precision = np.asarray(doc["confusion_matrix_precision"], dtype=np.float64)
     names = list(doc["names"])
-    images = [
-        ("Confusion matrix (pixel counts)", _heatmap_png(cm, names, "Pixel counts", "{:.0f}", float(cm.max()))),
-        ("Confusion matrix normalised by reference (recall)", _heatmap_png(recall, names, "Share of reference (recall)", "{:.2f}", 1.0)),
-    ]
+    images: dict[str, list[tuple[str, bytes]]] = {
+        "confusion": [
+            ("Confusion matrix (pixel counts)", _heatmap_png(cm, names, "Pixel counts", "{:.0f}", float(cm.max()))),
+            ("Confusion matrix normalised by reference (recall)", _heatmap_png(recall, names, "Share of reference (row-normalised, recall)", "{:.2f}", 1.0)),
+            (
+                "Confusion matrix normalised by prediction (precision)",
+                _heatmap_png(precision, names, "Share of predicted (column-normalised, precision)", "{:.2f}", 1.0),
+            ),
+        ]
+    }
+    if doc["roc"] and any(c["auc"] is not None for c in doc["roc"]["per_class"]):
+        images["roc"] = [("ROC curves one-vs-rest", figures.roc_png(doc["roc"]["per_class"], colors))]
+    if doc.get("training_counts"):
+        tc = doc["training_counts"]
+        images["counts"] = [
+            (
+                "Training samples per class",
+                figures.class_counts_png([c["name"] for c in tc], [c["count"] for c in tc], [colors.get(c["id"]) for c in tc], "Training samples per class"),
+            )
+        ]
+    fi = doc.get("feature_importance")
+    if fi:
+        t, f = len(fi["dates"]), len(fi["features"])
+        images["importance"] = [
+            (
+                f"Feature importance ({kind})",
+                figures.importance_png(
+                    np.asarray(fi[kind], dtype=np.float64).reshape(t, f).T, fi["dates"], fi["features"], f"Feature importance ({kind}) by band/index and date"
+                ),
+            )
+            for kind in ("gain", "split")
+        ]
+    if doc.get("cross_validation"):
+        images["cv"] = [("Cross-validation folds", figures.cv_png(doc["cross_validation"]["folds"]))]
     csv_out = confusion_csv_path(json_out)
     page = _html_page(doc, classes, images, os.path.basename(csv_out))
     for path, content in ((json_out, text), (csv_out, _confusion_csv(doc)), (html_out, page)):
@@ -489,9 +702,11 @@ def _write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: s
     return doc
 
 
-def write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: str, title: str) -> None:
+def write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: str, title: str, extras: dict | None = None) -> None:
     """Write the JSON, HTML and ``<json stem>_confusion.csv`` report of an ``accuracy_metrics`` dict.
 
-    An ``inputs`` entry of ``metrics`` (paths and settings) is shown on the page and kept in the JSON.
+    An ``inputs`` entry of ``metrics`` (paths and settings) is shown on the page and kept in the JSON;
+    ``extras`` may add ``roc`` (``metrics.roc_one_vs_rest``), ``training_counts`` ({id: n}),
+    ``feature_importance`` and ``cv`` (see ``model_extras``).
     """
-    _write_report(metrics, classes, json_out, html_out, title)
+    _write_report(metrics, classes, json_out, html_out, title, extras)

@@ -13,12 +13,13 @@ import datetime as dt
 import json
 
 import numpy as np
+import rasterio
 
 from .atomic import check_not_input
 from .clouds import MASK_BAND, MASK_CLEAR, MASK_CLOUD, MASK_NODATA, read_layers
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
-from .rasters import TAG_KIND, Grid, TimeStack, read_stack_info, write_stack
+from .rasters import TAG_KIND, Grid, StackWriter, TimeStack, file_windows, read_stack_info, write_stack
 
 DEFAULT_MIN_VALID_FRACTION = 0.8
 
@@ -86,8 +87,7 @@ def filter_scenes_file(
     monitor = ensure_monitor(monitor)
     if not 0.0 <= float(min_valid_fraction) <= 1.0:
         raise LandCoverError(
-            f"The minimum valid fraction must be between 0 and 1 (e.g. 0.8 = 80 % of the observed pixels clear), "
-            f"got {min_valid_fraction}.",
+            f"The minimum valid fraction must be between 0 and 1 (e.g. 0.8 = 80 % of the observed pixels clear), got {min_valid_fraction}.",
             "MIN_VALID_FRACTION",
         )
     check_not_input(stack_out, [stack_path, mask_path], "OUTPUT")
@@ -112,25 +112,42 @@ def filter_scenes_file(
             "MIN_VALID_FRACTION",
         )
     kept_dates = [dates[i] for i in keep]
-    monitor.info(
-        f"Kept {len(kept_dates)} of {len(dates)} dates with at least {float(min_valid_fraction):.0%} clear observed pixels."
-    )
+    monitor.info(f"Kept {len(kept_dates)} of {len(dates)} dates with at least {float(min_valid_fraction):.0%} clear observed pixels.")
 
     filter_tags = {
         "FILTER_MIN_VALID": str(float(min_valid_fraction)),
         "FILTER_VALID_FRACTIONS": json.dumps([round(float(fractions[i]), 6) for i in keep]),
     }
-    data = read_layers(stack_path, keep.tolist(), range(len(bands)))
-    monitor.update(0.6)  # the last cancel point: both outputs are written, or neither
-    write_stack(
-        stack_out,
-        TimeStack(data, kept_dates, list(bands), grid, {**tags, **filter_tags}),
-        kind=tags.get(TAG_KIND, "timestack"),
-    )
+    # The kept dates are copied window by window (the stack never sits in memory). The mask is
+    # written after the last cancel point and before the stack's temporary file is renamed, so
+    # both outputs are written, or neither.
+    n_bands = len(bands)
+    indexes = [t * n_bands + b + 1 for t in keep.tolist() for b in range(n_bands)]
+    with rasterio.open(stack_path) as src:
+        dtype, nodata = src.dtypes[0], src.nodata
+        with StackWriter(
+            stack_out,
+            kept_dates,
+            list(bands),
+            grid,
+            {**tags, **filter_tags},
+            kind=tags.get(TAG_KIND, "timestack"),
+            dtype=dtype,
+            nodata=nodata,
+        ) as dst:
+            windows = file_windows(grid.height, grid.width, len(indexes) * np.dtype(dtype).itemsize)
+            for i, window in enumerate(windows):
+                block = src.read(indexes, window=window)
+                dst.write(block.reshape(len(kept_dates), n_bands, window.height, window.width), window)
+                monitor.update(0.2 + 0.75 * (i + 1) / len(windows))
+            _write_filtered_mask(mask_out, mask[keep], kept_dates, grid, {**mask_tags, **filter_tags})
+    return kept_dates
+
+
+def _write_filtered_mask(mask_out: str, mask: np.ndarray, kept_dates: list[dt.date], grid: Grid, tags: dict[str, str]) -> None:
     write_stack(
         mask_out,
-        TimeStack(mask[keep][:, np.newaxis], kept_dates, [MASK_BAND], grid, {**mask_tags, **filter_tags}),
-        kind=mask_tags.get(TAG_KIND, "cloudmask"),
+        TimeStack(mask[:, np.newaxis], kept_dates, [MASK_BAND], grid, tags),
+        kind=tags.get(TAG_KIND, "cloudmask"),
         nodata=MASK_NODATA,
     )
-    return kept_dates

@@ -56,9 +56,7 @@ def _merge_tables(tables: list[ClassTable | None], labels: list[np.ndarray], mon
             if known is None:
                 merged[c.id] = c
             elif known.name != c.name:
-                monitor.info(
-                    f"Class {c.id} is called '{known.name}' in one reference and '{c.name}' in another; using '{known.name}'."
-                )
+                monitor.info(f"Class {c.id} is called '{known.name}' in one reference and '{c.name}' in another; using '{known.name}'.")
     present: set[int] = set()
     for lab in labels:
         present.update(int(v) for v in np.unique(lab))
@@ -95,8 +93,14 @@ def fit_lightgbm(
         monitor.update((env.iteration + 1) / max(1, env.end_iteration))
 
     classifier = lgb.LGBMClassifier(
-        n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate, random_state=seed,
-        deterministic=True, force_col_wise=True, n_jobs=-1, verbose=-1,
+        n_estimators=n_estimators,
+        num_leaves=num_leaves,
+        learning_rate=learning_rate,
+        random_state=seed,
+        deterministic=True,
+        force_col_wise=True,
+        n_jobs=-1,
+        verbose=-1,
     )
     classifier.fit(x, y, callbacks=[_progress])
     return classifier
@@ -132,15 +136,12 @@ def _onnx_session(model_bytes: bytes):
     return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _validate_params(
-    stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate
-) -> None:
+def _validate_params(stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate) -> None:
     if not stack_paths:
         raise LandCoverError("Give at least one time stack to train on.", "INPUT")
     if len(stack_paths) != len(reference_paths):
         raise LandCoverError(
-            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); "
-            "give one reference raster per stack, in the same order.",
+            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); " "give one reference raster per stack, in the same order.",
             "REFERENCE",
         )
     if samples_per_class < 1:
@@ -152,8 +153,7 @@ def _validate_params(
     if split == "patch":
         if len(stack_paths) < 2:
             raise LandCoverError(
-                "A patch split holds whole patches out for testing and needs at least 2 stack/reference pairs; "
-                "give more patches or use the pixel split.",
+                "A patch split holds whole patches out for testing and needs at least 2 stack/reference pairs; " "give more patches or use the pixel split.",
                 "SPLIT",
             )
         if test_fraction <= 0:
@@ -178,13 +178,10 @@ def _read_inputs(stack_paths, reference_paths):
             raise LandCoverError(f"Could not open time stack {i + 1} ({path}): {exc}", "INPUT") from exc
     dates0, bands0 = infos[0][0], infos[0][1]
     for i, (dates, bands, _, _) in enumerate(infos[1:], start=2):
-        problems = describe_layout_difference(
-            dates0, bands0, dates, bands, expected_label="stack 1", actual_label=f"stack {i}", exact_bands=True
-        )
+        problems = describe_layout_difference(dates0, bands0, dates, bands, expected_label="stack 1", actual_label=f"stack {i}", exact_bands=True)
         if problems:
             raise LandCoverError(
-                f"All training stacks must share dates and bands, but {stack_paths[i - 1]} differs from {stack_paths[0]}: "
-                + "; ".join(problems) + ".",
+                f"All training stacks must share dates and bands, but {stack_paths[i - 1]} differs from {stack_paths[0]}: " + "; ".join(problems) + ".",
                 "INPUT",
             )
     labels, tables = [], []
@@ -221,14 +218,19 @@ def train_classifier(
     learning_rate: float = 0.1,
     drop_empty_classes: bool = False,
     predictions_out: str | None = None,
+    cv_folds: int = 0,
     monitor=None,
 ) -> dict:
-    """Sample class-balanced pixels, fit LightGBM, check it on held-out pixels/patches, write the ONNX model."""
+    """Sample class-balanced pixels, fit LightGBM, check it on held-out pixels/patches, write the ONNX model.
+
+    With ``cv_folds`` ≥ 2, also a k-fold cross-validation by spatial group (see ``cross_validate``),
+    stored in the model's ``lc_cv`` metadata.
+    """
     monitor = ensure_monitor(monitor)
     stack_paths, reference_paths = list(stack_paths), list(reference_paths)
-    _validate_params(
-        stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate
-    )
+    _validate_params(stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate)
+    if cv_folds == 1 or cv_folds < 0:
+        raise LandCoverError(f"Cross-validation needs at least 2 folds (0 = none), got {cv_folds}.", "CV_FOLDS")
     lgb = require("lightgbm")
     require("onnxmltools")
     onnx = require("onnx")
@@ -352,14 +354,26 @@ def train_classifier(
 
     # Fit.
     params = {
-        "samples_per_class": int(samples_per_class), "test_fraction": float(test_fraction), "split": split, "seed": int(seed),
-        "n_estimators": int(n_estimators), "num_leaves": int(num_leaves), "learning_rate": float(learning_rate),
-        "drop_empty_classes": bool(drop_empty_classes), "n_patches": n_patches,
-        "test_patches": sorted(test_patches), "lightgbm_version": lgb.__version__,
+        "samples_per_class": int(samples_per_class),
+        "test_fraction": float(test_fraction),
+        "split": split,
+        "seed": int(seed),
+        "n_estimators": int(n_estimators),
+        "num_leaves": int(num_leaves),
+        "learning_rate": float(learning_rate),
+        "drop_empty_classes": bool(drop_empty_classes),
+        "n_patches": n_patches,
+        "test_patches": sorted(test_patches),
+        "lightgbm_version": lgb.__version__,
     }
     monitor.info(f"Training LightGBM on {len(y_train)} pixels × {n_features} features, {len(table)} classes.")
     classifier = fit_lightgbm(
-        x_train, y_train, n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate, seed=seed,
+        x_train,
+        y_train,
+        n_estimators=n_estimators,
+        num_leaves=num_leaves,
+        learning_rate=learning_rate,
+        seed=seed,
         monitor=monitor.sub(0.5, 0.9),
     )
     model_ids = [int(c) for c in classifier.classes_]
@@ -388,9 +402,39 @@ def train_classifier(
     test_counts = {str(c): int(np.sum(y_test == c)) for c in table.ids}
     train_counts = {str(c): int(np.sum(y_train == c)) for c in table.ids}
     metrics = {
-        "overall_accuracy": accuracy, "n_train": int(len(y_train)), "n_test": int(len(y_test)),
-        "train_class_counts": train_counts, "test_class_counts": test_counts,
+        "overall_accuracy": accuracy,
+        "n_train": int(len(y_train)),
+        "n_test": int(len(y_test)),
+        "train_class_counts": train_counts,
+        "test_class_counts": test_counts,
     }
+    booster = classifier.booster_
+    importance = {kind: [float(v) for v in booster.feature_importance(importance_type=kind)] for kind in ("gain", "split")}
+    metadata["lc_feature_importance"] = json.dumps(importance)
+    cv = None
+    if cv_folds:
+        # Groups: whole patches when there are enough, else square blocks so neighbours stay together.
+        all_idx = np.concatenate([train_idx, test_idx])
+        patch = np.searchsorted(offsets, all_idx, side="right") - 1
+        if n_patches >= cv_folds:
+            groups, group_kind = patch, "patch"
+        else:
+            local = all_idx - offsets[patch]
+            widths = np.array([g.width for g in grids])[patch]
+            block_cols = -(-np.array([g.width for g in grids])[patch] // CV_BLOCK)
+            groups = patch * 1_000_000 + (local // widths // CV_BLOCK) * block_cols + (local % widths) // CV_BLOCK
+            group_kind = f"block of {CV_BLOCK}×{CV_BLOCK} px"
+        cv = cross_validate(
+            np.concatenate([x_train, x_test]),
+            np.concatenate([y_train, y_test]),
+            groups,
+            cv_folds,
+            dict(n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate, seed=seed),
+            seed,
+            monitor=export.sub(0.0, 0.9),
+        )
+        cv["group"] = group_kind
+        metadata["lc_cv"] = json.dumps(cv)
     onnx.helper.set_model_props(onx, {**metadata, "lc_test_metrics": json.dumps(metrics)})
     if predictions_out:
         test_patch = np.searchsorted(offsets, test_idx, side="right") - 1
@@ -405,10 +449,7 @@ def train_classifier(
         header = ",".join(["source", "row", "col", "y_true", "y_pred"] + [f"p_{c}" for c in table.ids])
         with atomic_output(predictions_out) as tmp:
             np.savetxt(tmp, csv_rows, delimiter=",", header=header, comments="", fmt=["%d"] * 5 + ["%.6f"] * len(table))
-    monitor.info(
-        f"Test overall accuracy: {'n/a' if accuracy is None else f'{accuracy:.4f}'} "
-        f"({len(y_test)} test pixels, {len(y_train)} training pixels)."
-    )
+    monitor.info(f"Test overall accuracy: {'n/a' if accuracy is None else f'{accuracy:.4f}'} " f"({len(y_test)} test pixels, {len(y_train)} training pixels).")
     return {
         "model": os.path.abspath(model_out),
         "classes": [{"id": c.id, "name": c.name, "color": c.color} for c in table],
@@ -418,4 +459,64 @@ def train_classifier(
         "test_overall_accuracy": accuracy,
         "n_features": n_features,
         "predictions": os.path.abspath(predictions_out) if predictions_out else None,
+        "cv": cv,
+    }
+
+
+CV_BLOCK = 20  # pixels per side of a cross-validation block when there are fewer patches than folds
+
+
+def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, fit_params: dict, seed: int, monitor=None) -> dict:
+    """Stratified group k-fold: groups (patches or blocks) never straddle folds, so neighbours do not leak.
+
+    Groups are ordered by their majority class (random within a class) and dealt round-robin,
+    which balances the classes across folds. Returns per-fold and mean ± std OA and weighted F1.
+    """
+    from .metrics import accuracy_metrics, confusion_matrix
+
+    monitor = ensure_monitor(monitor)
+    ids, inverse = np.unique(groups, return_inverse=True)
+    if ids.size < folds:
+        raise LandCoverError(
+            f"Cross-validation with {folds} folds needs at least {folds} spatial groups; the samples fall in {ids.size}. " "Use fewer folds or more patches.",
+            "CV_FOLDS",
+        )
+    labels = sorted(int(v) for v in np.unique(y))
+    majority = np.array([np.bincount(y[inverse == g]).argmax() for g in range(ids.size)])
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(ids.size), majority))
+    fold_of_group = np.empty(ids.size, dtype=np.int64)
+    fold_of_group[order] = np.arange(ids.size) % folds
+    fold = fold_of_group[inverse]
+    results = []
+    for k in range(folds):
+        test = fold == k
+        train = ~test
+        if np.unique(y[train]).size < 2 or not test.any():
+            continue
+        model = fit_lightgbm(x[train], y[train], monitor=monitor.sub(k / folds, (k + 1) / folds), **fit_params)
+        pred = model.predict(x[test])
+        m = accuracy_metrics(confusion_matrix(y[test], pred, labels), labels)
+        results.append(
+            {
+                "fold": k + 1,
+                "n_train": int(train.sum()),
+                "n_test": int(test.sum()),
+                "overall_accuracy": m["overall_accuracy"],
+                "weighted_f1": m["weighted_f1"],
+                "kappa": m["kappa"],
+            }
+        )
+    if not results:
+        raise LandCoverError("No cross-validation fold had two classes to train on; use fewer folds.", "CV_FOLDS")
+    oa = np.array([r["overall_accuracy"] for r in results])
+    f1 = np.array([r["weighted_f1"] for r in results])
+    return {
+        "folds": results,
+        "k": int(folds),
+        "n_groups": int(ids.size),
+        "overall_accuracy_mean": float(oa.mean()),
+        "overall_accuracy_std": float(oa.std()),
+        "weighted_f1_mean": float(f1.mean()),
+        "weighted_f1_std": float(f1.std()),
     }

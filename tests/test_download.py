@@ -32,6 +32,7 @@ from demo.stac_server import StacServer
 from lc_plugin.download import download_patch, download_patches, find_asset, search_items
 from lc_plugin.errors import Cancelled, LandCoverError
 from lc_plugin.grid import Patch, create_grid
+from lc_plugin.http import RetryPolicy
 from lc_plugin.monitor import Monitor
 from lc_plugin.rasters import Grid, read_stack
 
@@ -43,15 +44,11 @@ COLLECTION = "s2-test"
 
 # id: (tile code, day index, datetime, cloud, bounds (minx, miny, maxx, maxy), raster:bands, baseline, key style)
 ITEMS = {
-    "S2_W_20230601": (1, 0, "2023-06-01T10:00:00Z", 10.0, (400000, 5099000, 400600, 5100000),
-                      {"scale": 0.0001, "offset": -0.1, "nodata": 0}, "04.00", "v1"),
-    "S2_E_20230601": (2, 0, "2023-06-01T10:00:05Z", 20.0, (400400, 5099000, 401000, 5100000),
-                      {"scale": 0.0001, "nodata": 0}, "04.00", "v1"),
+    "S2_W_20230601": (1, 0, "2023-06-01T10:00:00Z", 10.0, (400000, 5099000, 400600, 5100000), {"scale": 0.0001, "offset": -0.1, "nodata": 0}, "04.00", "v1"),
+    "S2_E_20230601": (2, 0, "2023-06-01T10:00:05Z", 20.0, (400400, 5099000, 401000, 5100000), {"scale": 0.0001, "nodata": 0}, "04.00", "v1"),
     "S2_P_20230606": (3, 1, "2023-06-06T10:00:00Z", 5.0, (400000, 5099600, 400500, 5100000), None, "05.00", "band"),
-    "S2_C_20230611": (4, 2, "2023-06-11T10:00:00Z", 95.0, (400000, 5099000, 401000, 5100000),
-                      {"scale": 0.0001, "nodata": 0}, "05.00", "v1"),
-    "S2_X_20230715": (5, 3, "2023-07-15T10:00:00Z", 1.0, (400000, 5099000, 401000, 5100000),
-                      {"scale": 0.0001, "nodata": 0}, "05.00", "v1"),
+    "S2_C_20230611": (4, 2, "2023-06-11T10:00:00Z", 95.0, (400000, 5099000, 401000, 5100000), {"scale": 0.0001, "nodata": 0}, "05.00", "v1"),
+    "S2_X_20230715": (5, 3, "2023-07-15T10:00:00Z", 1.0, (400000, 5099000, 401000, 5100000), {"scale": 0.0001, "nodata": 0}, "05.00", "v1"),
 }
 # Nodata hole in tile W (aligned to the 20 m grid): x 400440..400560, y 5099480..5099600.
 HOLE = (400440, 5099480, 400560, 5099600)
@@ -83,8 +80,9 @@ def write_cog(path: str, array: np.ndarray, x0: float, y0: float, res: float) ->
 def build_scene(root: str, items: dict = ITEMS) -> str:
     os.makedirs(os.path.join(root, "items"), exist_ok=True)
     with open(os.path.join(root, "collection.json"), "w") as f:
-        json.dump({"type": "Collection", "id": COLLECTION, "stac_version": "1.0.0", "description": "test", "links": [],
-                   "license": "proprietary", "extent": {}}, f)
+        json.dump(
+            {"type": "Collection", "id": COLLECTION, "stac_version": "1.0.0", "description": "test", "links": [], "license": "proprietary", "extent": {}}, f
+        )
     for item_id, (code, day, when, cloud, (minx, miny, maxx, maxy), rb, baseline, style) in items.items():
         assets = {}
         for band in BANDS:
@@ -112,10 +110,15 @@ def build_scene(root: str, items: dict = ITEMS) -> str:
         b84 = transform_bounds("EPSG:32633", "EPSG:4326", minx, miny, maxx, maxy)
         ring = [[b84[0], b84[1]], [b84[2], b84[1]], [b84[2], b84[3]], [b84[0], b84[3]], [b84[0], b84[1]]]
         item = {
-            "type": "Feature", "stac_version": "1.0.0", "id": item_id, "collection": COLLECTION, "bbox": list(b84),
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "id": item_id,
+            "collection": COLLECTION,
+            "bbox": list(b84),
             "geometry": {"type": "Polygon", "coordinates": [ring]},
             "properties": {"datetime": when, "eo:cloud_cover": cloud, "s2:processing_baseline": baseline},
-            "assets": assets, "links": [],
+            "assets": assets,
+            "links": [],
         }
         with open(os.path.join(root, "items", f"{item_id}.json"), "w") as f:
             json.dump(item, f)
@@ -168,8 +171,7 @@ def free_port() -> int:
 def test_download_patch_values(server, tmp_path):
     out = str(tmp_path / "patch.tif")
     summary = fetch(server, out)
-    assert summary == {"path": out, "dates": ["2023-06-01", "2023-06-06"],
-                       "items": ["S2_W_20230601", "S2_E_20230601", "S2_P_20230606"]}
+    assert summary == {"path": out, "dates": ["2023-06-01", "2023-06-06"], "items": ["S2_W_20230601", "S2_E_20230601", "S2_P_20230606"]}
     stack = read_stack(out)
     assert stack.dates == [date(2023, 6, 1), date(2023, 6, 6)]
     assert stack.bands == BANDS
@@ -251,7 +253,7 @@ def test_server_timeout():
         s.listen(5)
         url = f"http://127.0.0.1:{s.getsockname()[1]}"
         with pytest.raises(LandCoverError) as err:
-            search_items(url, COLLECTION, (0, 0, 1, 1), START, END, 80.0, timeout=0.5)
+            search_items(url, COLLECTION, (0, 0, 1, 1), START, END, 80.0, timeout=0.3, policy=RetryPolicy(retries=1, backoff=0.01))
     assert err.value.parameter == "STAC_URL" and "could not be reached" in str(err.value)
 
 
@@ -345,9 +347,17 @@ def test_windowed_full_resolution_reads(tmp_path):
         json.dump({"type": "Collection", "id": COLLECTION}, f)
     b84 = transform_bounds("EPSG:32633", "EPSG:4326", X0, Y0 - 10240, X0 + 10240, Y0)
     with open(os.path.join(root, "items", "BIG.json"), "w") as f:
-        json.dump({"type": "Feature", "id": "BIG", "collection": COLLECTION, "bbox": list(b84),
-                   "properties": {"datetime": "2023-06-01T10:00:00Z", "eo:cloud_cover": 0},
-                   "assets": {"red": {"href": "cogs/BIG/red.tif"}}}, f)
+        json.dump(
+            {
+                "type": "Feature",
+                "id": "BIG",
+                "collection": COLLECTION,
+                "bbox": list(b84),
+                "properties": {"datetime": "2023-06-01T10:00:00Z", "eo:cloud_cover": 0},
+                "assets": {"red": {"href": "cogs/BIG/red.tif"}},
+            },
+            f,
+        )
 
     fine = Patch("fine", Grid(CRS.from_epsg(32633), Affine(10.0, 0, X0 + 3000, 0, -10.0, Y0 - 3000), 40, 40))
     coarse = Patch("coarse", Grid(CRS.from_epsg(32633), Affine(80.0, 0, X0, 0, -80.0, Y0), 128, 128))
@@ -387,8 +397,7 @@ def test_grid_to_download_patches(server, tmp_path):
     ds = ogr.GetDriverByName("GPKG").CreateDataSource(aoi)
     layer = ds.CreateLayer("aoi", srs=srs, geom_type=ogr.wkbPolygon)
     feature = ogr.Feature(layer.GetLayerDefn())
-    feature.SetGeometry(ogr.CreateGeometryFromWkt(
-        "POLYGON((400250 5099450,400650 5099450,400650 5099650,400250 5099650,400250 5099450))"))
+    feature.SetGeometry(ogr.CreateGeometryFromWkt("POLYGON((400250 5099450,400650 5099450,400650 5099650,400250 5099650,400250 5099450))"))
     layer.CreateFeature(feature)
     ds = layer = feature = None
     grid = str(tmp_path / "grid.gpkg")
@@ -396,8 +405,9 @@ def test_grid_to_download_patches(server, tmp_path):
 
     seen: list[float] = []
     out_dir = str(tmp_path / "stacks")
-    paths = download_patches(grid, out_dir, monitor=Monitor(seen.append), start=START, end=END, stac_url=server.url,
-                             collection=COLLECTION, bands=["B04", "SCL"])
+    paths = download_patches(
+        grid, out_dir, monitor=Monitor(seen.append), start=START, end=END, stac_url=server.url, collection=COLLECTION, bands=["B04", "SCL"]
+    )
     assert sorted(os.path.basename(p) for p in paths) == ["1334_16998.tif", "1335_16998.tif"]
     assert seen[-1] == pytest.approx(100.0) and seen == sorted(seen)
     for path in paths:
@@ -410,8 +420,9 @@ def test_grid_to_download_patches(server, tmp_path):
         np.testing.assert_allclose(stack.data[0, 0], expected_day1("B04", xx, yy), atol=1e-6)
         np.testing.assert_array_equal(stack.data[0, 1], expected_day1("SCL", xx, yy))
 
-    only = download_patches(grid, str(tmp_path / "one"), patch_ids=["1335_16998"], layer="patches", start=START, end=END,
-                            stac_url=server.url, collection=COLLECTION, bands=["B04"])
+    only = download_patches(
+        grid, str(tmp_path / "one"), patch_ids=["1335_16998"], layer="patches", start=START, end=END, stac_url=server.url, collection=COLLECTION, bands=["B04"]
+    )
     assert [os.path.basename(p) for p in only] == ["1335_16998.tif"]
 
 

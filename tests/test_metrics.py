@@ -127,3 +127,54 @@ def test_single_class_kappa_is_zero_with_note():
     assert any("kappa" in n for n in m["notes"])
     assert all(math.isfinite(v) for c in m["per_class"] for v in (c["precision"], c["recall"], c["f1"]))
     json.dumps(m, allow_nan=False)
+
+
+def test_normalised_matrices_match_sklearn():
+    from sklearn.metrics import confusion_matrix as skcm
+
+    rng = np.random.default_rng(11)
+    t = rng.choice([1, 2, 3], size=400)
+    p = np.where(rng.random(400) < 0.7, t, rng.choice([1, 2, 3], size=400))
+    m = accuracy_metrics(confusion_matrix(t, p, [1, 2, 3]), [1, 2, 3])
+    np.testing.assert_allclose(m["confusion_matrix_recall"], skcm(t, p, labels=[1, 2, 3], normalize="true"))
+    np.testing.assert_allclose(m["confusion_matrix_precision"], skcm(t, p, labels=[1, 2, 3], normalize="pred"))
+    # A never-predicted class: its column is 0, not NaN.
+    m = accuracy_metrics(confusion_matrix(t, np.where(p == 3, 1, p), [1, 2, 3]), [1, 2, 3])
+    assert [row[2] for row in m["confusion_matrix_precision"]] == [0.0, 0.0, 0.0]
+    json.dumps(m, allow_nan=False)
+
+
+def test_roc_matches_sklearn():
+    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
+    from lc_plugin.metrics import auc, roc_curve, roc_one_vs_rest
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, size=500)
+    s = np.round(rng.random(500) * 0.6 + 0.4 * y, 2)  # ties on purpose
+    fpr, tpr, thr = roc_curve(y, s)
+    sk_fpr, sk_tpr, sk_thr = sk_roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+    np.testing.assert_allclose(thr[1:], sk_thr[1:])
+    assert auc(fpr, tpr) == pytest.approx(roc_auc_score(y, s))
+
+    labels = [1, 2, 5]
+    t = rng.choice(labels, size=600)
+    logits = rng.normal(size=(600, 3)) + 1.5 * (t[:, None] == np.array(labels))
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    roc = roc_one_vs_rest(t, proba, labels, ["a", "b", "c"])
+    for i, c in enumerate(roc["per_class"]):
+        assert c["auc"] == pytest.approx(roc_auc_score(t == labels[i], proba[:, i]))
+        assert auc(c["fpr"], c["tpr"]) == pytest.approx(c["auc"])  # thinning keeps the area
+    assert roc["macro_auc"] == pytest.approx(roc_auc_score(t, proba, multi_class="ovr", average="macro", labels=labels))
+    assert roc["weighted_auc"] == pytest.approx(roc_auc_score(t, proba, multi_class="ovr", average="weighted", labels=labels))
+
+    # A class absent from the test samples, and a single class: AUC null with a note, never NaN.
+    roc = roc_one_vs_rest(np.array([1, 1, 2, 2]), np.array([[0.9, 0.1, 0], [0.6, 0.4, 0], [0.3, 0.7, 0], [0.5, 0.5, 0]]), [1, 2, 3])
+    assert roc["per_class"][2]["auc"] is None and roc["per_class"][0]["auc"] == 1.0
+    assert any("no test sample" in n for n in roc["notes"])
+    roc = roc_one_vs_rest(np.array([1, 1]), np.array([[1.0], [1.0]]), [1])
+    assert roc["macro_auc"] is None and roc["weighted_auc"] is None
+    json.dumps(roc, allow_nan=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import json
 import os
 import re
@@ -27,7 +28,7 @@ from lc_plugin.rasters import Grid, write_class_raster
 from lc_plugin.report import accuracy_report_file, confusion_csv_path, predictions_report_file
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-IMG_RE = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+IMG_RE = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)"')
 
 GRID = Grid(CRS.from_epsg(32633), from_origin(500000.0, 5000000.0, 10.0, 10.0), 50, 40)
 CLASSES = ClassTable(
@@ -81,8 +82,17 @@ def _check_html(html_path, doc: dict) -> str:
     with open(html_path, encoding="utf-8") as f:
         page = f.read()
     images = IMG_RE.findall(page)
-    assert len(images) == 2
-    for data in images:
+    alts = [alt for _, alt in images]
+    assert alts[:3] == [
+        "Confusion matrix (pixel counts)",
+        "Confusion matrix normalised by reference (recall)",
+        "Confusion matrix normalised by prediction (precision)",
+    ]
+    if doc.get("roc") and any(c["auc"] is not None for c in doc["roc"]["per_class"]):
+        assert "ROC curves one-vs-rest" in alts
+    else:
+        assert html.escape(doc["roc_note"]) in page
+    for data, _ in images:
         assert base64.b64decode(data).startswith(PNG_SIGNATURE)
     assert f"{doc['overall_accuracy']:.4f}" in page
     assert f"{doc['kappa']:.4f}" in page
@@ -101,9 +111,7 @@ def test_report_from_class_rasters_matches_sklearn(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     json_out, html_out = tmp_path / "out" / "report.json", tmp_path / "out" / "report.html"
     seen = []
-    result = accuracy_report_file(
-        str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(json_out), str(html_out), monitor=Monitor(seen.append)
-    )
+    result = accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(json_out), str(html_out), monitor=Monitor(seen.append))
     assert seen[-1] == pytest.approx(100.0)
     doc = _strict_json(json_out)
     assert doc == json.loads(json.dumps(result))
@@ -187,8 +195,12 @@ def test_vector_reference(tmp_path):
     assert info.value.parameter == "REFERENCE_FIELD"
 
     doc = accuracy_report_file(
-        str(tmp_path / "map.tif"), str(gpkg), str(tmp_path / "v.json"), str(tmp_path / "v.html"),
-        reference_field="code", reference_layer="landcover",
+        str(tmp_path / "map.tif"),
+        str(gpkg),
+        str(tmp_path / "v.json"),
+        str(tmp_path / "v.html"),
+        reference_field="code",
+        reference_layer="landcover",
     )
     ref, _ = rasterize_reference(str(gpkg), "code", GRID, layer="landcover")
     assert (ref != 0).sum() == 40 * 20 + 40 * 25
@@ -246,7 +258,10 @@ def test_outputs_must_not_overwrite_inputs_and_cancel_leaves_nothing(tmp_path):
 
     with pytest.raises(Cancelled):
         accuracy_report_file(
-            str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"),
+            str(tmp_path / "map.tif"),
+            str(tmp_path / "ref.tif"),
+            str(tmp_path / "r.json"),
+            str(tmp_path / "r.html"),
             monitor=Monitor(is_cancelled=cancel_later),
         )
     assert sorted(os.listdir(tmp_path)) == ["map.tif", "ref.tif"]

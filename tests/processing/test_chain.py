@@ -24,6 +24,10 @@ ALGORITHM_IDS = [
     "classify",
     "accuracyreport",
     "mosaic",
+    "splitstack",
+    "validcount",
+    "sampledesign",
+    "areaestimate",
 ]
 
 

@@ -1,0 +1,1 @@
+"""Download sources behind one interface (``base.Source``): STAC + COGs, Sentinel Hub Process API."""

@@ -1,0 +1,535 @@
+"""STAC API + Cloud-Optimized GeoTIFFs: search by patch footprint, read only the patch window.
+
+Why this way: a STAC API lists the scenes; each band is read through GDAL's ``/vsicurl/``
+straight onto the patch's pixel grid, so only the HTTP byte ranges of the COG tiles under the
+patch are fetched (never overviews, never whole 100 km scenes) and the result is already
+reprojected and resampled to the grid the rest of the chain uses (bilinear for reflectance,
+so 20 m and 60 m bands are interpolated to 10 m; nearest for the SCL classes).
+
+Presets: Earth Search (anonymous), Microsoft Planetary Computer (asset URLs signed with a SAS
+token from its token endpoint), Copernicus Data Space Ecosystem (assets on its S3, read with
+the user's CDSE S3 keys from the environment).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from urllib.parse import quote
+
+import numpy as np
+from osgeo import gdal
+from rasterio.warp import transform_bounds
+
+from ..errors import Cancelled, LandCoverError
+from ..http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy, sleep_or_cancel
+from ..monitor import Monitor, ensure_monitor
+from ..rasters import Grid
+from .base import Scene, Source, cloud_cover, item_date
+
+DEFAULT_STAC_URL = "https://earth-search.aws.element84.com/v1"
+DEFAULT_COLLECTION = "sentinel-2-l2a"
+DEFAULT_BANDS = ["B02", "B03", "B04", "B08", "B11", "B12", "SCL"]
+
+# Sentinel-2 band -> asset keys besides the band name itself (Earth Search v1 common names,
+# CDSE's resolution-suffixed keys).
+BAND_ASSET_KEYS: dict[str, list[str]] = {
+    "B01": ["coastal"],
+    "B02": ["blue"],
+    "B03": ["green"],
+    "B04": ["red"],
+    "B05": ["rededge1"],
+    "B06": ["rededge2"],
+    "B07": ["rededge3"],
+    "B08": ["nir"],
+    "B8A": ["nir08", "B08A"],
+    "B09": ["nir09"],
+    "B10": ["cirrus"],
+    "B11": ["swir16"],
+    "B12": ["swir22"],
+    "SCL": ["scl"],
+    "AOT": ["aot"],
+    "WVP": ["wvp"],
+}
+_RESOLUTION_SUFFIXES = ("_10m", "_20m", "_60m")
+CATEGORICAL_BANDS = {"SCL"}
+DEFAULT_SCALE = 0.0001
+# L2A processing baseline 04.00+ adds 1000 to DN (ESA's BOA_ADD_OFFSET); used when an asset's
+# raster:bands metadata does not give a scale.
+BASELINE_OFFSET = -0.1
+
+# Applied thread-locally around the reads, unless the user set the option already.
+GDAL_HTTP_CONFIG = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF,.jp2,.JP2",
+    "GDAL_HTTP_CONNECTTIMEOUT": "30",
+    "GDAL_HTTP_TIMEOUT": "120",
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    "GDAL_HTTP_MULTIPLEX": "YES",
+    "VSI_CACHE": "TRUE",
+}
+_PAGE_LIMIT = 100
+_MAX_PAGES = 1000
+
+
+@dataclass(frozen=True)
+class StacPreset:
+    title: str
+    url: str
+    collection: str
+    signing: str | None = None  # "planetary-computer"
+    gdal_config: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+PRESETS: dict[str, StacPreset] = {
+    "earth-search": StacPreset(
+        "Earth Search (Element 84, AWS; anonymous)",
+        DEFAULT_STAC_URL,
+        DEFAULT_COLLECTION,
+        gdal_config={"AWS_NO_SIGN_REQUEST": "YES"},
+    ),
+    "planetary-computer": StacPreset(
+        "Microsoft Planetary Computer (anonymous; asset URLs signed with SAS tokens)",
+        "https://planetarycomputer.microsoft.com/api/stac/v1",
+        "sentinel-2-l2a",
+        signing="planetary-computer",
+    ),
+    "cdse": StacPreset(
+        "Copernicus Data Space Ecosystem STAC (assets on CDSE S3: needs AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY " "set to CDSE S3 keys)",
+        "https://stac.dataspace.copernicus.eu/v1",
+        "sentinel-2-l2a",
+        gdal_config={"AWS_S3_ENDPOINT": "eodata.dataspace.copernicus.eu", "AWS_VIRTUAL_HOSTING": "FALSE", "AWS_HTTPS": "YES"},
+        note="cdse-s3",
+    ),
+}
+PC_TOKEN_URL = "https://planetarycomputer.microsoft.com/api/sas/v1/token"
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _stac_client(stac_url: str, policy: RetryPolicy) -> HttpClient:
+    return HttpClient(f"The STAC API at {stac_url}", "STAC_URL", policy=policy)
+
+
+def _on_status(stac_url: str, method: str, url: str):
+    def message(resp) -> str:
+        hint = ""
+        if resp.status_code in (404, 405):
+            hint = f" Is it the root URL of a STAC API (e.g. {DEFAULT_STAC_URL})?"
+        elif resp.status_code in (401, 403):
+            hint = " This STAC API needs credentials this plugin does not send; use a preset or an open API."
+        return f"The STAC API at {stac_url} answered HTTP {resp.status_code} to {method} {url}: {resp.text[:200]}{hint}"
+
+    return message
+
+
+def search_items(
+    stac_url: str,
+    collection: str,
+    bbox_wgs84: tuple[float, float, float, float],
+    start: date,
+    end: date,
+    max_cloud: float,
+    *,
+    timeout: float | None = None,
+    monitor: Monitor | None = None,
+    client: HttpClient | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    headers: dict[str, str] | Callable[[], dict[str, str]] | None = None,
+    retry_unauthorized: Callable[..., bool] | None = None,
+    cql2: bool = False,
+) -> list[dict]:
+    """All items of ``collection`` over the bbox between the dates (inclusive) with cloud cover <= max.
+
+    Follows the ``next`` links (POST with body, or GET) until the result is exhausted. ``cql2``
+    sends the cloud filter as CQL2 (Sentinel Hub's catalogue) instead of the query extension;
+    ``headers`` may be a function (a bearer token that can be refreshed by ``retry_unauthorized``).
+    """
+    monitor = ensure_monitor(monitor)
+    if timeout is not None:
+        policy = RetryPolicy(**{**policy.__dict__, "timeout": timeout})
+    own_client = client is None
+    client = client or _stac_client(stac_url, policy)
+    try:
+        url = stac_url.rstrip("/") + "/search"
+        body: dict | None = {
+            "collections": [collection],
+            "bbox": [float(v) for v in bbox_wgs84],
+            "datetime": f"{start.isoformat()}T00:00:00Z/{end.isoformat()}T23:59:59Z",
+            "limit": _PAGE_LIMIT,
+        }
+        if cql2:
+            body.update({"filter": f"eo:cloud_cover <= {max_cloud:g}", "filter-lang": "cql2-text"})
+        else:
+            body["query"] = {"eo:cloud_cover": {"lte": max_cloud}}
+        method = "POST"
+        found: dict[str, dict] = {}
+        seen: set[str] = set()
+        accept = {"Accept": "application/geo+json, application/json"}
+        for _ in range(_MAX_PAGES):
+            monitor.check()
+            resp = client.request(
+                method,
+                url,
+                json=body if method == "POST" else None,
+                headers=lambda: {**accept, **(headers() if callable(headers) else (headers or {}))},
+                monitor=monitor,
+                on_status=_on_status(stac_url, method, url),
+                retry_unauthorized=retry_unauthorized,
+            )
+            try:
+                page = resp.json()
+            except ValueError:
+                page = None
+            if not isinstance(page, dict) or not isinstance(page.get("features"), list):
+                raise LandCoverError(f"{url} did not answer with a STAC item list; is {stac_url} the root URL of a STAC API?", client.parameter)
+            for item in page["features"]:
+                found.setdefault(item.get("id"), item)
+            nxt = next((link for link in page.get("links") or [] if link.get("rel") == "next"), None)
+            if nxt is None or not page["features"] or not nxt.get("href"):
+                break
+            method = str(nxt.get("method") or "GET").upper()
+            url = nxt["href"]
+            if method == "POST":
+                new_body = nxt.get("body")
+                body = {**(body or {}), **(new_body or {})} if nxt.get("merge") else (new_body if new_body is not None else body)
+            key = json.dumps([method, url, body if method == "POST" else None], sort_keys=True, default=str)
+            if key in seen:  # a server that keeps answering the same page
+                break
+            seen.add(key)
+    finally:
+        if own_client:
+            client.close()
+    # Servers without the query extension ignore the cloud filter: apply it here too.
+    return [item for item in found.values() if cloud_cover(item) <= max_cloud]
+
+
+# --------------------------------------------------------------------------- signing
+
+
+class PlanetaryComputerSigner:
+    """Appends a Planetary Computer SAS token to asset hrefs; one token per collection, renewed
+    before it expires (``msft:expiry``) or when storage refuses it."""
+
+    def __init__(self, collection: str, token_url: str = PC_TOKEN_URL, policy: RetryPolicy = DEFAULT_POLICY) -> None:
+        self.collection = collection
+        self.token_url = token_url.rstrip("/")
+        self._client = HttpClient(f"The Planetary Computer token endpoint {self.token_url}", "PRESET", policy=policy, secrets=lambda: [self._token or ""])
+        self._token: str | None = None
+        self._expiry = 0.0
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def token(self, monitor: Monitor | None = None) -> str:
+        with self._lock:
+            if self._token is None or time.time() > self._expiry - 300:
+                data = self._client.get_json(f"{self.token_url}/{quote(self.collection)}", monitor=monitor)
+                token = data.get("token") if isinstance(data, dict) else None
+                if not token:
+                    raise HttpError(f"{self._client.name} answered without a token.", "PRESET")
+                self._token = str(token).lstrip("?")
+                self.fetches += 1
+                expiry = data.get("msft:expiry")
+                try:
+                    when = datetime.fromisoformat(str(expiry).replace("Z", "+00:00"))
+                    self._expiry = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+                except ValueError:
+                    self._expiry = time.time() + 600
+            return self._token
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._token = None
+
+    def sign(self, href: str, monitor: Monitor | None = None) -> str:
+        if not href.startswith(("http://", "https://")):
+            return href
+        return href + ("&" if "?" in href else "?") + self.token(monitor)
+
+    def secrets(self) -> list[str]:
+        return [self._token] if self._token else []
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@contextlib.contextmanager
+def gdal_config(options: dict[str, str]) -> Iterator[None]:
+    """Set GDAL options for this thread only and restore them; the user's own settings win."""
+    saved: dict[str, str | None] = {}
+    for key, value in options.items():
+        if gdal.GetConfigOption(key) is not None and gdal.GetThreadLocalConfigOption(key, None) is None:
+            continue
+        saved[key] = gdal.GetThreadLocalConfigOption(key, None)
+        gdal.SetThreadLocalConfigOption(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            gdal.SetThreadLocalConfigOption(key, value)
+
+
+@contextlib.contextmanager
+def gdal_errors() -> Iterator[list[str]]:
+    """Collect GDAL error messages instead of letting them reach stderr."""
+    messages: list[str] = []
+
+    def handler(level: int, _code: int, message: str) -> None:
+        if level >= gdal.CE_Failure:
+            messages.append(str(message).strip())
+
+    gdal.PushErrorHandler(handler)
+    try:
+        yield messages
+    finally:
+        gdal.PopErrorHandler()
+
+
+def gdal_path(href: str) -> str:
+    if href.startswith("s3://"):
+        return "/vsis3/" + href[5:]
+    if href.startswith(("http://", "https://")):
+        return "/vsicurl/" + href
+    return href  # a local path or a GDAL virtual path already
+
+
+def find_asset(item: dict, band: str) -> dict:
+    """The item's asset for a Sentinel-2 band: the band name, its common name or ``<band>_<res>m``."""
+    assets = item.get("assets") or {}
+    by_key = {k.lower(): v for k, v in assets.items()}
+    keys = [band, *BAND_ASSET_KEYS.get(band.upper(), [])]
+    keys += [band + suffix for suffix in _RESOLUTION_SUFFIXES]
+    for key in keys:
+        if key.lower() in by_key and by_key[key.lower()].get("href"):
+            return by_key[key.lower()]
+    raise LandCoverError(
+        f"STAC item {item.get('id')} has no asset for band {band} (its assets: {', '.join(sorted(assets)) or 'none'}); "
+        "remove the band or choose another collection.",
+        "BANDS",
+    )
+
+
+def scaling(item: dict, asset: dict) -> tuple[float, float, float]:
+    """(scale, offset, nodata) of an asset: its raster:bands, else Sentinel-2 L2A defaults by baseline."""
+    rb = (asset.get("raster:bands") or [None])[0]
+    rb = rb if isinstance(rb, dict) else {}
+    if "scale" in rb:
+        scale, offset = rb.get("scale"), rb.get("offset", 0.0)
+    else:
+        baseline = str((item.get("properties") or {}).get("s2:processing_baseline") or "")
+        try:
+            offset = BASELINE_OFFSET if baseline and float(baseline) >= 4.0 else 0.0
+        except ValueError:
+            offset = 0.0
+        scale = DEFAULT_SCALE
+        if "offset" in rb:
+            offset = rb["offset"]
+    nodata = rb.get("nodata", 0)
+    nodata = 0.0 if nodata is None else float(nodata)
+    return float(scale if scale is not None else DEFAULT_SCALE), float(offset or 0.0), nodata
+
+
+def _http_status(errors: list[str]) -> int | None:
+    for message in errors:
+        for marker in ("HTTP response code: ", "HTTP error code : ", "HTTP error code: "):
+            if marker in message:
+                digits = message.split(marker, 1)[1][:3]
+                if digits.isdigit():
+                    return int(digits)
+    return None
+
+
+def _warp_once(path: str, grid: Grid, categorical: bool, nodata: float) -> tuple[np.ndarray | None, list[str]]:
+    minx, miny, maxx, maxy = grid.bounds
+    options = gdal.WarpOptions(
+        format="MEM",
+        outputBounds=(minx, miny, maxx, maxy),
+        width=grid.width,
+        height=grid.height,
+        dstSRS=grid.crs.to_wkt(),
+        resampleAlg="near" if categorical else "bilinear",
+        srcNodata=nodata if not math.isnan(nodata) else "nan",
+        dstNodata="nan",
+        outputType=gdal.GDT_Float32,
+        overviewLevel="NONE",
+        warpOptions=["INIT_DEST=NO_DATA"],
+        multithread=False,
+    )
+    with gdal_errors() as errors:
+        data = src = ds = None
+        try:
+            src = gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_READONLY | gdal.OF_VERBOSE_ERROR)
+            ds = gdal.Warp("", src, options=options) if src is not None else None
+            data = ds.GetRasterBand(1).ReadAsArray() if ds is not None else None
+        except (RuntimeError, TypeError) as exc:
+            errors.append(str(exc))
+        finally:
+            ds = src = None
+    return data, errors
+
+
+def read_asset(
+    href: str,
+    grid: Grid,
+    *,
+    categorical: bool = False,
+    nodata: float = 0.0,
+    what: str = "",
+    policy: RetryPolicy = DEFAULT_POLICY,
+    config: dict[str, str] | None = None,
+    signer: PlanetaryComputerSigner | None = None,
+    monitor: Monitor | None = None,
+    cancel: threading.Event | None = None,
+) -> np.ndarray:
+    """Warp one COG band onto ``grid`` as float32 DN with NaN outside the data; reads only that window.
+
+    GDAL retries 429/5xx itself (GDAL_HTTP_MAX_RETRY/GDAL_HTTP_RETRY_DELAY); on top of that a
+    failed read (dropped connection, truncated answer) is retried with backoff after clearing
+    GDAL's cache of that URL. 4xx answers fail at once, except 403 with a signer, which gets
+    a fresh token once.
+    """
+    options = {
+        **GDAL_HTTP_CONFIG,
+        "GDAL_HTTP_MAX_RETRY": str(min(policy.retries, 4)),
+        "GDAL_HTTP_RETRY_DELAY": f"{max(policy.backoff, 0.01):g}",
+        "GDAL_HTTP_TIMEOUT": f"{max(1, int(policy.timeout * 2))}",
+        **(config or {}),
+    }
+    refreshed = False
+    attempt = 0
+    while True:
+        url = signer.sign(href, monitor) if signer is not None else href
+        path = gdal_path(url)
+        with gdal_config(options):
+            data, errors = _warp_once(path, grid, categorical, nodata)
+        if data is not None and not errors:
+            return data.astype(np.float32, copy=False)
+        if path.startswith("/vsi"):
+            gdal.VSICurlPartialClearCache(path)
+        status = _http_status(errors)
+        detail = "; ".join(dict.fromkeys(errors))[:300] or "unknown GDAL error"
+        if signer is not None:
+            for secret in signer.secrets():
+                detail = detail.replace(secret, "***")
+            detail = detail.replace(url, href)
+        if status == 403 and signer is not None and not refreshed:
+            signer.invalidate()
+            refreshed = True
+            continue
+        permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
+        if not path.startswith("/vsi") or permanent or attempt >= policy.retries:
+            tries = f" after {attempt + 1} attempts" if attempt else ""
+            raise LandCoverError(f"Could not read {href}{f' ({what})' if what else ''}{tries}: {detail}", "STAC_URL")
+        if monitor is not None:
+            monitor.info(f"Reading {what or href} failed ({detail[:120]}); retry {attempt + 1}/{policy.retries}")
+        sleep_or_cancel(policy.delay(attempt), monitor, cancel)
+        attempt += 1
+
+
+# --------------------------------------------------------------------------- the source
+
+
+class StacSource(Source):
+    """Any STAC API whose items have one COG (or other GDAL-readable file) per band."""
+
+    kind = "stac"
+    parameter = "STAC_URL"
+    merge_by_date = True
+
+    def __init__(
+        self,
+        url: str = DEFAULT_STAC_URL,
+        collection: str = DEFAULT_COLLECTION,
+        *,
+        preset: str | None = None,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        token_url: str = PC_TOKEN_URL,
+        signing: str | None = None,
+    ) -> None:
+        if preset:
+            if preset not in PRESETS:
+                raise LandCoverError(f"Unknown STAC preset {preset!r}; choose one of {', '.join(PRESETS)}.", "PRESET")
+            p = PRESETS[preset]
+            url, collection = url or p.url, collection or p.collection
+            self.gdal_config = dict(p.gdal_config)
+            signing = p.signing
+            if p.note == "cdse-s3" and not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
+                raise LandCoverError(
+                    "The CDSE STAC preset reads assets from CDSE's S3 (eodata): set the environment variables "
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to your CDSE S3 keys (see the README, Data sources).",
+                    "PRESET",
+                )
+        else:
+            self.gdal_config = {"AWS_NO_SIGN_REQUEST": "YES"} if "earth-search" in url else {}
+        self.url = url.rstrip("/") if url else url
+        if not self.url:
+            raise LandCoverError("Give a STAC API URL or choose a preset.", "STAC_URL")
+        self.collection = collection
+        self.preset = preset
+        self.policy = policy
+        self.signer = PlanetaryComputerSigner(collection, token_url, policy) if signing == "planetary-computer" else None
+        self.client = _stac_client(self.url, policy)
+        self._assets: dict[str, list[dict]] = {}
+
+    def describe(self) -> str:
+        return f"{self.collection} at {self.url}"
+
+    def close(self) -> None:
+        self.client.close()
+        if self.signer is not None:
+            self.signer._client.close()
+
+    def signature(self) -> str:
+        return f"stac|{self.url}|{self.collection}"
+
+    def tags(self) -> dict[str, str]:
+        tags = {"SOURCE": "stac", "STAC_URL": self.url, "COLLECTION": self.collection}
+        if self.preset:
+            tags["STAC_PRESET"] = self.preset
+        return tags
+
+    def search(self, grid: Grid, start: date, end: date, max_cloud: float, monitor: Monitor) -> list[Scene]:
+        bbox = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
+        items = search_items(self.url, self.collection, bbox, start, end, max_cloud, monitor=monitor, client=self.client)
+        return [
+            Scene(str(item.get("id")), item_date(item), cloud_cover(item), (item.get("properties") or {}).get("s2:processing_baseline"), payload=item)
+            for item in items
+        ]
+
+    def check_bands(self, scenes: list[Scene], bands: list[str]) -> None:
+        for scene in scenes:
+            self._assets[scene.id] = [find_asset(scene.payload, b) for b in bands]
+
+    def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor, cancel: threading.Event) -> np.ndarray:
+        assets = self._assets.get(scene.id) or [find_asset(scene.payload, b) for b in bands]
+        out = np.empty((len(bands), grid.height, grid.width), dtype=np.float32)
+        for bi, band in enumerate(bands):
+            if cancel.is_set():
+                raise Cancelled("cancelled by the user")
+            asset = assets[bi]
+            scale, offset, nodata = scaling(scene.payload, asset)
+            values = read_asset(
+                asset["href"],
+                grid,
+                categorical=band in CATEGORICAL_BANDS,
+                nodata=nodata,
+                what=f"band {band} of item {scene.id}",
+                policy=self.policy,
+                config=self.gdal_config,
+                signer=self.signer,
+                monitor=monitor,
+                cancel=cancel,
+            )
+            if band not in CATEGORICAL_BANDS:
+                values = values * np.float32(scale) + np.float32(offset)
+            out[bi] = values
+        return out

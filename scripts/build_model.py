@@ -1,0 +1,211 @@
+"""Regenerate resources/models/landcover_chain.model3, the whole chain as a graphical-modeler model.
+
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/build_model.py
+Written by code (not by dragging boxes) so the model stays in step with the algorithms'
+parameter ids; open it in the modeler to see or change it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "resources", "models", "landcover_chain.model3")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, "/usr/share/qgis/python/plugins")
+
+DESCRIPTION = (
+    "The whole land-cover chain for one patch: create patch grid → download Sentinel-2 time series (the patch "
+    "PATCH_ID) → cloud masks (auto: s2cloudless with L1C bands, else SCL) → filter cloudy scenes → temporal "
+    "interpolation → rasterize reference → train classifier → classify → accuracy report of the held-out test pixels. "
+    "For several patches run the algorithms one by one (or demo/chain.py): Download's OUTPUT is the first stack only."
+)
+HELP = {
+    "AOI": "Area of interest polygons (any CRS).",
+    "PATCH_SIZE": "Patch size in pixels of 10 m (default 1000: 10 km patches).",
+    "PATCH_ID": "The patch to process (col_row id from the grid, e.g. 465_5079); empty: the first patch.",
+    "START_DATE": "First date, YYYY-MM-DD.",
+    "END_DATE": "Last date, YYYY-MM-DD.",
+    "MAX_CLOUD": "Max scene cloud cover (%) in the STAC search (default 80).",
+    "STAC_URL": "STAC API (default Earth Search).",
+    "COLLECTION": "STAC collection (default sentinel-2-l2a).",
+    "REFERENCE": "Reference land-cover polygons.",
+    "REFERENCE_FIELD": "Integer class field of the reference polygons.",
+    "STEP_DAYS": "Interpolation step in days (default 16).",
+    "SAMPLES_PER_CLASS": "Training pixels per class at most (default 5000).",
+    "N_ESTIMATORS": "Number of LightGBM trees (default 300).",
+}
+
+
+def build():
+    from landcover.lc_plugin import download
+    from qgis.core import (
+        QgsProcessing,
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFeatureSource,
+        QgsProcessingParameterField,
+        QgsProcessingParameterNumber,
+        QgsProcessingParameterString,
+    )
+    from qgis.core import (
+        QgsProcessingModelChildParameterSource as Source,
+    )
+    from qgis.PyQt.QtCore import QPointF
+
+    model = QgsProcessingModelAlgorithm("landcover_chain", "Land cover")
+    polygon = [QgsProcessing.TypeVectorPolygon]
+    definitions = [
+        QgsProcessingParameterFeatureSource("AOI", "Area of interest", polygon),
+        QgsProcessingParameterNumber("PATCH_SIZE", "Patch size (pixels)", QgsProcessingParameterNumber.Integer, 1000, minValue=1),
+        QgsProcessingParameterString("PATCH_ID", "Patch id (empty: the first patch)", optional=True),
+        QgsProcessingParameterString("START_DATE", "Start date (YYYY-MM-DD)", "2017-01-01"),
+        QgsProcessingParameterString("END_DATE", "End date (YYYY-MM-DD)", "2017-12-31"),
+        QgsProcessingParameterNumber("MAX_CLOUD", "Max scene cloud cover (%)", QgsProcessingParameterNumber.Double, 80.0, minValue=0, maxValue=100),
+        QgsProcessingParameterString("STAC_URL", "STAC API URL", download.DEFAULT_STAC_URL),
+        QgsProcessingParameterString("COLLECTION", "Collection", download.DEFAULT_COLLECTION),
+        QgsProcessingParameterFeatureSource("REFERENCE", "Reference polygons", polygon),
+        QgsProcessingParameterField("REFERENCE_FIELD", "Reference class field", parentLayerParameterName="REFERENCE"),
+        QgsProcessingParameterNumber("STEP_DAYS", "Interpolation step (days)", QgsProcessingParameterNumber.Integer, 16, minValue=1),
+        QgsProcessingParameterNumber("SAMPLES_PER_CLASS", "Samples per class", QgsProcessingParameterNumber.Integer, 5000, minValue=1),
+        QgsProcessingParameterNumber("N_ESTIMATORS", "Number of trees", QgsProcessingParameterNumber.Integer, 300, minValue=1),
+    ]
+    for i, definition in enumerate(definitions):
+        component = QgsProcessingModelParameter(definition.name())
+        component.setPosition(QPointF(120 + 220 * (i % 6), 60 + 80 * (i // 6)))
+        model.addModelParameter(definition, component)
+        if definition.name() in ("COLLECTION", "MAX_CLOUD", "STEP_DAYS", "SAMPLES_PER_CLASS", "N_ESTIMATORS"):
+            definition = model.parameterDefinition(definition.name())
+            definition.setFlags(definition.flags() | definition.FlagAdvanced)
+
+    P, C, S = Source.fromModelParameter, Source.fromChildOutput, Source.fromStaticValue
+    steps = [
+        ("grid", "creategrid", "Create patch grid", {"AOI": P("AOI"), "PATCH_SIZE": P("PATCH_SIZE"), "RESOLUTION": S(10.0), "BUFFER": S(0)}, {}),
+        (
+            "download",
+            "download",
+            "Download Sentinel-2 time series",
+            {
+                "PATCHES": C("grid", "OUTPUT"),
+                "PATCH_ID": P("PATCH_ID"),
+                "START_DATE": P("START_DATE"),
+                "END_DATE": P("END_DATE"),
+                "MAX_CLOUD": P("MAX_CLOUD"),
+                "BANDS": S(",".join(download.DEFAULT_BANDS)),
+                "STAC_URL": P("STAC_URL"),
+                "COLLECTION": P("COLLECTION"),
+            },
+            {},
+        ),
+        (
+            "clouds",
+            "cloudmasks",
+            "Cloud masks",
+            {"INPUT": C("download", "OUTPUT"), "METHOD": S(0), "THRESHOLD": S(0.4), "AVERAGE_OVER": S(4), "DILATION": S(2), "SCL_CLASSES": S("3,8,9,10")},
+            {},
+        ),
+        ("filter", "filterscenes", "Filter cloudy scenes", {"INPUT": C("download", "OUTPUT"), "MASK": C("clouds", "OUTPUT"), "MIN_VALID_FRACTION": S(0.8)}, {}),
+        (
+            "interpolate",
+            "interpolate",
+            "Temporal interpolation",
+            {
+                "INPUT": C("filter", "OUTPUT"),
+                "MASK": C("filter", "OUTPUT_MASK"),
+                "STEP_DAYS": P("STEP_DAYS"),
+                "START_DATE": P("START_DATE"),
+                "END_DATE": P("END_DATE"),
+            },
+            {},
+        ),
+        (
+            "reference",
+            "rasterizereference",
+            "Rasterize reference",
+            {"REFERENCE": P("REFERENCE"), "FIELD": P("REFERENCE_FIELD"), "GRID": C("interpolate", "OUTPUT"), "EROSION": S(1)},
+            {},
+        ),
+        (
+            "train",
+            "train",
+            "Train classifier",
+            {
+                "INPUT": C("interpolate", "OUTPUT"),
+                "REFERENCE": C("reference", "OUTPUT"),
+                "SAMPLES_PER_CLASS": P("SAMPLES_PER_CLASS"),
+                "TEST_FRACTION": S(0.25),
+                "SPLIT": S(0),
+                "DROP_EMPTY_CLASSES": S(True),
+                "SEED": S(42),
+                "N_ESTIMATORS": P("N_ESTIMATORS"),
+                "NUM_LEAVES": S(31),
+                "LEARNING_RATE": S(0.1),
+            },
+            {"OUTPUT_MODEL": "MODEL"},
+        ),
+        (
+            "classify",
+            "classify",
+            "Classify",
+            {"INPUT": C("interpolate", "OUTPUT"), "MODEL": C("train", "OUTPUT_MODEL"), "BLOCK_ROWS": S(256)},
+            {"OUTPUT": "MAP"},
+        ),
+        (
+            "report",
+            "accuracyreport",
+            "Accuracy report",
+            {"PREDICTIONS": C("train", "OUTPUT_PREDICTIONS"), "MODEL": C("train", "OUTPUT_MODEL")},
+            {"OUTPUT_HTML": "REPORT_HTML", "OUTPUT_JSON": "REPORT_JSON"},
+        ),
+    ]
+    for i, (child_id, alg, description, sources, outputs) in enumerate(steps):
+        child = QgsProcessingModelChildAlgorithm(f"landcover:{alg}")
+        child.setChildId(child_id)
+        child.setDescription(description)
+        child.setPosition(QPointF(200 + 260 * (i % 5), 260 + 160 * (i // 5)))
+        for name, source in sources.items():
+            child.addParameterSources(name, [source])
+        model_outputs = {}
+        for child_output, model_name in outputs.items():
+            output = QgsProcessingModelOutput(model_name, model_name)
+            output.setChildId(child_id)
+            output.setChildOutputName(child_output)
+            output.setPosition(QPointF(child.position().x() + 120, child.position().y() + 70))
+            model_outputs[model_name] = output
+        child.setModelOutputs(model_outputs)
+        model.addChildAlgorithm(child)
+    model.setHelpContent({"ALG_DESC": DESCRIPTION, "ALG_CREATOR": "lc-plugin", **HELP})
+    return model
+
+
+def main() -> None:
+    from qgis.core import QgsApplication
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    from processing.core.Processing import Processing
+
+    Processing.initialize()
+    plugins = os.path.join(ROOT, "build", "plugins")
+    os.makedirs(plugins, exist_ok=True)
+    link = os.path.join(plugins, "landcover")
+    if not os.path.exists(link):
+        os.symlink(ROOT, link)
+    sys.path.insert(0, plugins)
+    import landcover
+
+    plugin = landcover.classFactory(None)
+    plugin.initProcessing()
+    model = build()
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    if not model.toFile(OUT):
+        raise SystemExit(f"could not write {OUT}")
+    sys.stderr.write(f"wrote {OUT}\n")
+    plugin.unload()
+
+
+if __name__ == "__main__":
+    main()

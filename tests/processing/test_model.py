@@ -1,0 +1,79 @@
+"""The shipped graphical-modeler model: registered in the toolbox's Models, runs the chain headless."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from lc_plugin.rasters import read_class_raster
+
+MODEL_ID = "model:landcover_chain"
+
+
+def test_model_is_registered_in_the_models_provider(qgis_app):
+    from qgis.core import QgsApplication
+
+    registry = QgsApplication.processingRegistry()
+    model = registry.algorithmById(MODEL_ID)
+    assert model is not None, [a.id() for a in registry.providerById("model").algorithms()]
+    children = model.childAlgorithms()
+    ids = {child.algorithmId() for child in children.values()}
+    assert ids == {
+        f"landcover:{a}"
+        for a in ("creategrid", "download", "cloudmasks", "filterscenes", "interpolate", "rasterizereference", "train", "classify", "accuracyreport")
+    }
+    assert model.shortHelpString()
+    # refreshing the Models provider (as saving a model does) keeps the shipped model
+    registry.providerById("model").refreshAlgorithms()
+    assert registry.algorithmById(MODEL_ID) is not None
+
+
+def test_model_runs_the_chain_on_one_patch(qgis_app, demo_scene, tmp_path, monkeypatch):
+    """Run as the dialog does (outputs loaded into the project, inside desktop QGIS): the chain's map,
+    model and report come out, the map is loaded with its legend, intermediate stacks are not loaded."""
+    import processing
+    import qgis.utils
+    from qgis.core import QgsPalettedRasterRenderer, QgsProcessingContext, QgsProcessingFeedback, QgsProject
+
+    scene, server = demo_scene
+    monkeypatch.setattr(qgis.utils, "iface", object())  # what desktop QGIS has and qgis_process lacks
+    project = QgsProject.instance()
+    project.clear()
+    context = QgsProcessingContext()
+    context.setProject(project)
+    params = {
+        "AOI": scene.aoi_path,
+        "PATCH_SIZE": 100,
+        "PATCH_ID": "465_5079",
+        "START_DATE": scene.start.isoformat(),
+        "END_DATE": scene.end.isoformat(),
+        "MAX_CLOUD": 100,
+        "STAC_URL": server.url,
+        "COLLECTION": scene.collection,
+        "REFERENCE": scene.reference_path,
+        "REFERENCE_FIELD": "LULC_ID",
+        "STEP_DAYS": 16,
+        "SAMPLES_PER_CLASS": 1000,  # smaller than the defaults (5000, 300 trees) to keep the test quick
+        "N_ESTIMATORS": 100,
+        "classify:MAP": str(tmp_path / "map.tif"),
+        "train:MODEL": str(tmp_path / "model.onnx"),
+        "report:REPORT_HTML": str(tmp_path / "report.html"),
+        "report:REPORT_JSON": str(tmp_path / "report.json"),
+    }
+    result = processing.runAndLoadResults(MODEL_ID, params, feedback=QgsProcessingFeedback(), context=context)
+    assert result and os.path.samefile(result["classify:MAP"], tmp_path / "map.tif")
+    labels, classes, grid = read_class_raster(str(tmp_path / "map.tif"))
+    assert grid.width == grid.height == 100 and classes is not None
+    assert set(np.unique(labels)) <= {0, *classes.ids} and (labels > 0).mean() > 0.3  # the patch is partly outside the demo scene
+    metrics = json.loads((tmp_path / "report.json").read_text())
+    assert 0.5 < metrics["overall_accuracy"] <= 1.0
+    assert (tmp_path / "model.onnx").stat().st_size > 1000
+
+    layers = list(project.mapLayers().values())
+    assert not [layer.name() for layer in layers if layer.name().startswith("Time stack")]
+    [map_layer] = [layer for layer in layers if layer.source().endswith("map.tif")]
+    assert isinstance(map_layer.renderer(), QgsPalettedRasterRenderer)
+    assert {c.label for c in map_layer.renderer().classes()} == set(classes.names)
+    project.clear()
