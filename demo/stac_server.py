@@ -111,7 +111,39 @@ class Faults:
         return None
 
 
-class StacServer:
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 served by a daemon thread; ``with Server(...) as s: s.url``.
+
+    Subclasses set ``handler``: a request handler class that reaches the server object as ``self.owner``.
+    """
+
+    handler: type[BaseHTTPRequestHandler]
+    port = 0
+    url = ""
+    _httpd: ThreadingHTTPServer | None = None
+
+    def start(self):
+        handler = type("Handler", (self.handler,), {"owner": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name=type(self).__name__, daemon=True).start()
+        return self
+
+    def close(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class StacServer(LoopbackServer):
     """``with StacServer(root) as s: s.url`` -> a STAC API root URL; ``s.requests`` logs requests."""
 
     def __init__(
@@ -127,30 +159,6 @@ class StacServer:
         self.faults = Faults()
         self.requests: list[str] = []
         self.bytes_sent = 0  # body bytes answered (GET /_stats reports it with the request count)
-        self.url = ""
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> StacServer:
-        handler = type("Handler", (_Handler,), {"server_obj": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="stac-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> StacServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ---------------------------------------------------------------- catalogue
     def collection(self) -> dict:
@@ -201,13 +209,13 @@ def _csv(value: object) -> str:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go in separate writes: avoid 40 ms delayed-ACK stalls
-    server_obj: StacServer
+    owner: StacServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep stderr quiet
         pass
 
     def _send(self, status: int, body: bytes, ctype: str = "application/json", headers: dict | None = None) -> None:
-        truncate = status < 300 and self.command != "HEAD" and self.server_obj.faults.take(self.command, "TRUNCATE:" + self.path.split("?")[0])
+        truncate = status < 300 and self.command != "HEAD" and self.owner.faults.take(self.command, "TRUNCATE:" + self.path.split("?")[0])
         if truncate:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -228,14 +236,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         if self.command != "HEAD":
-            self.server_obj.bytes_sent += len(body)
+            self.owner.bytes_sent += len(body)
             self.wfile.write(body)
 
     def _json(self, obj: object, status: int = 200) -> None:
         self._send(status, json.dumps(obj).encode())
 
     def _route(self) -> None:
-        srv = self.server_obj
+        srv = self.owner
         srv.requests.append(f"{self.command} {self.path} {self.headers.get('Range', '')}".rstrip())
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
@@ -317,10 +325,10 @@ class _Handler(BaseHTTPRequestHandler):
         return False  # "truncate" acts when the body is sent
 
     def _file(self, path: str) -> None:
-        if self.server_obj.latency:
-            time.sleep(self.server_obj.latency)
-        full = os.path.realpath(os.path.join(self.server_obj.root, path.lstrip("/")))
-        if not full.startswith(self.server_obj.root + os.sep) or not os.path.isfile(full):
+        if self.owner.latency:
+            time.sleep(self.owner.latency)
+        full = os.path.realpath(os.path.join(self.owner.root, path.lstrip("/")))
+        if not full.startswith(self.owner.root + os.sep) or not os.path.isfile(full):
             return self._json({"code": "NotFound", "description": f"{path} not found"}, 404)
         size = os.path.getsize(full)
         rng = self.headers.get("Range")
@@ -341,3 +349,6 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body, ctype, headers)
 
     do_GET = do_POST = do_HEAD = _route
+
+
+StacServer.handler = _Handler

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 import numpy as np
 from osgeo import gdal, osr
 
-from demo.stac_server import Faults
+from demo.stac_server import Faults, LoopbackServer
 from lc_plugin.sources.sentinelhub import L1C_BANDS
 
 X0, Y0 = 400000.0, 5100000.0
@@ -45,7 +45,7 @@ def sh_value(band: str, day: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (1000 + 100 * L1C_BANDS.index(band) + 10 * day + 2 * col + 4 * row) * 1e-4
 
 
-class SentinelHubServer:
+class SentinelHubServer(LoopbackServer):
     """``with SentinelHubServer(items) as s: s.url``; ``items`` are STAC items (dicts)."""
 
     def __init__(
@@ -79,26 +79,6 @@ class SentinelHubServer:
     def expire_tokens(self) -> None:
         with self._lock:
             self.valid_tokens.clear()
-
-    def start(self) -> SentinelHubServer:
-        handler = type("Handler", (_Handler,), {"srv": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def close(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> SentinelHubServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def render(self, body: dict) -> bytes:
         """The Process API answer: a float32 GeoTIFF of the evalscript's bands on the requested grid."""
@@ -150,13 +130,13 @@ def _matches(item: dict, body: dict) -> bool:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-    srv: SentinelHubServer
+    owner: SentinelHubServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
 
     def _send(self, status: int, body: bytes, ctype: str = "application/json", headers: dict | None = None) -> None:
-        if status < 300 and self.srv.faults.take(self.command, "TRUNCATE:" + self.path):
+        if status < 300 and self.owner.faults.take(self.command, "TRUNCATE:" + self.path):
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -178,18 +158,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authorized(self) -> bool:
         auth = self.headers.get("Authorization", "")
-        with self.srv._lock:
-            ok = auth.startswith("Bearer ") and auth[7:] in self.srv.valid_tokens
-            if ok and self.srv.token_uses is not None:
-                uses = self.srv._uses[auth[7:]] = self.srv._uses.get(auth[7:], 0) + 1
-                if uses >= self.srv.token_uses:
-                    self.srv.valid_tokens.discard(auth[7:])
+        with self.owner._lock:
+            ok = auth.startswith("Bearer ") and auth[7:] in self.owner.valid_tokens
+            if ok and self.owner.token_uses is not None:
+                uses = self.owner._uses[auth[7:]] = self.owner._uses.get(auth[7:], 0) + 1
+                if uses >= self.owner.token_uses:
+                    self.owner.valid_tokens.discard(auth[7:])
         if not ok:
             self._json({"error": {"status": 401, "reason": "Unauthorized", "message": "token expired or invalid"}}, 401)
         return ok
 
     def do_POST(self) -> None:  # noqa: N802
-        srv = self.srv
+        srv = self.owner
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         srv.requests.append(f"POST {self.path}")
         srv.seen_headers.append(json.dumps(dict(self.headers)))
@@ -248,3 +228,6 @@ def sh_item(item_id: str, when: str, cloud: float, bbox: list[float], baseline: 
 
 def iso(day: date) -> str:
     return datetime(day.year, day.month, day.day, 10, 0, 0).isoformat() + "Z"
+
+
+SentinelHubServer.handler = _Handler

@@ -8,27 +8,11 @@ import numpy as np
 import pytest
 import rasterio
 from osgeo import ogr
+from test_help import ALGORITHM_IDS  # the fixed ids scripts depend on, listed once
 
 from demo.chain import ChainSettings, run_chain
 from demo.qgis_cli import list_algorithms, run_algorithm
 from lc_plugin.rasters import read_class_raster, read_stack_info
-
-ALGORITHM_IDS = [
-    "creategrid",
-    "download",
-    "cloudmasks",
-    "filterscenes",
-    "interpolate",
-    "rasterizereference",
-    "train",
-    "classify",
-    "accuracyreport",
-    "mosaic",
-    "splitstack",
-    "validcount",
-    "sampledesign",
-    "areaestimate",
-]
 
 
 def settings_for(scene, server) -> ChainSettings:
