@@ -10,6 +10,7 @@ from .filter_scenes import FilterScenesAlgorithm
 from .interpolate import InterpolateAlgorithm
 from .mosaic import MosaicAlgorithm
 from .rasterize_reference import RasterizeReferenceAlgorithm
+from .run_grid import RunGridAlgorithm
 from .sample_design import SampleDesignAlgorithm
 from .split_stack import SplitStackAlgorithm
 from .train import TrainAlgorithm
@@ -30,4 +31,5 @@ ALGORITHMS = [
     MosaicAlgorithm,
     SplitStackAlgorithm,
     ValidCountAlgorithm,
+    RunGridAlgorithm,
 ]

@@ -11,7 +11,8 @@ from types import ModuleType
 
 from .errors import LandCoverError
 
-PIP_NAMES = {"onnxruntime": "onnxruntime", "lightgbm": "lightgbm", "onnxmltools": "onnxmltools", "s2cloudless": "s2cloudless", "matplotlib": "matplotlib"}
+# Import name → what to pip install, where they differ.
+PIP_NAMES = {"distributed": "dask[distributed]", "dask": "dask[distributed]"}
 
 
 def require(module: str) -> ModuleType:

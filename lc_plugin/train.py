@@ -75,6 +75,58 @@ def _fix_batch_dimension(onx) -> None:
             dims[0].dim_param = "N"
 
 
+def _exact_thresholds(onx, model) -> int:
+    """Make the ONNX trees split exactly where LightGBM's do on float32 features.
+
+    LightGBM compares a feature (float32 widened to double) with a double threshold ``t``;
+    onnxruntime compares it with ``float32(t)``, which rounds up about half the time and then sends
+    features in ``(t, float32(t)]`` the other way. For float32 ``x``, ``x <= t`` holds exactly when
+    ``x <= `` the largest float32 not above ``t``, so each threshold is replaced by that value. The
+    ONNX nodes are matched to LightGBM's by walking both trees from the root (true branch = left
+    child). Returns the number of thresholds changed; leaves the model as converted if the trees
+    do not line up (an unknown converter layout).
+    """
+    booster = getattr(model, "booster_", model)
+    node = next((n for n in onx.graph.node if n.op_type == "TreeEnsembleClassifier"), None)
+    if node is None:
+        return 0
+    attrs = {a.name: a for a in node.attribute}
+    if "nodes_values" not in attrs:
+        return 0
+    where = {(t, n): i for i, (t, n) in enumerate(zip(attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints))}
+    true_ids, false_ids = attrs["nodes_truenodeids"].ints, attrs["nodes_falsenodeids"].ints
+    features, modes = attrs["nodes_featureids"].ints, attrs["nodes_modes"].strings
+    values = np.asarray(attrs["nodes_values"].floats, dtype=np.float32)
+    exact = values.copy()
+    for tree, info in enumerate(booster.dump_model()["tree_info"]):
+        todo = [(info["tree_structure"], 0)]
+        while todo:
+            split, node_id = todo.pop()
+            if "split_index" not in split:
+                continue
+            i = where.get((tree, node_id))
+            threshold = split.get("threshold")
+            if (
+                i is None
+                or split.get("decision_type") != "<="
+                or modes[i] != b"BRANCH_LEQ"
+                or features[i] != split["split_feature"]
+                or not isinstance(threshold, float)
+                or np.float32(threshold) != values[i]
+            ):
+                return 0
+            rounded = np.float32(threshold)
+            if float(rounded) > threshold:
+                rounded = np.nextafter(rounded, np.float32(-np.inf))
+            exact[i] = rounded
+            todo.append((split["left_child"], true_ids[i]))
+            todo.append((split["right_child"], false_ids[i]))
+    changed = int((exact != values).sum())
+    del attrs["nodes_values"].floats[:]
+    attrs["nodes_values"].floats.extend(exact.tolist())
+    return changed
+
+
 def fit_lightgbm(
     x: np.ndarray,
     y: np.ndarray,
@@ -124,6 +176,7 @@ def model_to_onnx(model, n_features: int, metadata: dict[str, str]):
     except Exception as exc:  # converter failures are not user errors, but say what failed
         raise LandCoverError(f"Could not convert the LightGBM model to ONNX ({type(exc).__name__}: {exc}).") from exc
     _fix_batch_dimension(onx)
+    _exact_thresholds(onx, model)
     onnx.helper.set_model_props(onx, metadata)
     onx.doc_string = "lc-plugin LightGBM pixel classifier; see metadata_props for classes and feature layout."
     return onx

@@ -21,6 +21,7 @@ ALGORITHM_IDS = [
     "validcount",
     "sampledesign",
     "areaestimate",
+    "rungrid",
 ]
 
 

@@ -1,0 +1,153 @@
+"""Run the whole per-patch chain over a grid (sequential, process pool or Dask), then mosaic."""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputHtml,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from ..lc_plugin import batch
+from .base import LandCoverAlgorithm
+from .params import END_DATE, START_DATE, add_date_parameters, date_range
+
+
+class RunGridAlgorithm(LandCoverAlgorithm):
+    ALG_ID = "rungrid"
+    DISPLAY_NAME = "Run land-cover pipeline over a grid"
+    GROUP_ID = "classification"
+    HELP = (
+        "Runs download → cloud masks → filter → interpolate → (rasterize reference) → classify for every patch of a "
+        "grid, one subfolder per patch in the run folder, then mosaics the class maps into a VRT and a Cloud-Optimized "
+        "GeoTIFF and writes a run report (HTML + JSON: status, duration and error of each patch, parameters, versions). "
+        "A patch that fails does not stop the others; rerunning the same run folder skips the patches already done.<br>"
+        "<b>Patch grid</b> (GRID): from Create patch grid. <b>Model</b> (MODEL): ONNX model from Train.<br>"
+        "<b>Parameters file</b> (PARAMETERS_FILE): optional, default none; a parameters.json of an earlier run, whose "
+        "values replace the ones below (grid and model excepted).<br>"
+        "<b>Start/End date</b> (START_DATE, END_DATE): YYYY-MM-DD, required unless a parameters file is given.<br>"
+        "<b>STAC API URL</b> (STAC_URL, default Earth Search), <b>Collection</b> (COLLECTION, default sentinel-2-l2a), "
+        "<b>Bands</b> (BANDS, default B02,B03,B04,B08,B11,B12,SCL), <b>Max scene cloud cover</b> (MAX_CLOUD, default 80).<br>"
+        "<b>Cloud mask method</b> (CLOUD_METHOD, default 0 = auto; 1 s2cloudless, 2 SCL), <b>Min valid fraction</b> "
+        "(MIN_VALID_FRACTION, default 0.8), <b>Step</b> (STEP_DAYS, default 16).<br>"
+        "<b>Reference</b> (REFERENCE, optional, default none) and its class field (REFERENCE_FIELD, default empty): "
+        "rasterized per patch when given.<br>"
+        "<b>Executor</b> (EXECUTOR, default 0 = sequential; 1 local processes, 2 Dask), <b>Workers</b> (WORKERS, default 2), "
+        "<b>Dask scheduler address</b> (SCHEDULER, optional, default empty: a local Dask cluster of WORKERS processes; the "
+        "workers must see the grid, model and run folder at the same paths).<br>"
+        "<b>Run folder</b> (RUN_FOLDER). Outputs: the mosaic COG (OUTPUT_MOSAIC), the report (OUTPUT_REPORT), "
+        "DONE and FAILED counts.<br>"
+        "Example: <code>qgis_process run landcover:rungrid -- GRID=grid.gpkg MODEL=model.onnx START_DATE=2017-01-01 "
+        "END_DATE=2017-12-31 EXECUTOR=1 WORKERS=4 RUN_FOLDER=run</code>"
+    )
+
+    GRID = "GRID"
+    MODEL = "MODEL"
+    PARAMETERS_FILE = "PARAMETERS_FILE"
+    STAC_URL = "STAC_URL"
+    COLLECTION = "COLLECTION"
+    BANDS = "BANDS"
+    MAX_CLOUD = "MAX_CLOUD"
+    CLOUD_METHOD = "CLOUD_METHOD"
+    MIN_VALID_FRACTION = "MIN_VALID_FRACTION"
+    STEP_DAYS = "STEP_DAYS"
+    REFERENCE = "REFERENCE"
+    REFERENCE_FIELD = "REFERENCE_FIELD"
+    EXECUTOR = "EXECUTOR"
+    WORKERS = "WORKERS"
+    SCHEDULER = "SCHEDULER"
+    RUN_FOLDER = "RUN_FOLDER"
+    OUTPUT_MOSAIC = "OUTPUT_MOSAIC"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        defaults = batch.BatchParameters(grid="", model="", start="", end="")
+        self.addParameter(QgsProcessingParameterFeatureSource(self.GRID, self.tr("Patch grid"), [QgsProcessing.TypeVectorPolygon]))
+        self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx"))
+        self.addParameter(QgsProcessingParameterFile(self.PARAMETERS_FILE, self.tr("Parameters file (JSON)"), extension="json", optional=True))
+        add_date_parameters(self, optional=True)
+        self.addParameter(QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), defaults.stac_url))
+        self.addParameter(QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), defaults.collection))
+        self.addParameter(QgsProcessingParameterString(self.BANDS, self.tr("Bands"), ",".join(defaults.bands)))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.MAX_CLOUD, self.tr("Max scene cloud cover (%)"), QgsProcessingParameterNumber.Double, 80.0, minValue=0, maxValue=100
+            )
+        )
+        self.addParameter(QgsProcessingParameterEnum(self.CLOUD_METHOD, self.tr("Cloud mask method"), batch.CLOUD_METHODS, defaultValue=0))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.MIN_VALID_FRACTION, self.tr("Min valid fraction"), QgsProcessingParameterNumber.Double, 0.8, minValue=0, maxValue=1
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(self.STEP_DAYS, self.tr("Interpolation step (days)"), QgsProcessingParameterNumber.Integer, 16, minValue=1)
+        )
+        self.addParameter(QgsProcessingParameterFile(self.REFERENCE, self.tr("Reference polygons"), optional=True))
+        self.addParameter(QgsProcessingParameterString(self.REFERENCE_FIELD, self.tr("Reference class field"), "", optional=True))
+        self.addParameter(QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(self.WORKERS, self.tr("Workers"), QgsProcessingParameterNumber.Integer, 2, minValue=1))
+        self.addParameter(QgsProcessingParameterString(self.SCHEDULER, self.tr("Dask scheduler address (empty: local cluster)"), "", optional=True))
+        self.addParameter(QgsProcessingParameterFolderDestination(self.RUN_FOLDER, self.tr("Run folder")))
+        self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT_MOSAIC, self.tr("Land-cover mosaic")))
+        self.addOutput(QgsProcessingOutputHtml(self.OUTPUT_REPORT, self.tr("Run report")))
+        self.addOutput(QgsProcessingOutputNumber(self.DONE, self.tr("Patches done")))
+        self.addOutput(QgsProcessingOutputNumber(self.FAILED, self.tr("Patches failed")))
+
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
+        grid, layer = self.vector_path(parameters, self.GRID, context, feedback)
+        model = self.parameterAsFile(parameters, self.MODEL, context)
+        file = self.parameterAsFile(parameters, self.PARAMETERS_FILE, context)
+        if file:
+            params = batch.BatchParameters.load(file)
+            params.grid, params.grid_layer, params.model = grid, layer, model
+        else:
+            start, end = date_range(self, parameters, context)
+            if start is None or end is None:
+                raise QgsProcessingException(f"{START_DATE if start is None else END_DATE}: give the period (YYYY-MM-DD) or a parameters file.")
+            bands = [b.strip() for b in self.parameterAsString(parameters, self.BANDS, context).split(",") if b.strip()]
+            params = batch.BatchParameters(
+                grid=grid,
+                grid_layer=layer,
+                model=model,
+                start=start.isoformat(),
+                end=end.isoformat(),
+                stac_url=self.parameterAsString(parameters, self.STAC_URL, context).strip(),
+                collection=self.parameterAsString(parameters, self.COLLECTION, context).strip(),
+                bands=bands,
+                max_cloud=self.parameterAsDouble(parameters, self.MAX_CLOUD, context),
+                cloud_method=batch.CLOUD_METHODS[self.parameterAsEnum(parameters, self.CLOUD_METHOD, context)],
+                min_valid_fraction=self.parameterAsDouble(parameters, self.MIN_VALID_FRACTION, context),
+                step_days=self.parameterAsInt(parameters, self.STEP_DAYS, context),
+                reference=self.parameterAsFile(parameters, self.REFERENCE, context) or None,
+                reference_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context).strip() or None,
+            )
+        run_folder = self.parameterAsString(parameters, self.RUN_FOLDER, context)
+        result = batch.run_batch(
+            params,
+            run_folder,
+            executor=batch.EXECUTORS[self.parameterAsEnum(parameters, self.EXECUTOR, context)],
+            workers=self.parameterAsInt(parameters, self.WORKERS, context),
+            scheduler=self.parameterAsString(parameters, self.SCHEDULER, context).strip() or None,
+            monitor=monitor,
+        )
+        for pid in result.failed:
+            feedback.reportError(f"Patch {pid} failed; see {result.report_html}")
+        out = {self.RUN_FOLDER: run_folder, self.OUTPUT_REPORT: result.report_html, self.DONE: len(result.done), self.FAILED: len(result.failed)}
+        if result.mosaic and result.mosaic.get("cog") and os.path.isfile(result.mosaic["cog"]):
+            out[self.OUTPUT_MOSAIC] = result.mosaic["cog"]
+            self.load_output(context, result.mosaic["cog"], self.tr("Land-cover mosaic"), self.OUTPUT_MOSAIC)
+            self.style_as_classes(context, result.mosaic["cog"])
+        return out

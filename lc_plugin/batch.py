@@ -1,0 +1,503 @@
+"""Run the per-patch chain over a whole grid: resumable, in parallel, locally or on Dask.
+
+Each patch is independent: ``process_patch`` runs download → cloud mask → filter →
+interpolate → (rasterize reference) → classify into ``<run_folder>/<patch_id>/`` and writes a
+done marker (``done.json``: outputs, duration, parameters hash). ``run_batch`` skips patches
+whose marker matches the parameters, runs the others with the chosen executor (a patch that
+raises is recorded with its traceback and the others go on), mosaics the class maps and writes
+``report.json`` + ``report.html``. Rerunning the same run folder resumes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import json
+import os
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import Cancelled, LandCoverError
+from .monitor import Monitor
+
+EXECUTORS = ["sequential", "processes", "dask"]
+DONE_MARKER = "done.json"
+PARAMETERS_FILE = "parameters.json"
+STEPS = ["download", "cloud mask", "filter", "interpolate", "reference", "classify"]
+CLOUD_METHODS = ["auto", "s2cloudless", "scl"]
+
+
+@dataclass
+class BatchParameters:
+    """Everything that decides a patch's outputs (saved as ``parameters.json`` in the run folder)."""
+
+    grid: str
+    model: str
+    start: str
+    end: str
+    stac_url: str = "https://earth-search.aws.element84.com/v1"
+    collection: str = "sentinel-2-l2a"
+    bands: list[str] = field(default_factory=lambda: ["B02", "B03", "B04", "B08", "B11", "B12", "SCL"])
+    max_cloud: float = 80.0
+    cloud_method: str = "auto"
+    min_valid_fraction: float = 0.8
+    step_days: int = 16
+    reference: str | None = None
+    reference_field: str | None = None
+    erosion_px: int = 0
+    grid_layer: str | None = None
+    patch_ids: list[str] | None = None
+    download_threads: int = 4
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    def digest(self) -> str:
+        """Hash of what decides the outputs (patch selection and threads excluded)."""
+        data = asdict(self)
+        data.pop("patch_ids", None)
+        data.pop("download_threads", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def save(self, path: str) -> None:
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.to_json())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str) -> BatchParameters:
+        """Parameters from a JSON file (e.g. a previous run's ``parameters.json``)."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise LandCoverError(f"Cannot read the parameters file {path}: {exc}", "PARAMETERS") from exc
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise LandCoverError(f"Unknown entries in the parameters file {path}: {', '.join(unknown)}.", "PARAMETERS")
+        return cls(**data)
+
+    def check(self) -> None:
+        if self.cloud_method not in CLOUD_METHODS:
+            raise LandCoverError(f"Unknown cloud-mask method '{self.cloud_method}'; choose one of {', '.join(CLOUD_METHODS)}.", "CLOUD_METHOD")
+        if not os.path.isfile(self.model):
+            raise LandCoverError(f"The model {self.model} does not exist; choose an ONNX model made by the Train step.", "MODEL")
+        if not os.path.exists(self.grid):
+            raise LandCoverError(f"The grid {self.grid} does not exist; make one with Create patch grid.", "GRID")
+        if self.reference and not self.reference_field:
+            raise LandCoverError("A reference layer needs its class field.", "REFERENCE_FIELD")
+        if int(self.step_days) < 1:
+            raise LandCoverError(f"The interpolation step must be at least 1 day, got {self.step_days}.", "STEP_DAYS")
+
+
+def _read_marker(folder: str) -> dict | None:
+    try:
+        with open(os.path.join(folder, DONE_MARKER), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def is_done(folder: str, digest: str) -> bool:
+    """True if the patch folder holds a done marker for these parameters and its outputs exist."""
+    marker = _read_marker(folder)
+    if not marker or marker.get("parameters_hash") != digest:
+        return False
+    return all(os.path.isfile(os.path.join(folder, p)) for p in marker.get("outputs", {}).values())
+
+
+def process_patch(params: dict, patch_id: str, run_folder: str, monitor: Monitor | None = None) -> dict:
+    """Run the chain for one patch; return its record (never raises, except ``Cancelled``).
+
+    Takes plain data (a dict of parameters, the patch id) so it pickles to any worker; the patch
+    geometry is read from the grid file, which workers must see at the same path.
+    """
+    from . import classify, clouds, interpolate, reference, scenes
+    from .download import download_patch
+    from .grid import read_patches
+
+    p = BatchParameters(**params)
+    monitor = monitor or Monitor()
+    folder = os.path.join(run_folder, patch_id)
+    started = time.time()
+    steps: dict[str, float] = {}
+    record = {"patch": patch_id, "status": "failed", "outputs": {}, "steps": steps, "error": None, "traceback": None}
+    record["worker"] = f"{platform.node()}:{os.getpid()}"
+    out = {
+        k: v
+        for k, v in {
+            "stack": "stack.tif",
+            "mask": "clm.tif",
+            "filtered": "filtered.tif",
+            "filtered_mask": "filtered_clm.tif",
+            "interpolated": "interpolated.tif",
+            "reference": "reference.tif" if p.reference else None,
+            "landcover": "landcover.tif",
+        }.items()
+        if v
+    }
+    path = {k: os.path.join(folder, v) for k, v in out.items()}
+    n = len(STEPS) if p.reference else len(STEPS) - 1
+    step_no = 0
+
+    def step(name: str) -> Monitor:
+        nonlocal step_no
+        steps[name] = time.time()
+        sub = monitor.sub(step_no / n, (step_no + 1) / n)
+        step_no += 1
+        monitor.info(f"Patch {patch_id}: {name}")
+        return sub
+
+    def close(name: str) -> None:
+        steps[name] = round(time.time() - steps[name], 3)
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+        marker = os.path.join(folder, DONE_MARKER)
+        if os.path.exists(marker):
+            os.remove(marker)
+        (patch,) = read_patches(p.grid, [patch_id], layer=p.grid_layer)
+        m = step("download")
+        download_patch(
+            patch,
+            path["stack"],
+            start=p.start,
+            end=p.end,
+            stac_url=p.stac_url,
+            collection=p.collection,
+            max_cloud=p.max_cloud,
+            bands=list(p.bands),
+            threads=p.download_threads,
+            resume=True,
+            monitor=m,
+        )
+        close("download")
+        m = step("cloud mask")
+        clouds.cloud_masks_file(path["stack"], path["mask"], method=p.cloud_method, monitor=m)
+        close("cloud mask")
+        m = step("filter")
+        scenes.filter_scenes_file(path["stack"], path["mask"], path["filtered"], path["filtered_mask"], min_valid_fraction=p.min_valid_fraction, monitor=m)
+        close("filter")
+        m = step("interpolate")
+        interpolate.interpolate_file(
+            path["filtered"],
+            path["interpolated"],
+            mask_path=path["filtered_mask"],
+            step_days=int(p.step_days),
+            start=dt.date.fromisoformat(str(p.start)),
+            end=dt.date.fromisoformat(str(p.end)),
+            monitor=m,
+        )
+        close("interpolate")
+        if p.reference:
+            m = step("reference")
+            reference.rasterize_reference_file(p.reference, p.reference_field, path["interpolated"], path["reference"], erosion_px=int(p.erosion_px), monitor=m)
+            close("reference")
+        m = step("classify")
+        classify.classify_file(p.model, path["interpolated"], path["landcover"], monitor=m)
+        close("classify")
+        record.update(status="done", outputs=out, duration_s=round(time.time() - started, 3), parameters_hash=p.digest())
+        tmp = marker + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({**record, "finished": dt.datetime.now(dt.timezone.utc).isoformat()}, f, indent=2)
+        os.replace(tmp, marker)
+    except Cancelled:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a patch's failure is data for the report
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        record.update(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(), duration_s=round(time.time() - started, 3))
+        for name, value in list(steps.items()):
+            if value > 1e9:  # the step that raised never closed
+                steps[name] = round(time.time() - value, 3)
+    return record
+
+
+@dataclass
+class BatchResult:
+    run_folder: str
+    records: list[dict]
+    mosaic: dict | None
+    report_json: str
+    report_html: str
+
+    @property
+    def done(self) -> list[str]:
+        return [r["patch"] for r in self.records if r["status"] in ("done", "skipped")]
+
+    @property
+    def failed(self) -> list[str]:
+        return [r["patch"] for r in self.records if r["status"] == "failed"]
+
+
+def run_batch(
+    params: BatchParameters,
+    run_folder: str,
+    *,
+    executor: str = "sequential",
+    workers: int = 2,
+    scheduler: str | None = None,
+    monitor: Monitor | None = None,
+) -> BatchResult:
+    """Process every patch of the grid not yet done, mosaic the class maps, write the report."""
+    from .grid import read_patches
+
+    monitor = monitor or Monitor()
+    if executor not in EXECUTORS:
+        raise LandCoverError(f"Unknown executor '{executor}'; choose one of {', '.join(EXECUTORS)}.", "EXECUTOR")
+    if int(workers) < 1:
+        raise LandCoverError(f"The number of workers must be at least 1, got {workers}.", "WORKERS")
+    params.check()
+    run_folder = os.path.abspath(run_folder)
+    os.makedirs(run_folder, exist_ok=True)
+    params.save(os.path.join(run_folder, PARAMETERS_FILE))
+    ids = [p.id for p in read_patches(params.grid, params.patch_ids, layer=params.grid_layer)]
+    if not ids:
+        raise LandCoverError(f"The grid {params.grid} has no patches.", "GRID")
+    digest = params.digest()
+    records: dict[str, dict] = {}
+    todo = []
+    for pid in ids:
+        if is_done(os.path.join(run_folder, pid), digest):
+            marker = _read_marker(os.path.join(run_folder, pid)) or {}
+            records[pid] = {**marker, "status": "skipped"}
+        else:
+            todo.append(pid)
+    monitor.info(f"{len(ids)} patches: {len(ids) - len(todo)} already done, {len(todo)} to run ({executor})")
+    started = time.time()
+    work = monitor.sub(0.0, 0.9)
+    data = asdict(params)
+    finished = [0]
+
+    def collect(record: dict) -> None:
+        records[record["patch"]] = record
+        finished[0] += 1
+        state = record["status"] if record["status"] == "done" else f"FAILED ({record['error']})"
+        monitor.info(f"Patch {record['patch']}: {state} [{finished[0]}/{len(todo)}]")
+        work.update(finished[0] / max(len(todo), 1))
+
+    if todo:
+        if executor == "sequential":
+            for i, pid in enumerate(todo):
+                collect(process_patch(data, pid, run_folder, work.sub(i / len(todo), (i + 1) / len(todo))))
+        elif executor == "processes":
+            _run_processes(data, todo, run_folder, int(workers), collect, monitor)
+        else:
+            _run_dask(data, todo, run_folder, int(workers), scheduler, collect, monitor)
+    wall = time.time() - started
+    ordered = [records[pid] for pid in ids]
+    maps = [os.path.join(run_folder, r["patch"], r["outputs"]["landcover"]) for r in ordered if r["status"] in ("done", "skipped")]
+    mosaic_info = None
+    if maps:
+        from .mosaic import mosaic_files
+
+        vrt, cog = os.path.join(run_folder, "landcover.vrt"), os.path.join(run_folder, "landcover_cog.tif")
+        mosaic_info = mosaic_files(maps, vrt, cog, monitor=monitor.sub(0.9, 0.98))
+    rj, rh = write_report(run_folder, params, ordered, mosaic_info, executor=executor, workers=int(workers), wall_s=wall)
+    monitor.update(1.0)
+    return BatchResult(run_folder, ordered, mosaic_info, rj, rh)
+
+
+def _failed_record(pid: str, exc: BaseException) -> dict:
+    error = f"{type(exc).__name__}: {exc}"
+    return {"patch": pid, "status": "failed", "outputs": {}, "steps": {}, "error": error, "traceback": "".join(traceback.format_exception(exc))}
+
+
+def _run_processes(data: dict, todo: list[str], run_folder: str, workers: int, collect: Callable[[dict], None], monitor: Monitor) -> None:
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_spawn_context())
+    pending = {}
+    queue = list(todo)
+    try:
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:  # submit lazily, so cancel stops submitting
+                pid = queue.pop(0)
+                pending[pool.submit(process_patch, data, pid, run_folder)] = pid
+            finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
+            monitor.check()
+            for fut in finished:
+                pid = pending.pop(fut)
+                try:
+                    collect(fut.result())
+                except Exception as exc:  # noqa: BLE001 - e.g. a worker that died
+                    collect(_failed_record(pid, exc))
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # running patches finish; queued ones are dropped
+        raise
+    pool.shutdown(wait=True)
+
+
+def _spawn_context():
+    """Fresh interpreters, not forks: a fork of a process with threads (GDAL, HTTP, QGIS) can deadlock.
+
+    Inside QGIS ``sys.executable`` is the QGIS binary, so the children are started with python3.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    python = _python_executable()
+    if python:
+        ctx.set_executable(python)
+    return ctx
+
+
+def _python_executable() -> str | None:
+    """python3 when this process is not a Python interpreter (QGIS), else None (keep the default)."""
+    import shutil
+    import sys
+
+    if os.path.basename(sys.executable or "").lower().startswith("python"):
+        return None
+    return shutil.which("python3")
+
+
+def _run_dask(data: dict, todo: list[str], run_folder: str, workers: int, scheduler: str | None, collect: Callable[[dict], None], monitor: Monitor) -> None:
+    from .deps import require
+
+    distributed = require("distributed")
+    cluster = None
+    if scheduler:
+        client = distributed.Client(scheduler, timeout="20s")
+    else:
+        python = _python_executable()
+        if python:  # Dask's nanny spawns its workers with multiprocessing's (global) executable
+            import multiprocessing
+
+            multiprocessing.set_executable(python)
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = distributed.Client(cluster)
+    try:
+        futures = {client.submit(process_patch, data, pid, run_folder, key=f"lc-patch-{pid}-{time.time_ns()}", pure=False): pid for pid in todo}
+        results = distributed.as_completed(list(futures))
+        try:
+            while True:
+                monitor.check()
+                batch = results.next_batch(block=False) if results.has_ready() else []
+                if not batch:
+                    if results.is_empty():
+                        break
+                    time.sleep(0.1)
+                    continue
+                for fut in batch:
+                    pid = futures[fut]
+                    try:
+                        collect(fut.result())
+                    except Exception as exc:  # noqa: BLE001 - e.g. a worker that died
+                        collect(_failed_record(pid, exc))
+        except BaseException:
+            client.cancel(list(futures))
+            raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of what decides the results, for the report (reproducibility)."""
+    from importlib import metadata
+
+    from . import __version__
+
+    versions = {"lc_plugin": __version__, "python": platform.python_version()}
+    for name in ("numpy", "rasterio", "lightgbm", "onnxruntime", "s2cloudless", "dask", "distributed"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    try:
+        from osgeo import gdal
+
+        versions["gdal"] = gdal.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+def workflow_figure(path: str, with_reference: bool) -> str | None:
+    """Draw the per-patch step graph (PNG) with matplotlib's Agg canvas; None without matplotlib."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    names = ["grid", "download", "cloud mask", "filter", "interpolate"] + (["reference"] if with_reference else []) + ["classify", "mosaic", "report"]
+    fig = Figure(figsize=(1.3 * len(names), 1.6))
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylim(-1, 1)
+    ax.axis("off")
+    for i, name in enumerate(names):
+        per_patch = name not in ("grid", "mosaic", "report")
+        ax.text(
+            i,
+            0,
+            name,
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox={"boxstyle": "round", "facecolor": "#cfe8cf" if per_patch else "#dddddd", "edgecolor": "#555555"},
+        )
+        if i:
+            ax.annotate("", xy=(i - 0.42, 0), xytext=(i - 0.58, 0), arrowprops={"arrowstyle": "->"})
+    ax.text((len(names) - 1) / 2, -0.75, "green: once per patch (in parallel); grey: once per run", ha="center", fontsize=8)
+    fig.savefig(path, dpi=80)
+    return path
+
+
+def write_report(
+    run_folder: str, params: BatchParameters, records: list[dict], mosaic_info: dict | None, *, executor: str, workers: int, wall_s: float
+) -> tuple[str, str]:
+    """``report.json`` and ``report.html``: per patch status, duration, error; parameters, versions, graph."""
+    counts = {s: sum(r["status"] == s for r in records) for s in ("done", "skipped", "failed")}
+    report = {
+        "run_folder": run_folder,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "executor": executor,
+        "workers": workers,
+        "wall_s": round(wall_s, 3),
+        "counts": counts,
+        "parameters": asdict(params),
+        "parameters_hash": params.digest(),
+        "versions": package_versions(),
+        "mosaic": mosaic_info,
+        "patches": records,
+    }
+    rj = os.path.join(run_folder, "report.json")
+    with open(rj + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, default=str)
+    os.replace(rj + ".tmp", rj)
+    graph = workflow_figure(os.path.join(run_folder, "workflow.png"), bool(params.reference))
+    e = html.escape
+    rows = []
+    for r in records:
+        tb = f"<details><summary>traceback</summary><pre>{e(r.get('traceback') or '')}</pre></details>" if r.get("traceback") else ""
+        colour = {"done": "#e6f4e6", "skipped": "#eeeeee", "failed": "#fbe3e3"}.get(r["status"], "")
+        rows.append(
+            f"<tr style='background:{colour}'><td>{e(r['patch'])}</td><td>{e(r['status'])}</td>"
+            f"<td>{r.get('duration_s', '')}</td><td>{e(r.get('error') or '')}{tb}</td></tr>"
+        )
+    params_rows = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v))}</td></tr>" for k, v in asdict(params).items())
+    version_rows = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in report["versions"].items())
+    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Land-cover run report</title>
+<style>body{{font-family:sans-serif}} td,th{{border:1px solid #ccc;padding:2px 6px}} table{{border-collapse:collapse}}</style></head><body>
+<h1>Land-cover run over a grid</h1>
+<p>{e(run_folder)} — executor {e(executor)}, {workers} worker(s), {wall_s:.1f} s;
+{counts['done']} done, {counts['skipped']} skipped (done before), {counts['failed']} failed.</p>
+{f'<img src="{os.path.basename(graph)}" alt="workflow">' if graph else ''}
+<h2>Patches</h2><table><tr><th>patch</th><th>status</th><th>duration (s)</th><th>error</th></tr>{''.join(rows)}</table>
+<h2>Parameters</h2><p>hash {e(params.digest())}</p><table>{params_rows}</table>
+<h2>Versions</h2><table>{version_rows}</table></body></html>"""
+    rh = os.path.join(run_folder, "report.html")
+    with open(rh + ".tmp", "w", encoding="utf-8") as f:
+        f.write(page)
+    os.replace(rh + ".tmp", rh)
+    return rj, rh

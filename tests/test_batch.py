@@ -1,0 +1,208 @@
+"""The chain over a grid: executors agree, failures are isolated, runs resume, the mosaic holds the patches."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from lc_plugin import batch
+from lc_plugin.batch import BatchParameters, run_batch
+
+gdal.UseExceptions()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """Demo scene served over HTTP, a 12-patch grid (40 px) and a model trained on the whole demo patch."""
+    from demo.scene import build_scene
+    from demo.stac_server import StacServer
+    from lc_plugin.download import download_patch
+    from lc_plugin.grid import create_grid, read_patches
+    from lc_plugin.interpolate import interpolate_file
+    from lc_plugin.reference import rasterize_reference_file
+    from lc_plugin.train import train_classifier
+
+    tmp = tmp_path_factory.mktemp("batch")
+    scene = build_scene(str(tmp / "scene"))
+    start, end = scene.start, scene.start.replace(month=5, day=31)  # five months keep the test fast
+    with StacServer(scene.root) as server:
+        one = str(tmp / "one.gpkg")
+        create_grid(scene.aoi_path, one, patch_px=100)
+        (patch,) = read_patches(one)[:1]
+        stack = str(tmp / "train_stack.tif")
+        download_patch(patch, stack, start=start, end=end, stac_url=server.url, collection=scene.collection, max_cloud=100)
+        interp = str(tmp / "train_interp.tif")
+        interpolate_file(stack, interp, step_days=30, start=start, end=end)
+        ref = str(tmp / "train_ref.tif")
+        rasterize_reference_file(scene.reference_path, "LULC_ID", interp, ref)
+        model = str(tmp / "model.onnx")
+        train_classifier([interp], [ref], model, n_estimators=20, samples_per_class=300, drop_empty_classes=True)
+        grid = str(tmp / "grid.gpkg")
+        assert create_grid(scene.aoi_path, grid, patch_px=40) >= 8
+        params = BatchParameters(
+            grid=grid,
+            model=model,
+            start=start.isoformat(),
+            end=end.isoformat(),
+            stac_url=server.url,
+            collection=scene.collection,
+            max_cloud=100,
+            cloud_method="scl",
+            min_valid_fraction=0.5,
+            step_days=30,
+            reference=scene.reference_path,
+            reference_field="LULC_ID",
+            download_threads=2,
+        )
+        reference_run = run_batch(params, str(tmp / "sequential"))
+        yield tmp, params, reference_run
+
+
+def _array(path: str) -> np.ndarray:
+    ds = gdal.Open(path)
+    return ds.ReadAsArray()
+
+
+def _maps(run_folder: str, ids: list[str]) -> dict[str, np.ndarray]:
+    return {pid: _array(os.path.join(run_folder, pid, "landcover.tif")) for pid in ids}
+
+
+def test_sequential_run_writes_patches_mosaic_and_report(setup):
+    tmp, params, result = setup
+    assert len(result.records) >= 8 and not result.failed
+    assert {r["status"] for r in result.records} == {"done"}
+    assert BatchParameters.load(os.path.join(result.run_folder, "parameters.json")) == params
+    report = json.load(open(result.report_json, encoding="utf-8"))
+    assert report["counts"]["done"] == len(result.records) and report["versions"]["numpy"]
+    assert os.path.isfile(os.path.join(result.run_folder, "workflow.png"))
+    assert "Land-cover run" in open(result.report_html, encoding="utf-8").read()
+    maps = _maps(result.run_folder, result.done)
+    assert len({m.tobytes() for m in maps.values()}) > 1  # patches differ
+    assert all((m > 0).any() for m in maps.values())
+
+
+def test_mosaic_pixels_equal_the_patch_pixels(setup):
+    _, _, result = setup
+    cog = gdal.Open(os.path.join(result.run_folder, "landcover_cog.tif"))
+    cgt = cog.GetGeoTransform()
+    mosaic = cog.ReadAsArray()
+    rng = np.random.default_rng(0)
+    for pid in result.done:
+        ds = gdal.Open(os.path.join(result.run_folder, pid, "landcover.tif"))
+        gt, data = ds.GetGeoTransform(), ds.ReadAsArray()
+        for r, c in rng.integers(0, data.shape, size=(5, 2)):
+            x, y = gt[0] + (c + 0.5) * gt[1], gt[3] + (r + 0.5) * gt[5]
+            mc, mr = int((x - cgt[0]) / cgt[1]), int((y - cgt[3]) / cgt[5])
+            assert mosaic[mr, mc] == data[r, c], (pid, r, c)
+
+
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_parallel_executors_match_sequential(setup, executor):
+    tmp, params, reference = setup
+    result = run_batch(params, str(tmp / executor), executor=executor, workers=2)
+    assert result.done == reference.done and not result.failed
+    expected, got = _maps(reference.run_folder, reference.done), _maps(result.run_folder, result.done)
+    for pid in expected:
+        np.testing.assert_array_equal(got[pid], expected[pid])
+    np.testing.assert_array_equal(_array(os.path.join(result.run_folder, "landcover_cog.tif")), _array(os.path.join(reference.run_folder, "landcover_cog.tif")))
+
+
+def test_failing_patch_is_reported_and_the_rest_complete(setup):
+    tmp, params, reference = setup
+    run = tmp / "failing"
+    shutil.copytree(reference.run_folder, run)
+    ids = reference.done
+    bad = ids[3]
+    for pid in ids:  # force a fresh run of every patch (stacks are kept, so downloads resume)
+        os.remove(run / pid / batch.DONE_MARKER)
+    shutil.rmtree(run / bad)
+    (run / bad).write_text("a file where the patch folder should be")
+    result = run_batch(params, str(run), executor="processes", workers=2)
+    assert result.failed == [bad] and len(result.done) == len(ids) - 1
+    report = json.load(open(result.report_json, encoding="utf-8"))
+    failed = [p for p in report["patches"] if p["status"] == "failed"]
+    assert failed[0]["patch"] == bad and "Traceback" in failed[0]["traceback"] and failed[0]["error"]
+    assert report["counts"]["failed"] == 1 and bad in open(result.report_html, encoding="utf-8").read()
+    # fixed and rerun: only the failed patch runs again
+    (run / bad).unlink()
+    again = run_batch(params, str(run))
+    statuses = {r["patch"]: r["status"] for r in again.records}
+    assert statuses[bad] == "done" and sum(s == "skipped" for s in statuses.values()) == len(ids) - 1
+
+
+def test_interrupted_run_resumes_with_the_same_result(setup):
+    tmp, params, reference = setup
+    run = tmp / "resume"
+    shutil.copytree(reference.run_folder, run)
+    ids = reference.done
+    redo = ids[::3]
+    for pid in redo:  # interrupted midway: some markers never written, one patch's map half-written
+        os.remove(run / pid / batch.DONE_MARKER)
+    os.remove(run / ids[1] / "landcover.tif")
+    for name in ("landcover_cog.tif", "landcover.vrt", "report.json"):
+        os.remove(run / name)
+    result = run_batch(params, str(run), executor="processes", workers=2)
+    statuses = {r["patch"]: r["status"] for r in result.records}
+    assert sorted(p for p, s in statuses.items() if s == "done") == sorted(set(redo) | {ids[1]})
+    assert all(statuses[p] == "skipped" for p in ids if p not in redo and p != ids[1])
+    for pid, expected in _maps(reference.run_folder, ids).items():
+        np.testing.assert_array_equal(_array(str(run / pid / "landcover.tif")), expected)
+    np.testing.assert_array_equal(_array(str(run / "landcover_cog.tif")), _array(os.path.join(reference.run_folder, "landcover_cog.tif")))
+
+
+def test_changed_parameters_redo_every_patch_and_bad_settings_name_the_parameter(setup, tmp_path):
+    from dataclasses import replace
+
+    from lc_plugin.errors import LandCoverError
+
+    _, params, reference = setup
+    assert replace(params, min_valid_fraction=0.6).digest() != params.digest()
+    assert not batch.is_done(os.path.join(reference.run_folder, reference.done[0]), replace(params, step_days=20).digest())
+    with pytest.raises(LandCoverError) as err:
+        run_batch(params, str(tmp_path), executor="spark")
+    assert err.value.parameter == "EXECUTOR"
+    with pytest.raises(LandCoverError) as err:
+        run_batch(replace(params, model=str(tmp_path / "none.onnx")), str(tmp_path))
+    assert err.value.parameter == "MODEL"
+
+
+def test_killed_run_resumes_with_the_same_result(setup):
+    """A run process killed after a few patches: the rerun skips those and finishes identically."""
+    import subprocess
+    import sys
+    import time
+
+    tmp, params, reference = setup
+    run = tmp / "killed"
+    run.mkdir()
+    params.save(str(tmp / "killed.json"))
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[3]);"
+        "from lc_plugin.batch import BatchParameters, run_batch;"
+        "run_batch(BatchParameters.load(sys.argv[1]), sys.argv[2])"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp / "killed.json"), str(run), root])
+    deadline = time.time() + 60
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if sum((run / pid / batch.DONE_MARKER).exists() for pid in reference.done) >= 3:
+                break
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    before = {pid for pid in reference.done if (run / pid / batch.DONE_MARKER).exists()}
+    assert 3 <= len(before) < len(reference.done) and not (run / "report.json").exists()
+    result = run_batch(params, str(run), executor="processes", workers=2)
+    statuses = {r["patch"]: r["status"] for r in result.records}
+    assert {p for p, s in statuses.items() if s == "skipped"} == before
+    assert {p for p, s in statuses.items() if s == "done"} == set(reference.done) - before
+    for pid, expected in _maps(reference.run_folder, reference.done).items():
+        np.testing.assert_array_equal(_array(str(run / pid / "landcover.tif")), expected)
+    np.testing.assert_array_equal(_array(str(run / "landcover_cog.tif")), _array(os.path.join(reference.run_folder, "landcover_cog.tif")))
