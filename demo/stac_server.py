@@ -120,6 +120,8 @@ class LoopbackServer:
     handler: type[BaseHTTPRequestHandler]
     port = 0
     url = ""
+    bytes_sent = 0  # body bytes answered
+    faults: Faults
     _httpd: ThreadingHTTPServer | None = None
 
     def start(self):
@@ -206,10 +208,12 @@ def _csv(value: object) -> str:
     return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """Keep-alive JSON/bytes answers with the fault injection both test servers share."""
+
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go in separate writes: avoid 40 ms delayed-ACK stalls
-    owner: StacServer
+    owner: LoopbackServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep stderr quiet
         pass
@@ -241,6 +245,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, obj: object, status: int = 200) -> None:
         self._send(status, json.dumps(obj).encode())
+
+
+class _Handler(LoopbackHandler):
+    owner: StacServer
 
     def _route(self) -> None:
         srv = self.owner

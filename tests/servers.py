@@ -21,13 +21,13 @@ import re
 import threading
 import uuid
 from datetime import date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import numpy as np
 from osgeo import gdal, osr
 
-from demo.stac_server import Faults, LoopbackServer
+from demo.stac_server import Faults, LoopbackHandler, LoopbackServer
 from lc_plugin.sources.sentinelhub import L1C_BANDS
 
 X0, Y0 = 400000.0, 5100000.0
@@ -127,34 +127,8 @@ def _matches(item: dict, body: dict) -> bool:
     return m is not None and float(item["properties"]["eo:cloud_cover"]) <= float(m.group(1))
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(LoopbackHandler):
     owner: SentinelHubServer
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-    def _send(self, status: int, body: bytes, ctype: str = "application/json", headers: dict | None = None) -> None:
-        if status < 300 and self.owner.faults.take(self.command, "TRUNCATE:" + self.path):
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, obj: object, status: int = 200) -> None:
-        self._send(status, json.dumps(obj).encode())
 
     def _authorized(self) -> bool:
         auth = self.headers.get("Authorization", "")

@@ -23,7 +23,7 @@ from datetime import date
 import numpy as np
 import pytest
 import requests
-from osgeo import gdal, ogr, osr
+from osgeo import gdal, osr
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 from rasterio.warp import transform_bounds
@@ -35,6 +35,7 @@ from lc_plugin.grid import Patch, create_grid
 from lc_plugin.http import RetryPolicy
 from lc_plugin.monitor import Monitor
 from lc_plugin.rasters import Grid, read_stack
+from tests.vectors import write_polygon
 
 X0, Y0 = 400000.0, 5100000.0
 BANDS = ["B02", "B04", "B11", "SCL"]
@@ -391,15 +392,7 @@ def test_find_asset_keys():
 
 def test_grid_to_download_patches(server, tmp_path):
     # AOI x 400250..400650, y 5099450..5099650 with 300 m patches -> cols 1334, 1335, row 16998.
-    aoi = str(tmp_path / "aoi.gpkg")
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(aoi)
-    layer = ds.CreateLayer("aoi", srs=srs, geom_type=ogr.wkbPolygon)
-    feature = ogr.Feature(layer.GetLayerDefn())
-    feature.SetGeometry(ogr.CreateGeometryFromWkt("POLYGON((400250 5099450,400650 5099450,400650 5099650,400250 5099650,400250 5099450))"))
-    layer.CreateFeature(feature)
-    ds = layer = feature = None
+    aoi = write_polygon(str(tmp_path / "aoi.gpkg"), "POLYGON((400250 5099450,400650 5099450,400650 5099650,400250 5099650,400250 5099450))")
     grid = str(tmp_path / "grid.gpkg")
     assert create_grid(aoi, grid, patch_px=30, resolution=10.0) == 2
 

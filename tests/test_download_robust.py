@@ -29,6 +29,7 @@ from lc_plugin.monitor import Monitor
 from lc_plugin.rasters import read_stack
 from lc_plugin.sources.stac import StacSource
 from tests.test_download import BANDS, COLLECTION, END, ITEMS, PATCH, START, build_scene, expected_day1, free_port, patch_centres
+from tests.vectors import write_polygon
 
 FAST = RetryPolicy(retries=4, backoff=0.02, timeout=5)
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,19 +251,10 @@ KILL_SCRIPT = textwrap.dedent("""
 
 
 def test_resume_after_killed_run(scene, tmp_path):
-    from osgeo import ogr, osr
 
     from lc_plugin.grid import create_grid
 
-    aoi = str(tmp_path / "aoi.gpkg")
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(aoi)
-    layer = ds.CreateLayer("aoi", srs=srs, geom_type=ogr.wkbPolygon)
-    feature = ogr.Feature(layer.GetLayerDefn())
-    feature.SetGeometry(ogr.CreateGeometryFromWkt("POLYGON((400250 5099450,400650 5099450,400650 5099650,400250 5099650,400250 5099450))"))
-    layer.CreateFeature(feature)
-    ds = layer = feature = None
+    aoi = write_polygon(str(tmp_path / "aoi.gpkg"), "POLYGON((400250 5099450,400650 5099450,400650 5099650,400250 5099650,400250 5099450))")
     grid = str(tmp_path / "grid.gpkg")
     assert create_grid(aoi, grid, patch_px=30, resolution=10.0) == 2
     out = tmp_path / "stacks"

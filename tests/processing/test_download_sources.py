@@ -8,11 +8,11 @@ import json
 import os
 
 import pytest
-from osgeo import ogr, osr
 from rasterio.warp import transform_bounds
 
 from lc_plugin.rasters import read_stack
 from tests.servers import SentinelHubServer, sh_item
+from tests.vectors import write_polygon
 
 SECRET = "s3cret-value-42"
 
@@ -23,15 +23,7 @@ def sh_grid(tmp_path_factory) -> str:
     import processing
 
     folder = tmp_path_factory.mktemp("shgrid")
-    aoi = str(folder / "aoi.gpkg")
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(aoi)
-    layer = ds.CreateLayer("aoi", srs=srs, geom_type=ogr.wkbPolygon)
-    feature = ogr.Feature(layer.GetLayerDefn())
-    feature.SetGeometry(ogr.CreateGeometryFromWkt("POLYGON((404110 5095810,404390 5095810,404390 5096090,404110 5096090,404110 5095810))"))
-    layer.CreateFeature(feature)
-    ds = layer = feature = None
+    aoi = write_polygon(str(folder / "aoi.gpkg"), "POLYGON((404110 5095810,404390 5095810,404390 5096090,404110 5096090,404110 5095810))")
     return processing.run("landcover:creategrid", {"AOI": aoi, "PATCH_SIZE": 30, "RESOLUTION": 10, "OUTPUT": str(folder / "grid.gpkg")})["OUTPUT"]
 
 
