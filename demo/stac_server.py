@@ -220,26 +220,19 @@ class LoopbackHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, ctype: str = "application/json", headers: dict | None = None) -> None:
         truncate = status < 300 and self.command != "HEAD" and self.owner.faults.take(self.command, "TRUNCATE:" + self.path.split("?")[0])
-        if truncate:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        if self.command != "HEAD":
+        if truncate:  # announce the whole body, send half, hang up
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+        elif self.command != "HEAD":
             self.owner.bytes_sent += len(body)
             self.wfile.write(body)
 
