@@ -29,8 +29,8 @@ from .features import (
     read_bands_window,
 )
 from .monitor import ensure_monitor
-from .rasters import Grid, read_class_raster, read_stack_info
-from .sampling import stratified_sample
+from .rasters import Grid, read_class_raster, read_class_table, read_stack_info
+from .sampling import allocate_quotas, sample_with_quotas
 
 MODEL_TYPE = "lightgbm-pixel"
 MAX_ONNX_OPSET = 15  # highest default-domain opset onnxmltools 1.12–1.16 converts LightGBM to
@@ -47,7 +47,7 @@ def _grid_difference(a: Grid, b: Grid) -> str | None:
     return None
 
 
-def _merge_tables(tables: list[ClassTable | None], labels: list[np.ndarray], monitor) -> ClassTable:
+def _merge_tables(tables: list[ClassTable | None], present: set[int], monitor) -> ClassTable:
     """Union of the references' tables (first wins on a conflict); ids without a table get legend names."""
     merged: dict[int, LandCoverClass] = {}
     for table in tables:
@@ -57,9 +57,6 @@ def _merge_tables(tables: list[ClassTable | None], labels: list[np.ndarray], mon
                 merged[c.id] = c
             elif known.name != c.name:
                 monitor.info(f"Class {c.id} is called '{known.name}' in one reference and '{c.name}' in another; using '{known.name}'.")
-    present: set[int] = set()
-    for lab in labels:
-        present.update(int(v) for v in np.unique(lab))
     missing = sorted(present - set(merged) - {NODATA_CLASS})
     if missing:
         merged.update({c.id: c for c in make_class_table({i: "" for i in missing})})
@@ -220,7 +217,7 @@ def _validate_params(stack_paths, reference_paths, samples_per_class, test_fract
 
 
 def _read_inputs(stack_paths, reference_paths):
-    """Layouts, grids and reference labels of every pair, checked against each other."""
+    """Layouts, grids and class tables of every pair, checked against each other (no pixels read)."""
     infos = []
     for i, path in enumerate(stack_paths):
         try:
@@ -237,10 +234,12 @@ def _read_inputs(stack_paths, reference_paths):
                 f"All training stacks must share dates and bands, but {stack_paths[i - 1]} differs from {stack_paths[0]}: " + "; ".join(problems) + ".",
                 "INPUT",
             )
-    labels, tables = [], []
+    tables = []
     for i, (ref_path, info) in enumerate(zip(reference_paths, infos), start=1):
         try:
-            lab, table, grid = read_class_raster(ref_path)
+            with rasterio.open(ref_path) as src:
+                grid, dtype = Grid(src.crs, src.transform, src.width, src.height), np.dtype(src.dtypes[0])
+            tables.append(read_class_table(ref_path))
         except rasterio.errors.RasterioIOError as exc:
             raise LandCoverError(f"Could not open reference raster {i} ({ref_path}): {exc}", "REFERENCE") from exc
         diff = _grid_difference(info[2], grid)
@@ -250,11 +249,16 @@ def _read_inputs(stack_paths, reference_paths):
                 "Rasterize the reference onto that stack with the Reference step.",
                 "REFERENCE",
             )
-        if lab.dtype.kind not in "ui" or (lab.size and (lab.min() < 0 or lab.max() > 255)):
+        if dtype.kind not in "ui":
             raise LandCoverError(f"Reference {ref_path} must be an integer class raster with ids 0–255.", "REFERENCE")
-        labels.append(lab.astype(np.uint8))
-        tables.append(table)
-    return dates0, bands0, [info[2] for info in infos], labels, tables
+    return dates0, bands0, [info[2] for info in infos], tables
+
+
+def _read_labels(path: str) -> np.ndarray:
+    labels = read_class_raster(path)[0]
+    if labels.size and (labels.min() < 0 or labels.max() > 255):
+        raise LandCoverError(f"Reference {path} must be an integer class raster with ids 0–255.", "REFERENCE")
+    return labels.astype(np.uint8)
 
 
 def train_classifier(
@@ -295,21 +299,23 @@ def train_classifier(
         if os.path.realpath(predictions_out) == os.path.realpath(model_out):
             raise LandCoverError("The test predictions and the model need different file names.", "OUTPUT_PREDICTIONS")
 
-    dates, bands, grids, labels, tables = _read_inputs(stack_paths, reference_paths)
+    dates, bands, grids, tables = _read_inputs(stack_paths, reference_paths)
     fbands = feature_bands(bands)
     if not fbands:
         raise LandCoverError(f"The stacks have no reflectance bands to learn from (bands: {', '.join(bands)}).", "INPUT")
     feature_names = feature_layout(dates, fbands)
     n_features = len(feature_names)
-    table = _merge_tables(tables, labels, monitor)
     n_patches = len(stack_paths)
 
-    # Pass 1: which labelled pixels have every feature finite.
+    # Pass 1, one patch at a time: which labelled pixels have every feature finite (kept as bits),
+    # and how many of each class, so the sample can be spread over patches without holding them.
     scan = monitor.sub(0.0, 0.35)
-    usable = []
+    usable_bits, counts, present = [], np.zeros((n_patches, 256), dtype=np.int64), set()
     total_pixels = sum(g.height * g.width for g in grids)
     done_pixels = 0
-    for path, grid, lab in zip(stack_paths, grids, labels):
+    for p, (path, grid, ref_path) in enumerate(zip(stack_paths, grids, reference_paths)):
+        lab = _read_labels(ref_path)
+        present.update(int(v) for v in np.unique(lab))
         mask = np.zeros(lab.shape, dtype=bool)
         with rasterio.open(path) as src:
             for win in iter_feature_windows(grid.height, grid.width, n_features):
@@ -320,7 +326,9 @@ def train_classifier(
                     mask[rs, cs] = np.isfinite(feats).all(axis=1).reshape(win.height, win.width) & labelled
                 done_pixels += win.height * win.width
                 scan.update(done_pixels / total_pixels)
-        usable.append(mask)
+        counts[p] = np.bincount(lab[mask], minlength=256)
+        usable_bits.append(np.packbits(mask))
+    table = _merge_tables(tables, present, monitor)
 
     # Patch split: whole patches held out (chosen with the seed).
     rng = np.random.default_rng(seed)
@@ -332,10 +340,8 @@ def train_classifier(
     train_patches = [i for i in range(n_patches) if i not in test_patches]
 
     # Classes without usable (training) pixels: error, or drop them when asked.
-    counts = np.zeros(256, dtype=np.int64)
-    for i in train_patches:
-        counts += np.bincount(labels[i][usable[i]], minlength=256)
-    empty = [c for c in table if counts[c.id] == 0]
+    train_counts_all = counts[train_patches].sum(axis=0)
+    empty = [c for c in table if train_counts_all[c.id] == 0]
     if empty:
         where = "in the training patches" if split == "patch" else "in any reference raster"
         listing = ", ".join(f"{c.id} '{c.name}'" for c in empty)
@@ -346,7 +352,7 @@ def train_classifier(
                 "REFERENCE",
             )
         monitor.info(f"Dropping class(es) without usable pixels {where}: {listing}.")
-        table = table.subset(c.id for c in table if counts[c.id] > 0)
+        table = table.subset(c.id for c in table if train_counts_all[c.id] > 0)
     if len(table) < 2:
         found = ", ".join(f"{c.id} '{c.name}'" for c in table) or "none"
         raise LandCoverError(
@@ -354,30 +360,43 @@ def train_classifier(
             "Check that the reference covers the stacks and that the stacks have valid data.",
             "REFERENCE",
         )
-    keep_ids = np.zeros(256, dtype=bool)
-    keep_ids[table.ids] = True
 
-    # Stratified sampling over all patches at once (flat index = patch offset + row * width + col).
-    offsets = np.cumsum([0] + [lab.size for lab in labels])
-    all_labels = np.concatenate([lab.ravel() for lab in labels])
-    all_usable = np.concatenate([u.ravel() for u in usable]) & keep_ids[all_labels]
-    patch_of = np.repeat(np.arange(n_patches), [lab.size for lab in labels])
+    # Stratified sampling with per-patch quotas (flat index = patch offset + row * width + col).
+    ids = np.array(table.ids, dtype=np.int64)
+    offsets = np.cumsum([0] + [g.height * g.width for g in grids])
+    is_test = np.isin(np.arange(n_patches), sorted(test_patches))
+    quotas = np.zeros((n_patches, ids.size), dtype=np.int64)
+    quotas[~is_test] = allocate_quotas(counts[~is_test][:, ids], samples_per_class)
     if split == "patch":
-        in_test = np.isin(patch_of, sorted(test_patches))
-        train_idx = stratified_sample(all_labels, all_usable & ~in_test, samples_per_class, rng)
         test_cap = max(1, round(samples_per_class * test_fraction / (1.0 - test_fraction)))
-        test_idx = stratified_sample(all_labels, all_usable & in_test, test_cap, rng)
+        quotas[is_test] = allocate_quotas(counts[is_test][:, ids], test_cap)
+    drawn, drawn_labels = [], []
+    for p, ref_path in enumerate(reference_paths):
+        if not quotas[p].any():
+            continue
+        lab = _read_labels(ref_path)
+        usable = np.unpackbits(usable_bits[p], count=lab.size).astype(bool).reshape(lab.shape)
+        local = sample_with_quotas(lab, usable, quotas[p], ids, rng)
+        drawn.append(local + offsets[p])
+        drawn_labels.append(lab.ravel()[local])
+    del usable_bits
+    sampled = np.concatenate(drawn)
+    sampled_labels = np.concatenate(drawn_labels).astype(np.int64)
+    if split == "patch":
+        in_test = is_test[np.searchsorted(offsets, sampled, side="right") - 1]
+        train_idx, y_train_all = sampled[~in_test], sampled_labels[~in_test]
+        test_idx, y_test_all = sampled[in_test], sampled_labels[in_test]
     else:
-        sampled = stratified_sample(all_labels, all_usable, samples_per_class, rng)
         train_parts, test_parts = [], []
         for class_id in table.ids:
-            members = rng.permutation(sampled[all_labels[sampled] == class_id])
+            members = rng.permutation(sampled[sampled_labels == class_id])
             n_test = min(int(round(len(members) * test_fraction)), len(members) - 1)
             test_parts.append(members[:n_test])
             train_parts.append(members[n_test:])
         train_idx = np.sort(np.concatenate(train_parts))
         test_idx = np.sort(np.concatenate(test_parts))
-    del all_usable, patch_of
+        y_train_all = sampled_labels[np.searchsorted(sampled, train_idx)]  # sampled is sorted: patches in order
+        y_test_all = sampled_labels[np.searchsorted(sampled, test_idx)]
 
     # Pass 2: features of the sampled pixels only.
     extract = monitor.sub(0.35, 0.5)
@@ -399,10 +418,8 @@ def train_classifier(
                 features[pos + inside] = feature_block(pixels[:, :, np.newaxis, :], fbands)
         pos += hi - lo
         extract.update((p + 1) / n_patches)
-    lookup = np.searchsorted(wanted, train_idx)
-    x_train, y_train = features[lookup], all_labels[train_idx].astype(np.int64)
-    lookup = np.searchsorted(wanted, test_idx)
-    x_test, y_test = features[lookup], all_labels[test_idx].astype(np.int64)
+    x_train, y_train = features[np.searchsorted(wanted, train_idx)], y_train_all
+    x_test, y_test = features[np.searchsorted(wanted, test_idx)], y_test_all
     del features
 
     # Fit.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lc_plugin.features import INDICES, describe_layout_difference, feature_block, feature_layout, iter_feature_windows
-from lc_plugin.sampling import stratified_sample
+from lc_plugin.sampling import allocate_quotas, sample_with_quotas, stratified_sample
 
 D1, D2 = dt.date(2017, 5, 1), dt.date(2017, 6, 1)
 
@@ -80,6 +80,36 @@ def test_stratified_sample_counts():
     again = stratified_sample(labels, usable, 20, np.random.default_rng(0))
     np.testing.assert_array_equal(idx, again)
     assert stratified_sample(labels, np.zeros_like(usable), 20, rng).size == 0
+
+
+def test_quotas_are_proportional_to_usable_pixels_and_never_exceed_them():
+    # class a: 40 usable pixels, 20 wanted → 10/40 and 30/40 of 20; class b: only 5 exist → all of them
+    np.testing.assert_array_equal(allocate_quotas([[10, 0], [30, 5]], 20), [[5, 0], [15, 5]])
+    # thirds: 2/3 each, the two leftover pixels go to the first patches (ties by order)
+    np.testing.assert_array_equal(allocate_quotas([[1], [1], [1]], 2), [[1], [1], [0]])
+    # 0.495 vs 49.5: the larger remainder takes the last pixel; 1 + 100 usable, 50 wanted
+    np.testing.assert_array_equal(allocate_quotas([[1], [100]], 50), [[0], [50]])
+    # a patch that is already full cannot take a leftover pixel
+    np.testing.assert_array_equal(allocate_quotas([[1], [3]], 4), [[1], [3]])
+    rng = np.random.default_rng(1)
+    counts = rng.integers(0, 500, size=(30, 6))
+    for per_class in (1, 7, 100, 10_000):
+        q = allocate_quotas(counts, per_class)
+        np.testing.assert_array_equal(q.sum(axis=0), np.minimum(counts.sum(axis=0), per_class))
+        assert (q >= 0).all() and (q <= counts).all()
+
+
+def test_sampling_patch_by_patch_draws_each_quota():
+    labels = np.array([[1, 1, 2, 2, 0], [1, 3, 2, 2, 1]], np.uint8)
+    usable = labels > 0
+    usable[1, 4] = False
+    idx = sample_with_quotas(labels, usable, np.array([2, 3, 0]), np.array([1, 2, 3]), np.random.default_rng(0))
+    drawn = labels.ravel()[idx]
+    assert np.count_nonzero(drawn == 1) == 2 and np.count_nonzero(drawn == 2) == 3 and not np.any(drawn == 3)
+    assert usable.ravel()[idx].all() and np.all(np.diff(idx) > 0)
+    # quota = usable count: the whole class, in order (the three usable class-1 pixels)
+    whole = sample_with_quotas(labels, usable, np.array([3]), np.array([1]), np.random.default_rng(0))
+    np.testing.assert_array_equal(whole, [0, 1, 5])
 
 
 def test_describe_layout_difference():

@@ -201,6 +201,18 @@ def test_patch_split_holds_out_whole_patches(tmp_path):
     assert summary["n_test"] > 0 and summary["test_overall_accuracy"] > 0.9
 
 
+def test_pixels_are_drawn_from_every_patch(tmp_path):
+    """Per-patch quotas: with 4 patches each class's sample comes from all of them, and each class
+    still gets exactly samples_per_class pixels (train + test)."""
+    stacks, refs, _ = make_dataset(tmp_path, n_patches=4)
+    preds = str(tmp_path / "p.csv")
+    summary = train_classifier(stacks, refs, str(tmp_path / "m.onnx"), test_fraction=0.5, predictions_out=preds, **FAST)
+    with open(preds, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {int(r["source"]) for r in rows} == {0, 1, 2, 3}
+    assert summary["n_train"] + summary["n_test"] == FAST["samples_per_class"] * len(summary["classes"])
+
+
 def test_patch_split_needs_two_patches(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, n_patches=1)
     with pytest.raises(LandCoverError) as err:
