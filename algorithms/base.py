@@ -108,10 +108,10 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
             return None
         return self.raster_path(parameters, name, context)
 
-    def raster_paths(self, parameters, name: str, context: QgsProcessingContext) -> list[str]:
+    def raster_paths(self, parameters, name: str, context: QgsProcessingContext, required: bool = True) -> list[str]:
         layers = self.parameterAsLayerList(parameters, name, context)
         paths = [layer.source().split("|")[0] for layer in layers]
-        if not paths:
+        if not paths and required:
             raise QgsProcessingException(f"{name}: choose at least one raster.")
         return paths
 

@@ -32,7 +32,10 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         "grid, one subfolder per patch in the run folder, then mosaics the class maps into a VRT and a Cloud-Optimized "
         "GeoTIFF and writes a run report (HTML + JSON: status, duration and error of each patch, parameters, versions). "
         "A patch that fails does not stop the others; rerunning the same run folder skips the patches already done.<br>"
-        "<b>Patch grid</b> (GRID): from Create patch grid. <b>Model</b> (MODEL): ONNX model from Train.<br>"
+        "<b>Patch grid</b> (GRID): from Create patch grid. <b>Model</b> (MODEL): optional, default none; ONNX model from "
+        "Train. Without a model the run only prepares every patch (stacks and, with a reference, reference rasters): "
+        "train on the whole grid with Train's RUN_FOLDER, then run again with the model, which reuses the prepared "
+        "patches and only classifies.<br>"
         "<b>Parameters file</b> (PARAMETERS_FILE): optional, default none; a parameters.json of an earlier run, whose "
         "values replace the ones below (grid and model excepted).<br>"
         "<b>Start/End date</b> (START_DATE, END_DATE): YYYY-MM-DD, required unless a parameters file is given.<br>"
@@ -73,9 +76,9 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     FAILED = "FAILED"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        defaults = batch.BatchParameters(grid="", model="", start="", end="")
+        defaults = batch.BatchParameters(grid="", start="", end="")
         self.addParameter(QgsProcessingParameterFeatureSource(self.GRID, self.tr("Patch grid"), [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx"))
+        self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterFile(self.PARAMETERS_FILE, self.tr("Parameters file (JSON)"), extension="json", optional=True))
         add_date_parameters(self, optional=True)
         self.addParameter(QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), defaults.stac_url))
@@ -108,7 +111,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
         grid, layer = self.vector_path(parameters, self.GRID, context, feedback)
-        model = self.parameterAsFile(parameters, self.MODEL, context)
+        model = self.parameterAsFile(parameters, self.MODEL, context) or None
         file = self.parameterAsFile(parameters, self.PARAMETERS_FILE, context)
         if file:
             params = batch.BatchParameters.load(file)

@@ -7,12 +7,13 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
 )
 
-from ..lc_plugin import train
+from ..lc_plugin import batch, train
 from .base import LandCoverAlgorithm
 
 SPLITS = ["pixel", "patch"]
@@ -26,7 +27,11 @@ class TrainAlgorithm(LandCoverAlgorithm):
         "Samples reference pixels (stratified per class, seeded), builds the features (every band plus NDVI, NDWI and "
         "NDBI for every date) and trains a LightGBM multiclass model, as in the eo-learn land-cover example.<br>"
         "<b>Interpolated time stacks</b> (INPUT) and <b>Reference rasters</b> (REFERENCE): one reference per stack, in "
-        "the same order, on the same grid; all stacks must share dates and bands.<br>"
+        "the same order, on the same grid; all stacks must share dates and bands. Optional when a run folder is given.<br>"
+        "<b>Grid run folder</b> (RUN_FOLDER, optional, default none): train on every patch prepared by "
+        "<i>Run land-cover pipeline over a grid</i> with a reference (its interpolated stacks and reference rasters), in "
+        "addition to INPUT/REFERENCE. Pixels are drawn patch by patch with per-patch quotas proportional to each "
+        "patch's usable pixels of a class, so memory does not grow with the number of patches.<br>"
         "<b>Samples per class</b> (SAMPLES_PER_CLASS): at most this many pixels per class (default 5000).<br>"
         "<b>Test fraction</b> (TEST_FRACTION): share held out for testing (default 0.25), <b>split by</b> (SPLIT, "
         "default 0 = <i>pixel</i>; 1 = whole <i>patch</i>, so no neighbouring pixels leak).<br>"
@@ -47,6 +52,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
 
     INPUT = "INPUT"
     REFERENCE = "REFERENCE"
+    RUN_FOLDER = "RUN_FOLDER"
     SAMPLES_PER_CLASS = "SAMPLES_PER_CLASS"
     TEST_FRACTION = "TEST_FRACTION"
     SPLIT = "SPLIT"
@@ -61,8 +67,13 @@ class TrainAlgorithm(LandCoverAlgorithm):
     TEST_OVERALL_ACCURACY = "TEST_OVERALL_ACCURACY"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("Interpolated time stacks"), QgsProcessing.TypeRaster))
-        self.addParameter(QgsProcessingParameterMultipleLayers(self.REFERENCE, self.tr("Reference rasters (same order)"), QgsProcessing.TypeRaster))
+        self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("Interpolated time stacks"), QgsProcessing.TypeRaster, optional=True))
+        self.addParameter(
+            QgsProcessingParameterMultipleLayers(self.REFERENCE, self.tr("Reference rasters (same order)"), QgsProcessing.TypeRaster, optional=True)
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(self.RUN_FOLDER, self.tr("Grid run folder"), behavior=QgsProcessingParameterFile.Folder, optional=True)
+        )
         self.addParameter(
             QgsProcessingParameterNumber(self.SAMPLES_PER_CLASS, self.tr("Samples per class"), QgsProcessingParameterNumber.Integer, 5000, minValue=1)
         )
@@ -92,9 +103,17 @@ class TrainAlgorithm(LandCoverAlgorithm):
     def run_step(self, parameters, context, feedback, monitor) -> dict:
         model = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         predictions = self.parameterAsFileOutput(parameters, self.OUTPUT_PREDICTIONS, context) or None
+        stacks = self.raster_paths(parameters, self.INPUT, context, required=False)
+        references = self.raster_paths(parameters, self.REFERENCE, context, required=False)
+        run_folder = self.parameterAsFile(parameters, self.RUN_FOLDER, context)
+        if run_folder:
+            grid_stacks, grid_references = batch.training_pairs(run_folder)
+            stacks, references = stacks + grid_stacks, references + grid_references
+        elif not stacks:
+            raise self.parameter_error(self.INPUT, "choose the interpolated time stacks to train on, or a grid run folder (RUN_FOLDER).")
         summary = train.train_classifier(
-            self.raster_paths(parameters, self.INPUT, context),
-            self.raster_paths(parameters, self.REFERENCE, context),
+            stacks,
+            references,
             model,
             samples_per_class=self.parameterAsInt(parameters, self.SAMPLES_PER_CLASS, context),
             test_fraction=self.parameterAsDouble(parameters, self.TEST_FRACTION, context),

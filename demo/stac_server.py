@@ -98,6 +98,11 @@ class Faults:
         """Delay the next ``times`` answers under ``prefix`` by ``seconds``."""
         self.add(prefix, *[("sleep", seconds)] * times)
 
+    def clear(self) -> None:
+        """Drop every queued fault (the server answers normally again)."""
+        with self._lock:
+            self._rules.clear()
+
     def truncate(self, prefix: str, times: int = 1) -> None:
         """Cut the next ``times`` successful answers under ``prefix`` short."""
         self.add("TRUNCATE:" + prefix, *[TRUNCATE] * times)

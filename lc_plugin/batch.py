@@ -21,11 +21,13 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 
+from . import runstate
 from .errors import Cancelled, LandCoverError
 from .monitor import Monitor
 
 EXECUTORS = ["sequential", "processes", "dask"]
 DONE_MARKER = "done.json"
+PREPARED_MARKER = "prepared.json"
 PARAMETERS_FILE = "parameters.json"
 STEPS = ["download", "cloud mask", "filter", "interpolate", "reference", "classify"]
 CLOUD_METHODS = ["auto", "s2cloudless", "scl"]
@@ -36,9 +38,9 @@ class BatchParameters:
     """Everything that decides a patch's outputs (saved as ``parameters.json`` in the run folder)."""
 
     grid: str
-    model: str
     start: str
     end: str
+    model: str | None = None
     stac_url: str = "https://earth-search.aws.element84.com/v1"
     collection: str = "sentinel-2-l2a"
     bands: list[str] = field(default_factory=lambda: ["B02", "B03", "B04", "B08", "B11", "B12", "SCL"])
@@ -58,10 +60,11 @@ class BatchParameters:
 
     def digest(self) -> str:
         """Hash of what decides the outputs (patch selection and threads excluded)."""
-        data = asdict(self)
-        data.pop("patch_ids", None)
-        data.pop("download_threads", None)
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        return _hash({k: v for k, v in asdict(self).items() if k not in ("patch_ids", "download_threads")})
+
+    def prepare_digest(self) -> str:
+        """Hash of what decides a patch's stacks and reference (the model excluded)."""
+        return _hash({k: v for k, v in asdict(self).items() if k not in ("patch_ids", "download_threads", "model")})
 
     def save(self, path: str) -> None:
         tmp = path + ".tmp"
@@ -86,7 +89,7 @@ class BatchParameters:
     def check(self) -> None:
         if self.cloud_method not in CLOUD_METHODS:
             raise LandCoverError(f"Unknown cloud-mask method '{self.cloud_method}'; choose one of {', '.join(CLOUD_METHODS)}.", "CLOUD_METHOD")
-        if not os.path.isfile(self.model):
+        if self.model and not os.path.isfile(self.model):
             raise LandCoverError(f"The model {self.model} does not exist; choose an ONNX model made by the Train step.", "MODEL")
         if not os.path.exists(self.grid):
             raise LandCoverError(f"The grid {self.grid} does not exist; make one with Create patch grid.", "GRID")
@@ -96,20 +99,49 @@ class BatchParameters:
             raise LandCoverError(f"The interpolation step must be at least 1 day, got {self.step_days}.", "STEP_DAYS")
 
 
-def _read_marker(folder: str) -> dict | None:
+def _hash(data: dict) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_marker(folder: str, name: str = DONE_MARKER) -> dict | None:
     try:
-        with open(os.path.join(folder, DONE_MARKER), encoding="utf-8") as f:
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
 
 
-def is_done(folder: str, digest: str) -> bool:
-    """True if the patch folder holds a done marker for these parameters and its outputs exist."""
-    marker = _read_marker(folder)
+def _write_marker(folder: str, name: str, record: dict) -> None:
+    path = os.path.join(folder, name)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump({**record, "finished": dt.datetime.now(dt.timezone.utc).isoformat()}, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def is_done(folder: str, digest: str, marker_name: str = DONE_MARKER) -> bool:
+    """True if the patch folder holds a (done or prepared) marker for these parameters and its outputs exist."""
+    marker = _read_marker(folder, marker_name)
     if not marker or marker.get("parameters_hash") != digest:
         return False
     return all(os.path.isfile(os.path.join(folder, p)) for p in marker.get("outputs", {}).values())
+
+
+def training_pairs(run_folder: str) -> tuple[list[str], list[str]]:
+    """(interpolated stacks, reference rasters) of every prepared patch of a run with a reference,
+    in patch order: the inputs of training over the whole grid."""
+    stacks, references = [], []
+    for name in sorted(os.listdir(run_folder)) if os.path.isdir(run_folder) else []:
+        folder = os.path.join(run_folder, name)
+        marker = _read_marker(folder, PREPARED_MARKER)
+        outputs = (marker or {}).get("outputs", {})
+        if "reference" in outputs and is_done(folder, marker.get("parameters_hash"), PREPARED_MARKER):
+            stacks.append(os.path.join(folder, outputs["interpolated"]))
+            references.append(os.path.join(folder, outputs["reference"]))
+    if not stacks:
+        raise LandCoverError(
+            f"{run_folder} holds no prepared patch with a reference raster; run the grid with a reference layer first.", "RUN_FOLDER"
+        )
+    return stacks, references
 
 
 def process_patch(params: dict, patch_id: str, run_folder: str, monitor: Monitor | None = None) -> dict:
@@ -118,12 +150,10 @@ def process_patch(params: dict, patch_id: str, run_folder: str, monitor: Monitor
     Takes plain data (a dict of parameters, the patch id) so it pickles to any worker; the patch
     geometry is read from the grid file, which workers must see at the same path.
     """
-    from . import classify, clouds, interpolate, reference, scenes
-    from .download import download_patch
-    from .grid import read_patches
+    from . import classify
 
     p = BatchParameters(**params)
-    monitor = monitor or Monitor()
+    monitor = monitor or runstate.WorkerProgress(run_folder, patch_id).monitor()
     folder = os.path.join(run_folder, patch_id)
     started = time.time()
     steps: dict[str, float] = {}
@@ -138,12 +168,14 @@ def process_patch(params: dict, patch_id: str, run_folder: str, monitor: Monitor
             "filtered_mask": "filtered_clm.tif",
             "interpolated": "interpolated.tif",
             "reference": "reference.tif" if p.reference else None,
-            "landcover": "landcover.tif",
+            "landcover": "landcover.tif" if p.model else None,
         }.items()
         if v
     }
     path = {k: os.path.join(folder, v) for k, v in out.items()}
-    n = len(STEPS) if p.reference else len(STEPS) - 1
+    prepared = {k: v for k, v in out.items() if k != "landcover"}
+    reuse = is_done(folder, p.prepare_digest(), PREPARED_MARKER)
+    n = 1 if reuse else len(STEPS) - (not p.reference) - (not p.model)
     step_no = 0
 
     def step(name: str) -> Monitor:
@@ -162,51 +194,18 @@ def process_patch(params: dict, patch_id: str, run_folder: str, monitor: Monitor
         marker = os.path.join(folder, DONE_MARKER)
         if os.path.exists(marker):
             os.remove(marker)
-        (patch,) = read_patches(p.grid, [patch_id], layer=p.grid_layer)
-        m = step("download")
-        download_patch(
-            patch,
-            path["stack"],
-            start=p.start,
-            end=p.end,
-            stac_url=p.stac_url,
-            collection=p.collection,
-            max_cloud=p.max_cloud,
-            bands=list(p.bands),
-            threads=p.download_threads,
-            resume=True,
-            monitor=m,
-        )
-        close("download")
-        m = step("cloud mask")
-        clouds.cloud_masks_file(path["stack"], path["mask"], method=p.cloud_method, monitor=m)
-        close("cloud mask")
-        m = step("filter")
-        scenes.filter_scenes_file(path["stack"], path["mask"], path["filtered"], path["filtered_mask"], min_valid_fraction=p.min_valid_fraction, monitor=m)
-        close("filter")
-        m = step("interpolate")
-        interpolate.interpolate_file(
-            path["filtered"],
-            path["interpolated"],
-            mask_path=path["filtered_mask"],
-            step_days=int(p.step_days),
-            start=dt.date.fromisoformat(str(p.start)),
-            end=dt.date.fromisoformat(str(p.end)),
-            monitor=m,
-        )
-        close("interpolate")
-        if p.reference:
-            m = step("reference")
-            reference.rasterize_reference_file(p.reference, p.reference_field, path["interpolated"], path["reference"], erosion_px=int(p.erosion_px), monitor=m)
-            close("reference")
-        m = step("classify")
-        classify.classify_file(p.model, path["interpolated"], path["landcover"], monitor=m)
-        close("classify")
+        if reuse:
+            monitor.info(f"Patch {patch_id}: stacks prepared by an earlier run are reused")
+            record["reused_preparation"] = True
+        else:
+            _prepare_patch(p, patch_id, path, step, close)
+            _write_marker(folder, PREPARED_MARKER, {"patch": patch_id, "outputs": prepared, "parameters_hash": p.prepare_digest()})
+        if p.model:
+            m = step("classify")
+            classify.classify_file(p.model, path["interpolated"], path["landcover"], monitor=m)
+            close("classify")
         record.update(status="done", outputs=out, duration_s=round(time.time() - started, 3), parameters_hash=p.digest())
-        tmp = marker + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({**record, "finished": dt.datetime.now(dt.timezone.utc).isoformat()}, f, indent=2)
-        os.replace(tmp, marker)
+        _write_marker(folder, DONE_MARKER, record)
     except Cancelled:
         raise
     except BaseException as exc:  # noqa: BLE001 - a patch's failure is data for the report
@@ -217,6 +216,51 @@ def process_patch(params: dict, patch_id: str, run_folder: str, monitor: Monitor
             if value > 1e9:  # the step that raised never closed
                 steps[name] = round(time.time() - value, 3)
     return record
+
+
+def _prepare_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step: Callable[[str], Monitor], close: Callable[[str], None]) -> None:
+    """Download → cloud mask → filter → interpolate → (reference) for one patch, into ``path``."""
+    from . import clouds, interpolate, reference, scenes
+    from .download import download_patch
+    from .grid import read_patches
+
+    (patch,) = read_patches(p.grid, [patch_id], layer=p.grid_layer)
+    m = step("download")
+    download_patch(
+        patch,
+        path["stack"],
+        start=p.start,
+        end=p.end,
+        stac_url=p.stac_url,
+        collection=p.collection,
+        max_cloud=p.max_cloud,
+        bands=list(p.bands),
+        threads=p.download_threads,
+        resume=True,
+        monitor=m,
+    )
+    close("download")
+    m = step("cloud mask")
+    clouds.cloud_masks_file(path["stack"], path["mask"], method=p.cloud_method, monitor=m)
+    close("cloud mask")
+    m = step("filter")
+    scenes.filter_scenes_file(path["stack"], path["mask"], path["filtered"], path["filtered_mask"], min_valid_fraction=p.min_valid_fraction, monitor=m)
+    close("filter")
+    m = step("interpolate")
+    interpolate.interpolate_file(
+        path["filtered"],
+        path["interpolated"],
+        mask_path=path["filtered_mask"],
+        step_days=int(p.step_days),
+        start=dt.date.fromisoformat(str(p.start)),
+        end=dt.date.fromisoformat(str(p.end)),
+        monitor=m,
+    )
+    close("interpolate")
+    if p.reference:
+        m = step("reference")
+        reference.rasterize_reference_file(p.reference, p.reference_field, path["interpolated"], path["reference"], erosion_px=int(p.erosion_px), monitor=m)
+        close("reference")
 
 
 @dataclass
@@ -271,28 +315,27 @@ def run_batch(
             todo.append(pid)
     monitor.info(f"{len(ids)} patches: {len(ids) - len(todo)} already done, {len(todo)} to run ({executor})")
     started = time.time()
-    work = monitor.sub(0.0, 0.9)
+    runstate.clear_cancel(run_folder)
+    board = runstate.ProgressBoard(run_folder, len(todo), monitor.sub(0.0, 0.9))
     data = asdict(params)
-    finished = [0]
 
     def collect(record: dict) -> None:
         records[record["patch"]] = record
-        finished[0] += 1
+        board.finish(record["patch"])
         state = record["status"] if record["status"] == "done" else f"FAILED ({record['error']})"
-        monitor.info(f"Patch {record['patch']}: {state} [{finished[0]}/{len(todo)}]")
-        work.update(finished[0] / max(len(todo), 1))
+        monitor.info(f"Patch {record['patch']}: {state} [{board.finished}/{len(todo)}]")
 
-    if todo:
-        if executor == "sequential":
-            for i, pid in enumerate(todo):
-                collect(process_patch(data, pid, run_folder, work.sub(i / len(todo), (i + 1) / len(todo))))
-        elif executor == "processes":
-            _run_processes(data, todo, run_folder, int(workers), collect, monitor)
-        else:
-            _run_dask(data, todo, run_folder, int(workers), scheduler, collect, monitor)
+    if executor == "sequential":
+        for i, pid in enumerate(todo):
+            collect(process_patch(data, pid, run_folder, board.monitor.sub(i / len(todo), (i + 1) / len(todo))))
+    elif executor == "processes" and todo:
+        _run_processes(data, todo, run_folder, int(workers), collect, board)
+    elif todo:
+        _run_dask(data, todo, run_folder, int(workers), scheduler, collect, board)
     wall = time.time() - started
     ordered = [records[pid] for pid in ids]
-    maps = [os.path.join(run_folder, r["patch"], r["outputs"]["landcover"]) for r in ordered if r["status"] in ("done", "skipped")]
+    classified = [r for r in ordered if r["status"] in ("done", "skipped") and "landcover" in r["outputs"]]
+    maps = [os.path.join(run_folder, r["patch"], r["outputs"]["landcover"]) for r in classified]
     mosaic_info = None
     if maps:
         from .mosaic import mosaic_files
@@ -309,7 +352,7 @@ def _failed_record(pid: str, exc: BaseException) -> dict:
     return {"patch": pid, "status": "failed", "outputs": {}, "steps": {}, "error": error, "traceback": "".join(traceback.format_exception(exc))}
 
 
-def _run_processes(data: dict, todo: list[str], run_folder: str, workers: int, collect: Callable[[dict], None], monitor: Monitor) -> None:
+def _run_processes(data: dict, todo: list[str], run_folder: str, workers: int, collect: Callable[[dict], None], board: runstate.ProgressBoard) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_spawn_context())
@@ -319,9 +362,10 @@ def _run_processes(data: dict, todo: list[str], run_folder: str, workers: int, c
         while queue or pending:
             while queue and len(pending) < 2 * workers:  # submit lazily, so cancel stops submitting
                 pid = queue.pop(0)
+                board.start(pid)
                 pending[pool.submit(process_patch, data, pid, run_folder)] = pid
             finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
-            monitor.check()
+            board.poll()  # forwards the workers' progress; raises Cancelled when the user cancels
             for fut in finished:
                 pid = pending.pop(fut)
                 try:
@@ -329,7 +373,8 @@ def _run_processes(data: dict, todo: list[str], run_folder: str, workers: int, c
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker that died
                     collect(_failed_record(pid, exc))
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # running patches finish; queued ones are dropped
+        runstate.request_cancel(run_folder)  # running patches stop within a progress check; queued ones are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
 
@@ -358,7 +403,9 @@ def _python_executable() -> str | None:
     return shutil.which("python3")
 
 
-def _run_dask(data: dict, todo: list[str], run_folder: str, workers: int, scheduler: str | None, collect: Callable[[dict], None], monitor: Monitor) -> None:
+def _run_dask(
+    data: dict, todo: list[str], run_folder: str, workers: int, scheduler: str | None, collect: Callable[[dict], None], board: runstate.ProgressBoard
+) -> None:
     from .deps import require
 
     distributed = require("distributed")
@@ -374,16 +421,18 @@ def _run_dask(data: dict, todo: list[str], run_folder: str, workers: int, schedu
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = distributed.Client(cluster)
     try:
+        for pid in todo:
+            board.start(pid)
         futures = {client.submit(process_patch, data, pid, run_folder, key=f"lc-patch-{pid}-{time.time_ns()}", pure=False): pid for pid in todo}
         results = distributed.as_completed(list(futures))
         try:
             while True:
-                monitor.check()
+                board.poll()  # forwards the workers' progress; raises Cancelled when the user cancels
                 batch = results.next_batch(block=False) if results.has_ready() else []
                 if not batch:
                     if results.is_empty():
                         break
-                    time.sleep(0.1)
+                    time.sleep(0.2)
                     continue
                 for fut in batch:
                     pid = futures[fut]
@@ -392,6 +441,7 @@ def _run_dask(data: dict, todo: list[str], run_folder: str, workers: int, schedu
                     except Exception as exc:  # noqa: BLE001 - e.g. a worker that died
                         collect(_failed_record(pid, exc))
         except BaseException:
+            runstate.request_cancel(run_folder)  # a running task cannot be killed by Dask; ours stop themselves
             client.cancel(list(futures))
             raise
     finally:

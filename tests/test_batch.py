@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from osgeo import gdal
 
 from lc_plugin import batch
 from lc_plugin.batch import BatchParameters, run_batch
+from lc_plugin.errors import LandCoverError
 
 gdal.UseExceptions()
 
@@ -60,7 +62,7 @@ def setup(tmp_path_factory):
             download_threads=2,
         )
         reference_run = run_batch(params, str(tmp / "sequential"))
-        yield tmp, params, reference_run
+        yield tmp, params, reference_run, server
 
 
 def _array(path: str) -> np.ndarray:
@@ -73,7 +75,7 @@ def _maps(run_folder: str, ids: list[str]) -> dict[str, np.ndarray]:
 
 
 def test_sequential_run_writes_patches_mosaic_and_report(setup):
-    tmp, params, result = setup
+    tmp, params, result, _ = setup
     assert len(result.records) >= 8 and not result.failed
     assert {r["status"] for r in result.records} == {"done"}
     assert BatchParameters.load(os.path.join(result.run_folder, "parameters.json")) == params
@@ -87,7 +89,7 @@ def test_sequential_run_writes_patches_mosaic_and_report(setup):
 
 
 def test_mosaic_pixels_equal_the_patch_pixels(setup):
-    _, _, result = setup
+    _, _, result, _ = setup
     cog = gdal.Open(os.path.join(result.run_folder, "landcover_cog.tif"))
     cgt = cog.GetGeoTransform()
     mosaic = cog.ReadAsArray()
@@ -103,7 +105,7 @@ def test_mosaic_pixels_equal_the_patch_pixels(setup):
 
 @pytest.mark.parametrize("executor", ["processes", "dask"])
 def test_parallel_executors_match_sequential(setup, executor):
-    tmp, params, reference = setup
+    tmp, params, reference, _ = setup
     result = run_batch(params, str(tmp / executor), executor=executor, workers=2)
     assert result.done == reference.done and not result.failed
     expected, got = _maps(reference.run_folder, reference.done), _maps(result.run_folder, result.done)
@@ -113,7 +115,7 @@ def test_parallel_executors_match_sequential(setup, executor):
 
 
 def test_failing_patch_is_reported_and_the_rest_complete(setup):
-    tmp, params, reference = setup
+    tmp, params, reference, _ = setup
     run = tmp / "failing"
     shutil.copytree(reference.run_folder, run)
     ids = reference.done
@@ -136,7 +138,7 @@ def test_failing_patch_is_reported_and_the_rest_complete(setup):
 
 
 def test_interrupted_run_resumes_with_the_same_result(setup):
-    tmp, params, reference = setup
+    tmp, params, reference, _ = setup
     run = tmp / "resume"
     shutil.copytree(reference.run_folder, run)
     ids = reference.done
@@ -156,11 +158,7 @@ def test_interrupted_run_resumes_with_the_same_result(setup):
 
 
 def test_changed_parameters_redo_every_patch_and_bad_settings_name_the_parameter(setup, tmp_path):
-    from dataclasses import replace
-
-    from lc_plugin.errors import LandCoverError
-
-    _, params, reference = setup
+    _, params, reference, _ = setup
     assert replace(params, min_valid_fraction=0.6).digest() != params.digest()
     assert not batch.is_done(os.path.join(reference.run_folder, reference.done[0]), replace(params, step_days=20).digest())
     with pytest.raises(LandCoverError) as err:
@@ -177,7 +175,7 @@ def test_killed_run_resumes_with_the_same_result(setup):
     import sys
     import time
 
-    tmp, params, reference = setup
+    tmp, params, reference, _ = setup
     run = tmp / "killed"
     run.mkdir()
     params.save(str(tmp / "killed.json"))
@@ -206,3 +204,127 @@ def test_killed_run_resumes_with_the_same_result(setup):
     for pid, expected in _maps(reference.run_folder, reference.done).items():
         np.testing.assert_array_equal(_array(str(run / pid / "landcover.tif")), expected)
     np.testing.assert_array_equal(_array(str(run / "landcover_cog.tif")), _array(os.path.join(reference.run_folder, "landcover_cog.tif")))
+
+
+class Recorder:
+    """A Monitor's callbacks that keep what the run reports; cancels once ``cancel_when`` is true."""
+
+    def __init__(self, cancel_when=None) -> None:
+        self.lines: list[str] = []
+        self.percents: list[float] = []
+        self.cancel_when = cancel_when
+
+    def monitor(self):
+        from lc_plugin.monitor import Monitor
+
+        return Monitor(self.percents.append, lambda: bool(self.cancel_when and self.cancel_when(self)), self.lines.append)
+
+
+def test_workers_report_each_step_to_the_run(setup):
+    tmp, params, reference, _ = setup
+    ids = reference.done[:4]
+    rec = Recorder()
+    run_batch(replace(params, patch_ids=ids), str(tmp / "progress"), executor="processes", workers=2, monitor=rec.monitor())
+    for pid in ids:  # step lines written by the worker processes reach the run's log
+        for step in ("download", "cloud mask", "filter", "interpolate", "reference", "classify"):
+            assert f"Patch {pid}: {step}" in rec.lines, (pid, step)
+    assert rec.percents == sorted(rec.percents) and rec.percents[-1] == 100.0
+    within = {round(p, 1) for p in rec.percents if 0 < p < 90}
+    assert len(within) > len(ids), "progress must move within patches, not only when one finishes"
+
+
+def test_cancel_stops_running_workers_and_leaves_no_partial_file(setup):
+    import time
+
+    from lc_plugin import runstate
+    from lc_plugin.errors import Cancelled
+
+    tmp, params, reference, server = setup
+    ids = reference.done[:4]
+    run = tmp / "cancelled"
+    server.faults.slow("/cogs/", 0.2, times=10_000)  # every COG read is slow: downloads run for a while
+    try:
+        rec = Recorder(cancel_when=lambda r: sum(": download" in line for line in r.lines) >= 2)
+        started = time.time()
+        with pytest.raises(Cancelled):
+            run_batch(replace(params, patch_ids=ids), str(run), executor="processes", workers=2, monitor=rec.monitor())
+        assert time.time() - started < 30
+    finally:
+        server.faults.clear()
+    assert runstate.cancel_requested(str(run))
+    leftovers = [p for p in run.rglob("*") if p.is_file() and (".tmp" in p.name or p.name == batch.DONE_MARKER)]
+    assert not leftovers, leftovers
+    # the next run clears the cancel request and completes with the uninterrupted result
+    result = run_batch(replace(params, patch_ids=ids), str(run), executor="processes", workers=2)
+    assert result.done == ids and not runstate.cancel_requested(str(run))
+    for pid, expected in _maps(reference.run_folder, ids).items():
+        np.testing.assert_array_equal(_array(str(run / pid / "landcover.tif")), expected)
+
+
+def test_prepare_train_on_the_grid_then_classify_reuses_the_patches(setup):
+    from lc_plugin.classify import classify_file
+    from lc_plugin.train import train_classifier
+
+    tmp, params, reference, _ = setup
+    ids = reference.done[:6]
+    run = tmp / "two-phase"
+    prepared = run_batch(replace(params, model=None, patch_ids=ids), str(run), executor="processes", workers=2)
+    assert prepared.done == ids and prepared.mosaic is None
+    assert not any((run / pid / "landcover.tif").exists() for pid in ids)
+    stacks, refs = batch.training_pairs(str(run))
+    assert stacks == [str(run / pid / "interpolated.tif") for pid in sorted(ids)]
+    model = str(tmp / "grid_model.onnx")
+    summary = train_classifier(stacks, refs, model, n_estimators=10, samples_per_class=200, drop_empty_classes=True)
+    assert summary["n_train"] > 0
+    result = run_batch(replace(params, model=model, patch_ids=ids), str(run))
+    assert result.done == ids and result.mosaic is not None
+    for record in result.records:  # only the classification ran again
+        assert record.get("reused_preparation") and list(record["steps"]) == ["classify"]
+    check = str(tmp / "check.tif")
+    classify_file(model, stacks[0], check)
+    np.testing.assert_array_equal(_array(check), _array(stacks[0].replace("interpolated.tif", "landcover.tif")))
+    with pytest.raises(LandCoverError) as err:
+        batch.training_pairs(str(tmp / "no-such-run"))
+    assert err.value.parameter == "RUN_FOLDER"
+
+
+def test_remote_dask_scheduler_runs_the_grid(setup):
+    """A scheduler and a worker in their own processes (as on a cluster), reached by address."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    tmp, params, reference, _ = setup
+    ids = reference.done[:3]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+        env=env, cwd=str(tmp), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        result = run_batch(replace(params, patch_ids=ids), str(tmp / "remote"), executor="dask", scheduler=address)
+    finally:
+        for proc in (worker, scheduler):
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert result.done == ids and not result.failed
+    assert all(r["worker"].split(":")[1] != str(os.getpid()) for r in result.records)
+    for pid, expected in _maps(reference.run_folder, ids).items():
+        np.testing.assert_array_equal(_array(str(tmp / "remote" / pid / "landcover.tif")), expected)
