@@ -650,11 +650,23 @@ def merge_sections(old: str, new: str, stamp: str) -> str:
     return "\n\n".join(merged)
 
 
+def extra_section(script: str, title: str, quick: bool, log) -> list[str]:
+    """The section written by another bench script's ``run(quick)`` (its failure must not lose the figures above)."""
+    spec = importlib.util.spec_from_file_location(script.removesuffix(".py"), BENCH / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    log(f"{title} section (bench/{script})")
+    try:
+        return [module.run(quick).rstrip("\n"), ""]
+    except Exception as exc:  # noqa: BLE001
+        return [f"## {title}", "", f"bench/{script} failed: {type(exc).__name__}: {exc}", ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small inputs, one round: a smoke run of every section")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
-    parser.add_argument("--only", nargs="*", default=None, help="sections to run (clouds interpolation classification chain scaling)")
+    parser.add_argument("--only", nargs="*", default=None, help="sections to run (clouds interpolation classification chain scaling download batch)")
     parser.add_argument("--chain-size", type=int, default=1000, help="patch side of the whole-chain run (default 1000)")
     parser.add_argument("--scaling-sizes", type=int, nargs="+", default=[250, 500, 1000, 2000])
     args = parser.parse_args()
@@ -681,7 +693,7 @@ def main() -> None:
         "scaling": bench_scaling,
     }
     sections = {k: sections[k] for k in ("clouds", "interpolation", "classification", "scaling", "chain")}
-    chosen = args.only or list(sections)
+    chosen = [k for k in (args.only or sections) if k in sections]
     out = (WORK / "RESULTS-quick.md") if args.quick else (BENCH / "RESULTS.md")
     body: list[str] = []
 
@@ -712,17 +724,10 @@ def main() -> None:
     for i, name in enumerate(chosen):
         body += sections[name](args.quick, log)
         write(chosen[i + 1 :])
-    download = BENCH / "bench_download.py"
-    if download.exists() and args.only is None:
-        spec = importlib.util.spec_from_file_location("bench_download", download)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        log("download section (bench/bench_download.py)")
-        try:
-            body += [module.run(args.quick).rstrip("\n"), ""]
-        except Exception as exc:  # another module's failure must not lose the figures above
-            body += ["## Download", "", f"bench/bench_download.py failed: {type(exc).__name__}: {exc}", ""]
-        write([])
+    for script, title in (("bench_download.py", "Download"), ("bench_batch.py", "Grid runs (lc_plugin.batch)")):
+        if args.only is None or script.removeprefix("bench_").removesuffix(".py") in args.only:
+            body += extra_section(script, title, args.quick, log)
+            write([])
     log(f"wrote {out.relative_to(ROOT)}")
 
 
