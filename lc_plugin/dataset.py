@@ -280,8 +280,10 @@ def _write_sensor_tiles(
     """Cut the (row, col) ``tiles`` of one stack into ``out[index0:]``, reading row strips no wider than the
     read budget; ``finite[index0 + i]`` (when given) gets where every date and band of tile i is finite."""
     budget_cols = max(tile_size, FILE_BLOCK_BYTES // (4 * len(dates) * len(bands) * tile_size))
+    file_bands = read_stack_info(src_path)[1]  # this file's band order; ``bands`` is the store's
     with rasterio.open(src_path) as src:
-        for k, row in enumerate(np.unique(tiles[:, 0])):
+        rows = np.unique(tiles[:, 0])
+        for k, row in enumerate(rows):
             in_row = np.flatnonzero(tiles[:, 0] == row)
             start = 0
             while start < in_row.size:
@@ -290,7 +292,7 @@ def _write_sensor_tiles(
                 while stop < in_row.size and tiles[in_row[stop], 1] + tile_size - col0 <= budget_cols:
                     stop += 1
                 width = tiles[in_row[stop - 1], 1] + tile_size - col0
-                strip = read_bands_window(src, len(dates), bands, bands, Window(int(col0), int(row), int(width), tile_size))
+                strip = read_bands_window(src, len(dates), file_bands, bands, Window(int(col0), int(row), int(width), tile_size))
                 for i in in_row[start:stop]:
                     c = tiles[i, 1] - col0
                     tile = strip[..., c : c + tile_size]
@@ -298,7 +300,7 @@ def _write_sensor_tiles(
                     if finite is not None:
                         finite[index0 + i] = np.isfinite(tile).all(axis=(0, 1))
                 start = stop
-            monitor.update((k + 1) / max(1, np.unique(tiles[:, 0]).size))
+            monitor.update((k + 1) / rows.size)
 
 
 def export_tiles(

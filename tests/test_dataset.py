@@ -107,6 +107,17 @@ def test_extra_sensor_and_overwrite(tmp_path):
     assert store.inputs("S3OLCI")[3, 0, 2, 0, 0] == pytest.approx(10 * 2 + 4 + 4 / 1000)  # band 2, row 4, col 4
 
 
+def test_patches_with_bands_in_another_order(tmp_path):
+    first = make_pair(tmp_path, 0, 4, 4)
+    second = make_pair(tmp_path, 1, 4, 6, bands=["B08", "B04"])
+    store = export_tiles([first[0], second[0]], [first[1], second[1]], str(tmp_path / "t.zarr"), tile_size=4, n_folds=2)
+    assert store.bands == BANDS and store.patches.tolist() == [0, 1, 1] and store.offsets.tolist() == [[0, 0], [0, 0], [0, 2]]
+    data = store.inputs()
+    assert data[1, 0, 0, 0, 0] == 1000 + 10 * 1  # B04 is the second band of stack 1's file
+    assert data[2, 2, 1, 3, 3] == pytest.approx(1000 + 200 + 0 + 3 + 5 / 1000)  # B08, date 2, row 3, col 2 + 3
+    assert store.transforms[2].tolist() == [10, 0, 510000 + 20, 0, -10, 5100000]
+
+
 def test_iterative_stratification_hand_example():
     # 12 samples, 3 folds: label 0 on 6 samples, label 1 on 3, label 2 on 9 (overlapping)
     presence = np.zeros((12, 3), bool)
