@@ -67,62 +67,65 @@ class TileStore:
     overlap: int = 0
     seed: int = 0
     _root: object = field(default=None, repr=False, compare=False)
+    _arrays: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def primary_sensor(self) -> str:
         return self.sensors[0]
 
-    @property
-    def _group(self):
-        return self._root[f"{self.area}/{self.year}"]
+    def _array(self, name: str):
+        """The zarr array ``<area>/<year>/<name>``, opened once (a training loop indexes it per sample)."""
+        if name not in self._arrays:
+            self._arrays[name] = self._root[f"{self.area}/{self.year}/{name}"]
+        return self._arrays[name]
 
     @property
     def n_tiles(self) -> int:
-        return int(self._group["labels"].shape[0])
+        return int(self._array("labels").shape[0])
 
     def inputs(self, sensor: str | None = None):
         """The zarr array (N, T, C, H, W) float32 of ``sensor`` (the primary one when None)."""
         name = sensor or self.primary_sensor
         if name not in self.sensors:
             raise LandCoverError(f"The tile store has no sensor '{name}'; it has {', '.join(self.sensors)}.", "SENSOR")
-        return self._group[f"{name}/data"]
+        return self._array(f"{name}/data")
 
     def sensor_meta(self, sensor: str | None = None) -> tuple[list[dt.date], list[str]]:
         """Dates and band names of ``sensor``'s inputs."""
         name = sensor or self.primary_sensor
         self.inputs(name)  # refuses an unknown sensor
-        attrs = self._group[name].attrs
+        attrs = self._root[f"{self.area}/{self.year}/{name}"].attrs
         return [parse_date(d) for d in attrs["dates"]], list(attrs["bands"])
 
     @property
     def labels(self):
         """zarr array (N, H, W) uint8 of class ids, 0 = unlabelled."""
-        return self._group["labels"]
+        return self._array("labels")
 
     @property
     def valid(self):
         """zarr array (N, H, W) bool: pixels a loss may use."""
-        return self._group["valid"]
+        return self._array("valid")
 
     @property
     def folds(self) -> np.ndarray:
-        return self._group["folds"][:]
+        return self._array("folds")[:]
 
     @property
     def transforms(self) -> np.ndarray:
-        return self._group["transforms"][:]
+        return self._array("transforms")[:]
 
     @property
     def patches(self) -> np.ndarray:
-        return self._group["patches"][:]
+        return self._array("patches")[:]
 
     @property
     def patch_names(self) -> list[str]:
-        return list(self._group["patches"].attrs["patch_names"])
+        return list(self._array("patches").attrs["patch_names"])
 
     @property
     def offsets(self) -> np.ndarray:
-        return self._group["offsets"][:]
+        return self._array("offsets")[:]
 
     def fold_indices(self, test_fold: int) -> tuple[np.ndarray, np.ndarray]:
         """(train, test) tile indices, sorted, with ``test_fold`` held out."""
