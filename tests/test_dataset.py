@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +13,8 @@ from rasterio.transform import from_origin
 
 from lc_plugin.classes import make_class_table
 from lc_plugin.dataset import export_tiles, iterative_stratification, open_tile_store, tile_starts
-from lc_plugin.errors import LandCoverError
+from lc_plugin.errors import Cancelled, LandCoverError
+from lc_plugin.monitor import Monitor
 from lc_plugin.rasters import Grid, TimeStack, write_class_raster, write_stack
 
 zarr = pytest.importorskip("zarr")
@@ -152,3 +154,36 @@ def test_bad_input(tmp_path):
         open_tile_store(str(tmp_path))
     assert err.value.parameter == "DATASET"
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_output_folder_is_protected(tmp_path):
+    stack, ref = make_pair(tmp_path, 0, 8, 8)
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "keep.jpg").write_bytes(b"x")
+    with pytest.raises(LandCoverError, match="not a tile store") as err:
+        export_tiles([stack], [ref], str(other), tile_size=4, n_folds=2)
+    assert err.value.parameter == "OUTPUT" and (other / "keep.jpg").exists()
+    with pytest.raises(LandCoverError, match="inside the output folder"):
+        export_tiles([stack], [ref], str(tmp_path), tile_size=4, n_folds=2)
+    (tmp_path / "empty.zarr").mkdir()
+    assert export_tiles([stack], [ref], str(tmp_path / "empty.zarr"), tile_size=4, n_folds=2).n_tiles == 4
+
+
+def test_cancel_leaves_no_store(tmp_path):
+    stack, ref = make_pair(tmp_path, 0, 8, 8)
+    out = str(tmp_path / "t.zarr")
+    export_tiles([stack], [ref], out, tile_size=4, n_folds=2)
+    calls = []
+    monitor = Monitor(calls.append, lambda: len(calls) >= 1)
+    with pytest.raises(Cancelled):
+        export_tiles([stack], [ref], out, tile_size=2, n_folds=2, monitor=monitor)
+    assert open_tile_store(out).tile_size == 4  # the earlier store is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref_0.tif", "stack_0.tif", "t.zarr"]
+
+
+def test_without_zarr_names_the_package(tmp_path, monkeypatch):
+    stack, ref = make_pair(tmp_path, 0, 8, 8)
+    monkeypatch.setitem(sys.modules, "zarr", None)  # import zarr now raises ImportError
+    with pytest.raises(LandCoverError, match="pip install --user zarr"):
+        export_tiles([stack], [ref], str(tmp_path / "t.zarr"), tile_size=4, n_folds=2)
