@@ -306,6 +306,61 @@ def _write_sensor_tiles(
             monitor.update((k + 1) / rows.size)
 
 
+def _check_export_parameters(
+    stack_paths, reference_paths, tile_size, overlap, n_folds, min_labelled_fraction, area, sensor, extra_stacks
+) -> tuple[str, str]:
+    """Refuse bad numbers and names before reading anything; returns the cleaned area and sensor names."""
+    if not stack_paths:
+        raise LandCoverError("Give at least one time stack to cut into tiles.", "INPUT")
+    if len(stack_paths) != len(reference_paths):
+        raise LandCoverError(
+            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); give one reference raster per stack, in the same order.",
+            "REFERENCE",
+        )
+    if tile_size < 1:
+        raise LandCoverError(f"The tile size must be at least 1 pixel, got {tile_size}.", "TILE_SIZE")
+    if not 0 <= overlap < tile_size:
+        raise LandCoverError(f"The overlap must be in 0–{tile_size - 1} pixels (below the tile size {tile_size}), got {overlap}.", "OVERLAP")
+    if not 2 <= n_folds <= 127:
+        raise LandCoverError(f"k-fold assignment needs 2 to 127 folds, got {n_folds}.", "FOLDS")
+    if not 0.0 <= min_labelled_fraction <= 1.0:
+        raise LandCoverError(f"The minimum labelled fraction must be in [0, 1], got {min_labelled_fraction}.", "MIN_LABELLED_FRACTION")
+    area = _check_name(area, "AREA", "area")
+    sensor = _check_name(sensor, "SENSOR", "sensor")
+    for name in extra_stacks:
+        if _check_name(name, "EXTRA_SENSOR", "extra sensor") == sensor:
+            raise LandCoverError(f"The extra sensor needs a name other than the primary sensor's ({sensor}).", "EXTRA_SENSOR")
+    return area, sensor
+
+
+def _check_output(output_path: str, inputs: list[str]) -> None:
+    """The store replaces ``output_path``: refuse an input, a folder holding inputs, or a folder that is not a store."""
+    check_not_input(output_path, inputs, "OUTPUT")
+    out_real = os.path.realpath(output_path)
+    if any(os.path.realpath(p).startswith(out_real + os.sep) for p in inputs):
+        raise LandCoverError(f"An input lies inside the output folder {output_path}, which would be replaced; choose another output.", "OUTPUT")
+    if os.path.exists(output_path) and not (
+        os.path.isfile(os.path.join(output_path, ".zattrs")) or (os.path.isdir(output_path) and not os.listdir(output_path))
+    ):
+        raise LandCoverError(f"{output_path} exists and is not a tile store; choose a new folder name (ending in .zarr).", "OUTPUT")
+
+
+def _labelled_tiles(path: str, grid, labels: np.ndarray, tile_size: int, overlap: int, min_labelled_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) offsets (n, 2) and labels (n, tile, tile) of a patch's tiles that are labelled enough."""
+    if grid.height < tile_size or grid.width < tile_size:
+        raise LandCoverError(
+            f"Patch {path} is {grid.width}×{grid.height} pixels, smaller than a {tile_size}-pixel tile; lower TILE_SIZE to at most "
+            f"{min(grid.width, grid.height)}.",
+            "TILE_SIZE",
+        )
+    rows, cols = np.meshgrid(tile_starts(grid.height, tile_size, overlap), tile_starts(grid.width, tile_size, overlap), indexing="ij")
+    offsets = np.stack([rows.ravel(), cols.ravel()], axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(labels, (tile_size, tile_size))[offsets[:, 0], offsets[:, 1]]
+    labelled = (windows != NODATA_CLASS).mean(axis=(1, 2))
+    keep = (labelled > 0) & (labelled >= min_labelled_fraction)
+    return offsets[keep], windows[keep]
+
+
 def export_tiles(
     stack_paths: Sequence[str],
     reference_paths: Sequence[str],
@@ -333,35 +388,8 @@ def export_tiles(
     monitor = ensure_monitor(monitor)
     stack_paths, reference_paths = list(stack_paths), list(reference_paths)
     extra_stacks = {k: list(v) for k, v in (extra_stacks or {}).items()}
-    if not stack_paths:
-        raise LandCoverError("Give at least one time stack to cut into tiles.", "INPUT")
-    if len(stack_paths) != len(reference_paths):
-        raise LandCoverError(
-            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); give one reference raster per stack, in the same order.",
-            "REFERENCE",
-        )
-    if tile_size < 1:
-        raise LandCoverError(f"The tile size must be at least 1 pixel, got {tile_size}.", "TILE_SIZE")
-    if not 0 <= overlap < tile_size:
-        raise LandCoverError(f"The overlap must be in 0–{tile_size - 1} pixels (below the tile size {tile_size}), got {overlap}.", "OVERLAP")
-    if n_folds < 2:
-        raise LandCoverError(f"k-fold assignment needs at least 2 folds, got {n_folds}.", "FOLDS")
-    if not 0.0 <= min_labelled_fraction <= 1.0:
-        raise LandCoverError(f"The minimum labelled fraction must be in [0, 1], got {min_labelled_fraction}.", "MIN_LABELLED_FRACTION")
-    area = _check_name(area, "AREA", "area")
-    sensor = _check_name(sensor, "SENSOR", "sensor")
-    for name in extra_stacks:
-        if _check_name(name, "EXTRA_SENSOR", "extra sensor") == sensor:
-            raise LandCoverError(f"The extra sensor needs a name other than the primary sensor's ({sensor}).", "EXTRA_SENSOR")
-    inputs = stack_paths + reference_paths + [p for paths in extra_stacks.values() for p in paths]
-    check_not_input(output_path, inputs, "OUTPUT")
-    out_real = os.path.realpath(output_path)
-    if any(os.path.realpath(p).startswith(out_real + os.sep) for p in inputs):
-        raise LandCoverError(f"An input lies inside the output folder {output_path}, which would be replaced; choose another output.", "OUTPUT")
-    if os.path.exists(output_path) and not (
-        os.path.isfile(os.path.join(output_path, ".zattrs")) or (os.path.isdir(output_path) and not os.listdir(output_path))
-    ):
-        raise LandCoverError(f"{output_path} exists and is not a tile store; choose a new folder name (ending in .zarr).", "OUTPUT")
+    area, sensor = _check_export_parameters(stack_paths, reference_paths, tile_size, overlap, n_folds, min_labelled_fraction, area, sensor, extra_stacks)
+    _check_output(output_path, stack_paths + reference_paths + [p for paths in extra_stacks.values() for p in paths])
 
     dates, bands, grids, patch_labels, tables = _read_inputs(stack_paths, reference_paths)
     crs = grids[0].crs
@@ -371,24 +399,10 @@ def export_tiles(
     extra_layouts = _extra_layouts(extra_stacks, stack_paths, grids)
     classes = _merge_tables(tables, patch_labels, monitor)
     year = _dataset_year(dates) if year is None else int(year)
-
-    # Tiles of every patch, kept when labelled enough.
-    patch_tiles, tile_patch, tile_labels = [], [], []
-    for p, (path, grid, lab) in enumerate(zip(stack_paths, grids, patch_labels)):
-        if grid.height < tile_size or grid.width < tile_size:
-            raise LandCoverError(
-                f"Patch {path} is {grid.width}×{grid.height} pixels, smaller than a {tile_size}-pixel tile; lower TILE_SIZE to at most "
-                f"{min(grid.width, grid.height)}.",
-                "TILE_SIZE",
-            )
-        rows, cols = np.meshgrid(tile_starts(grid.height, tile_size, overlap), tile_starts(grid.width, tile_size, overlap), indexing="ij")
-        offsets = np.stack([rows.ravel(), cols.ravel()], axis=1)
-        windows = np.lib.stride_tricks.sliding_window_view(lab, (tile_size, tile_size))[offsets[:, 0], offsets[:, 1]]
-        labelled = (windows != NODATA_CLASS).mean(axis=(1, 2))
-        keep = (labelled > 0) & (labelled >= min_labelled_fraction)
-        patch_tiles.append(offsets[keep])
-        tile_patch.append(np.full(int(keep.sum()), p, dtype=np.int32))
-        tile_labels.append(windows[keep])
+    patch_tiles, tile_labels = zip(
+        *(_labelled_tiles(path, grid, lab, tile_size, overlap, min_labelled_fraction) for path, grid, lab in zip(stack_paths, grids, patch_labels))
+    )
+    tile_patch = [np.full(len(t), p, dtype=np.int32) for p, t in enumerate(patch_tiles)]
     n = sum(len(t) for t in patch_tiles)
     if n == 0:
         raise LandCoverError(
