@@ -44,6 +44,17 @@ DATASET_VERSION = 1
 _RESERVED = {"labels", "valid", "folds", "transforms", "patches", "offsets"}
 
 
+def _zarr():
+    """zarr 2 (zarr 3 has another storage API): imported when a store is written or read."""
+    zarr = require("zarr")
+    if int(zarr.__version__.split(".")[0]) != 2:
+        raise LandCoverError(
+            f"Tile stores need zarr 2, but zarr {zarr.__version__} is installed in the Python that QGIS uses. "
+            'Install zarr 2 with: python3 -m pip install --user "zarr>=2.18,<3"'
+        )
+    return zarr
+
+
 # --- reading -----------------------------------------------------------------------------------
 
 
@@ -137,7 +148,7 @@ class TileStore:
 
 def open_tile_store(path: str) -> TileStore:
     """Open a store written by ``export_tiles`` (read-only)."""
-    zarr = require("zarr")
+    zarr = _zarr()
     if not os.path.isfile(os.path.join(path, ".zattrs")):
         raise LandCoverError(f"{path} is not a training tile store (no zarr metadata); export one with the Export training tiles step.", "DATASET")
     root = zarr.open_group(zarr.storage.DirectoryStore(path), mode="r")
@@ -384,7 +395,7 @@ def export_tiles(
     another sensor's name to stacks on the same grids (one per stack, same order), stored as its own
     group. The store is built beside ``output_path`` and renamed into place when complete.
     """
-    zarr = require("zarr")
+    zarr = _zarr()
     monitor = ensure_monitor(monitor)
     stack_paths, reference_paths = list(stack_paths), list(reference_paths)
     extra_stacks = {k: list(v) for k, v in (extra_stacks or {}).items()}
