@@ -38,7 +38,7 @@ from .errors import LandCoverError
 from .features import describe_layout_difference, read_bands_window
 from .monitor import ensure_monitor
 from .rasters import FILE_BLOCK_BYTES, parse_date, read_stack_info
-from .train import _grid_difference, _merge_tables, _read_inputs
+from .train import grid_difference, merge_class_tables, read_reference_labels, read_training_inputs
 
 DATASET_VERSION = 1
 _RESERVED = {"labels", "valid", "folds", "transforms", "patches", "offsets"}
@@ -278,7 +278,7 @@ def _extra_layouts(extra_stacks, stack_paths, grids) -> dict[str, tuple[list[dt.
                 raise LandCoverError(
                     f"Sensor {sensor}: all extra stacks must share dates and bands, but {path} differs: " + "; ".join(problems) + ".", "EXTRA_STACKS"
                 )
-            diff = _grid_difference(grid, extra_grid)
+            diff = grid_difference(grid, extra_grid)
             if diff:
                 raise LandCoverError(
                     f"Sensor {sensor}: extra stack {path} is not on the grid of time stack {stack_paths[i - 1]} ({diff}); resample it to that grid first.",
@@ -402,13 +402,14 @@ def export_tiles(
     area, sensor = _check_export_parameters(stack_paths, reference_paths, tile_size, overlap, n_folds, min_labelled_fraction, area, sensor, extra_stacks)
     _check_output(output_path, stack_paths + reference_paths + [p for paths in extra_stacks.values() for p in paths])
 
-    dates, bands, grids, patch_labels, tables = _read_inputs(stack_paths, reference_paths)
+    dates, bands, grids, tables = read_training_inputs(stack_paths, reference_paths)
+    patch_labels = [read_reference_labels(path) for path in reference_paths]
     crs = grids[0].crs
     for path, grid in zip(stack_paths[1:], grids[1:]):
         if grid.crs != crs:
             raise LandCoverError(f"All stacks must share one CRS for the store's tile georeferencing, but {path} is in {grid.crs}, not {crs}.", "INPUT")
     extra_layouts = _extra_layouts(extra_stacks, stack_paths, grids)
-    classes = _merge_tables(tables, patch_labels, monitor)
+    classes = merge_class_tables(tables, {int(v) for lab in patch_labels for v in np.unique(lab)}, monitor)
     year = _dataset_year(dates) if year is None else int(year)
     patch_tiles, tile_labels = zip(
         *(_labelled_tiles(path, grid, lab, tile_size, overlap, min_labelled_fraction) for path, grid, lab in zip(stack_paths, grids, patch_labels))

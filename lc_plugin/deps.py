@@ -12,7 +12,7 @@ from types import ModuleType
 from .errors import LandCoverError
 
 # Import name → what to pip install, where they differ.
-PIP_NAMES = {"distributed": "dask[distributed]", "dask": "dask[distributed]", "zarr": '"zarr>=2.18,<3"'}
+PIP_NAMES = {"distributed": "dask[distributed]", "dask": "dask[distributed]", "zarr": "zarr>=2.18,<3"}
 
 
 def require(module: str) -> ModuleType:
@@ -23,5 +23,10 @@ def require(module: str) -> ModuleType:
         package = PIP_NAMES.get(module.split(".")[0], module.split(".")[0])
         raise LandCoverError(
             f"This step needs the Python package '{package}', which is not installed in the Python "
-            f"that QGIS uses ({exc}). Install it with: python3 -m pip install --user {package}"
+            f"that QGIS uses ({exc}). Install it with: python3 -m pip install --user {_shell_word(package)}"
         ) from exc
+
+
+def _shell_word(package: str) -> str:
+    """Quote a requirement with version bounds so it can be pasted into a shell as one word."""
+    return f'"{package}"' if any(c in package for c in "<>=,") else package

@@ -36,7 +36,7 @@ MODEL_TYPE = "lightgbm-pixel"
 MAX_ONNX_OPSET = 15  # highest default-domain opset onnxmltools 1.12–1.16 converts LightGBM to
 
 
-def _grid_difference(a: Grid, b: Grid) -> str | None:
+def grid_difference(a: Grid, b: Grid) -> str | None:
     if (a.width, a.height) != (b.width, b.height):
         return f"size {a.width}×{a.height} vs {b.width}×{b.height} pixels"
     if a.crs != b.crs:
@@ -47,7 +47,7 @@ def _grid_difference(a: Grid, b: Grid) -> str | None:
     return None
 
 
-def _merge_tables(tables: list[ClassTable | None], present: set[int], monitor) -> ClassTable:
+def merge_class_tables(tables: list[ClassTable | None], present: set[int], monitor) -> ClassTable:
     """Union of the references' tables (first wins on a conflict); ids without a table get legend names."""
     merged: dict[int, LandCoverClass] = {}
     for table in tables:
@@ -216,7 +216,7 @@ def _validate_params(stack_paths, reference_paths, samples_per_class, test_fract
         raise LandCoverError(f"The learning rate must be above 0, got {learning_rate}.", "LEARNING_RATE")
 
 
-def _read_inputs(stack_paths, reference_paths):
+def read_training_inputs(stack_paths, reference_paths):
     """Layouts, grids and class tables of every pair, checked against each other (no pixels read)."""
     infos = []
     for i, path in enumerate(stack_paths):
@@ -242,7 +242,7 @@ def _read_inputs(stack_paths, reference_paths):
             tables.append(read_class_table(ref_path))
         except rasterio.errors.RasterioIOError as exc:
             raise LandCoverError(f"Could not open reference raster {i} ({ref_path}): {exc}", "REFERENCE") from exc
-        diff = _grid_difference(info[2], grid)
+        diff = grid_difference(info[2], grid)
         if diff:
             raise LandCoverError(
                 f"Pair {i}: reference {ref_path} is not on the grid of stack {stack_paths[i - 1]} ({diff}). "
@@ -254,7 +254,7 @@ def _read_inputs(stack_paths, reference_paths):
     return dates0, bands0, [info[2] for info in infos], tables
 
 
-def _read_labels(path: str) -> np.ndarray:
+def read_reference_labels(path: str) -> np.ndarray:
     labels = read_class_raster(path)[0]
     if labels.size and (labels.min() < 0 or labels.max() > 255):
         raise LandCoverError(f"Reference {path} must be an integer class raster with ids 0–255.", "REFERENCE")
@@ -299,7 +299,7 @@ def train_classifier(
         if os.path.realpath(predictions_out) == os.path.realpath(model_out):
             raise LandCoverError("The test predictions and the model need different file names.", "OUTPUT_PREDICTIONS")
 
-    dates, bands, grids, tables = _read_inputs(stack_paths, reference_paths)
+    dates, bands, grids, tables = read_training_inputs(stack_paths, reference_paths)
     fbands = feature_bands(bands)
     if not fbands:
         raise LandCoverError(f"The stacks have no reflectance bands to learn from (bands: {', '.join(bands)}).", "INPUT")
@@ -314,7 +314,7 @@ def train_classifier(
     total_pixels = sum(g.height * g.width for g in grids)
     done_pixels = 0
     for p, (path, grid, ref_path) in enumerate(zip(stack_paths, grids, reference_paths)):
-        lab = _read_labels(ref_path)
+        lab = read_reference_labels(ref_path)
         present.update(int(v) for v in np.unique(lab))
         mask = np.zeros(lab.shape, dtype=bool)
         with rasterio.open(path) as src:
@@ -328,7 +328,7 @@ def train_classifier(
                 scan.update(done_pixels / total_pixels)
         counts[p] = np.bincount(lab[mask], minlength=256)
         usable_bits.append(np.packbits(mask))
-    table = _merge_tables(tables, present, monitor)
+    table = merge_class_tables(tables, present, monitor)
 
     # Patch split: whole patches held out (chosen with the seed).
     rng = np.random.default_rng(seed)
@@ -374,7 +374,7 @@ def train_classifier(
     for p, ref_path in enumerate(reference_paths):
         if not quotas[p].any():
             continue
-        lab = _read_labels(ref_path)
+        lab = read_reference_labels(ref_path)
         usable = np.unpackbits(usable_bits[p], count=lab.size).astype(bool).reshape(lab.shape)
         local = sample_with_quotas(lab, usable, quotas[p], ids, rng)
         drawn.append(local + offsets[p])
