@@ -137,59 +137,55 @@ def available() -> bool:
     return True
 
 
+def _walk_blocks(x, first, last, edges, feature, bound, child, value, roots, sigmoid, out):
+    """Probabilities of pixels ``first:last`` of ``x`` into ``out``, block by block (compiled by numba)."""
+    n_features = x.shape[1]
+    for start in range(first, last, _BLOCK):
+        m = min(last, start + _BLOCK) - start
+        padded = -(-m // _LANES) * _LANES
+        bins = np.zeros((padded, n_features), dtype=np.uint8)
+        for i in range(m):
+            for f in range(n_features):
+                v = np.float64(x[start + i, f])
+                pos = 0
+                for half in (128, 64, 32, 16, 8, 4, 2, 1):
+                    if edges[f, pos + half - 1] < v:
+                        pos += half
+                bins[i, f] = pos
+        score = np.zeros(padded)
+        for root in roots:
+            for p in range(0, padded, _LANES):
+                b0, b1, b2, b3, b4, b5, b6, b7 = bins[p], bins[p + 1], bins[p + 2], bins[p + 3], bins[p + 4], bins[p + 5], bins[p + 6], bins[p + 7]
+                s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = root
+                while True:
+                    for _ in range(4):  # leaves stay put, so a few extra steps are harmless
+                        s0 = child[s0] + (b0[feature[s0]] > bound[s0])
+                        s1 = child[s1] + (b1[feature[s1]] > bound[s1])
+                        s2 = child[s2] + (b2[feature[s2]] > bound[s2])
+                        s3 = child[s3] + (b3[feature[s3]] > bound[s3])
+                        s4 = child[s4] + (b4[feature[s4]] > bound[s4])
+                        s5 = child[s5] + (b5[feature[s5]] > bound[s5])
+                        s6 = child[s6] + (b6[feature[s6]] > bound[s6])
+                        s7 = child[s7] + (b7[feature[s7]] > bound[s7])
+                    if min(bound[s0], bound[s1], bound[s2], bound[s3], bound[s4], bound[s5], bound[s6], bound[s7]) == _LEAF:
+                        break
+                score[p] += value[s0]
+                score[p + 1] += value[s1]
+                score[p + 2] += value[s2]
+                score[p + 3] += value[s3]
+                score[p + 4] += value[s4]
+                score[p + 5] += value[s5]
+                score[p + 6] += value[s6]
+                score[p + 7] += value[s7]
+        for i in range(m):
+            out[start + i] = 1.0 / (1.0 + math.exp(-sigmoid * score[i]))
+
+
 @functools.lru_cache(maxsize=1)
 def _kernel():
-    """The compiled block kernel (numba caches the machine code on disk between runs)."""
+    """``_walk_blocks`` compiled; numba keeps the machine code in its disk cache between runs."""
     numba = require("numba")
-    njit = functools.partial(numba.njit, nogil=True, cache=True, boundscheck=False)
-
-    @njit(inline="always")
-    def step(s, bins, feature, bound, child):
-        return child[s] + (bins[feature[s]] > bound[s])
-
-    @njit
-    def blocks(x, first, last, edges, feature, bound, child, value, roots, sigmoid, out):
-        n_features = x.shape[1]
-        for start in range(first, last, _BLOCK):
-            m = min(last, start + _BLOCK) - start
-            padded = -(-m // _LANES) * _LANES
-            bins = np.zeros((padded, n_features), dtype=np.uint8)
-            for i in range(m):
-                for f in range(n_features):
-                    v = np.float64(x[start + i, f])
-                    pos = 0
-                    for half in (128, 64, 32, 16, 8, 4, 2, 1):
-                        if edges[f, pos + half - 1] < v:
-                            pos += half
-                    bins[i, f] = pos
-            score = np.zeros(padded)
-            for root in roots:
-                for p in range(0, padded, _LANES):
-                    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = root
-                    while True:
-                        for _ in range(4):
-                            s0 = step(s0, bins[p], feature, bound, child)
-                            s1 = step(s1, bins[p + 1], feature, bound, child)
-                            s2 = step(s2, bins[p + 2], feature, bound, child)
-                            s3 = step(s3, bins[p + 3], feature, bound, child)
-                            s4 = step(s4, bins[p + 4], feature, bound, child)
-                            s5 = step(s5, bins[p + 5], feature, bound, child)
-                            s6 = step(s6, bins[p + 6], feature, bound, child)
-                            s7 = step(s7, bins[p + 7], feature, bound, child)
-                        if min(bound[s0], bound[s1], bound[s2], bound[s3], bound[s4], bound[s5], bound[s6], bound[s7]) == _LEAF:
-                            break
-                    score[p] += value[s0]
-                    score[p + 1] += value[s1]
-                    score[p + 2] += value[s2]
-                    score[p + 3] += value[s3]
-                    score[p + 4] += value[s4]
-                    score[p + 5] += value[s5]
-                    score[p + 6] += value[s6]
-                    score[p + 7] += value[s7]
-            for i in range(m):
-                out[start + i] = 1.0 / (1.0 + math.exp(-sigmoid * score[i]))
-
-    return blocks
+    return numba.njit(nogil=True, cache=True, boundscheck=False)(_walk_blocks)
 
 
 def predict_proba(forest: BinnedForest, pixels: np.ndarray, threads: int | None = None) -> np.ndarray:
