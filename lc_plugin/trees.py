@@ -37,6 +37,8 @@ _LEAF = 255
 _BLOCK = 2048
 # Pixels walked together; more lanes beyond 8 gained nothing measurable.
 _LANES = 8
+# Pixels per thread-pool task (whole blocks).
+_TASK = 8 * _BLOCK
 _MAX_EDGES = 255
 
 
@@ -196,15 +198,18 @@ def predict_proba(forest: BinnedForest, pixels: np.ndarray, threads: int | None 
     """
     if pixels.ndim != 2 or pixels.shape[1] != forest.edges.shape[0]:
         raise ValueError(f"expected (n, {forest.edges.shape[0]}) pixels, got shape {pixels.shape}")
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
     kernel = _kernel()
-    out = np.empty(pixels.shape[0], dtype=np.float32)
-    threads = max(1, min(threads or os.cpu_count() or 1, -(-pixels.shape[0] // _BLOCK)))
-    cuts = [round(i * pixels.shape[0] / threads / _BLOCK) * _BLOCK for i in range(threads)] + [pixels.shape[0]]
+    n = pixels.shape[0]
+    out = np.empty(n, dtype=np.float32)
     args = (forest.edges, forest.feature, forest.bound, forest.child, forest.value, forest.roots, forest.sigmoid, out)
+    starts = range(0, n, _TASK)
+    threads = max(1, min(threads or os.cpu_count() or 1, len(starts)))
     if threads == 1:
-        kernel(pixels, 0, pixels.shape[0], *args)
+        kernel(pixels, 0, n, *args)
         return out
+    # Many small tasks, not one per thread: a thread slowed by other processes then takes fewer.
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lc-trees") as pool:
-        for done in [pool.submit(kernel, pixels, a, b, *args) for a, b in zip(cuts[:-1], cuts[1:])]:
+        for done in [pool.submit(kernel, pixels, a, min(n, a + _TASK), *args) for a in starts]:
             done.result()
     return out
