@@ -568,8 +568,10 @@ def bench_classification(quick: bool, log) -> list[str]:
 
 
 def bench_chain(quick: bool, log) -> list[str]:
+    from lc_plugin.clouds import _choose_engine
     from lc_plugin.interpolate import date_grid
 
+    engine = _choose_engine("auto")  # what cloud_masks_file uses
     n_dates, size = (12, 256) if quick else (70, CHAIN_SIZE[0])
     tag = f"chain_{size}_{n_dates}"
     d = WORK / tag
@@ -588,7 +590,7 @@ def bench_chain(quick: bool, log) -> list[str]:
         "## Whole patch: downloaded stack → classified raster",
         "",
         f"One {size}×{size} px patch, {n_dates} dates × 13 L1C bands (the real scene tiled; GeoTIFF {gb:.2f} GB "
-        f"deflate, built in {build:.0f} s, not counted), in one process: cloud masks (s2cloudless model, onnxruntime) "
+        f"deflate, built in {build:.0f} s, not counted), in one process: cloud masks (s2cloudless model, {engine}) "
         f"→ filter (all dates kept: the tiled scene is ~46 % cloudy on every date) → interpolation to "
         f"{len(targets)} dates → features ({len(targets)} × 16) + LightGBM/ONNX classification (5 classes, "
         f"{50 if quick else 100} iterations).",
