@@ -385,6 +385,12 @@ def machine() -> str:
     import onnxruntime
 
     versions = f"Python {platform.python_version()}, numpy {np.__version__}, lightgbm {lightgbm.__version__}, onnxruntime {onnxruntime.__version__}"
+    try:
+        import numba
+
+        versions += f", numba {numba.__version__}"
+    except ImportError:
+        versions += ", no numba"
     return f"{cpu}, {os.cpu_count()} cores, {gib(mem)} RAM, {platform.platform()}; {versions}"
 
 
