@@ -70,7 +70,7 @@ def forest_from_lightgbm(model_text: str) -> BinnedForest:
     Raises ValueError for what this kernel does not evaluate exactly: other objectives than
     binary, categorical or zero-as-missing splits, linear trees, > 255 thresholds on a feature.
     """
-    head, _, body = model_text.partition("\nTree=")
+    head, _, body = model_text.partition("\nend of trees")[0].partition("\nTree=")
     info = _fields(head)
     objective = info.get("objective", "").split()
     if not objective or objective[0] != "binary" or info.get("num_class", "1") != "1":
@@ -134,7 +134,7 @@ def available() -> bool:
     """Whether numba is installed, so this path can run."""
     try:
         require("numba")
-    except Exception:
+    except Exception:  # not installed, or a broken install (llvmlite raises its own errors)
         return False
     return True
 
