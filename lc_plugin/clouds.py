@@ -27,6 +27,8 @@ from .deps import require
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
 from .rasters import TAG_BANDS, TimeStack, read_stack_info, write_stack
+from .trees import available as trees_available
+from .trees import forest_from_lightgbm, predict_proba
 
 S2CLOUDLESS_BANDS = ["B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12"]
 # Sen2Cor SCL classes: 3 cloud shadow, 8 cloud medium probability, 9 cloud high probability,
@@ -41,7 +43,7 @@ METHODS = ("auto", "s2cloudless", "scl")
 # Pixels handed to the model at once, and pixels of one block of dates read from a file:
 # bounds memory (10 float32 bands per pixel) while keeping progress reports frequent.
 _PREDICT_CHUNK = 1 << 18
-ENGINES = ("auto", "onnxruntime", "lightgbm")
+ENGINES = ("auto", "numba", "onnxruntime", "lightgbm")
 _READ_BUDGET_PIXELS = 1 << 22
 
 
@@ -102,11 +104,20 @@ def _onnx_cloud_session():
     return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+@functools.lru_cache(maxsize=1)
+def _binned_cloud_forest():
+    """s2cloudless's model file as the node tables of the numba tree kernel (its trees, unchanged)."""
+    with open(_detector().model_filename, encoding="utf-8") as f:
+        return forest_from_lightgbm(f.read())
+
+
 def _choose_engine(engine: str) -> str:
     engine = (engine or "auto").lower()
     if engine not in ENGINES:
         raise LandCoverError(f"Unknown cloud-model engine '{engine}'; choose one of {', '.join(ENGINES)}.", "ENGINE")
     if engine == "auto":
+        if trees_available():
+            return "numba"
         try:
             require("onnxruntime")
             require("onnxmltools")
@@ -118,6 +129,8 @@ def _choose_engine(engine: str) -> str:
 
 def _predict_chunk(pixels: np.ndarray, engine: str) -> np.ndarray:
     """Cloud probability of (n, 10) float32 C-contiguous pixels."""
+    if engine == "numba":
+        return predict_proba(_binned_cloud_forest(), pixels)
     if engine == "onnxruntime":
         session = _onnx_cloud_session()
         proba = session.run(["probabilities"], {"bands": pixels})[0]
@@ -147,8 +160,9 @@ def s2cloudless_probabilities(bands: np.ndarray, monitor: Monitor | None = None,
     ``bands``: (T, H, W, 10) TOA reflectance (0–1) in ``S2CLOUDLESS_BANDS`` order. Returns
     (T, H, W) float32; NaN where any band is NaN (those pixels never reach the model, which
     gives the same probabilities elsewhere as feeding them zeros would: the model is per pixel).
-    ``engine``: "onnxruntime" (the model's trees converted to ONNX, the fast path), "lightgbm"
-    (s2cloudless's own booster) or "auto" (onnxruntime when installed); they agree to ~1e-6.
+    ``engine``: "numba" (the model's trees walked by lc_plugin.trees' compiled kernel, the fast
+    path: bit-identical to LightGBM), "onnxruntime" (the trees converted to ONNX), "lightgbm"
+    (s2cloudless's own booster) or "auto" (the first of these that is installed); they agree to ~1e-6.
     """
     monitor = ensure_monitor(monitor)
     if bands.ndim != 4 or bands.shape[-1] != len(S2CLOUDLESS_BANDS):

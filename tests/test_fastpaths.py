@@ -1,6 +1,7 @@
 """The fast paths equal their references on real data (speed itself is measured only in bench/).
 
-- cloud probabilities through onnxruntime vs s2cloudless's own detector on the real L1C scene;
+- cloud probabilities through the numba tree kernel and through onnxruntime vs s2cloudless's own
+  detector on the real L1C scene, and the fallback when numba is missing;
 - windowed / threaded interpolation vs the whole-array computation, and eo-learn's edge rule;
 - the window-by-window StackWriter vs write_stack, and the windowed scene filter;
 - ONNX class labels vs LightGBM's own predict on real spectra.
@@ -78,6 +79,58 @@ def test_onnx_cloud_probabilities_equal_s2cloudless(scene_crop, cloud_cache):
 
     # s2cloudless's booster with all threads is the same model, bit for bit.
     np.testing.assert_array_equal(s2cloudless_probabilities(scene_crop, engine="lightgbm"), ref_probs)
+
+
+def test_numba_cloud_probabilities_equal_s2cloudless_bit_for_bit(scene_crop):
+    pytest.importorskip("s2cloudless")
+    pytest.importorskip("numba")
+    from s2cloudless import S2PixelCloudDetector
+
+    from lc_plugin.clouds import _choose_engine, s2cloudless_masks, s2cloudless_probabilities
+
+    detector = S2PixelCloudDetector(threshold=0.4, average_over=4, dilation_size=2, all_bands=False)
+    ref_probs = detector.get_cloud_probability_maps(scene_crop)
+    ref_masks = detector.get_cloud_masks(scene_crop)
+    assert _choose_engine("auto") == "numba"
+
+    probs = s2cloudless_probabilities(scene_crop, engine="numba")
+    assert probs.dtype == np.float32 and probs.shape == ref_probs.shape
+    np.testing.assert_array_equal(probs, ref_probs)
+    assert 0.05 < ref_masks.mean() < 0.95
+    np.testing.assert_array_equal(s2cloudless_masks(probs, 0.4, 4, 2), ref_masks)
+
+    # NaN pixels are skipped (a gathered, non-contiguous subset goes through the kernel).
+    holes = scene_crop.copy()
+    holes[:, ::3, ::5, 2] = np.nan
+    with_holes = s2cloudless_probabilities(holes, engine="numba")
+    assert np.isnan(with_holes[:, ::3, ::5]).all()
+    keep = ~np.isnan(with_holes)
+    np.testing.assert_array_equal(with_holes[keep], ref_probs[keep])
+
+
+def test_cloud_engine_falls_back_without_numba(scene_crop, cloud_cache, monkeypatch):
+    """Without numba (a QGIS Python without it), "auto" uses onnxruntime, then LightGBM."""
+    pytest.importorskip("s2cloudless")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxmltools")
+    from lc_plugin import clouds, trees
+    from lc_plugin.errors import LandCoverError
+
+    def missing(module):
+        if module.startswith(("numba", "onnx")):
+            raise LandCoverError(f"no {module}")
+        return __import__(module)
+
+    monkeypatch.setattr(clouds, "trees_available", lambda: False)
+    assert clouds._choose_engine("auto") == "onnxruntime"
+    crop = scene_crop[:, :40, :40]
+    np.testing.assert_allclose(clouds.s2cloudless_probabilities(crop, engine="auto"), clouds.s2cloudless_probabilities(crop, engine="lightgbm"), atol=1e-4)
+
+    monkeypatch.setattr(trees, "require", missing)
+    assert not trees.available()
+    monkeypatch.setattr(clouds, "trees_available", trees.available)
+    monkeypatch.setattr(clouds, "require", missing)
+    assert clouds._choose_engine("auto") == "lightgbm"
 
 
 def test_cloud_engine_is_checked(scene_crop):
