@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 
@@ -42,3 +43,24 @@ def atomic_output(path: str) -> Iterator[str]:
         for leftover in (tmp, tmp + ".aux.xml", tmp + "-journal", tmp + "-wal", tmp + "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(leftover)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str) -> Iterator[str]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` (a folder output such
+    as a zarr store), on failure it is removed, so readers never see a half-built folder."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(folder, exist_ok=True)
+    base, ext = os.path.splitext(os.path.basename(os.path.normpath(path)))
+    token = uuid.uuid4().hex[:8]
+    tmp = os.path.join(folder, f".{base}.{token}.partial{ext}")
+    old = os.path.join(folder, f".{base}.{token}.old{ext}")
+    os.makedirs(tmp)
+    try:
+        yield tmp
+        if os.path.lexists(path):
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
