@@ -14,6 +14,7 @@ from .run_grid import RunGridAlgorithm
 from .sample_design import SampleDesignAlgorithm
 from .split_stack import SplitStackAlgorithm
 from .train import TrainAlgorithm
+from .train_segmentation import TrainSegmentationAlgorithm
 from .valid_count import ValidCountAlgorithm
 
 ALGORITHMS = [
@@ -24,6 +25,7 @@ ALGORITHMS = [
     InterpolateAlgorithm,
     RasterizeReferenceAlgorithm,
     TrainAlgorithm,
+    TrainSegmentationAlgorithm,
     ClassifyAlgorithm,
     AccuracyReportAlgorithm,
     SampleDesignAlgorithm,

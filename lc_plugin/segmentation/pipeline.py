@@ -34,6 +34,7 @@ class TileSet:
     dates: list
     bands: list[str]
     valid: object | None = None  # (N, H, W) bool
+    n_folds: int | None = None  # None: the highest fold id + 1
 
 
 def open_tiles(path: str) -> TileSet:
@@ -44,7 +45,9 @@ def open_tiles(path: str) -> TileSet:
         store = open_tile_store(path)
     except LandCoverError as exc:
         raise LandCoverError(str(exc), "DATASET") from exc
-    return TileSet(store.inputs(), store.labels, np.asarray(store.folds), store.classes, list(store.dates), list(store.bands), store.valid)
+    return TileSet(
+        store.inputs(), store.labels, np.asarray(store.folds), store.classes, list(store.dates), list(store.bands), store.valid, store.n_folds
+    )
 
 
 def evaluate_tiles(model, tiles: TileSet, idx: np.ndarray, batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -78,7 +81,7 @@ def train_on_tiles(tiles: TileSet, config: TrainConfig, model_out: str, *, monit
         raise LandCoverError(f"The data set's tiles are {tile_h}×{tile_w} px; square tiles are needed.", "DATASET")
     if len(tiles.classes) < 2:
         raise LandCoverError("The data set has fewer than 2 classes.", "DATASET")
-    train_idx, val_idx, test_idx = split_folds(tiles.folds, config)
+    train_idx, val_idx, test_idx = split_folds(tiles.folds, config, tiles.n_folds)
     monitor.info(
         f"{len(train_idx)} training, {len(val_idx)} validation and {len(test_idx)} test tiles of {tile_h}×{tile_w} px, "
         f"{n_dates} dates × {n_channels} bands."

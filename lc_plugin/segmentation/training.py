@@ -196,10 +196,11 @@ def pick_device(name: str) -> str:
     return name
 
 
-def split_folds(folds: np.ndarray, config: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_folds(folds: np.ndarray, config: TrainConfig, n_folds: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train, validation and test tile indices: the test fold, the validation fold (default the next one), the rest."""
     folds = np.asarray(folds)
-    n_folds = int(folds.max()) + 1 if folds.size else 0
+    if n_folds is None:
+        n_folds = int(folds.max()) + 1 if folds.size else 0
     if not 0 <= config.test_fold < n_folds:
         raise LandCoverError(f"TEST_FOLD must be between 0 and {n_folds - 1} (the data set has {n_folds} folds), got {config.test_fold}.", "TEST_FOLD")
     val_fold = config.validation_fold if config.validation_fold >= 0 else (config.test_fold + 1) % n_folds
