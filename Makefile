@@ -27,11 +27,13 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -r requirements.txt -r requirements-dev.txt
 	@touch $(STAMP)
 
-# Optional deep-learning stack: torch==2.13.0 resolves to the +cpu wheel here (192 MB wheel, 750 MB installed, ~17 s)
+# Optional deep-learning stack: torch==2.13.0 resolves to the +cpu wheel here (192 MB wheel, 750 MB installed, ~17 s).
+# Where pip only sees PyPI (whose Linux torch pulls GBs of CUDA packages), pass TORCH_INDEX=https://download.pytorch.org/whl/cpu.
+TORCH_INDEX ?=
 setup-dl: $(DL_STAMP)
 
 $(DL_STAMP): $(STAMP) requirements-dl.txt constraints.txt
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dl.txt
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements-dl.txt
 	@touch $(DL_STAMP)
 
 test: setup setup-dl

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """LightGBM vs a segmentation network (TFCN by default) on the real eo-learn test patch, on the same tile folds.
 
-    .venv/bin/python scripts/compare_segmentation.py [--epochs 100] [--architecture tfcn] [--folds 0 1 2 3 4]
+    .venv/bin/python scripts/compare_segmentation.py [--epochs 100] [--class-weights] [--architecture tfcn] [--folds 0 1 2 3 4]
 
 The real 2017 NDVI series (interpolated on a 16-day grid, 24 dates) and the LULC reference (1 px
 erosion) of scripts/real_patch_report.py are cut into 20×20-px tiles with 5 folds
@@ -58,6 +58,7 @@ def main() -> int:
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--tile", type=int, default=20)
     parser.add_argument("--folds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--class-weights", action="store_true", help="inverse-frequency class weights in the network's loss")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     data, out = Path(args.data), Path(args.out)
@@ -80,7 +81,7 @@ def main() -> int:
     for fold in args.folds:
         config = TrainConfig(
             architecture=args.architecture, width=args.width, depth=args.depth, epochs=args.epochs, patience=args.patience,
-            batch_size=8, learning_rate=1e-3, test_fold=fold, seed=args.seed,
+            batch_size=8, learning_rate=1e-3, test_fold=fold, seed=args.seed, class_weights=args.class_weights,
         )
         train_idx, val_idx, test_idx = split_folds(tiles.folds, config, tiles.n_folds)
         fit_area = fold_mask(offsets, np.concatenate([train_idx, val_idx]), labels.shape, args.tile)
