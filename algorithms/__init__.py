@@ -6,6 +6,7 @@ from .classify import ClassifyAlgorithm
 from .cloud_masks import CloudMasksAlgorithm
 from .create_grid import CreateGridAlgorithm
 from .download import DownloadAlgorithm
+from .export_dataset import ExportDatasetAlgorithm
 from .filter_scenes import FilterScenesAlgorithm
 from .interpolate import InterpolateAlgorithm
 from .mosaic import MosaicAlgorithm
@@ -25,6 +26,7 @@ ALGORITHMS = [
     InterpolateAlgorithm,
     RasterizeReferenceAlgorithm,
     TrainAlgorithm,
+    ExportDatasetAlgorithm,
     TrainSegmentationAlgorithm,
     ClassifyAlgorithm,
     AccuracyReportAlgorithm,

@@ -44,6 +44,17 @@ DATASET_VERSION = 1
 _RESERVED = {"labels", "valid", "folds", "transforms", "patches", "offsets"}
 
 
+def _zarr():
+    """zarr 2 (zarr 3 has another storage API): imported when a store is written or read."""
+    zarr = require("zarr")
+    if int(zarr.__version__.split(".")[0]) != 2:
+        raise LandCoverError(
+            f"Tile stores need zarr 2, but zarr {zarr.__version__} is installed in the Python that QGIS uses. "
+            'Install zarr 2 with: python3 -m pip install --user "zarr>=2.18,<3"'
+        )
+    return zarr
+
+
 # --- reading -----------------------------------------------------------------------------------
 
 
@@ -67,62 +78,65 @@ class TileStore:
     overlap: int = 0
     seed: int = 0
     _root: object = field(default=None, repr=False, compare=False)
+    _arrays: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def primary_sensor(self) -> str:
         return self.sensors[0]
 
-    @property
-    def _group(self):
-        return self._root[f"{self.area}/{self.year}"]
+    def _array(self, name: str):
+        """The zarr array ``<area>/<year>/<name>``, opened once (a training loop indexes it per sample)."""
+        if name not in self._arrays:
+            self._arrays[name] = self._root[f"{self.area}/{self.year}/{name}"]
+        return self._arrays[name]
 
     @property
     def n_tiles(self) -> int:
-        return int(self._group["labels"].shape[0])
+        return int(self._array("labels").shape[0])
 
     def inputs(self, sensor: str | None = None):
         """The zarr array (N, T, C, H, W) float32 of ``sensor`` (the primary one when None)."""
         name = sensor or self.primary_sensor
         if name not in self.sensors:
             raise LandCoverError(f"The tile store has no sensor '{name}'; it has {', '.join(self.sensors)}.", "SENSOR")
-        return self._group[f"{name}/data"]
+        return self._array(f"{name}/data")
 
     def sensor_meta(self, sensor: str | None = None) -> tuple[list[dt.date], list[str]]:
         """Dates and band names of ``sensor``'s inputs."""
         name = sensor or self.primary_sensor
         self.inputs(name)  # refuses an unknown sensor
-        attrs = self._group[name].attrs
+        attrs = self._root[f"{self.area}/{self.year}/{name}"].attrs
         return [parse_date(d) for d in attrs["dates"]], list(attrs["bands"])
 
     @property
     def labels(self):
         """zarr array (N, H, W) uint8 of class ids, 0 = unlabelled."""
-        return self._group["labels"]
+        return self._array("labels")
 
     @property
     def valid(self):
         """zarr array (N, H, W) bool: pixels a loss may use."""
-        return self._group["valid"]
+        return self._array("valid")
 
     @property
     def folds(self) -> np.ndarray:
-        return self._group["folds"][:]
+        return self._array("folds")[:]
 
     @property
     def transforms(self) -> np.ndarray:
-        return self._group["transforms"][:]
+        return self._array("transforms")[:]
 
     @property
     def patches(self) -> np.ndarray:
-        return self._group["patches"][:]
+        return self._array("patches")[:]
 
     @property
     def patch_names(self) -> list[str]:
-        return list(self._group["patches"].attrs["patch_names"])
+        return list(self._array("patches").attrs["patch_names"])
 
     @property
     def offsets(self) -> np.ndarray:
-        return self._group["offsets"][:]
+        return self._array("offsets")[:]
 
     def fold_indices(self, test_fold: int) -> tuple[np.ndarray, np.ndarray]:
         """(train, test) tile indices, sorted, with ``test_fold`` held out."""
@@ -134,7 +148,7 @@ class TileStore:
 
 def open_tile_store(path: str) -> TileStore:
     """Open a store written by ``export_tiles`` (read-only)."""
-    zarr = require("zarr")
+    zarr = _zarr()
     if not os.path.isfile(os.path.join(path, ".zattrs")):
         raise LandCoverError(f"{path} is not a training tile store (no zarr metadata); export one with the Export training tiles step.", "DATASET")
     root = zarr.open_group(zarr.storage.DirectoryStore(path), mode="r")
@@ -280,8 +294,10 @@ def _write_sensor_tiles(
     """Cut the (row, col) ``tiles`` of one stack into ``out[index0:]``, reading row strips no wider than the
     read budget; ``finite[index0 + i]`` (when given) gets where every date and band of tile i is finite."""
     budget_cols = max(tile_size, FILE_BLOCK_BYTES // (4 * len(dates) * len(bands) * tile_size))
+    file_bands = read_stack_info(src_path)[1]  # this file's band order; ``bands`` is the store's
     with rasterio.open(src_path) as src:
-        for k, row in enumerate(np.unique(tiles[:, 0])):
+        rows = np.unique(tiles[:, 0])
+        for k, row in enumerate(rows):
             in_row = np.flatnonzero(tiles[:, 0] == row)
             start = 0
             while start < in_row.size:
@@ -290,7 +306,7 @@ def _write_sensor_tiles(
                 while stop < in_row.size and tiles[in_row[stop], 1] + tile_size - col0 <= budget_cols:
                     stop += 1
                 width = tiles[in_row[stop - 1], 1] + tile_size - col0
-                strip = read_bands_window(src, len(dates), bands, bands, Window(int(col0), int(row), int(width), tile_size))
+                strip = read_bands_window(src, len(dates), file_bands, bands, Window(int(col0), int(row), int(width), tile_size))
                 for i in in_row[start:stop]:
                     c = tiles[i, 1] - col0
                     tile = strip[..., c : c + tile_size]
@@ -298,7 +314,62 @@ def _write_sensor_tiles(
                     if finite is not None:
                         finite[index0 + i] = np.isfinite(tile).all(axis=(0, 1))
                 start = stop
-            monitor.update((k + 1) / max(1, np.unique(tiles[:, 0]).size))
+            monitor.update((k + 1) / rows.size)
+
+
+def _check_export_parameters(
+    stack_paths, reference_paths, tile_size, overlap, n_folds, min_labelled_fraction, area, sensor, extra_stacks
+) -> tuple[str, str]:
+    """Refuse bad numbers and names before reading anything; returns the cleaned area and sensor names."""
+    if not stack_paths:
+        raise LandCoverError("Give at least one time stack to cut into tiles.", "INPUT")
+    if len(stack_paths) != len(reference_paths):
+        raise LandCoverError(
+            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); give one reference raster per stack, in the same order.",
+            "REFERENCE",
+        )
+    if tile_size < 1:
+        raise LandCoverError(f"The tile size must be at least 1 pixel, got {tile_size}.", "TILE_SIZE")
+    if not 0 <= overlap < tile_size:
+        raise LandCoverError(f"The overlap must be in 0–{tile_size - 1} pixels (below the tile size {tile_size}), got {overlap}.", "OVERLAP")
+    if not 2 <= n_folds <= 127:
+        raise LandCoverError(f"k-fold assignment needs 2 to 127 folds, got {n_folds}.", "FOLDS")
+    if not 0.0 <= min_labelled_fraction <= 1.0:
+        raise LandCoverError(f"The minimum labelled fraction must be in [0, 1], got {min_labelled_fraction}.", "MIN_LABELLED_FRACTION")
+    area = _check_name(area, "AREA", "area")
+    sensor = _check_name(sensor, "SENSOR", "sensor")
+    for name in extra_stacks:
+        if _check_name(name, "EXTRA_SENSOR", "extra sensor") == sensor:
+            raise LandCoverError(f"The extra sensor needs a name other than the primary sensor's ({sensor}).", "EXTRA_SENSOR")
+    return area, sensor
+
+
+def _check_output(output_path: str, inputs: list[str]) -> None:
+    """The store replaces ``output_path``: refuse an input, a folder holding inputs, or a folder that is not a store."""
+    check_not_input(output_path, inputs, "OUTPUT")
+    out_real = os.path.realpath(output_path)
+    if any(os.path.realpath(p).startswith(out_real + os.sep) for p in inputs):
+        raise LandCoverError(f"An input lies inside the output folder {output_path}, which would be replaced; choose another output.", "OUTPUT")
+    if os.path.exists(output_path) and not (
+        os.path.isfile(os.path.join(output_path, ".zattrs")) or (os.path.isdir(output_path) and not os.listdir(output_path))
+    ):
+        raise LandCoverError(f"{output_path} exists and is not a tile store; choose a new folder name (ending in .zarr).", "OUTPUT")
+
+
+def _labelled_tiles(path: str, grid, labels: np.ndarray, tile_size: int, overlap: int, min_labelled_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) offsets (n, 2) and labels (n, tile, tile) of a patch's tiles that are labelled enough."""
+    if grid.height < tile_size or grid.width < tile_size:
+        raise LandCoverError(
+            f"Patch {path} is {grid.width}×{grid.height} pixels, smaller than a {tile_size}-pixel tile; lower TILE_SIZE to at most "
+            f"{min(grid.width, grid.height)}.",
+            "TILE_SIZE",
+        )
+    rows, cols = np.meshgrid(tile_starts(grid.height, tile_size, overlap), tile_starts(grid.width, tile_size, overlap), indexing="ij")
+    offsets = np.stack([rows.ravel(), cols.ravel()], axis=1)
+    windows = np.lib.stride_tricks.sliding_window_view(labels, (tile_size, tile_size))[offsets[:, 0], offsets[:, 1]]
+    labelled = (windows != NODATA_CLASS).mean(axis=(1, 2))
+    keep = (labelled > 0) & (labelled >= min_labelled_fraction)
+    return offsets[keep], windows[keep]
 
 
 def export_tiles(
@@ -324,39 +395,12 @@ def export_tiles(
     another sensor's name to stacks on the same grids (one per stack, same order), stored as its own
     group. The store is built beside ``output_path`` and renamed into place when complete.
     """
-    zarr = require("zarr")
+    zarr = _zarr()
     monitor = ensure_monitor(monitor)
     stack_paths, reference_paths = list(stack_paths), list(reference_paths)
     extra_stacks = {k: list(v) for k, v in (extra_stacks or {}).items()}
-    if not stack_paths:
-        raise LandCoverError("Give at least one time stack to cut into tiles.", "INPUT")
-    if len(stack_paths) != len(reference_paths):
-        raise LandCoverError(
-            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); give one reference raster per stack, in the same order.",
-            "REFERENCE",
-        )
-    if tile_size < 1:
-        raise LandCoverError(f"The tile size must be at least 1 pixel, got {tile_size}.", "TILE_SIZE")
-    if not 0 <= overlap < tile_size:
-        raise LandCoverError(f"The overlap must be in 0–{tile_size - 1} pixels (below the tile size {tile_size}), got {overlap}.", "OVERLAP")
-    if n_folds < 2:
-        raise LandCoverError(f"k-fold assignment needs at least 2 folds, got {n_folds}.", "FOLDS")
-    if not 0.0 <= min_labelled_fraction <= 1.0:
-        raise LandCoverError(f"The minimum labelled fraction must be in [0, 1], got {min_labelled_fraction}.", "MIN_LABELLED_FRACTION")
-    area = _check_name(area, "AREA", "area")
-    sensor = _check_name(sensor, "SENSOR", "sensor")
-    for name in extra_stacks:
-        if _check_name(name, "EXTRA_SENSOR", "extra sensor") == sensor:
-            raise LandCoverError(f"The extra sensor needs a name other than the primary sensor's ({sensor}).", "EXTRA_SENSOR")
-    inputs = stack_paths + reference_paths + [p for paths in extra_stacks.values() for p in paths]
-    check_not_input(output_path, inputs, "OUTPUT")
-    out_real = os.path.realpath(output_path)
-    if any(os.path.realpath(p).startswith(out_real + os.sep) for p in inputs):
-        raise LandCoverError(f"An input lies inside the output folder {output_path}, which would be replaced; choose another output.", "OUTPUT")
-    if os.path.exists(output_path) and not (
-        os.path.isfile(os.path.join(output_path, ".zattrs")) or (os.path.isdir(output_path) and not os.listdir(output_path))
-    ):
-        raise LandCoverError(f"{output_path} exists and is not a tile store; choose a new folder name (ending in .zarr).", "OUTPUT")
+    area, sensor = _check_export_parameters(stack_paths, reference_paths, tile_size, overlap, n_folds, min_labelled_fraction, area, sensor, extra_stacks)
+    _check_output(output_path, stack_paths + reference_paths + [p for paths in extra_stacks.values() for p in paths])
 
     dates, bands, grids, patch_labels, tables = _read_inputs(stack_paths, reference_paths)
     crs = grids[0].crs
@@ -366,24 +410,10 @@ def export_tiles(
     extra_layouts = _extra_layouts(extra_stacks, stack_paths, grids)
     classes = _merge_tables(tables, patch_labels, monitor)
     year = _dataset_year(dates) if year is None else int(year)
-
-    # Tiles of every patch, kept when labelled enough.
-    patch_tiles, tile_patch, tile_labels = [], [], []
-    for p, (path, grid, lab) in enumerate(zip(stack_paths, grids, patch_labels)):
-        if grid.height < tile_size or grid.width < tile_size:
-            raise LandCoverError(
-                f"Patch {path} is {grid.width}×{grid.height} pixels, smaller than a {tile_size}-pixel tile; lower TILE_SIZE to at most "
-                f"{min(grid.width, grid.height)}.",
-                "TILE_SIZE",
-            )
-        rows, cols = np.meshgrid(tile_starts(grid.height, tile_size, overlap), tile_starts(grid.width, tile_size, overlap), indexing="ij")
-        offsets = np.stack([rows.ravel(), cols.ravel()], axis=1)
-        windows = np.lib.stride_tricks.sliding_window_view(lab, (tile_size, tile_size))[offsets[:, 0], offsets[:, 1]]
-        labelled = (windows != NODATA_CLASS).mean(axis=(1, 2))
-        keep = (labelled > 0) & (labelled >= min_labelled_fraction)
-        patch_tiles.append(offsets[keep])
-        tile_patch.append(np.full(int(keep.sum()), p, dtype=np.int32))
-        tile_labels.append(windows[keep])
+    patch_tiles, tile_labels = zip(
+        *(_labelled_tiles(path, grid, lab, tile_size, overlap, min_labelled_fraction) for path, grid, lab in zip(stack_paths, grids, patch_labels))
+    )
+    tile_patch = [np.full(len(t), p, dtype=np.int32) for p, t in enumerate(patch_tiles)]
     n = sum(len(t) for t in patch_tiles)
     if n == 0:
         raise LandCoverError(

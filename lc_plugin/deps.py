@@ -12,7 +12,7 @@ from types import ModuleType
 from .errors import LandCoverError
 
 # Import name → what to pip install, where they differ.
-PIP_NAMES = {"distributed": "dask[distributed]", "dask": "dask[distributed]"}
+PIP_NAMES = {"distributed": "dask[distributed]", "dask": "dask[distributed]", "zarr": '"zarr>=2.18,<3"'}
 
 
 def require(module: str) -> ModuleType:

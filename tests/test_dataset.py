@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from rasterio.transform import from_origin
 
 from lc_plugin.classes import make_class_table
 from lc_plugin.dataset import export_tiles, iterative_stratification, open_tile_store, tile_starts
-from lc_plugin.errors import LandCoverError
+from lc_plugin.errors import Cancelled, LandCoverError
+from lc_plugin.monitor import Monitor
 from lc_plugin.rasters import Grid, TimeStack, write_class_raster, write_stack
 
 zarr = pytest.importorskip("zarr")
@@ -107,6 +110,17 @@ def test_extra_sensor_and_overwrite(tmp_path):
     assert store.inputs("S3OLCI")[3, 0, 2, 0, 0] == pytest.approx(10 * 2 + 4 + 4 / 1000)  # band 2, row 4, col 4
 
 
+def test_patches_with_bands_in_another_order(tmp_path):
+    first = make_pair(tmp_path, 0, 4, 4)
+    second = make_pair(tmp_path, 1, 4, 6, bands=["B08", "B04"])
+    store = export_tiles([first[0], second[0]], [first[1], second[1]], str(tmp_path / "t.zarr"), tile_size=4, n_folds=2)
+    assert store.bands == BANDS and store.patches.tolist() == [0, 1, 1] and store.offsets.tolist() == [[0, 0], [0, 0], [0, 2]]
+    data = store.inputs()
+    assert data[1, 0, 0, 0, 0] == 1000 + 10 * 1  # B04 is the second band of stack 1's file
+    assert data[2, 2, 1, 3, 3] == pytest.approx(1000 + 200 + 0 + 3 + 5 / 1000)  # B08, date 2, row 3, col 2 + 3
+    assert store.transforms[2].tolist() == [10, 0, 510000 + 20, 0, -10, 5100000]
+
+
 def test_iterative_stratification_hand_example():
     # 12 samples, 3 folds: label 0 on 6 samples, label 1 on 3, label 2 on 9 (overlapping)
     presence = np.zeros((12, 3), bool)
@@ -141,3 +155,39 @@ def test_bad_input(tmp_path):
         open_tile_store(str(tmp_path))
     assert err.value.parameter == "DATASET"
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_output_folder_is_protected(tmp_path):
+    stack, ref = make_pair(tmp_path, 0, 8, 8)
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "keep.jpg").write_bytes(b"x")
+    with pytest.raises(LandCoverError, match="not a tile store") as err:
+        export_tiles([stack], [ref], str(other), tile_size=4, n_folds=2)
+    assert err.value.parameter == "OUTPUT" and (other / "keep.jpg").exists()
+    with pytest.raises(LandCoverError, match="inside the output folder"):
+        export_tiles([stack], [ref], str(tmp_path), tile_size=4, n_folds=2)
+    (tmp_path / "empty.zarr").mkdir()
+    assert export_tiles([stack], [ref], str(tmp_path / "empty.zarr"), tile_size=4, n_folds=2).n_tiles == 4
+
+
+def test_cancel_leaves_no_store(tmp_path):
+    stack, ref = make_pair(tmp_path, 0, 8, 8)
+    out = str(tmp_path / "t.zarr")
+    export_tiles([stack], [ref], out, tile_size=4, n_folds=2)
+    calls = []
+    monitor = Monitor(calls.append, lambda: len(calls) >= 1)
+    with pytest.raises(Cancelled):
+        export_tiles([stack], [ref], out, tile_size=2, n_folds=2, monitor=monitor)
+    assert open_tile_store(out).tile_size == 4  # the earlier store is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref_0.tif", "stack_0.tif", "t.zarr"]
+
+
+def test_without_zarr_names_the_package(tmp_path, monkeypatch):
+    stack, ref = make_pair(tmp_path, 0, 8, 8)
+    monkeypatch.setitem(sys.modules, "zarr", None)  # import zarr now raises ImportError
+    with pytest.raises(LandCoverError, match='pip install --user "zarr>=2.18,<3"'):
+        export_tiles([stack], [ref], str(tmp_path / "t.zarr"), tile_size=4, n_folds=2)
+    monkeypatch.setitem(sys.modules, "zarr", types.SimpleNamespace(__version__="3.0.8"))
+    with pytest.raises(LandCoverError, match="need zarr 2, but zarr 3.0.8"):
+        open_tile_store(str(tmp_path))

@@ -108,3 +108,30 @@ def test_map_against_reference_polygons(run_alg, chain_in_process, demo_scene, t
     )
     assert 0.5 < out["OVERALL_ACCURACY"] <= 1.0
     assert "<img" in (tmp_path / "r.html").read_text()
+
+
+def test_training_tiles_from_the_chain(run_alg, chain_in_process, tmp_path):
+    """The chain's interpolated stacks and references as a tile store: pixels, labels and georeferencing
+    read back equal the GeoTIFFs', and every class is spread over the folds."""
+    pytest.importorskip("zarr")
+    from rasterio.windows import Window
+
+    from lc_plugin.dataset import open_tile_store
+    from lc_plugin.rasters import read_stack
+
+    stacks, references = chain_in_process["interpolated"], chain_in_process["references"]
+    out = run_alg("exportdataset", {"INPUT": stacks, "REFERENCE": references, "TILE_SIZE": 32, "OVERLAP": 8, "FOLDS": 4, "OUTPUT": str(tmp_path / "t.zarr")})
+    store = open_tile_store(out["OUTPUT"])
+    assert 0 < store.n_tiles <= 4 * 16 and store.n_tiles == out["N_TILES"]  # starts 0, 24, 48, 68 per axis and patch
+    dates, bands, _, _ = read_stack_info(stacks[0])
+    assert store.dates == dates and store.bands == bands and "forest" in store.classes.names
+    for i in (0, store.n_tiles // 2, store.n_tiles - 1):
+        patch, (row, col) = store.patches[i], store.offsets[i]
+        window = Window(int(col), int(row), 32, 32)
+        expected = read_stack(stacks[patch], window)
+        assert np.array_equal(store.inputs()[i], expected.data, equal_nan=True)
+        assert np.array_equal(store.labels[i], read_class_raster(references[patch])[0][row : row + 32, col : col + 32])
+        assert tuple(store.transforms[i]) == tuple(expected.grid.transform)[:6]
+    presence = np.array([np.isin(store.classes.ids, np.unique(store.labels[i])) for i in range(store.n_tiles)])
+    per_fold = np.array([presence[store.folds == k].sum(axis=0) for k in range(4)])
+    assert (np.abs(per_fold - presence.sum(axis=0) / 4) <= 1).all(), per_fold

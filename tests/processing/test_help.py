@@ -14,6 +14,7 @@ ALGORITHM_IDS = [
     "interpolate",
     "rasterizereference",
     "train",
+    "exportdataset",
     "trainsegmentation",
     "classify",
     "accuracyreport",
