@@ -1,7 +1,7 @@
 """Deep-learning segmentation models (PyTorch), their training and ONNX export.
 
-PyTorch is optional: nothing here imports it at module level, so the plugin loads without it;
-the functions that need it call ``require("torch")``. Classification of an exported model needs
+PyTorch is optional: only ``models.py`` imports it at module level, and that module is imported
+only inside functions that first call ``require("torch")``, so the plugin loads without it. Classification of an exported model needs
 only onnxruntime (see ``lc_plugin.classify``).
 """
 
