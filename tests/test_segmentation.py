@@ -21,6 +21,9 @@ from lc_plugin.segmentation.training import TrainConfig, class_weight_vector, lo
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
+# One intra-op thread: on 2 cores shared with other test runs, OpenMP's spinning threads made these tiny
+# networks ~10× slower (1.1 s vs 11 s for the overfitting test under load).
+torch.set_num_threads(1)
 
 from lc_plugin.classify import SegmentationModel, classify_file, iter_tiled_predictions, load_model, predict_array, taper_window, tile_starts  # noqa: E402
 from lc_plugin.segmentation.models import build_model  # noqa: E402
