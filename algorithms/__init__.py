@@ -15,6 +15,7 @@ from .run_grid import RunGridAlgorithm
 from .sample_design import SampleDesignAlgorithm
 from .split_stack import SplitStackAlgorithm
 from .train import TrainAlgorithm
+from .train_segmentation import TrainSegmentationAlgorithm
 from .valid_count import ValidCountAlgorithm
 
 ALGORITHMS = [
@@ -26,6 +27,7 @@ ALGORITHMS = [
     RasterizeReferenceAlgorithm,
     TrainAlgorithm,
     ExportDatasetAlgorithm,
+    TrainSegmentationAlgorithm,
     ClassifyAlgorithm,
     AccuracyReportAlgorithm,
     SampleDesignAlgorithm,

@@ -1,8 +1,14 @@
-"""Apply an lc-plugin ONNX pixel model to a time stack, block by block.
+"""Apply an lc-plugin ONNX model to a time stack: pixel models block by block, segmentation
+networks tile by tile.
 
 The model's metadata says which dates and bands it was trained on; a stack that does not give
 exactly the same feature columns is refused with a message that lists the differences, because
 a model silently fed shifted columns produces a plausible-looking but wrong map.
+
+Segmentation networks see square tiles (the training tile size). Tiles overlap and their class
+probabilities are blended with a 2-D taper window (weights falling linearly towards the tile
+edges, normalised by the summed weights), so there are no seams where tiles meet: a pixel's
+probabilities come mostly from the tiles in which it lies far from the border.
 """
 
 from __future__ import annotations
@@ -10,10 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import rasterio
+from rasterio.windows import Window
 
 from .atomic import atomic_output, check_not_input
 from .classes import ClassTable
@@ -23,8 +31,9 @@ from .features import describe_layout_difference, feature_block, feature_layout,
 from .monitor import ensure_monitor
 from .rasters import TAG_CLASSES, TAG_KIND, parse_date, read_stack_info, write_class_raster
 
-SUPPORTED_MODEL_TYPES = ("lightgbm-pixel",)
-_REQUIRED_KEYS = ("lc_model_type", "lc_classes", "lc_feature_names", "lc_dates", "lc_bands")
+SUPPORTED_MODEL_TYPES = ("lightgbm-pixel", "segmentation")
+_REQUIRED_KEYS = ("lc_model_type", "lc_classes", "lc_dates", "lc_bands")
+_TYPE_KEYS = {"lightgbm-pixel": ("lc_feature_names",), "segmentation": ("lc_tile_size", "lc_tile_overlap", "lc_normalisation", "lc_architecture")}
 _PROBA_PROFILE = {
     "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "predictor": 3, "bigtiff": "if_safer",
 }
@@ -52,21 +61,48 @@ class PixelModel:
         return np.asarray(label, dtype=np.int64).ravel(), np.asarray(proba, dtype=np.float32)
 
 
-def load_model(path: str) -> PixelModel:
-    """Open an ONNX model written by the training step; LandCoverError (MODEL) for anything else."""
-    ort = require("onnxruntime")
-    if not os.path.isfile(path):
-        raise LandCoverError(f"The model file {path} does not exist.", "MODEL")
+@dataclass
+class SegmentationModel:
+    """An ONNX segmentation network: raw (N, T, C, H, W) values in, (N, K, H, W) probabilities out."""
+
+    session: object
+    classes: ClassTable
+    dates: list[dt.date]
+    bands: list[str]
+    tile_size: int
+    overlap: int
+    input_name: str = "input"
+    output_name: str = "probabilities"
+    model_type: str = "segmentation"
+    path: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    feature_names: list[str] = field(default_factory=list)  # none: the network sees the raw bands
+
+    def predict(self, tiles: np.ndarray) -> np.ndarray:
+        """(n, T, C, h, w) float32 → (n, K, h, w) float32 probabilities in ``classes`` order."""
+        (proba,) = self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(tiles, dtype=np.float32)})
+        return np.asarray(proba, dtype=np.float32)
+
+
+def _session(ort, path: str, providers: list[str]):
     options = ort.SessionOptions()
     options.log_severity_level = 3
     # Sleeping (not spinning) idle threads: much faster when other processes share the cores.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(path, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises several unrelated exception types
         raise LandCoverError(f"{path} is not a readable ONNX model ({exc}).", "MODEL") from exc
+
+
+def load_model(path: str) -> PixelModel | SegmentationModel:
+    """Open an ONNX model written by a training step; LandCoverError (MODEL) for anything else."""
+    ort = require("onnxruntime")
+    if not os.path.isfile(path):
+        raise LandCoverError(f"The model file {path} does not exist.", "MODEL")
+    session = _session(ort, path, ["CPUExecutionProvider"])
     meta = dict(session.get_modelmeta().custom_metadata_map)
-    missing = [k for k in _REQUIRED_KEYS if k not in meta]
+    missing = [k for k in _REQUIRED_KEYS + _TYPE_KEYS.get(meta.get("lc_model_type", ""), ()) if k not in meta]
     if missing:
         raise LandCoverError(
             f"{path} is an ONNX model but not one trained by lc-plugin (metadata {', '.join(missing)} missing); "
@@ -81,9 +117,11 @@ def load_model(path: str) -> PixelModel:
         )
     try:
         classes = ClassTable.from_json(meta["lc_classes"])
-        feature_names = list(json.loads(meta["lc_feature_names"]))
         dates = [parse_date(d) for d in json.loads(meta["lc_dates"])]
         bands = list(json.loads(meta["lc_bands"]))
+        if meta["lc_model_type"] == "segmentation":
+            return _segmentation_model(ort, session, path, meta, classes, dates, bands)
+        feature_names = list(json.loads(meta["lc_feature_names"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise LandCoverError(f"The lc-plugin metadata of {path} is damaged ({exc}).", "MODEL") from exc
     inputs = session.get_inputs()
@@ -104,7 +142,23 @@ def load_model(path: str) -> PixelModel:
     )
 
 
-def check_compatible(model: PixelModel, dates: list[dt.date], bands: list[str]) -> None:
+def _segmentation_model(ort, session, path: str, meta: dict, classes: ClassTable, dates: list, bands: list[str]) -> SegmentationModel:
+    """The network on the GPU when onnxruntime has CUDA (falling back to the CPU), else the CPU."""
+    tile_size, overlap = int(meta["lc_tile_size"]), int(meta["lc_tile_overlap"])
+    if tile_size < 1 or not 0 <= overlap < tile_size:
+        raise ValueError(f"tile size {tile_size} with overlap {overlap}")
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(inputs[0].shape) != 5 or len(outputs) != 1:
+        raise LandCoverError(f"{path} does not have one (N, T, C, H, W) input and one probability output.", "MODEL")
+    t, c = inputs[0].shape[1:3]
+    if (isinstance(t, int) and t != len(dates)) or (isinstance(c, int) and c != len(bands)):
+        raise LandCoverError(f"{path}: the network input has {t} dates × {c} bands but its metadata lists {len(dates)} × {len(bands)}.", "MODEL")
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        session = _session(ort, path, ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    return SegmentationModel(session, classes, dates, bands, tile_size, overlap, inputs[0].name, outputs[0].name, path=path, metadata=meta)
+
+
+def check_compatible(model: PixelModel | SegmentationModel, dates: list[dt.date], bands: list[str]) -> None:
     """Refuse a stack whose dates or bands do not give the model's feature columns (LandCoverError INPUT)."""
     problems = describe_layout_difference(model.dates, model.bands, list(dates), list(bands))
     if problems:
@@ -125,7 +179,11 @@ def classify_file(
     block_rows: int = 256,
     monitor=None,
 ) -> ClassTable:
-    """Write the class map (0 where any feature is missing) and optionally per-class probabilities."""
+    """Write the class map (0 where any feature is missing) and optionally per-class probabilities.
+
+    Pixel models run on blocks of ``block_rows`` rows; segmentation networks on overlapping tiles
+    of their training size, blended (``iter_tiled_predictions``).
+    """
     monitor = ensure_monitor(monitor)
     if block_rows < 1:
         raise LandCoverError(f"The block size must be at least 1 row, got {block_rows}.", "BLOCK_ROWS")
@@ -143,35 +201,132 @@ def classify_file(
         raise LandCoverError(f"Could not open the time stack {stack_path}: {exc}", "INPUT") from exc
     check_compatible(model, dates, bands)
 
-    n_classes = len(model.classes)
     labels = np.zeros((grid.height, grid.width), dtype=np.uint8)
     tags = {"MODEL": os.path.basename(model_path)}
     with rasterio.open(stack_path) as src, _ProbabilityWriter(probabilities_out, grid, model, tags) as proba_dst:
-        done, total = 0, grid.height * grid.width
-        for win in iter_feature_windows(grid.height, grid.width, len(model.feature_names), block_rows):
-            block = read_bands_window(src, len(dates), bands, model.bands, win)
-            feats = feature_block(block, model.bands)
-            valid = np.isfinite(feats).all(axis=1)
-            block_labels = np.zeros(feats.shape[0], dtype=np.uint8)
-            block_proba = np.full((feats.shape[0], n_classes), np.nan, dtype=np.float32) if proba_dst.active else None
-            if valid.any():
-                pred, proba = model.predict(np.ascontiguousarray(feats[valid]))
-                block_labels[valid] = pred.astype(np.uint8)
-                if block_proba is not None:
-                    block_proba[valid] = proba
-            labels[win.toslices()] = block_labels.reshape(win.height, win.width)
-            if block_proba is not None:
-                proba_dst.write(block_proba.T.reshape(n_classes, win.height, win.width), win)
-            done += win.height * win.width
-            monitor.update(done / total)
+        if isinstance(model, SegmentationModel):
+            def read(row: int, col: int, height: int, width: int) -> np.ndarray:
+                return read_bands_window(src, len(dates), bands, model.bands, Window(col, row, width, height))
+
+            for row0, strip_labels, strip_proba in iter_tiled_predictions(model, read, grid.height, grid.width, monitor=monitor):
+                labels[row0:row0 + strip_labels.shape[0]] = strip_labels
+                if proba_dst.active:
+                    proba_dst.write(strip_proba, Window(0, row0, grid.width, strip_labels.shape[0]))
+        else:
+            _classify_pixels(model, src, dates, bands, grid, labels, proba_dst, block_rows, monitor)
         write_class_raster(out_path, labels, grid, model.classes, tags=tags)
     return model.classes
+
+
+def _classify_pixels(model: PixelModel, src, dates, bands, grid, labels: np.ndarray, proba_dst, block_rows: int, monitor) -> None:
+    """Fill ``labels`` (and the probability raster) block by block with a pixel model."""
+    n_classes = len(model.classes)
+    done, total = 0, grid.height * grid.width
+    for win in iter_feature_windows(grid.height, grid.width, len(model.feature_names), block_rows):
+        block = read_bands_window(src, len(dates), bands, model.bands, win)
+        feats = feature_block(block, model.bands)
+        valid = np.isfinite(feats).all(axis=1)
+        block_labels = np.zeros(feats.shape[0], dtype=np.uint8)
+        block_proba = np.full((feats.shape[0], n_classes), np.nan, dtype=np.float32) if proba_dst.active else None
+        if valid.any():
+            pred, proba = model.predict(np.ascontiguousarray(feats[valid]))
+            block_labels[valid] = pred.astype(np.uint8)
+            if block_proba is not None:
+                block_proba[valid] = proba
+        labels[win.toslices()] = block_labels.reshape(win.height, win.width)
+        if block_proba is not None:
+            proba_dst.write(block_proba.T.reshape(n_classes, win.height, win.width), win)
+        done += win.height * win.width
+        monitor.update(done / total)
+
+
+def tile_starts(length: int, size: int, overlap: int) -> list[int]:
+    """Tile offsets along one axis: a stride of ``size - overlap``, the last tile flush with the end."""
+    if length <= size:
+        return [0]
+    return list(range(0, length - size, size - overlap)) + [length - size]
+
+
+def taper_window(size: int, overlap: int) -> np.ndarray:
+    """(size, size) blending weights: 1 inside, falling linearly over the ``overlap`` outer pixels (never 0)."""
+    edge = np.minimum(np.arange(size), np.arange(size)[::-1]) + 1.0
+    ramp = np.minimum(edge / (overlap + 1.0), 1.0).astype(np.float32)
+    return np.outer(ramp, ramp)
+
+
+def iter_tiled_predictions(
+    model: SegmentationModel,
+    read: Callable[[int, int, int, int], np.ndarray],
+    height: int,
+    width: int,
+    *,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    monitor=None,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Blend overlapping tile predictions; yield finished strips ``(row0, labels (h, W), probabilities (K, h, W))``.
+
+    ``read(row, col, h, w)`` gives the stack's (T, C, h, w) values (NaN = no data). Only one row of
+    tiles is held at a time, so memory does not grow with the raster's height. Labels are class ids,
+    0 (and NaN probabilities) where any input value of the pixel is missing, as for pixel models.
+    """
+    monitor = ensure_monitor(monitor)
+    size = model.tile_size
+    overlap = model.overlap if overlap is None else overlap
+    if not 0 <= overlap < size:
+        raise LandCoverError(f"The tile overlap must be between 0 and {size - 1} pixels, got {overlap}.", "MODEL")
+    weights = taper_window(size, overlap)
+    ids = np.asarray(model.classes.ids, dtype=np.uint8)
+    n_classes, padded_w = len(ids), max(width, size)
+    rows, cols = tile_starts(height, size, overlap), tile_starts(width, size, overlap)
+    acc = np.zeros((n_classes, size, padded_w), dtype=np.float32)
+    wsum = np.zeros((size, padded_w), dtype=np.float32)
+    valid = np.zeros((size, padded_w), dtype=bool)
+    for i, row in enumerate(rows):
+        h = min(size, height - row)
+        for start in range(0, len(cols), batch_size):
+            batch_cols = cols[start:start + batch_size]
+            tiles = []
+            for col in batch_cols:
+                w = min(size, width - col)
+                tile = np.full((len(model.dates), len(model.bands), size, size), np.nan, dtype=np.float32)
+                tile[:, :, :h, :w] = read(row, col, h, w)
+                valid[:, col:col + size] = np.isfinite(tile).all(axis=(0, 1))
+                tiles.append(tile)
+            proba = model.predict(np.stack(tiles))
+            for col, p in zip(batch_cols, proba):
+                acc[:, :, col:col + size] += p * weights
+                wsum[:, col:col + size] += weights
+        done = rows[i + 1] - row if i + 1 < len(rows) else h  # rows no later tile touches
+        strip = acc[:, :done, :width] / wsum[:done, :width]
+        keep = valid[:done, :width]
+        strip[:, ~keep] = np.nan
+        labels = np.where(keep, ids[np.argmax(np.nan_to_num(strip, nan=-1.0), axis=0)], 0).astype(np.uint8)
+        yield row, labels, strip
+        for buffer in (acc, wsum, valid):  # shift the unfinished rows up, clear the rest
+            buffer[..., : size - done, :] = buffer[..., done:, :]
+            buffer[..., size - done:, :] = 0
+        monitor.update((i + 1) / len(rows))
+
+
+def predict_array(model: SegmentationModel, data: np.ndarray, *, overlap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (H, W) and probabilities (K, H, W) of a whole (T, C, H, W) array, tiled as for a file."""
+    _, _, height, width = data.shape
+    labels = np.zeros((height, width), dtype=np.uint8)
+    proba = np.empty((len(model.classes), height, width), dtype=np.float32)
+    def read(row: int, col: int, h: int, w: int) -> np.ndarray:
+        return data[:, :, row:row + h, col:col + w]
+
+    for row0, strip_labels, strip_proba in iter_tiled_predictions(model, read, height, width, overlap=overlap):
+        labels[row0:row0 + strip_labels.shape[0]] = strip_labels
+        proba[:, row0:row0 + strip_labels.shape[0]] = strip_proba
+    return labels, proba
 
 
 class _ProbabilityWriter:
     """Optional float32 probability raster written block by block into an atomic temp file."""
 
-    def __init__(self, path: str | None, grid, model: PixelModel, tags: dict[str, str]) -> None:
+    def __init__(self, path: str | None, grid, model: PixelModel | SegmentationModel, tags: dict[str, str]) -> None:
         self.path, self.grid, self.model, self.tags = path, grid, model, tags
         self.active = bool(path)
         self._ctx = self._dst = None

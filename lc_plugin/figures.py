@@ -135,3 +135,31 @@ def cv_png(folds: list[dict]) -> bytes:
     ax.set_title("Cross-validation by spatial group")
     ax.legend(fontsize=8, loc="lower right")
     return _png(fig)
+
+
+def training_curves_png(epochs: list[dict], best_epoch: int) -> bytes:
+    """Training and validation loss, and validation MIoU, per epoch of a network's training."""
+    fig = _figure(10.0, 3.8)
+    from matplotlib.ticker import MaxNLocator
+
+    x = [e["epoch"] for e in epochs]
+    ax = fig.add_subplot(1, 2, 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.plot(x, [e["train_loss"] for e in epochs], marker="o", markersize=3, label="training", color="#1f77b4")
+    ax.plot(x, [e["val_loss"] for e in epochs], marker="o", markersize=3, label="validation", color="#ff7f0e")
+    ax.axvline(best_epoch, linestyle="--", color="#999999", linewidth=1, label=f"best epoch ({best_epoch})")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Cross-entropy per labelled pixel")
+    ax.set_title("Loss")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax = fig.add_subplot(1, 2, 2)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.plot(x, [e["val_miou"] for e in epochs], marker="o", markersize=3, color="#2ca02c")
+    ax.axvline(best_epoch, linestyle="--", color="#999999", linewidth=1)
+    ax.set_ylim(0, 1.0)
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("MIoU")
+    ax.set_title("Validation mean intersection over union")
+    ax.grid(alpha=0.3)
+    return _png(fig)

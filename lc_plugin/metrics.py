@@ -54,11 +54,12 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None = None) -> dict:
-    """Overall accuracy, Cohen's kappa, F1 scores and per-class precision/recall from a confusion matrix.
+    """Overall accuracy, Cohen's kappa, F1 scores, IoU and per-class precision/recall from a confusion matrix.
 
     Precision is the user's accuracy, recall the producer's accuracy. Macro F1 averages the
     classes that occur in the reference or in the predictions (scikit-learn's default set);
-    weighted F1 weights each class by its reference support. Everything is a plain int/float.
+    weighted F1 weights each class by its reference support. MIoU (mean intersection over union)
+    averages the per-class IoU over the same classes as macro F1. Everything is a plain int/float.
     """
     cm = np.asarray(cm, dtype=np.int64)
     labels = [int(v) for v in labels]
@@ -83,6 +84,8 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
     recall = _ratio(tp, support)
     # 2TP / (2TP + FP + FN) equals 2PR / (P + R) and is 0 (not NaN) when TP = 0.
     f1 = _ratio(2 * tp, support + predicted)
+    # Intersection over union (Jaccard) TP / (TP + FP + FN), the segmentation literature's score.
+    iou = _ratio(tp, support + predicted - tp)
 
     notes: list[str] = []
     present = (support > 0) | (predicted > 0)
@@ -108,6 +111,7 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
         kappa = (n * agree - chance) / (n * n - chance)
 
     macro_f1 = float(f1[present].mean()) if present.any() else 0.0
+    miou = float(iou[present].mean()) if present.any() else 0.0
     weighted_f1 = float((f1 * support).sum() / n)
     recall_matrix = _ratio(cm, support[:, np.newaxis])
     precision_matrix = _ratio(cm, predicted[np.newaxis, :])
@@ -119,6 +123,7 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
             "precision": float(precision[i]),
             "recall": float(recall[i]),
             "f1": float(f1[i]),
+            "iou": float(iou[i]),
             "support": int(support[i]),
             "predicted": int(predicted[i]),
         }
@@ -130,6 +135,7 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
         "kappa": float(kappa),
         "macro_f1": macro_f1,
         "weighted_f1": weighted_f1,
+        "miou": miou,
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
         "confusion_matrix_recall": recall_matrix.tolist(),

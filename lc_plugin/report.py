@@ -455,7 +455,8 @@ def _name_of(table: ClassTable, cid: int) -> str:
 
 
 def model_extras(model_path: str) -> dict:
-    """What the report takes from an lc-plugin model: classes, feature importance, training counts, CV."""
+    """What the report takes from an lc-plugin model: classes, feature importance, training counts, CV,
+    and for a segmentation network its architecture and training history."""
     from .classify import load_model
 
     model = load_model(model_path)
@@ -477,6 +478,10 @@ def model_extras(model_path: str) -> dict:
             extras["test_counts"] = {int(k): int(v) for k, v in tm.get("test_class_counts", {}).items()}
         if "lc_cv" in meta:
             extras["cv"] = json.loads(meta["lc_cv"])
+        if "lc_history" in meta:
+            extras["history"] = json.loads(meta["lc_history"])
+        if "lc_architecture" in meta:
+            extras["architecture"] = json.loads(meta["lc_architecture"])
     except (ValueError, KeyError, TypeError) as exc:
         raise LandCoverError(f"The lc-plugin metadata of {model_path} is damaged ({exc}).", "MODEL") from exc
     return extras
@@ -521,6 +526,7 @@ def _html_page(doc: dict, classes: ClassTable, images: dict[str, list[tuple[str,
         ("Cohen's kappa", _fmt(doc["kappa"])),
         ("Weighted F1", _fmt(doc["weighted_f1"])),
         ("Macro F1", _fmt(doc["macro_f1"])),
+        ("MIoU", _fmt(doc.get("miou"))),
         ("Pixels compared (n)", f"{n:,}"),
     ]
     roc = doc.get("roc")
@@ -548,13 +554,13 @@ def _html_page(doc: dict, classes: ClassTable, images: dict[str, list[tuple[str,
     parts.append("<h2>Per class</h2><table><thead><tr>")
     parts.append(
         "<th class=\"name\">Class</th><th>Id</th><th>Precision<br>(user's acc.)</th><th>Recall<br>(producer's acc.)</th>"
-        "<th>F1</th><th>Support<br>(reference)</th><th>Predicted</th></tr></thead><tbody>"
+        "<th>F1</th><th>IoU</th><th>Support<br>(reference)</th><th>Predicted</th></tr></thead><tbody>"
     )
     for c in doc["per_class"]:
         parts.append(
             f'<tr><td class="name">{_swatch(colors.get(c["id"]))}{e(c["name"])}</td>'
             f'<td>{c["id"]}</td><td>{_fmt(c["precision"])}</td><td>{_fmt(c["recall"])}</td><td>{_fmt(c["f1"])}</td>'
-            f'<td>{c["support"]:,}</td><td>{c["predicted"]:,}</td></tr>'
+            f'<td>{_fmt(c.get("iou"))}</td><td>{c["support"]:,}</td><td>{c["predicted"]:,}</td></tr>'
         )
     parts.append("</tbody></table>")
 
@@ -600,6 +606,16 @@ def _html_page(doc: dict, classes: ClassTable, images: dict[str, list[tuple[str,
             "total loss reduction of the splits on a feature, <i>split</i> how often it is used.</p>"
         )
         parts += [_img(png, alt) for alt, png in images.get("importance", [])]
+
+    history = doc.get("training_history")
+    if history:
+        arch = doc.get("architecture") or {}
+        described = f"{e(str(arch.get('name', 'network')))} (width {arch.get('width', '?')}, depth {arch.get('depth', '?')}), " if arch else ""
+        parts.append(
+            f"<h2>Training curves</h2><p>{described}{len(history['epochs'])} epochs in {history['seconds']:.1f} s on "
+            f"{e(str(history.get('device', '?')))}; the model keeps the weights of epoch {history['best_epoch']} (lowest validation loss).</p>"
+        )
+        parts += [_img(png, alt) for alt, png in images.get("history", [])]
 
     if cv:
         parts.append(
@@ -654,6 +670,9 @@ def _write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: s
         doc["feature_importance"] = extras["feature_importance"]
     if extras.get("cv"):
         doc["cross_validation"] = extras["cv"]
+    if extras.get("history"):
+        doc["training_history"] = extras["history"]
+        doc["architecture"] = extras.get("architecture")
     text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
 
     cm = np.asarray(doc["confusion_matrix"], dtype=np.float64)
@@ -692,6 +711,9 @@ def _write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: s
             )
             for kind in ("gain", "split")
         ]
+    if doc.get("training_history"):
+        hist = doc["training_history"]
+        images["history"] = [("Training curves", figures.training_curves_png(hist["epochs"], hist["best_epoch"]))]
     if doc.get("cross_validation"):
         images["cv"] = [("Cross-validation folds", figures.cv_png(doc["cross_validation"]["folds"]))]
     csv_out = confusion_csv_path(json_out)
@@ -707,6 +729,6 @@ def write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: st
 
     An ``inputs`` entry of ``metrics`` (paths and settings) is shown on the page and kept in the JSON;
     ``extras`` may add ``roc`` (``metrics.roc_one_vs_rest``), ``training_counts`` ({id: n}),
-    ``feature_importance`` and ``cv`` (see ``model_extras``).
+    ``feature_importance``, ``cv``, ``history`` and ``architecture`` (see ``model_extras``).
     """
     _write_report(metrics, classes, json_out, html_out, title, extras)

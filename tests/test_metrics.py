@@ -11,6 +11,7 @@ from sklearn.metrics import (
     accuracy_score,
     cohen_kappa_score,
     f1_score,
+    jaccard_score,
     precision_recall_fscore_support,
 )
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
@@ -74,7 +75,7 @@ def test_class_in_neither_is_left_out_of_macro_f1():
     y_pred = np.array([1, 2, 2, 2])
     m = accuracy_metrics(confusion_matrix(y_true, y_pred, [1, 2, 7]), [1, 2, 7], ["a", "b", "c"])
     assert m["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
-    assert m["per_class"][2] == {"id": 7, "name": "c", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "predicted": 0}
+    assert m["per_class"][2] == {"id": 7, "name": "c", "precision": 0.0, "recall": 0.0, "f1": 0.0, "iou": 0.0, "support": 0, "predicted": 0}
     assert any("'c' (id 7)" in n and "macro F1" in n for n in m["notes"])
 
 
@@ -99,6 +100,10 @@ def test_hand_computed_two_classes():
     assert (water["support"], water["predicted"], forest["support"], forest["predicted"]) == (50, 45, 50, 55)
     assert m["macro_f1"] == pytest.approx((80 / 95 + 90 / 105) / 2)
     assert m["weighted_f1"] == pytest.approx(0.5 * 80 / 95 + 0.5 * 90 / 105)
+    # IoU = TP / (TP + FP + FN): water 40 / (40 + 5 + 10), forest 45 / (45 + 10 + 5)
+    assert water["iou"] == pytest.approx(40 / 55)
+    assert forest["iou"] == pytest.approx(45 / 60)
+    assert m["miou"] == pytest.approx((40 / 55 + 45 / 60) / 2)
     assert m["confusion_matrix"] == [[40, 10], [5, 45]]
     assert m["confusion_matrix_recall"] == [[0.8, 0.2], [0.1, 0.9]]
 
@@ -178,3 +183,12 @@ def test_roc_matches_sklearn():
     roc = roc_one_vs_rest(np.array([1, 1]), np.array([[1.0], [1.0]]), [1])
     assert roc["macro_auc"] is None and roc["weighted_auc"] is None
     json.dumps(roc, allow_nan=False)
+
+
+def test_iou_matches_scikit_learn_jaccard():
+    rng = np.random.default_rng(3)
+    t = rng.integers(1, 5, 500)
+    p = np.where(rng.random(500) < 0.6, t, rng.integers(1, 5, 500))
+    m = accuracy_metrics(confusion_matrix(t, p, [1, 2, 3, 4]), [1, 2, 3, 4])
+    assert [c["iou"] for c in m["per_class"]] == pytest.approx(jaccard_score(t, p, labels=[1, 2, 3, 4], average=None).tolist())
+    assert m["miou"] == pytest.approx(jaccard_score(t, p, average="macro"))

@@ -15,6 +15,7 @@ ALGORITHM_IDS = [
     "rasterizereference",
     "train",
     "exportdataset",
+    "trainsegmentation",
     "classify",
     "accuracyreport",
     "mosaic",

@@ -1,4 +1,4 @@
-"""Without lightgbm, onnxruntime, onnxmltools and s2cloudless the plugin loads and each affected
+"""Without lightgbm, onnxruntime, onnxmltools, s2cloudless and torch the plugin loads and each affected
 algorithm names the missing package and how to install it (checked through qgis_process, with a
 sitecustomize that makes those imports fail as in a bare QGIS Python)."""
 
@@ -19,7 +19,7 @@ from lc_plugin.rasters import Grid, TimeStack, write_stack
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "qgis-process"
 LULC = ROOT / "demo" / "data" / "eo-learn-testpatch" / "TestEOPatch" / "vector_timeless" / "LULC.gpkg"
-BLOCKED = ("lightgbm", "onnxruntime", "onnxmltools", "s2cloudless")
+BLOCKED = ("lightgbm", "onnxruntime", "onnxmltools", "s2cloudless", "torch")
 
 BLOCKER = f"""
 import importlib.abc, sys
@@ -47,7 +47,7 @@ def qgis_process(env, *args: str) -> subprocess.CompletedProcess:
 def test_plugin_loads_and_names_each_missing_package(qgis_app, bare_env, tmp_path):
     listing = qgis_process(bare_env, "list")
     assert listing.returncode == 0, listing.stderr
-    for alg in ("creategrid", "download", "cloudmasks", "train", "classify", "accuracyreport"):
+    for alg in ("creategrid", "download", "cloudmasks", "train", "classify", "accuracyreport", "trainsegmentation"):
         assert f"landcover:{alg}" in listing.stdout
     probe = subprocess.run(["/usr/bin/python3", "-c", "import lightgbm"], env=bare_env, capture_output=True, text=True)
     assert "No module named 'lightgbm'" in probe.stderr  # the blocker works
@@ -82,3 +82,8 @@ def test_plugin_loads_and_names_each_missing_package(qgis_app, bare_env, tmp_pat
         assert run.returncode != 0, f"{alg} ran without {package}"
         assert f"needs the Python package '{package}'" in text and f"pip install --user {package}" in text, f"{alg}: {text[-1500:]}"
         assert "Traceback" not in text, text[-1500:]
+
+    run = qgis_process(bare_env, "run", "landcover:trainsegmentation", "--", f"DATASET={tmp_path}", f"OUTPUT_MODEL={tmp_path / 'cnn.onnx'}")
+    text = run.stdout + run.stderr
+    assert run.returncode != 0 and "make setup-dl" in text and "torch==2.13.0" in text, text[-1500:]
+    assert "Traceback" not in text, text[-1500:]

@@ -1,0 +1,9 @@
+"""Deep-learning segmentation models (PyTorch), their training and ONNX export.
+
+PyTorch is optional: only ``models.py`` imports it at module level, and that module is imported
+only inside functions that first call ``require("torch")``, so the plugin loads without it. Classification of an exported model needs
+only onnxruntime (see ``lc_plugin.classify``).
+"""
+
+ARCHITECTURES = ("tfcn", "unet", "segnet", "resunet")
+MODEL_TYPE = "segmentation"

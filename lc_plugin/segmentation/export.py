@@ -1,0 +1,81 @@
+"""ONNX export of a trained segmentation network, with the metadata the Classify step checks.
+
+The graph takes raw stack values (N, T, C, H, W) float32 with NaN = no data (normalisation is
+inside the graph) and returns class probabilities (N, K, H, W), classes in id order. The
+metadata carries the same class table, dates and bands as a LightGBM model's, plus the tile
+size, overlap, normalisation and architecture, so one Classify algorithm applies both.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+
+from .. import __version__
+from ..atomic import atomic_output
+from ..classes import ClassTable
+from ..deps import require
+from ..errors import LandCoverError
+from . import MODEL_TYPE
+from .training import FitResult, TrainConfig
+
+ONNX_OPSET = 17
+INPUT_NAME = "input"
+OUTPUT_NAME = "probabilities"
+
+
+def segmentation_metadata(
+    fit: FitResult, config: TrainConfig, classes: ClassTable, dates: list, bands: list[str], tile_size: int, overlap: int, extra: dict | None = None
+) -> dict[str, str]:
+    """The model's ``metadata_props`` (all JSON strings, as the pixel models')."""
+    meta = {
+        "lc_model_type": MODEL_TYPE,
+        "lc_plugin_version": __version__,
+        "lc_classes": classes.to_json(),
+        "lc_dates": json.dumps([d.isoformat() for d in dates]),
+        "lc_bands": json.dumps(list(bands)),
+        "lc_input_layout": "N,T,C,H,W",
+        "lc_tile_size": str(int(tile_size)),
+        "lc_tile_overlap": str(int(overlap)),
+        "lc_normalisation": json.dumps({"mean": fit.mean, "std": fit.std, "per": "band", "missing": "0 after normalisation", "in_graph": True}),
+        "lc_architecture": json.dumps({"name": config.architecture, "width": config.width, "depth": config.depth}),
+        "lc_params": json.dumps(config.to_dict()),
+        "lc_history": json.dumps({"epochs": fit.history, "best_epoch": fit.best_epoch, "seconds": fit.seconds, "device": fit.device}),
+    }
+    meta.update(extra or {})
+    return meta
+
+
+def to_onnx_bytes(model, n_dates: int, n_channels: int, tile_size: int) -> bytes:
+    """Trace ``model`` (eval mode, CPU) into an ONNX graph with dynamic batch, height and width."""
+    torch = require("torch")
+    model = model.cpu().eval()
+    example = torch.zeros(1, n_dates, n_channels, tile_size, tile_size)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript exporter warns that it is legacy; the dynamo one needs onnxscript, which we do not ship.
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                model, (example,), buf, dynamo=False, opset_version=ONNX_OPSET, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch", 3: "height", 4: "width"}, OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}},
+            )
+        except Exception as exc:  # exporter failures are not user errors, but say what failed
+            raise LandCoverError(f"Could not export the network to ONNX ({type(exc).__name__}: {exc}).") from exc
+    return buf.getvalue()
+
+
+def with_metadata(model_bytes: bytes, metadata: dict[str, str]):
+    """ONNX ModelProto of ``model_bytes`` with ``metadata`` set."""
+    onnx = require("onnx")
+    onx = onnx.load_from_string(model_bytes)
+    onnx.helper.set_model_props(onx, metadata)
+    onx.doc_string = "lc-plugin segmentation network; see metadata_props for classes, dates, bands, tiles and normalisation."
+    return onx
+
+
+def save_model(onx, path: str) -> None:
+    onnx = require("onnx")
+    with atomic_output(path) as tmp:
+        onnx.save(onx, tmp)

@@ -1,0 +1,146 @@
+"""Train a segmentation network on a tile store, export it to ONNX and report on the test fold.
+
+The test-fold metrics are computed with the exported ONNX model itself (through the Classify
+step's loader), so the report describes exactly the file the user gets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..atomic import check_not_input
+from ..classes import ClassTable
+from ..deps import require
+from ..errors import LandCoverError
+from ..metrics import accuracy_metrics, confusion_matrix, roc_one_vs_rest
+from ..monitor import ensure_monitor
+from .training import FitResult, TrainConfig, fit, split_folds, take, targets
+
+DEFAULT_OVERLAP_FRACTION = 0.25  # of the tile size: blending width used by Classify
+
+
+@dataclass
+class TileSet:
+    """Tiles as arrays (or zarr arrays) with what the model needs to know about them."""
+
+    x: object  # (N, T, C, H, W) float32, NaN = no data
+    y: object  # (N, H, W) uint8 class ids, 0 = unlabelled
+    folds: np.ndarray  # (N,) fold of each tile
+    classes: ClassTable
+    dates: list
+    bands: list[str]
+    valid: object | None = None  # (N, H, W) bool
+    n_folds: int | None = None  # None: the highest fold id + 1
+
+
+def open_tiles(path: str) -> TileSet:
+    """A tile store written by landcover:exportdataset, as a ``TileSet`` (LandCoverError DATASET otherwise)."""
+    from ..dataset import open_tile_store
+
+    try:
+        store = open_tile_store(path)
+    except LandCoverError as exc:
+        raise LandCoverError(str(exc), "DATASET") from exc
+    return TileSet(
+        store.inputs(), store.labels, np.asarray(store.folds), store.classes, list(store.dates), list(store.bands), store.valid, store.n_folds
+    )
+
+
+def evaluate_tiles(model, tiles: TileSet, idx: np.ndarray, batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference ids, predicted ids and probabilities (n, K) of the labelled, valid pixels of tiles ``idx``."""
+    ids = np.asarray(model.classes.ids)
+    refs, preds, probas = [], [], []
+    for start in range(0, len(idx), batch_size):
+        part = np.sort(idx[start:start + batch_size])
+        xb = take(tiles.x, part)
+        t = targets(xb, take(tiles.y, part), model.classes.ids, None if tiles.valid is None else take(tiles.valid, part))
+        proba = model.predict(xb)  # (n, K, H, W)
+        keep = t >= 0
+        refs.append(ids[t[keep]])
+        probas.append(np.moveaxis(proba, 1, -1)[keep])
+        preds.append(ids[probas[-1].argmax(axis=1)])
+    k = len(ids)
+    if not refs:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, k), np.float32)
+    return np.concatenate(refs), np.concatenate(preds), np.concatenate(probas)
+
+
+def train_on_tiles(tiles: TileSet, config: TrainConfig, model_out: str, *, monitor=None) -> tuple[FitResult, dict | None, dict]:
+    """Fit on the training folds, write the ONNX model, return (fit, test-fold metrics or None, report extras)."""
+    from ..classify import load_model
+    from .export import save_model, segmentation_metadata, to_onnx_bytes, with_metadata
+
+    monitor = ensure_monitor(monitor)
+    config.validate()
+    n, n_dates, n_channels, tile_h, tile_w = tiles.x.shape
+    if tile_h != tile_w:
+        raise LandCoverError(f"The data set's tiles are {tile_h}×{tile_w} px; square tiles are needed.", "DATASET")
+    if len(tiles.classes) < 2:
+        raise LandCoverError("The data set has fewer than 2 classes.", "DATASET")
+    train_idx, val_idx, test_idx = split_folds(tiles.folds, config, tiles.n_folds)
+    monitor.info(
+        f"{len(train_idx)} training, {len(val_idx)} validation and {len(test_idx)} test tiles of {tile_h}×{tile_w} px, "
+        f"{n_dates} dates × {n_channels} bands."
+    )
+    result = fit(tiles.x, tiles.y, train_idx, val_idx, tiles.classes, config, valid=tiles.valid, monitor=monitor.sub(0.0, 0.9))
+    overlap = int(round(tile_h * DEFAULT_OVERLAP_FRACTION))
+    meta = segmentation_metadata(
+        result, config, tiles.classes, tiles.dates, tiles.bands, tile_h, overlap,
+        {"lc_test_metrics": json.dumps({"train_class_counts": {str(k): v for k, v in result.train_counts.items()}})},
+    )
+    onx = with_metadata(to_onnx_bytes(result.model, n_dates, n_channels, tile_h), meta)
+    save_model(onx, model_out)
+    model = load_model(model_out)
+    extras = {
+        "model": os.path.abspath(model_out),
+        "training_counts": result.train_counts,
+        "history": json.loads(meta["lc_history"]),
+        "architecture": json.loads(meta["lc_architecture"]),
+    }
+    metrics = None
+    if len(test_idx):
+        ref, pred, proba = evaluate_tiles(model, tiles, test_idx, config.batch_size)
+        if ref.size:
+            labels = tiles.classes.ids
+            metrics = accuracy_metrics(confusion_matrix(ref, pred, labels), labels, tiles.classes.names)
+            extras["roc"] = roc_one_vs_rest(ref, proba, labels, tiles.classes.names)
+    monitor.update(1.0)
+    return result, metrics, extras
+
+
+def train_segmentation(dataset_path: str, model_out: str, report_out: str | None, config: TrainConfig, *, monitor=None) -> dict:
+    """File-level entry point of landcover:trainsegmentation: data set in, ONNX model and HTML report out."""
+    from ..report import write_report
+
+    require("torch")
+    require("onnx")
+    require("onnxruntime")
+    monitor = ensure_monitor(monitor)
+    config.validate()
+    check_not_input(model_out, [dataset_path], "OUTPUT_MODEL")
+    if report_out:
+        check_not_input(report_out, [dataset_path, model_out], "OUTPUT_REPORT")
+    tiles = open_tiles(dataset_path)
+    result, metrics, extras = train_on_tiles(tiles, config, model_out, monitor=monitor)
+    if report_out and metrics is not None:
+        metrics["inputs"] = {"data set": os.path.abspath(dataset_path), "test fold": config.test_fold, "settings": json.dumps(config.to_dict())}
+        json_out = os.path.splitext(report_out)[0] + ".json"
+        write_report(metrics, tiles.classes, json_out, report_out, f"Segmentation network ({config.architecture}), test fold {config.test_fold}", extras)
+    elif report_out:
+        monitor.info("The test fold has no labelled pixels with data: no report written.")
+    best = result.history[result.best_epoch - 1]
+    return {
+        "model": os.path.abspath(model_out),
+        "report": os.path.abspath(report_out) if report_out and metrics is not None else None,
+        "epochs": len(result.history),
+        "best_epoch": result.best_epoch,
+        "best_val_miou": best["val_miou"],
+        "test_overall_accuracy": metrics["overall_accuracy"] if metrics else None,
+        "test_miou": metrics["miou"] if metrics else None,
+        "seconds": result.seconds,
+        "device": result.device,
+    }
