@@ -16,7 +16,6 @@ per-fold and mean ± std figures as JSON; reports land in build/compare-segmenta
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
@@ -29,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from real_patch_report import build_inputs  # noqa: E402
+from real_patch_report import interpolated_and_reference  # noqa: E402
 
-from lc_plugin import classify, interpolate, reference, report, train  # noqa: E402
+from lc_plugin import classify, report, train  # noqa: E402
 from lc_plugin.dataset import export_tiles  # noqa: E402
 from lc_plugin.rasters import read_class_raster, write_class_raster  # noqa: E402
 from lc_plugin.segmentation.pipeline import open_tiles, train_on_tiles  # noqa: E402
@@ -64,11 +63,7 @@ def main() -> int:
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    stack, clm, _ = build_inputs(data, out)
-    interpolated = str(out / "interpolated.tif")
-    interpolate.interpolate_file(stack, interpolated, mask_path=clm, step_days=16, start=dt.date(2017, 1, 1), end=dt.date(2017, 12, 31))
-    ref = str(out / "reference.tif")
-    reference.rasterize_reference_file(str(data / "TestEOPatch" / "vector_timeless" / "LULC.gpkg"), "LULC_ID", interpolated, ref, erosion_px=1)
+    interpolated, ref = interpolated_and_reference(data, out, erosion=1)
     labels, table, grid = read_class_raster(ref)
     store_path = str(out / "tiles.zarr")
     export_tiles([interpolated], [ref], store_path, tile_size=args.tile, n_folds=5, seed=0)

@@ -64,6 +64,16 @@ def label_sample(sample_path: str, reference_path: str, field: str = "reference"
     ds = None
 
 
+def interpolated_and_reference(data: Path, out: Path, erosion: int) -> tuple[str, str]:
+    """The patch's 2017 stack interpolated to 16 days and the LULC polygons rasterized on it (eroded)."""
+    stack, clm, _ = build_inputs(data, out)
+    interpolated = str(out / "interpolated.tif")
+    interpolate.interpolate_file(stack, interpolated, mask_path=clm, step_days=16, start=dt.date(2017, 1, 1), end=dt.date(2017, 12, 31))
+    ref = str(out / "reference.tif")
+    reference.rasterize_reference_file(str(data / "TestEOPatch" / "vector_timeless" / "LULC.gpkg"), "LULC_ID", interpolated, ref, erosion_px=erosion)
+    return interpolated, ref
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "eo-learn-testpatch"))
@@ -75,11 +85,7 @@ def main() -> int:
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    stack, clm, _ = build_inputs(data, out)
-    interpolated = str(out / "interpolated.tif")
-    interpolate.interpolate_file(stack, interpolated, mask_path=clm, step_days=16, start=dt.date(2017, 1, 1), end=dt.date(2017, 12, 31))
-    ref = str(out / "reference.tif")
-    reference.rasterize_reference_file(str(data / "TestEOPatch" / "vector_timeless" / "LULC.gpkg"), "LULC_ID", interpolated, ref, erosion_px=args.erosion)
+    interpolated, ref = interpolated_and_reference(data, out, args.erosion)
     model = str(out / "model.onnx")
     predictions = str(out / "test_predictions.csv")
     summary = train.train_classifier(
