@@ -262,7 +262,10 @@ def test_resume_after_killed_run(scene, tmp_path):
     with StacServer(scene) as srv:
         srv.faults.slow("/cogs/", 0.05)
         script = KILL_SCRIPT.format(root=str(ROOT), grid=grid, out=str(out), url=srv.url, coll=COLLECTION, bands=BANDS)
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # GDAL would serve the second patch's windows from the tiles the first one fetched (same COGs), finishing it
+        # in milliseconds; with its /vsicurl/ block cache off every read waits for the slow server and can be caught
+        env = {**os.environ, "CPL_VSIL_CURL_NON_CACHED": "/vsicurl/" + srv.url}
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         try:
             deadline = time.monotonic() + 30
             cache = out / ".lc_cache"
