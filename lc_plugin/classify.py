@@ -29,7 +29,7 @@ from .deps import require
 from .errors import LandCoverError
 from .features import describe_layout_difference, feature_block, feature_layout, iter_feature_windows, read_bands_window
 from .monitor import ensure_monitor
-from .rasters import TAG_CLASSES, TAG_KIND, parse_date, read_stack_info, write_class_raster
+from .rasters import TAG_CLASSES, TAG_KIND, parse_date, read_stack_info, tile_starts, write_class_raster
 
 SUPPORTED_MODEL_TYPES = ("lightgbm-pixel", "segmentation")
 _REQUIRED_KEYS = ("lc_model_type", "lc_classes", "lc_dates", "lc_bands")
@@ -238,13 +238,6 @@ def _classify_pixels(model: PixelModel, src, dates, bands, grid, labels: np.ndar
             proba_dst.write(block_proba.T.reshape(n_classes, win.height, win.width), win)
         done += win.height * win.width
         monitor.update(done / total)
-
-
-def tile_starts(length: int, size: int, overlap: int) -> list[int]:
-    """Tile offsets along one axis: a stride of ``size - overlap``, the last tile flush with the end."""
-    if length <= size:
-        return [0]
-    return list(range(0, length - size, size - overlap)) + [length - size]
 
 
 def taper_window(size: int, overlap: int) -> np.ndarray:

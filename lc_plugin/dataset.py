@@ -37,7 +37,7 @@ from .deps import require
 from .errors import LandCoverError
 from .features import describe_layout_difference, read_bands_window
 from .monitor import ensure_monitor
-from .rasters import FILE_BLOCK_BYTES, parse_date, read_stack_info
+from .rasters import FILE_BLOCK_BYTES, parse_date, read_stack_info, tile_starts
 from .train import grid_difference, merge_class_tables, read_reference_labels, read_training_inputs
 
 DATASET_VERSION = 1
@@ -226,16 +226,6 @@ def iterative_stratification(presence: np.ndarray, n_folds: int, seed: int = 0) 
 
 
 # --- tiling ------------------------------------------------------------------------------------
-
-
-def tile_starts(length: int, tile_size: int, overlap: int = 0) -> np.ndarray:
-    """Tile start offsets along one axis: stride ``tile_size - overlap``, the last tile shifted
-    inward so it ends at the edge (no padding). Needs ``length >= tile_size``."""
-    stride = tile_size - overlap
-    starts = np.arange(0, length - tile_size + 1, stride)
-    if starts[-1] + tile_size < length:
-        starts = np.append(starts, length - tile_size)
-    return starts
 
 
 def _check_name(value: str, parameter: str, what: str) -> str:

@@ -278,3 +278,11 @@ def file_windows(height: int, width: int, bytes_per_pixel: int, budget_bytes: in
     return [
         Window(c, r, min(cols, width - c), min(rows, height - r)) for r in range(0, height, rows) for c in range(0, width, cols)
     ]
+
+
+def tile_starts(length: int, size: int, overlap: int = 0) -> list[int]:
+    """Tile offsets along one axis: a stride of ``size - overlap``, the last tile shifted inward to end
+    flush with the edge (no padding); one tile at 0 when the axis is not longer than a tile."""
+    if length <= size:
+        return [0]
+    return list(range(0, length - size, size - overlap)) + [length - size]

@@ -25,7 +25,8 @@ pytest.importorskip("onnx")
 # networks ~10× slower (1.1 s vs 11 s for the overfitting test under load).
 torch.set_num_threads(1)
 
-from lc_plugin.classify import SegmentationModel, classify_file, iter_tiled_predictions, load_model, predict_array, taper_window, tile_starts  # noqa: E402
+from lc_plugin.classify import SegmentationModel, classify_file, iter_tiled_predictions, load_model, predict_array, taper_window  # noqa: E402
+from lc_plugin.rasters import tile_starts  # noqa: E402
 from lc_plugin.segmentation.models import build_model  # noqa: E402
 from lc_plugin.segmentation.pipeline import TileSet, train_on_tiles  # noqa: E402
 from lc_plugin.segmentation.training import fit  # noqa: E402
