@@ -19,19 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _setup(tmp: str, patch_px: int):
-    from demo.scene import build_scene
-    from lc_plugin.batch import BatchParameters
-    from lc_plugin.download import download_patch
-    from lc_plugin.grid import create_grid, read_patches
-    from lc_plugin.interpolate import interpolate_file
-    from lc_plugin.reference import rasterize_reference_file
-    from lc_plugin.train import train_classifier
-
-    scene = build_scene(os.path.join(tmp, "scene"))
-    return scene, (create_grid, read_patches, download_patch, interpolate_file, rasterize_reference_file, train_classifier, BatchParameters)
-
-
 # Paper estimate (README of this section): per-patch figures measured in RESULTS.md's other sections
 # on this 2-core machine, and assumptions that are written next to the numbers they produce.
 WHOLE_PATCH_FALLBACK_S = 490.0  # "Whole patch" section of 2026-11-23, used when RESULTS.md has none
@@ -91,6 +78,8 @@ def scaling_figure(rows: list[tuple], path: Path) -> str | None:
 
 def run(quick: bool = False) -> str:
     """Markdown section: patches per minute for each executor and worker count, and the estimate."""
+    from demo.grid_run import grid_run_parameters
+    from demo.scene import build_scene
     from demo.stac_server import StacServer
     from lc_plugin.batch import run_batch
 
@@ -99,34 +88,10 @@ def run(quick: bool = False) -> str:
     rows = []
     load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="lc-bench-batch-") as tmp:
-        scene, (create_grid, read_patches, download_patch, interpolate_file, rasterize_reference_file, train_classifier, BatchParameters) = _setup(
-            tmp, patch_px
-        )
+        scene = build_scene(os.path.join(tmp, "scene"))
         start, end = scene.start, scene.end
         with StacServer(scene.root) as server:
-            one = os.path.join(tmp, "one.gpkg")
-            create_grid(scene.aoi_path, one, patch_px=100)
-            stack, interp, ref, model = (os.path.join(tmp, n) for n in ("s.tif", "i.tif", "r.tif", "m.onnx"))
-            download_patch(read_patches(one)[0], stack, start=start, end=end, stac_url=server.url, collection=scene.collection, max_cloud=100)
-            interpolate_file(stack, interp, step_days=30, start=start, end=end)
-            rasterize_reference_file(scene.reference_path, "LULC_ID", interp, ref)
-            train_classifier([interp], [ref], model, n_estimators=20, samples_per_class=500, drop_empty_classes=True)
-            grid = os.path.join(tmp, "grid.gpkg")
-            create_grid(scene.aoi_path, grid, patch_px=patch_px)
-            params = BatchParameters(
-                grid=grid,
-                model=model,
-                start=start.isoformat(),
-                end=end.isoformat(),
-                stac_url=server.url,
-                collection=scene.collection,
-                max_cloud=100,
-                cloud_method="scl",
-                step_days=30,
-                reference=scene.reference_path,
-                reference_field="LULC_ID",
-                download_threads=2,
-            )
+            params, _ = grid_run_parameters(scene, server.url, tmp, patch_px, start, end)
             # patches on the grid's edge fall outside the demo scene (0 % valid: they fail in the filter step);
             # an untimed first run finds the patches with data, and every configuration runs those
             probe = run_batch(params, os.path.join(tmp, "probe"))

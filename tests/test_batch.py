@@ -21,46 +21,16 @@ gdal.UseExceptions()
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """Demo scene served over HTTP, a 12-patch grid (40 px) and a model trained on the whole demo patch."""
+    from demo.grid_run import grid_run_parameters
     from demo.scene import build_scene
     from demo.stac_server import StacServer
-    from lc_plugin.download import download_patch
-    from lc_plugin.grid import create_grid, read_patches
-    from lc_plugin.interpolate import interpolate_file
-    from lc_plugin.reference import rasterize_reference_file
-    from lc_plugin.train import train_classifier
 
     tmp = tmp_path_factory.mktemp("batch")
     scene = build_scene(str(tmp / "scene"))
     start, end = scene.start, scene.start.replace(month=5, day=31)  # five months keep the test fast
     with StacServer(scene.root) as server:
-        one = str(tmp / "one.gpkg")
-        create_grid(scene.aoi_path, one, patch_px=100)
-        (patch,) = read_patches(one)[:1]
-        stack = str(tmp / "train_stack.tif")
-        download_patch(patch, stack, start=start, end=end, stac_url=server.url, collection=scene.collection, max_cloud=100)
-        interp = str(tmp / "train_interp.tif")
-        interpolate_file(stack, interp, step_days=30, start=start, end=end)
-        ref = str(tmp / "train_ref.tif")
-        rasterize_reference_file(scene.reference_path, "LULC_ID", interp, ref)
-        model = str(tmp / "model.onnx")
-        train_classifier([interp], [ref], model, n_estimators=20, samples_per_class=300, drop_empty_classes=True)
-        grid = str(tmp / "grid.gpkg")
-        assert create_grid(scene.aoi_path, grid, patch_px=40) >= 8
-        params = BatchParameters(
-            grid=grid,
-            model=model,
-            start=start.isoformat(),
-            end=end.isoformat(),
-            stac_url=server.url,
-            collection=scene.collection,
-            max_cloud=100,
-            cloud_method="scl",
-            min_valid_fraction=0.5,
-            step_days=30,
-            reference=scene.reference_path,
-            reference_field="LULC_ID",
-            download_threads=2,
-        )
+        params, count = grid_run_parameters(scene, server.url, str(tmp), 40, start, end, min_valid_fraction=0.5)
+        assert count >= 8
         reference_run = run_batch(params, str(tmp / "sequential"))
         yield tmp, params, reference_run, server
 

@@ -16,22 +16,13 @@ def _report(path: str) -> dict:
 
 @pytest.fixture(scope="module")
 def small_run(qgis_app, demo_scene, tmp_path_factory):
-    from lc_plugin.download import download_patch
-    from lc_plugin.grid import create_grid, read_patches
-    from lc_plugin.interpolate import interpolate_file
-    from lc_plugin.reference import rasterize_reference_file
-    from lc_plugin.train import train_classifier
+    from demo.grid_run import train_demo_model
+    from lc_plugin.grid import create_grid
 
     scene, server = demo_scene
     out = tmp_path_factory.mktemp("rungrid")
     start, end = scene.start, scene.start.replace(month=4, day=30)
-    one = str(out / "one.gpkg")
-    create_grid(scene.aoi_path, one, patch_px=100)
-    stack, interp, ref, model = (str(out / n) for n in ("s.tif", "i.tif", "r.tif", "m.onnx"))
-    download_patch(read_patches(one)[0], stack, start=start, end=end, stac_url=server.url, collection=scene.collection, max_cloud=100)
-    interpolate_file(stack, interp, step_days=30, start=start, end=end)
-    rasterize_reference_file(scene.reference_path, "LULC_ID", interp, ref)
-    train_classifier([interp], [ref], model, n_estimators=20, samples_per_class=300, drop_empty_classes=True)
+    model = train_demo_model(scene, server.url, str(out), start, end)
     grid = str(out / "grid.gpkg")
     count = create_grid(scene.aoi_path, grid, patch_px=50)
     params = {
