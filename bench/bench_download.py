@@ -37,23 +37,12 @@ COLLECTION = "bench-s2"
 LATENCY = 0.03  # seconds the server waits before each file answer in the latency rows
 
 
-def _write_cog(path: str, array: np.ndarray, x0: float, y0: float, res: float) -> None:
-    from osgeo import gdal, osr
-
-    kind = gdal.GDT_Byte if array.dtype == np.uint8 else gdal.GDT_UInt16
-    mem = gdal.GetDriverByName("MEM").Create("", array.shape[1], array.shape[0], 1, kind)
-    mem.SetGeoTransform((x0, res, 0, y0, 0, -res))
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    mem.SetProjection(srs.ExportToWkt())
-    mem.GetRasterBand(1).WriteArray(array)
-    mem.GetRasterBand(1).SetNoDataValue(0)
-    gdal.Translate(path, mem, format="COG", creationOptions=["BLOCKSIZE=256", "COMPRESS=DEFLATE", "OVERVIEWS=NONE"])
-
-
 def build_scene(root: Path, n_dates: int, patch_px: int) -> Path:
     """Items and COGs for ``n_dates`` dates; reused when already there."""
+    from rasterio.crs import CRS
     from rasterio.warp import transform_bounds
+
+    from demo.scene import write_cog
 
     marker = root / f"done_{n_dates}_{patch_px}"
     if marker.exists():
@@ -79,7 +68,7 @@ def build_scene(root: Path, n_dates: int, patch_px: int) -> Path:
                 arr = (base + rng.normal(0, 40, base.shape)).clip(1, 65535).astype(np.uint16)
             rel = f"cogs/{item_id}/{band}.tif"
             os.makedirs(root / "cogs" / item_id, exist_ok=True)
-            _write_cog(str(root / rel), arr, X0, Y0, res)
+            write_cog(str(root / rel), arr, (X0, res, 0, Y0, 0, -res), CRS.from_epsg(32633).to_wkt(), blocksize=256, overviews="NONE")
             assets[band] = {"href": rel, "raster:bands": [{"nodata": 0} if band == "SCL" else {"scale": 0.0001, "nodata": 0}]}
         b84 = transform_bounds("EPSG:32633", "EPSG:4326", X0, Y0 - size_m, X0 + size_m, Y0)
         item = {

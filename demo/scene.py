@@ -171,18 +171,21 @@ def to_dn(reflectance: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- writers
 
 
-def write_cog(path: str, array: np.ndarray, gt: tuple[float, ...], wkt: str, resampling: str) -> None:
-    """One-band COG (DEFLATE, one 128 px tile: too small for overviews; nodata 0) on the patch grid."""
+def write_cog(
+    path: str, array: np.ndarray, gt: tuple[float, ...], wkt: str, resampling: str = "NEAREST", *, blocksize: int = 128, overviews: str = "AUTO"
+) -> None:
+    """One-band COG (DEFLATE, with a predictor for UInt16; nodata 0); also the test and bench servers' files."""
     gdal_type = gdal.GDT_UInt16 if array.dtype == np.uint16 else gdal.GDT_Byte
-    mem = gdal.GetDriverByName("MEM").Create("", WIDTH, HEIGHT, 1, gdal_type)
+    mem = gdal.GetDriverByName("MEM").Create("", array.shape[1], array.shape[0], 1, gdal_type)
     mem.SetGeoTransform(gt)
     mem.SetProjection(wkt)
     band = mem.GetRasterBand(1)
     band.SetNoDataValue(0)
     band.WriteArray(array)
-    options = ["COMPRESS=DEFLATE", "BLOCKSIZE=128", f"RESAMPLING={resampling}", "OVERVIEWS=AUTO"]
+    options = ["COMPRESS=DEFLATE", f"BLOCKSIZE={blocksize}", f"RESAMPLING={resampling}", f"OVERVIEWS={overviews}"]
     if gdal_type == gdal.GDT_UInt16:
         options.append("PREDICTOR=YES")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with atomic_output(path) as tmp:
         gdal.Translate(tmp, mem, format="COG", creationOptions=options)
     mem = None

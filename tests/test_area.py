@@ -20,9 +20,9 @@ from lc_plugin.area import (
     olofsson_estimates,
     sample_design_file,
 )
-from lc_plugin.classes import ClassTable, LandCoverClass
 from lc_plugin.errors import LandCoverError
 from lc_plugin.rasters import Grid, write_class_raster
+from tests.maps import CLASSES, truth_and_map
 
 # Olofsson et al. (2014), section 5: strata = map classes deforestation, forest gain, stable forest,
 # stable non-forest; 30 m pixels. Rows = map class, columns = reference class (the paper's Table 8).
@@ -114,17 +114,10 @@ def test_degenerate_cases_are_clear():
 
 
 GRID = Grid(CRS.from_epsg(32633), from_origin(500000.0, 5000000.0, 10.0, 10.0), 60, 50)
-CLASSES = ClassTable([LandCoverClass(1, "forest", "#054907"), LandCoverClass(2, "grassland", "#ffa500"), LandCoverClass(3, "water", "#069af3")])
 
 
 def test_sample_design_and_estimate_files(tmp_path):
-    rng = np.random.default_rng(1)
-    truth = np.ones((GRID.height, GRID.width), dtype=np.uint8)
-    truth[:, 40:] = 2
-    truth[40:, :10] = 3
-    mapped = truth.copy()
-    flip = rng.random(truth.shape) < 0.1
-    mapped[flip] = rng.choice([1, 2, 3], size=int(flip.sum()))
+    truth, mapped = truth_and_map(GRID, 1, grass_from_col=40, water_from_row=40, water_to_col=10)
     mapped[0, :] = 0
     map_path = str(tmp_path / "map.tif")
     write_class_raster(map_path, mapped, GRID, CLASSES)

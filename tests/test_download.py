@@ -28,6 +28,7 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 from rasterio.warp import transform_bounds
 
+from demo.scene import write_cog
 from demo.stac_server import StacServer
 from lc_plugin.download import download_patch, download_patches, find_asset, search_items
 from lc_plugin.errors import Cancelled, LandCoverError
@@ -58,24 +59,12 @@ START, END = date(2023, 6, 1), date(2023, 6, 30)
 # The patch: 60 x 50 px at 10 m, origin shifted (20, 10) px from the COG grid origin.
 PATCH_GRID = Grid(CRS.from_epsg(32633), Affine(10.0, 0.0, 400200.0, 0.0, -10.0, 5099900.0), 60, 50)
 PATCH = Patch("test", PATCH_GRID)
+UTM33_WKT = CRS.from_epsg(32633).to_wkt()
 
 
 def dn(band: str, code: int, day: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     base = 1000 + 500 * BANDS.index(band) + 100 * day + 10 * code
     return base + 2 * ((x - X0) / 10 - 0.5) + 4 * ((Y0 - y) / 10 - 0.5)
-
-
-def write_cog(path: str, array: np.ndarray, x0: float, y0: float, res: float) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    kind = gdal.GDT_Byte if array.dtype == np.uint8 else gdal.GDT_UInt16
-    mem = gdal.GetDriverByName("MEM").Create("", array.shape[1], array.shape[0], 1, kind)
-    mem.SetGeoTransform((x0, res, 0, y0, 0, -res))
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    mem.SetProjection(srs.ExportToWkt())
-    mem.GetRasterBand(1).WriteArray(array)
-    mem.GetRasterBand(1).SetNoDataValue(0)
-    gdal.Translate(path, mem, format="COG", creationOptions=["BLOCKSIZE=256", "COMPRESS=DEFLATE"])
 
 
 def build_scene(root: str, items: dict = ITEMS) -> str:
@@ -101,7 +90,7 @@ def build_scene(root: str, items: dict = ITEMS) -> str:
                 arr[hole] = 0
             key = V1_KEYS[band] if style == "v1" else band
             rel = f"cogs/{item_id}/{key}.tif"
-            write_cog(os.path.join(root, rel), arr, minx, maxy, res)
+            write_cog(os.path.join(root, rel), arr, (minx, res, 0, maxy, 0, -res), UTM33_WKT, blocksize=256)
             asset = {"href": rel, "type": "image/tiff; application=geotiff; profile=cloud-optimized", "roles": ["data"]}
             if rb is not None:
                 asset["raster:bands"] = [{"nodata": 0}] if band == "SCL" else [dict(rb)]

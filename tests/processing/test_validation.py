@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from osgeo import ogr
 from qgis.core import QgsProcessingException
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import ClassTable, LandCoverClass
 from lc_plugin.rasters import Grid, write_class_raster
+from tests.maps import CLASSES, truth_and_map
 
 GRID = Grid(CRS.from_epsg(32633), from_origin(465000.0, 5080000.0, 10.0, 10.0), 60, 50)
-CLASSES = ClassTable([LandCoverClass(1, "forest", "#054907"), LandCoverClass(2, "grassland", "#ffa500"), LandCoverClass(3, "water", "#069af3")])
 
 
 @pytest.fixture
 def maps(tmp_path):
-    rng = np.random.default_rng(2)
-    truth = np.ones((GRID.height, GRID.width), dtype=np.uint8)
-    truth[:, 35:] = 2
-    truth[35:, :12] = 3
-    mapped = truth.copy()
-    flip = rng.random(truth.shape) < 0.1
-    mapped[flip] = rng.choice([1, 2, 3], size=int(flip.sum()))
+    truth, mapped = truth_and_map(GRID, 2, grass_from_col=35, water_from_row=35, water_to_col=12)
     path = str(tmp_path / "map.tif")
     write_class_raster(path, mapped, GRID, CLASSES)
     return path, mapped, truth
