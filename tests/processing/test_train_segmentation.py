@@ -31,3 +31,13 @@ def test_train_segmentation_algorithm_then_classify(run_alg, tmp_path):
     out = tmp_path / "map.tif"
     run_alg("classify", {"INPUT": str(tmp_path / "stack_0.tif"), "MODEL": str(model), "OUTPUT": str(out)})
     assert out.exists()
+
+
+def test_train_segmentation_refuses_a_folder_that_is_not_a_tile_store(run_alg, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    model = tmp_path / "m.onnx"
+    with pytest.raises(QgsProcessingException) as err:
+        run_alg("trainsegmentation", {"DATASET": str(tmp_path), "EPOCHS": 1, "OUTPUT_MODEL": str(model)})
+    assert "DATASET" in str(err.value) and "Traceback" not in str(err.value)
+    assert not model.exists()
