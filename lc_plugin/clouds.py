@@ -6,6 +6,14 @@ here is exactly the mask ``S2PixelCloudDetector.get_cloud_masks`` makes with the
 parameters. It needs the ten L1C bands below, B10 (cirrus) included; L2A products have no
 B10, so for L2A stacks the SCL band is the cloud source instead.
 
+Processing resolution: the model can run on coarser pixels (means of ``factor`` × ``factor``
+blocks of 10 m pixels), its probabilities upsampled bilinearly back to the stack's grid, and the
+same averaging, threshold and dilation then applied at the stack's resolution. Sentinel Hub runs
+the same model at 160 m in production; the model time falls with the square of the factor, and
+the masks differ from the 10 m ones only along cloud edges (agreement measured on real scenes by
+bench/bench_cloud_resolution.py). At the stack's own resolution (factor 1) the result is exactly
+s2cloudless's.
+
 Output: a cloud-mask stack (band ``CLM``, uint8: 1 cloud, 0 clear, 255 no data) with the same
 dates and grid as the input, and optionally the probabilities (band ``CLP``, float32, NaN = no
 data).
@@ -16,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 from collections.abc import Sequence
 
@@ -26,7 +35,7 @@ from .atomic import check_not_input
 from .deps import require
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
-from .rasters import TAG_BANDS, TimeStack, read_stack_info, write_stack
+from .rasters import TAG_BANDS, Grid, TimeStack, read_stack_info, write_stack
 from .trees import available as trees_available
 from .trees import forest_from_lightgbm, predict_proba
 
@@ -45,6 +54,10 @@ METHODS = ("auto", "s2cloudless", "scl")
 _PREDICT_CHUNK = 1 << 18
 ENGINES = ("auto", "numba", "onnxruntime", "lightgbm")
 _READ_BUDGET_PIXELS = 1 << 22
+# Metres; the coarsest resolution whose masks agree with the 10 m masks on ≥ 97 % of the pixels of
+# every real scene measured (bench/RESULTS.md, "Cloud masks at a processing resolution").
+DEFAULT_PROCESSING_RESOLUTION = 40.0
+_METRES_PER_DEGREE = 111_320.0
 
 
 @functools.lru_cache(maxsize=8)
@@ -154,7 +167,78 @@ def _check_postprocessing(threshold: float, average_over: int, dilation_size: in
         )
 
 
-def s2cloudless_probabilities(bands: np.ndarray, monitor: Monitor | None = None, *, engine: str = "auto") -> np.ndarray:
+def block_means(bands: np.ndarray, factor: int) -> np.ndarray:
+    """(T, H, W, C) → (T, ⌈H/f⌉, ⌈W/f⌉, C) float32: per ``factor`` × ``factor`` block, the mean of its
+    pixels whose bands are all finite (edge blocks are smaller); NaN where a block has none.
+
+    Blocks start at the array's first row and column, so a block's pixels are the same whether the
+    whole raster or a block-aligned part of it is averaged; the sum runs over the block offsets in
+    a fixed order, so the result does not depend on the array's size either.
+    """
+    t, h, w, c = bands.shape
+    shape = (t, -(-h // factor), -(-w // factor))
+    total = np.zeros((*shape, c), dtype=np.float64)
+    count = np.zeros(shape, dtype=np.int32)
+    for dy in range(factor):
+        for dx in range(factor):
+            part = bands[:, dy::factor, dx::factor]
+            ok = np.isfinite(part).all(axis=-1)
+            rows, cols = part.shape[1:3]
+            total[:, :rows, :cols] += np.where(ok[..., np.newaxis], part, 0.0)
+            count[:, :rows, :cols] += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (total / count[..., np.newaxis]).astype(np.float32)
+
+
+def _linear_taps(n_fine: int, factor: int, n_coarse: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbouring coarse cells and the weight of the second, per fine pixel: the centre of fine
+    pixel i lies at (i + 0.5) / factor − 0.5 in coarse cells; beyond the outer centres the edge
+    cell's value is held (as cv2.resize and GDAL's bilinear do)."""
+    position = (np.arange(n_fine) + 0.5) / factor - 0.5
+    first = np.floor(position).astype(np.int64)
+    weight = (position - first).astype(np.float32)
+    return np.clip(first, 0, n_coarse - 1), np.clip(first + 1, 0, n_coarse - 1), weight
+
+
+def upsample_bilinear(coarse: np.ndarray, factor: int, height: int, width: int) -> np.ndarray:
+    """(T, h, w) coarse values → (T, height, width) float32 by bilinear interpolation between cell centres.
+
+    NaN cells (blocks without data) are left out: the value is the weighted mean of the finite
+    neighbours (NaN where there is none), so the edge of a no-data area is not pulled towards 0.
+    """
+    r0, r1, rw = _linear_taps(height, factor, coarse.shape[1])
+    c0, c1, cw = _linear_taps(width, factor, coarse.shape[2])
+    known = np.isfinite(coarse)
+
+    def interpolate(values: np.ndarray) -> np.ndarray:
+        rows = values[:, r0] * (1 - rw)[:, np.newaxis] + values[:, r1] * rw[:, np.newaxis]
+        return rows[:, :, c0] * (1 - cw) + rows[:, :, c1] * cw
+
+    total = interpolate(np.where(known, coarse, 0.0).astype(np.float32))
+    weight = interpolate(known.astype(np.float32))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / weight, np.nan).astype(np.float32)
+
+
+def resolution_factor(grid: Grid, processing_resolution: float) -> int:
+    """Block size in pixels for running the model at ``processing_resolution`` metres on ``grid``
+    (1 at or below the stack's own resolution; a geographic grid's degrees are taken at its centre)."""
+    if not math.isfinite(float(processing_resolution)) or processing_resolution < 0:
+        raise LandCoverError(
+            f"The processing resolution must be a number of metres ≥ 0 (0 or the stack's own resolution = full "
+            f"resolution), got {processing_resolution}.",
+            "PROCESSING_RESOLUTION",
+        )
+    pixel = max(abs(grid.transform.a), abs(grid.transform.e))
+    if grid.crs is not None and grid.crs.is_geographic:
+        latitude = (grid.bounds[1] + grid.bounds[3]) / 2
+        pixel *= _METRES_PER_DEGREE * max(math.cos(math.radians(latitude)), 0.01)
+    return max(1, int(round(float(processing_resolution) / pixel))) if pixel > 0 else 1
+
+
+def s2cloudless_probabilities(
+    bands: np.ndarray, monitor: Monitor | None = None, *, engine: str = "auto", factor: int = 1
+) -> np.ndarray:
     """Cloud probability per pixel from s2cloudless's model.
 
     ``bands``: (T, H, W, 10) TOA reflectance (0–1) in ``S2CLOUDLESS_BANDS`` order. Returns
@@ -163,10 +247,19 @@ def s2cloudless_probabilities(bands: np.ndarray, monitor: Monitor | None = None,
     ``engine``: "numba" (the model's trees walked by lc_plugin.trees' compiled kernel, the fast
     path: bit-identical to LightGBM), "onnxruntime" (the trees converted to ONNX), "lightgbm"
     (s2cloudless's own booster) or "auto" (the first of these that is installed); they agree to ~1e-6.
+    ``factor`` > 1 runs the model on the means of ``factor`` × ``factor`` blocks (``block_means``)
+    and interpolates the probabilities back (``upsample_bilinear``); NaN pixels stay NaN.
     """
     monitor = ensure_monitor(monitor)
     if bands.ndim != 4 or bands.shape[-1] != len(S2CLOUDLESS_BANDS):
         raise ValueError(f"expected (T, H, W, {len(S2CLOUDLESS_BANDS)}) bands, got shape {bands.shape}")
+    if int(factor) != factor or factor < 1:
+        raise ValueError(f"factor must be a whole number ≥ 1, got {factor}")
+    if factor > 1:
+        coarse = s2cloudless_probabilities(block_means(bands, int(factor)), monitor, engine=engine)
+        probs = upsample_bilinear(coarse, int(factor), bands.shape[1], bands.shape[2])
+        probs[~np.isfinite(bands).all(axis=-1)] = np.nan
+        return probs
     used = _choose_engine(engine)
     pixels = bands.reshape(-1, bands.shape[-1])
     valid = np.isfinite(pixels).all(axis=1)
@@ -302,13 +395,15 @@ def cloud_masks_file(
     scl_classes: Sequence[int] = DEFAULT_SCL_CLASSES,
     monitor: Monitor | None = None,
     engine: str = "auto",
+    processing_resolution: float = DEFAULT_PROCESSING_RESOLUTION,
 ) -> str:
     """Write the cloud-mask stack of ``stack_path`` (and, for s2cloudless, its probabilities).
 
     Works through blocks of dates so a long stack never sits in memory whole (only the uint8
     masks and, if asked for, the float32 probabilities do). ``engine`` picks how s2cloudless's
-    model is evaluated (see ``s2cloudless_probabilities``). Returns the method used
-    ("s2cloudless" or "scl").
+    model is evaluated (see ``s2cloudless_probabilities``); ``processing_resolution`` (metres) is
+    the pixel size the model sees (0 or the stack's own: full resolution, exactly s2cloudless).
+    Returns the method used ("s2cloudless" or "scl").
     """
     monitor = ensure_monitor(monitor)
     check_not_input(mask_out, [stack_path], "OUTPUT")
@@ -317,6 +412,7 @@ def cloud_masks_file(
         check_not_input(prob_out, [mask_out], "OUTPUT_PROBABILITY")
     dates, bands, grid, tags = read_stack_info(stack_path)
     used = _choose_method(method, bands)
+    factor = resolution_factor(grid, processing_resolution)
     if used == "s2cloudless":
         _check_postprocessing(threshold, average_over, dilation_size)
         engine = _choose_engine(engine)
@@ -342,7 +438,7 @@ def cloud_masks_file(
         block = read_layers(stack_path, date_index, band_index)
         if used == "s2cloudless":
             _check_reflectance(block)
-            p = s2cloudless_probabilities(np.moveaxis(block, 1, -1), step.sub(0.05, 0.95), engine=engine)
+            p = s2cloudless_probabilities(np.moveaxis(block, 1, -1), step.sub(0.05, 0.95), engine=engine, factor=factor)
             masks[first : first + len(date_index), 0] = s2cloudless_masks(p, threshold, average_over, dilation_size)
             if probs is not None:
                 probs[first : first + len(date_index), 0] = p
@@ -353,7 +449,12 @@ def cloud_masks_file(
     out_tags = dict(tags)
     out_tags["METHOD"] = used
     if used == "s2cloudless":
-        out_tags.update(THRESHOLD=str(float(threshold)), AVERAGE_OVER=str(int(average_over)), DILATION_SIZE=str(int(dilation_size)))
+        out_tags.update(
+            THRESHOLD=str(float(threshold)),
+            AVERAGE_OVER=str(int(average_over)),
+            DILATION_SIZE=str(int(dilation_size)),
+            PROCESSING_BLOCK_PX=str(factor),
+        )
     else:
         out_tags["SCL_CLASSES"] = json.dumps(classes)
     clear = int((masks == MASK_CLEAR).sum())

@@ -12,12 +12,16 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from lc_plugin.clouds import (
+    DEFAULT_PROCESSING_RESOLUTION,
     DEFAULT_SCL_CLASSES,
     S2CLOUDLESS_BANDS,
+    block_means,
     cloud_masks_file,
+    resolution_factor,
     s2cloudless_masks,
     s2cloudless_probabilities,
     scl_masks,
+    upsample_bilinear,
 )
 from lc_plugin.errors import Cancelled, LandCoverError
 from lc_plugin.monitor import Monitor
@@ -142,7 +146,11 @@ def test_cloud_masks_file_s2cloudless(reference, tmp_path):
     messages: list[str] = []
     progress: list[float] = []
     used = cloud_masks_file(
-        str(stack), str(tmp_path / "clm.tif"), str(tmp_path / "clp.tif"), monitor=Monitor(progress.append, log=messages.append)
+        str(stack),
+        str(tmp_path / "clm.tif"),
+        str(tmp_path / "clp.tif"),
+        monitor=Monitor(progress.append, log=messages.append),
+        processing_resolution=0,
     )
     assert used == "s2cloudless"
     order = np.argsort(dates)
@@ -153,7 +161,7 @@ def test_cloud_masks_file_s2cloudless(reference, tmp_path):
     np.testing.assert_array_equal(mask.data[:, 0], clm[order].astype(np.uint8))
     assert mask.tags["METHOD"] == "s2cloudless" and float(mask.tags["THRESHOLD"]) == 0.4
     assert mask.tags["AVERAGE_OVER"] == "4" and mask.tags["DILATION_SIZE"] == "2"
-    assert mask.tags["LC_KIND"] == "cloudmask"
+    assert mask.tags["LC_KIND"] == "cloudmask" and mask.tags["PROCESSING_BLOCK_PX"] == "1"
     with rasterio.open(tmp_path / "clm.tif") as src:
         assert src.nodata == 255
     prob = read_stack(str(tmp_path / "clp.tif"))
@@ -248,3 +256,63 @@ def test_output_may_not_overwrite_input(tmp_path):
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "l2a.tif"), str(tmp_path / "l2a.tif"))
     assert err.value.parameter == "OUTPUT"
+
+
+def test_block_means_by_hand():
+    bands = np.arange(2 * 3 * 5 * 1, dtype=np.float32).reshape(1, 3, 5, 2)  # (T, H, W, C)
+    bands[0, 0, 0, 1] = np.nan  # pixel (0, 0) has a missing band: left out of its block
+    means = block_means(bands, 2)
+    assert means.shape == (1, 2, 3, 2)
+    # Block (0, 0) holds pixels (0, 1), (1, 0), (1, 1) (values 2, 10, 12 in band 0).
+    assert means[0, 0, 0, 0] == pytest.approx((2 + 10 + 12) / 3)
+    # Edge blocks are smaller: block (1, 2) is pixel (2, 4) alone.
+    np.testing.assert_array_equal(means[0, 1, 2], bands[0, 2, 4])
+    assert np.isnan(block_means(np.full((1, 2, 2, 1), np.nan, dtype=np.float32), 2)).all()
+
+
+def test_upsample_bilinear_by_hand():
+    coarse = np.array([[[0.0, 1.0], [2.0, 3.0]]], dtype=np.float32)
+    fine = upsample_bilinear(coarse, 2, 4, 4)
+    # Fine pixel centres lie at -0.25, 0.25, 0.75, 1.25 coarse cells: the outer ones hold the edge value.
+    np.testing.assert_allclose(fine[0, 0], [0.0, 0.25, 0.75, 1.0])
+    np.testing.assert_allclose(fine[0, :, 0], [0.0, 0.5, 1.5, 2.0])
+    np.testing.assert_allclose(fine[0, 1, 1], 0.75)  # 0.75·(0.75·0 + 0.25·1) + 0.25·(0.75·2 + 0.25·3)
+    coarse[0, 0, 1] = np.nan  # a block without data: its neighbours' values only
+    fine = upsample_bilinear(coarse, 2, 4, 4)
+    assert np.isnan(fine[0, 0, 3])  # its only neighbour is that block
+    # (0, 0) = 0, (1, 0) = 2 and (1, 1) = 3 with weights 0.75·0.25, 0.25·0.25, 0.25·0.75, renormalised.
+    assert fine[0, 1, 2] == pytest.approx((2 * 0.0625 + 3 * 0.1875) / 0.4375)
+
+
+def test_resolution_factor():
+    grid = patch_grid()  # ~10 m pixels
+    assert resolution_factor(grid, 40) == 4 and resolution_factor(grid, 60) == 6
+    assert resolution_factor(grid, 0) == 1 and resolution_factor(grid, 10) == 1 and resolution_factor(grid, 4) == 1
+    with pytest.raises(LandCoverError) as err:
+        resolution_factor(grid, -10)
+    assert err.value.parameter == "PROCESSING_RESOLUTION"
+
+
+def test_processing_resolution_agrees_with_full_resolution(s2cloudless_scene):
+    """The default processing resolution on a real, 47 % cloudy L1C scene (a crop) against the 10 m masks."""
+    bands = np.load(s2cloudless_scene)["s2_im"][:, :384][..., MODEL_IDX]
+    full = s2cloudless_masks(s2cloudless_probabilities(bands))
+    factor = int(DEFAULT_PROCESSING_RESOLUTION // 10)
+    coarse = s2cloudless_masks(s2cloudless_probabilities(bands, factor=factor))
+    agreement = (coarse == full).mean()
+    assert 0.97 <= agreement < 1.0
+    assert abs(coarse.mean() - full.mean()) < 0.01  # no bias towards cloud or clear
+
+
+def test_processing_resolution_file_and_nodata(reference, tmp_path):
+    scenes, dates, _, clm = reference
+    scenes = scenes.copy()
+    scenes[:, :5, :] = np.nan
+    stack = tmp_path / "l1c.tif"
+    write_l1c_stack(stack, scenes, dates)
+    cloud_masks_file(str(stack), str(tmp_path / "clm.tif"), str(tmp_path / "clp.tif"))  # the default resolution
+    mask = read_stack(str(tmp_path / "clm.tif"))
+    assert mask.tags["PROCESSING_BLOCK_PX"] == str(int(DEFAULT_PROCESSING_RESOLUTION // 10))
+    assert (mask.data[:, 0, :5] == 255).all() and np.isnan(read_stack(str(tmp_path / "clp.tif")).data[:, 0, :5]).all()
+    order = np.argsort(dates)
+    assert (mask.data[:, 0, 5:] == clm[order][:, 5:]).mean() > 0.97
