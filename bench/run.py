@@ -712,7 +712,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small inputs, one round: a smoke run of every section")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
-    parser.add_argument("--only", nargs="*", default=None, help="sections: clouds interpolation classification chain scaling download batch segmentation")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="sections: clouds interpolation classification chain scaling cloud_resolution download batch segmentation"
+    )
     parser.add_argument("--chain-size", type=int, default=1000, help="patch side of the whole-chain run (default 1000)")
     parser.add_argument("--scaling-sizes", type=int, nargs="+", default=[250, 500, 1000, 2000])
     args = parser.parse_args()
@@ -772,7 +774,10 @@ def main() -> None:
     for i, name in enumerate(chosen):
         body += sections[name](args.quick, log)
         write(chosen[i + 1 :])
-    extras = (("bench_download.py", "Download"), ("bench_batch.py", "Grid runs (lc_plugin.batch)"), ("bench_segmentation.py", "Segmentation networks"))
+    extras = (
+        ("bench_cloud_resolution.py", "Cloud masks at a processing resolution (agreement with the 10 m masks, real scenes)"),
+        ("bench_download.py", "Download"), ("bench_batch.py", "Grid runs (lc_plugin.batch)"), ("bench_segmentation.py", "Segmentation networks"),
+    )
     for script, title in extras:
         if args.only is None or script.removeprefix("bench_").removesuffix(".py") in args.only:
             body += extra_section(script, title, args.quick, log)
