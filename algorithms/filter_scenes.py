@@ -23,7 +23,11 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
         "dates and grid).<br>"
         "<b>Minimum valid fraction</b> (MIN_VALID_FRACTION): 0–1, default 0.8. The fraction counts only pixels that have "
         "data, so a patch partly outside the satellite's footprint is not penalised.<br>"
-        "Outputs: the <b>Filtered time stack</b> (OUTPUT) and the <b>Filtered cloud mask stack</b> (OUTPUT_MASK).<br>"
+        "Outputs: the <b>Filtered time stack</b> (OUTPUT) and the <b>Filtered cloud mask stack</b> (OUTPUT_MASK). A "
+        "<code>.vrt</code> file name writes a GDAL virtual raster instead of a GeoTIFF: it lists the kept dates' bands of "
+        "the input without copying a pixel (instant, a few kB, where a GeoTIFF copy of a 70-date patch takes a minute "
+        "and gigabytes); QGIS and the later steps read it like the GeoTIFF, but it needs its input file to stay beside "
+        "it.<br>"
         "Example: <code>qgis_process run landcover:filterscenes -- INPUT=stack.tif MASK=clm.tif OUTPUT=f.tif OUTPUT_MASK=fclm.tif</code>"
     )
 
@@ -45,8 +49,8 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_MASK, self.tr("Filtered cloud mask stack")))
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
-        out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))
-        out_mask = self.output_path(parameters, self.OUTPUT_MASK, context, (".tif", ".tiff"))
+        out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff", ".vrt"))
+        out_mask = self.output_path(parameters, self.OUTPUT_MASK, context, (".tif", ".tiff", ".vrt"))
         kept = scenes.filter_scenes_file(
             self.raster_path(parameters, self.INPUT, context),
             self.raster_path(parameters, self.MASK, context),

@@ -5,21 +5,28 @@ A date is kept when the fraction of *clear* pixels among the pixels that have da
 left out of the fraction, so a date that covers half the area but is clear there is kept: the
 interpolation step fills the gap from other dates. eo-learn's land-cover example used 0.8
 (its ``ValidDataFractionPredicate(0.8)`` filter), which is the default here.
+
+An output named ``*.vrt`` is a GDAL virtual raster that lists the kept dates' bands of the input
+file instead of copying their pixels: it is written in milliseconds whatever the stack's size,
+QGIS and GDAL open it like the GeoTIFF (same band layout, descriptions and tags), and later
+steps read the input's pixels through it. It refers to the input by a path relative to itself,
+so the two must stay together.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 import numpy as np
 import rasterio
 
-from .atomic import check_not_input
+from .atomic import atomic_output, check_not_input
 from .clouds import MASK_BAND, MASK_CLEAR, MASK_CLOUD, MASK_NODATA, read_layers
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
-from .rasters import TAG_KIND, Grid, StackWriter, TimeStack, file_windows, read_stack_info, write_stack
+from .rasters import TAG_BANDS, TAG_DATES, TAG_KIND, Grid, StackWriter, TimeStack, file_windows, read_stack_info, write_stack
 
 DEFAULT_MIN_VALID_FRACTION = 0.8
 
@@ -123,6 +130,13 @@ def filter_scenes_file(
     # both outputs are written, or neither.
     n_bands = len(bands)
     indexes = [t * n_bands + b + 1 for t in keep.tolist() for b in range(n_bands)]
+    stack_tags = {**tags, **filter_tags, TAG_KIND: tags.get(TAG_KIND, "timestack")}
+    if is_vrt(stack_out):
+        with atomic_output(stack_out) as tmp:
+            write_dates_vrt(stack_path, tmp, keep.tolist(), kept_dates, list(bands), stack_tags)
+            _write_filtered_mask(mask_out, mask_path, mask[keep], keep.tolist(), kept_dates, grid, {**mask_tags, **filter_tags})
+        monitor.update(1.0)
+        return kept_dates
     with rasterio.open(stack_path) as src:
         dtype, nodata = src.dtypes[0], src.nodata
         with StackWriter(
@@ -140,11 +154,43 @@ def filter_scenes_file(
                 block = src.read(indexes, window=window)
                 dst.write(block.reshape(len(kept_dates), n_bands, window.height, window.width), window)
                 monitor.update(0.2 + 0.75 * (i + 1) / len(windows))
-            _write_filtered_mask(mask_out, mask[keep], kept_dates, grid, {**mask_tags, **filter_tags})
+            _write_filtered_mask(mask_out, mask_path, mask[keep], keep.tolist(), kept_dates, grid, {**mask_tags, **filter_tags})
     return kept_dates
 
 
-def _write_filtered_mask(mask_out: str, mask: np.ndarray, kept_dates: list[dt.date], grid: Grid, tags: dict[str, str]) -> None:
+def is_vrt(path: str) -> bool:
+    return path.lower().endswith(".vrt")
+
+
+def write_dates_vrt(source: str, out: str, keep: list[int], kept_dates: list[dt.date], bands: list[str], tags: dict[str, str]) -> None:
+    """A VRT time stack of the dates ``keep`` (indexes into ``source``'s dates), no pixel copied.
+
+    ``out`` must lie in its final folder (the source is referenced relative to it when it can be).
+    """
+    from osgeo import gdal
+
+    n_bands = len(bands)
+    indexes = [t * n_bands + b + 1 for t in keep for b in range(n_bands)]
+    try:  # GDAL refers to a source in the VRT's folder (or below) by a relative path, to others by an absolute one
+        ds = gdal.Translate(out, os.path.abspath(source), format="VRT", bandList=indexes)
+    except RuntimeError:  # when the host enabled GDAL exceptions
+        ds = None
+    if ds is None:
+        raise LandCoverError(f"GDAL could not write the virtual raster {out}: {gdal.GetLastErrorMsg()}", "OUTPUT")
+    ds.SetMetadata({**tags, TAG_DATES: json.dumps([d.isoformat() for d in kept_dates]), TAG_BANDS: json.dumps(bands)})
+    for i, (date, band) in enumerate(((d, b) for d in kept_dates for b in bands), start=1):
+        ds.GetRasterBand(i).SetDescription(f"{date.isoformat()} {band}")
+        ds.GetRasterBand(i).SetMetadata({"DATE": date.isoformat(), "BAND": band})
+    ds = None  # written on close
+
+
+def _write_filtered_mask(
+    mask_out: str, mask_path: str, mask: np.ndarray, keep: list[int], kept_dates: list[dt.date], grid: Grid, tags: dict[str, str]
+) -> None:
+    if is_vrt(mask_out):
+        with atomic_output(mask_out) as tmp:
+            write_dates_vrt(mask_path, tmp, keep, kept_dates, [MASK_BAND], {**tags, TAG_KIND: tags.get(TAG_KIND, "cloudmask")})
+        return
     write_stack(
         mask_out,
         TimeStack(mask[:, np.newaxis], kept_dates, [MASK_BAND], grid, tags),

@@ -146,3 +146,26 @@ def test_outputs_may_not_overwrite_inputs(tmp_path):
         filter_scenes_file(stack, mask, stack, str(tmp_path / "b.tif"))
     with pytest.raises(LandCoverError):
         filter_scenes_file(stack, mask, str(tmp_path / "a.tif"), mask)
+
+
+def test_filter_to_vrt_copies_no_pixel_and_reads_the_same(real_series, tmp_path):
+    """A .vrt output lists the kept dates' bands of the input: same stack for every reader, pixels not rewritten."""
+    from lc_plugin.interpolate import interpolate_file
+
+    data, clm, dates = real_series
+    stack, mask = write_pair(tmp_path, data, clm, dates)
+    kept = filter_scenes_file(stack, mask, str(tmp_path / "f.tif"), str(tmp_path / "f_clm.tif"), min_valid_fraction=0.8)
+    assert filter_scenes_file(stack, mask, str(tmp_path / "f.vrt"), str(tmp_path / "f_clm.vrt"), min_valid_fraction=0.8) == kept
+    for tif, vrt in (("f.tif", "f.vrt"), ("f_clm.tif", "f_clm.vrt")):
+        a, b = read_stack(str(tmp_path / tif)), read_stack(str(tmp_path / vrt))
+        assert (a.dates, a.bands, a.grid.transform, a.grid.crs) == (b.dates, b.bands, b.grid.transform, b.grid.crs)
+        np.testing.assert_array_equal(a.data, b.data)
+        assert {k: v for k, v in a.tags.items() if k != "AREA_OR_POINT"} == {k: v for k, v in b.tags.items() if k != "AREA_OR_POINT"}
+        with rasterio.open(tmp_path / vrt) as src:
+            assert src.descriptions[0] == f"{kept[0].isoformat()} {a.bands[0]}" and src.tags(1)["DATE"] == kept[0].isoformat()
+    text = (tmp_path / "f.vrt").read_text()
+    assert '<SourceFilename relativeToVRT="1">stack.tif</SourceFilename>' in text  # moves with its folder
+    assert (tmp_path / "f.vrt").stat().st_size < 0.05 * (tmp_path / "f.tif").stat().st_size
+    interpolate_file(str(tmp_path / "f.tif"), str(tmp_path / "i_tif.tif"), mask_path=str(tmp_path / "f_clm.tif"), step_days=30)
+    interpolate_file(str(tmp_path / "f.vrt"), str(tmp_path / "i_vrt.tif"), mask_path=str(tmp_path / "f_clm.vrt"), step_days=30)
+    np.testing.assert_array_equal(read_stack(str(tmp_path / "i_tif.tif")).data, read_stack(str(tmp_path / "i_vrt.tif")).data)

@@ -1,0 +1,35 @@
+"""Filter scenes to a VRT: QGIS opens it as the same time stack, and the later steps read it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+
+from lc_plugin.rasters import Grid, TimeStack, read_stack, write_stack
+
+DATES = [dt.date(2017, 1, 1), dt.date(2017, 2, 1), dt.date(2017, 3, 1)]
+
+
+def test_filterscenes_vrt_opens_in_qgis(run_alg, tmp_path):
+    from qgis.core import QgsRasterLayer
+
+    grid = Grid(CRS.from_epsg(32633), from_origin(465000, 5080000, 10, 10), 8, 6)
+    data = np.arange(3 * 2 * 6 * 8, dtype=np.float32).reshape(3, 2, 6, 8) / 1000
+    mask = np.zeros((3, 1, 6, 8), np.uint8)
+    mask[1] = 1  # the February date is all cloud: dropped
+    stack, clm = str(tmp_path / "stack.tif"), str(tmp_path / "clm.tif")
+    write_stack(stack, TimeStack(data, DATES, ["B04", "B08"], grid))
+    write_stack(clm, TimeStack(mask, DATES, ["CLM"], grid), kind="cloudmask", nodata=255)
+    out = run_alg("filterscenes", {"INPUT": stack, "MASK": clm, "OUTPUT": str(tmp_path / "f.vrt"), "OUTPUT_MASK": str(tmp_path / "f_clm.vrt")})
+    layer = QgsRasterLayer(out["OUTPUT"], "filtered")
+    assert layer.isValid() and layer.bandCount() == 4 and layer.width() == 8
+    assert "2017-03-01 B08" in layer.bandName(4)
+    block = layer.dataProvider().block(4, layer.extent(), 8, 6)
+    assert block.value(0, 0) == data[2, 1, 0, 0]
+    filtered = read_stack(out["OUTPUT"])
+    assert filtered.dates == [DATES[0], DATES[2]]
+    np.testing.assert_array_equal(filtered.data, data[[0, 2]])
+    assert QgsRasterLayer(out["OUTPUT_MASK"], "mask").isValid()
