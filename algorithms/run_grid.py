@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
     QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
@@ -42,7 +43,15 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         "<b>STAC API URL</b> (STAC_URL, default Earth Search), <b>Collection</b> (COLLECTION, default sentinel-2-l2a), "
         "<b>Bands</b> (BANDS, default B02,B03,B04,B08,B11,B12,SCL), <b>Max scene cloud cover</b> (MAX_CLOUD, default 80).<br>"
         "<b>Cloud mask method</b> (CLOUD_METHOD, default 0 = auto; 1 s2cloudless, 2 SCL), <b>Min valid fraction</b> "
-        "(MIN_VALID_FRACTION, default 0.8), <b>Step</b> (STEP_DAYS, default 16).<br>"
+        "(MIN_VALID_FRACTION, default 0.8), <b>Step</b> (STEP_DAYS, default 16), <b>Cloud processing resolution</b> "
+        "(PROCESSING_RESOLUTION, metres, default 40; 0 = full resolution): s2cloudless runs on block means of this size "
+        "(98.4 % of the pixels agree with the 10 m masks on a real broken-cloud scene, for ~14× less model time; see "
+        "Cloud masks).<br>"
+        "With a pixel model each patch runs in one pass after its download: cloud masks, filter, interpolation, "
+        "features and classification window by window on all cores, writing only the class map (and the reference "
+        "raster); the map is the one the separate steps write with the same settings. <b>Keep intermediate files</b> "
+        "(KEEP_INTERMEDIATES, default off) runs the separate steps instead and keeps their files (cloud masks, the "
+        "filtered stack as a VRT, the interpolated stack).<br>"
         "<b>Reference</b> (REFERENCE, optional, default none) and its class field (REFERENCE_FIELD, default empty): "
         "rasterized per patch when given.<br>"
         "<b>Executor</b> (EXECUTOR, default 0 = sequential; 1 local processes, 2 Dask), <b>Workers</b> (WORKERS, default 2), "
@@ -64,6 +73,8 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     CLOUD_METHOD = "CLOUD_METHOD"
     MIN_VALID_FRACTION = "MIN_VALID_FRACTION"
     STEP_DAYS = "STEP_DAYS"
+    PROCESSING_RESOLUTION = "PROCESSING_RESOLUTION"
+    KEEP_INTERMEDIATES = "KEEP_INTERMEDIATES"
     REFERENCE = "REFERENCE"
     REFERENCE_FIELD = "REFERENCE_FIELD"
     EXECUTOR = "EXECUTOR"
@@ -98,6 +109,16 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         self.addParameter(
             QgsProcessingParameterNumber(self.STEP_DAYS, self.tr("Interpolation step (days)"), QgsProcessingParameterNumber.Integer, 16, minValue=1)
         )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.PROCESSING_RESOLUTION,
+                self.tr("Cloud mask processing resolution (m; 0 = full)"),
+                QgsProcessingParameterNumber.Double,
+                defaults.cloud_resolution,
+                minValue=0,
+            )
+        )
+        self.addParameter(QgsProcessingParameterBoolean(self.KEEP_INTERMEDIATES, self.tr("Keep intermediate files"), False))
         self.addParameter(QgsProcessingParameterFile(self.REFERENCE, self.tr("Reference polygons"), optional=True))
         self.addParameter(QgsProcessingParameterString(self.REFERENCE_FIELD, self.tr("Reference class field"), "", optional=True))
         self.addParameter(QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0))
@@ -134,9 +155,11 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 cloud_method=batch.CLOUD_METHODS[self.parameterAsEnum(parameters, self.CLOUD_METHOD, context)],
                 min_valid_fraction=self.parameterAsDouble(parameters, self.MIN_VALID_FRACTION, context),
                 step_days=self.parameterAsInt(parameters, self.STEP_DAYS, context),
+                cloud_resolution=self.parameterAsDouble(parameters, self.PROCESSING_RESOLUTION, context),
                 reference=self.parameterAsFile(parameters, self.REFERENCE, context) or None,
                 reference_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context).strip() or None,
             )
+        params.keep_intermediates = self.parameterAsBool(parameters, self.KEEP_INTERMEDIATES, context)
         run_folder = self.parameterAsString(parameters, self.RUN_FOLDER, context)
         result = batch.run_batch(
             params,

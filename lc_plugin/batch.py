@@ -6,6 +6,11 @@ done marker (``done.json``: outputs, duration, parameters hash). ``run_batch`` s
 whose marker matches the parameters, runs the others with the chosen executor (a patch that
 raises is recorded with its traceback and the others go on), mosaics the class maps and writes
 ``report.json`` + ``report.html``. Rerunning the same run folder resumes.
+
+With a pixel model the patch runs in one pass after its download (``fused.classify_stack``: no
+cloud-mask, filtered or interpolated stack is written, and the class map is the one the separate
+steps would write); ``keep_intermediates`` runs the separate steps instead, keeping their files
+(the filtered stack as a VRT of the downloaded one).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 
 from . import runstate
+from .clouds import DEFAULT_PROCESSING_RESOLUTION
 from .errors import Cancelled, LandCoverError
 from .monitor import Monitor
 
@@ -31,6 +37,9 @@ PREPARED_MARKER = "prepared.json"
 PARAMETERS_FILE = "parameters.json"
 STEPS = ["download", "cloud mask", "filter", "interpolate", "reference", "classify"]
 CLOUD_METHODS = ["auto", "s2cloudless", "scl"]
+ONE_PASS_STEP = "cloud mask → filter → interpolate → classify (one pass)"
+# Patch selection, threads and which intermediate files are kept do not change a patch's results.
+_NOT_IN_DIGEST = ("patch_ids", "download_threads", "keep_intermediates")
 
 
 @dataclass
@@ -54,17 +63,19 @@ class BatchParameters:
     grid_layer: str | None = None
     patch_ids: list[str] | None = None
     download_threads: int = 4
+    cloud_resolution: float = DEFAULT_PROCESSING_RESOLUTION
+    keep_intermediates: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     def digest(self) -> str:
         """Hash of what decides the outputs (patch selection and threads excluded)."""
-        return _hash({k: v for k, v in asdict(self).items() if k not in ("patch_ids", "download_threads")})
+        return _hash({k: v for k, v in asdict(self).items() if k not in _NOT_IN_DIGEST})
 
     def prepare_digest(self) -> str:
         """Hash of what decides a patch's stacks and reference (the model excluded)."""
-        return _hash({k: v for k, v in asdict(self).items() if k not in ("patch_ids", "download_threads", "model")})
+        return _hash({k: v for k, v in asdict(self).items() if k not in (*_NOT_IN_DIGEST, "model")})
 
     def save(self, path: str) -> None:
         tmp = path + ".tmp"
@@ -159,14 +170,16 @@ def process_patch(params: dict, patch_id: str, run_folder: str, monitor: Monitor
     steps: dict[str, float] = {}
     record = {"patch": patch_id, "status": "failed", "outputs": {}, "steps": steps, "error": None, "traceback": None}
     record["worker"] = f"{platform.node()}:{os.getpid()}"
+    reuse = is_done(folder, p.prepare_digest(), PREPARED_MARKER)
+    one_pass = bool(p.model) and not p.keep_intermediates and not reuse and _one_pass_applies(p.model)
     out = {
         k: v
         for k, v in {
             "stack": "stack.tif",
-            "mask": "clm.tif",
-            "filtered": "filtered.tif",
-            "filtered_mask": "filtered_clm.tif",
-            "interpolated": "interpolated.tif",
+            "mask": None if one_pass else "clm.tif",
+            "filtered": None if one_pass else "filtered.vrt",
+            "filtered_mask": None if one_pass else "filtered_clm.vrt",
+            "interpolated": None if one_pass else "interpolated.tif",
             "reference": "reference.tif" if p.reference else None,
             "landcover": "landcover.tif" if p.model else None,
         }.items()
@@ -174,8 +187,7 @@ def process_patch(params: dict, patch_id: str, run_folder: str, monitor: Monitor
     }
     path = {k: os.path.join(folder, v) for k, v in out.items()}
     prepared = {k: v for k, v in out.items() if k != "landcover"}
-    reuse = is_done(folder, p.prepare_digest(), PREPARED_MARKER)
-    n = 1 if reuse else len(STEPS) - (not p.reference) - (not p.model)
+    n = 1 if reuse else (2 + bool(p.reference)) if one_pass else len(STEPS) - (not p.reference) - (not p.model)
     step_no = 0
 
     def step(name: str) -> Monitor:
@@ -197,10 +209,12 @@ def process_patch(params: dict, patch_id: str, run_folder: str, monitor: Monitor
         if reuse:
             monitor.info(f"Patch {patch_id}: stacks prepared by an earlier run are reused")
             record["reused_preparation"] = True
+        elif one_pass:
+            _one_pass_patch(p, patch_id, path, step, close)
         else:
             _prepare_patch(p, patch_id, path, step, close)
             _write_marker(folder, PREPARED_MARKER, {"patch": patch_id, "outputs": prepared, "parameters_hash": p.prepare_digest()})
-        if p.model:
+        if p.model and not one_pass:
             m = step("classify")
             classify.classify_file(p.model, path["interpolated"], path["landcover"], monitor=m)
             close("classify")
@@ -218,9 +232,35 @@ def process_patch(params: dict, patch_id: str, run_folder: str, monitor: Monitor
     return record
 
 
-def _prepare_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step: Callable[[str], Monitor], close: Callable[[str], None]) -> None:
-    """Download → cloud mask → filter → interpolate → (reference) for one patch, into ``path``."""
-    from . import clouds, interpolate, reference, scenes
+def _one_pass_applies(model: str) -> bool:
+    from .fused import supports
+
+    return supports(model)
+
+
+def _one_pass_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step: Callable[[str], Monitor], close: Callable[[str], None]) -> None:
+    """Download → (reference) → the one-pass chain to the class map (``fused.classify_stack``)."""
+    from . import fused, reference
+
+    _download(p, patch_id, path, step, close)
+    if p.reference:
+        m = step("reference")
+        reference.rasterize_reference_file(p.reference, p.reference_field, path["stack"], path["reference"], erosion_px=int(p.erosion_px), monitor=m)
+        close("reference")
+    m = step(ONE_PASS_STEP)
+    settings = fused.FusedSettings(
+        cloud_method=p.cloud_method,
+        processing_resolution=float(p.cloud_resolution),
+        min_valid_fraction=p.min_valid_fraction,
+        step_days=int(p.step_days),
+        start=dt.date.fromisoformat(str(p.start)),
+        end=dt.date.fromisoformat(str(p.end)),
+    )
+    fused.classify_stack(path["stack"], p.model, path["landcover"], settings, monitor=m)
+    close(ONE_PASS_STEP)
+
+
+def _download(p: BatchParameters, patch_id: str, path: dict[str, str], step: Callable[[str], Monitor], close: Callable[[str], None]) -> None:
     from .download import download_patch
     from .grid import read_patches
 
@@ -240,8 +280,15 @@ def _prepare_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step
         monitor=m,
     )
     close("download")
+
+
+def _prepare_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step: Callable[[str], Monitor], close: Callable[[str], None]) -> None:
+    """Download → cloud mask → filter → interpolate → (reference) for one patch, into ``path``."""
+    from . import clouds, interpolate, reference, scenes
+
+    _download(p, patch_id, path, step, close)
     m = step("cloud mask")
-    clouds.cloud_masks_file(path["stack"], path["mask"], method=p.cloud_method, monitor=m)
+    clouds.cloud_masks_file(path["stack"], path["mask"], method=p.cloud_method, monitor=m, processing_resolution=float(p.cloud_resolution))
     close("cloud mask")
     m = step("filter")
     scenes.filter_scenes_file(path["stack"], path["mask"], path["filtered"], path["filtered_mask"], min_valid_fraction=p.min_valid_fraction, monitor=m)

@@ -27,6 +27,8 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 
 import numpy as np
 import rasterio
@@ -383,6 +385,103 @@ def _check_reflectance(block: np.ndarray) -> None:
         )
 
 
+@dataclass
+class CloudMasks:
+    """The masks of a whole stack, (T, 1, H, W) uint8, with what made them (the output's tags)."""
+
+    masks: np.ndarray
+    probabilities: np.ndarray | None
+    method: str
+    tags: dict[str, str]
+
+
+def compute_masks(
+    stack_path: str,
+    *,
+    method: str = "auto",
+    threshold: float = 0.4,
+    average_over: int = 4,
+    dilation_size: int = 2,
+    scl_classes: Sequence[int] = DEFAULT_SCL_CLASSES,
+    engine: str = "auto",
+    processing_resolution: float = DEFAULT_PROCESSING_RESOLUTION,
+    probabilities: bool = False,
+    threads: int = 1,
+    monitor: Monitor | None = None,
+) -> CloudMasks:
+    """The cloud masks of every date of ``stack_path`` in memory (see ``cloud_masks_file``).
+
+    Blocks of dates are read and masked by ``threads`` threads (reads, the tree kernel, numpy and
+    cv2 release the GIL); every date is masked on its own, so the result does not depend on the
+    blocks or the threads.
+    """
+    monitor = ensure_monitor(monitor)
+    dates, bands, grid, tags = read_stack_info(stack_path)
+    used = _choose_method(method, bands)
+    factor = resolution_factor(grid, processing_resolution)
+    if used == "s2cloudless":
+        _check_postprocessing(threshold, average_over, dilation_size)
+        engine = _choose_engine(engine)
+        band_index = [bands.index(b) for b in S2CLOUDLESS_BANDS]
+    else:
+        classes = sorted({int(c) for c in scl_classes})
+        if not classes or any(not 1 <= c <= 11 for c in classes):
+            raise LandCoverError(f"SCL classes must be values 1–11, got {list(scl_classes)}.", "SCL_CLASSES")
+        band_index = [bands.index("SCL")]
+        if probabilities:
+            monitor.info("The SCL method gives no cloud probabilities; the probability output is not written.")
+            probabilities = False
+
+    n_dates = len(dates)
+    per_block = max(1, _READ_BUDGET_PIXELS // max(1, grid.width * grid.height))
+    masks = np.empty((n_dates, 1, grid.height, grid.width), dtype=np.uint8)
+    probs = np.empty((n_dates, 1, grid.height, grid.width), dtype=np.float32) if probabilities else None
+
+    def mask_block(first: int, step: Monitor) -> None:
+        step.update(0.0)
+        date_index = list(range(first, min(first + per_block, n_dates)))
+        block = read_layers(stack_path, date_index, band_index)
+        done = slice(first, first + len(date_index))
+        if used == "s2cloudless":
+            _check_reflectance(block)
+            p = s2cloudless_probabilities(np.moveaxis(block, 1, -1), step.sub(0.05, 0.95), engine=engine, factor=factor)
+            masks[done, 0] = s2cloudless_masks(p, threshold, average_over, dilation_size)
+            if probs is not None:
+                probs[done, 0] = p
+        else:
+            masks[done, 0] = scl_masks(block[:, 0], classes)
+        step.update(1.0)
+
+    blocks = list(range(0, n_dates, per_block))
+    if threads <= 1 or len(blocks) == 1:
+        for i, first in enumerate(blocks):
+            mask_block(first, monitor.sub(i / len(blocks), (i + 1) / len(blocks)))
+    else:  # progress from this thread only, block by block
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lc-clouds") as pool:
+            futures = [pool.submit(mask_block, first, Monitor()) for first in blocks]
+            try:
+                for i, future in enumerate(as_completed(futures)):
+                    future.result()
+                    monitor.update((i + 1) / len(blocks))
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    out_tags = dict(tags)
+    out_tags["METHOD"] = used
+    if used == "s2cloudless":
+        out_tags.update(
+            THRESHOLD=str(float(threshold)),
+            AVERAGE_OVER=str(int(average_over)),
+            DILATION_SIZE=str(int(dilation_size)),
+            PROCESSING_BLOCK_PX=str(factor),
+        )
+    else:
+        out_tags["SCL_CLASSES"] = json.dumps(classes)
+    return CloudMasks(masks, probs, used, out_tags)
+
+
 def cloud_masks_file(
     stack_path: str,
     mask_out: str,
@@ -396,6 +495,7 @@ def cloud_masks_file(
     monitor: Monitor | None = None,
     engine: str = "auto",
     processing_resolution: float = DEFAULT_PROCESSING_RESOLUTION,
+    threads: int = 1,
 ) -> str:
     """Write the cloud-mask stack of ``stack_path`` (and, for s2cloudless, its probabilities).
 
@@ -410,58 +510,26 @@ def cloud_masks_file(
     if prob_out:
         check_not_input(prob_out, [stack_path], "OUTPUT_PROBABILITY")
         check_not_input(prob_out, [mask_out], "OUTPUT_PROBABILITY")
-    dates, bands, grid, tags = read_stack_info(stack_path)
-    used = _choose_method(method, bands)
-    factor = resolution_factor(grid, processing_resolution)
-    if used == "s2cloudless":
-        _check_postprocessing(threshold, average_over, dilation_size)
-        engine = _choose_engine(engine)
-        band_index = [bands.index(b) for b in S2CLOUDLESS_BANDS]
-    else:
-        classes = sorted({int(c) for c in scl_classes})
-        if not classes or any(not 1 <= c <= 11 for c in classes):
-            raise LandCoverError(f"SCL classes must be values 1–11, got {list(scl_classes)}.", "SCL_CLASSES")
-        band_index = [bands.index("SCL")]
-        if prob_out:
-            monitor.info("The SCL method gives no cloud probabilities; the probability output is not written.")
-            prob_out = None
-
-    n_dates = len(dates)
-    per_block = max(1, _READ_BUDGET_PIXELS // max(1, grid.width * grid.height))
-    masks = np.empty((n_dates, 1, grid.height, grid.width), dtype=np.uint8)
-    probs = np.empty((n_dates, 1, grid.height, grid.width), dtype=np.float32) if prob_out else None
-    blocks = list(range(0, n_dates, per_block))
-    for i, first in enumerate(blocks):
-        step = monitor.sub(i / len(blocks), (i + 1) / len(blocks))
-        step.update(0.0)
-        date_index = list(range(first, min(first + per_block, n_dates)))
-        block = read_layers(stack_path, date_index, band_index)
-        if used == "s2cloudless":
-            _check_reflectance(block)
-            p = s2cloudless_probabilities(np.moveaxis(block, 1, -1), step.sub(0.05, 0.95), engine=engine, factor=factor)
-            masks[first : first + len(date_index), 0] = s2cloudless_masks(p, threshold, average_over, dilation_size)
-            if probs is not None:
-                probs[first : first + len(date_index), 0] = p
-        else:
-            masks[first : first + len(date_index), 0] = scl_masks(block[:, 0], classes)
-        step.update(1.0)
-
-    out_tags = dict(tags)
-    out_tags["METHOD"] = used
-    if used == "s2cloudless":
-        out_tags.update(
-            THRESHOLD=str(float(threshold)),
-            AVERAGE_OVER=str(int(average_over)),
-            DILATION_SIZE=str(int(dilation_size)),
-            PROCESSING_BLOCK_PX=str(factor),
-        )
-    else:
-        out_tags["SCL_CLASSES"] = json.dumps(classes)
+    result = compute_masks(
+        stack_path,
+        method=method,
+        threshold=threshold,
+        average_over=average_over,
+        dilation_size=dilation_size,
+        scl_classes=scl_classes,
+        engine=engine,
+        processing_resolution=processing_resolution,
+        probabilities=bool(prob_out),
+        threads=threads,
+        monitor=monitor,
+    )
+    dates, _, grid, _ = read_stack_info(stack_path)
+    masks = result.masks
     clear = int((masks == MASK_CLEAR).sum())
     cloud = int((masks == MASK_CLOUD).sum())
     if clear + cloud:
-        monitor.info(f"Cloud masks ({used}): {100.0 * cloud / (clear + cloud):.1f} % of observed pixels are cloudy.")
-    write_stack(mask_out, TimeStack(masks, list(dates), [MASK_BAND], grid, out_tags), kind="cloudmask", nodata=MASK_NODATA)
-    if probs is not None and prob_out:
-        write_stack(prob_out, TimeStack(probs, list(dates), [PROB_BAND], grid, out_tags), kind="cloudprob")
-    return used
+        monitor.info(f"Cloud masks ({result.method}): {100.0 * cloud / (clear + cloud):.1f} % of observed pixels are cloudy.")
+    write_stack(mask_out, TimeStack(masks, list(dates), [MASK_BAND], grid, result.tags), kind="cloudmask", nodata=MASK_NODATA)
+    if result.probabilities is not None and prob_out:
+        write_stack(prob_out, TimeStack(result.probabilities, list(dates), [PROB_BAND], grid, result.tags), kind="cloudprob")
+    return result.method

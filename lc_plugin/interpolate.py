@@ -169,6 +169,24 @@ def interpolate_linear(
     return out
 
 
+def target_dates(dates: list[dt.date], start: dt.date | None, end: dt.date | None, step_days: int, monitor: Monitor) -> list[dt.date]:
+    """The output grid: start, start + step_days, … ≤ end, by default from the first to the last of ``dates``."""
+    first, last = min(dates), max(dates)
+    start = start or first
+    end = end or last
+    if end < start:
+        raise LandCoverError(
+            f"The end date {end.isoformat()} is before the start date {start.isoformat()}; choose a later end date.",
+            "END_DATE",
+        )
+    targets = date_grid(start, end, step_days)
+    if start < first or targets[-1] > last:
+        monitor.info(
+            f"The stack's observations span {first.isoformat()} – {last.isoformat()}; grid dates outside that repeat the nearest observation of each pixel."
+        )
+    return targets
+
+
 def interpolate_file(
     stack_path: str,
     out_path: str,
@@ -192,19 +210,7 @@ def interpolate_file(
         raise LandCoverError(f"{stack_path} has no dates to interpolate.", "INPUT")
     if mask_path:
         check_mask_matches(stack_path, mask_path, dates, grid)
-    first, last = min(dates), max(dates)
-    start = start or first
-    end = end or last
-    if end < start:
-        raise LandCoverError(
-            f"The end date {end.isoformat()} is before the start date {start.isoformat()}; choose a later end date.",
-            "END_DATE",
-        )
-    targets = date_grid(start, end, step_days)
-    if start < first or targets[-1] > last:
-        monitor.info(
-            f"The stack's observations span {first.isoformat()} – {last.isoformat()}; grid dates outside that repeat the nearest observation of each pixel."
-        )
+    targets = target_dates(dates, start, end, step_days, monitor)
     keep = [i for i, b in enumerate(bands) if b not in CATEGORICAL_BANDS]
     if not keep:
         raise LandCoverError(f"{stack_path} holds only categorical bands ({', '.join(bands)}); nothing to interpolate.", "INPUT")

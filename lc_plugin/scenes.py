@@ -81,6 +81,29 @@ def check_mask_matches(stack_path: str, mask_path: str, stack_dates: list[dt.dat
         )
 
 
+def check_min_valid_fraction(min_valid_fraction: float) -> None:
+    if not 0.0 <= float(min_valid_fraction) <= 1.0:
+        raise LandCoverError(
+            f"The minimum valid fraction must be between 0 and 1 (e.g. 0.8 = 80 % of the observed pixels clear), got {min_valid_fraction}.",
+            "MIN_VALID_FRACTION",
+        )
+
+
+def clear_dates(fractions: np.ndarray, dates: list[dt.date], min_valid_fraction: float) -> np.ndarray:
+    """Indexes of the dates whose valid fraction reaches ``min_valid_fraction``; LandCoverError if none does."""
+    check_min_valid_fraction(min_valid_fraction)
+    keep = np.flatnonzero(fractions >= float(min_valid_fraction))
+    if keep.size == 0:
+        best = int(np.argmax(fractions))
+        raise LandCoverError(
+            f"No date has at least {float(min_valid_fraction):.0%} clear pixels; the clearest is "
+            f"{dates[best].isoformat()} with {fractions[best]:.1%}. Lower the minimum valid fraction "
+            f"(e.g. to {np.floor(fractions[best] * 100) / 100:.2f}) or choose a longer period.",
+            "MIN_VALID_FRACTION",
+        )
+    return keep
+
+
 def filter_scenes_file(
     stack_path: str,
     mask_path: str,
@@ -92,11 +115,7 @@ def filter_scenes_file(
 ) -> list[dt.date]:
     """Write the stack and its mask restricted to the dates clear enough; return the kept dates."""
     monitor = ensure_monitor(monitor)
-    if not 0.0 <= float(min_valid_fraction) <= 1.0:
-        raise LandCoverError(
-            f"The minimum valid fraction must be between 0 and 1 (e.g. 0.8 = 80 % of the observed pixels clear), got {min_valid_fraction}.",
-            "MIN_VALID_FRACTION",
-        )
+    check_min_valid_fraction(min_valid_fraction)
     check_not_input(stack_out, [stack_path, mask_path], "OUTPUT")
     check_not_input(mask_out, [stack_path, mask_path, stack_out], "OUTPUT_MASK")
     dates, bands, grid, tags = read_stack_info(stack_path)
@@ -108,16 +127,8 @@ def filter_scenes_file(
     if mask.dtype != np.uint8:  # a mask written by other software: NaN / out-of-range = no data
         mask = np.where(np.isin(mask, (MASK_CLEAR, MASK_CLOUD)), mask, MASK_NODATA).astype(np.uint8)
     fractions = valid_fractions(mask)
-    keep = np.flatnonzero(fractions >= float(min_valid_fraction))
+    keep = clear_dates(fractions, dates, min_valid_fraction)
     monitor.update(0.2)
-    if keep.size == 0:
-        best = int(np.argmax(fractions))
-        raise LandCoverError(
-            f"No date has at least {float(min_valid_fraction):.0%} clear pixels; the clearest is "
-            f"{dates[best].isoformat()} with {fractions[best]:.1%}. Lower the minimum valid fraction "
-            f"(e.g. to {np.floor(fractions[best] * 100) / 100:.2f}) or choose a longer period.",
-            "MIN_VALID_FRACTION",
-        )
     kept_dates = [dates[i] for i in keep]
     monitor.info(f"Kept {len(kept_dates)} of {len(dates)} dates with at least {float(min_valid_fraction):.0%} clear observed pixels.")
 
