@@ -84,6 +84,20 @@ def test_parallel_executors_match_sequential(setup, executor):
     np.testing.assert_array_equal(_array(os.path.join(result.run_folder, "landcover_cog.tif")), _array(os.path.join(reference.run_folder, "landcover_cog.tif")))
 
 
+def test_one_pass_equals_the_separate_steps_and_writes_no_intermediate(setup):
+    """The default run (one pass per patch) against KEEP_INTERMEDIATES (the separate steps, their files kept)."""
+    tmp, params, reference, _ = setup
+    ids = reference.done[:3]
+    result = run_batch(replace(params, patch_ids=ids, keep_intermediates=True), str(tmp / "steps"))
+    assert result.done == ids
+    for pid, expected in _maps(reference.run_folder, ids).items():
+        np.testing.assert_array_equal(_array(str(tmp / "steps" / pid / "landcover.tif")), expected)
+        kept = sorted(p for p in os.listdir(tmp / "steps" / pid) if not p.endswith(".json"))
+        assert kept == ["clm.tif", "filtered.vrt", "filtered_clm.vrt", "interpolated.tif", "landcover.tif", "reference.tif", "stack.tif"]
+        written = sorted(p for p in os.listdir(os.path.join(reference.run_folder, pid)) if not p.endswith(".json"))
+        assert written == ["landcover.tif", "reference.tif", "stack.tif"]
+
+
 def test_failing_patch_is_reported_and_the_rest_complete(setup):
     tmp, params, reference, _ = setup
     run = tmp / "failing"
@@ -196,7 +210,7 @@ def test_workers_report_each_step_to_the_run(setup):
     rec = Recorder()
     run_batch(replace(params, patch_ids=ids), str(tmp / "progress"), executor="processes", workers=2, monitor=rec.monitor())
     for pid in ids:  # step lines written by the worker processes reach the run's log
-        for step in ("download", "cloud mask", "filter", "interpolate", "reference", "classify"):
+        for step in ("download", "reference", batch.ONE_PASS_STEP):
             assert f"Patch {pid}: {step}" in rec.lines, (pid, step)
     assert rec.percents == sorted(rec.percents) and rec.percents[-1] == 100.0
     within = {round(p, 1) for p in rec.percents if 0 < p < 90}
