@@ -803,7 +803,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small inputs, one round: a smoke run of every section")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--only", nargs="*", default=None, help="sections: clouds interpolation classification chain scaling cloud_resolution download batch segmentation"
+        "--only",
+        nargs="*",
+        default=None,
+        help="sections: clouds interpolation classification chain scaling cloud_resolution encoding download batch segmentation",
     )
     parser.add_argument("--chain-size", type=int, default=1000, help="patch side of the whole-chain run (default 1000)")
     parser.add_argument("--chain-no-steps", action="store_true", help="whole patch: skip the separate-steps run")
@@ -868,6 +871,7 @@ def main() -> None:
         write(chosen[i + 1 :])
     extras = (
         ("bench_cloud_resolution.py", "Cloud masks at a processing resolution (agreement with the 10 m masks, real scenes)"),
+        ("bench_encoding.py", "Intermediate encodings (GeoTIFF, GDAL 3.6)"),
         ("bench_download.py", "Download"), ("bench_batch.py", "Grid runs (lc_plugin.batch)"), ("bench_segmentation.py", "Segmentation networks"),
     )
     for script, title in extras:

@@ -171,25 +171,25 @@ def _check_postprocessing(threshold: float, average_over: int, dilation_size: in
 
 def block_means(bands: np.ndarray, factor: int) -> np.ndarray:
     """(T, H, W, C) → (T, ⌈H/f⌉, ⌈W/f⌉, C) float32: per ``factor`` × ``factor`` block, the mean of its
-    pixels whose bands are all finite (edge blocks are smaller); NaN where a block has none.
+    pixels whose bands are all finite (edge blocks are smaller); NaN where a block has none."""
+    tbhw = np.moveaxis(bands, -1, 1)
+    return _block_means(tbhw, np.isfinite(tbhw).all(axis=1), factor)
 
-    Blocks start at the array's first row and column, so a block's pixels are the same whether the
-    whole raster or a block-aligned part of it is averaged; the sum runs over the block offsets in
-    a fixed order, so the result does not depend on the array's size either.
-    """
-    t, h, w, c = bands.shape
-    shape = (t, -(-h // factor), -(-w // factor))
-    total = np.zeros((*shape, c), dtype=np.float64)
-    count = np.zeros(shape, dtype=np.int32)
-    for dy in range(factor):
-        for dx in range(factor):
-            part = bands[:, dy::factor, dx::factor]
-            ok = np.isfinite(part).all(axis=-1)
-            rows, cols = part.shape[1:3]
-            total[:, :rows, :cols] += np.where(ok[..., np.newaxis], part, 0.0)
-            count[:, :rows, :cols] += ok
+
+def _block_sums(values: np.ndarray, factor: int) -> np.ndarray:
+    """Sums over ``factor`` × ``factor`` blocks of the last two axes (the last blocks may be smaller)."""
+    rows = np.add.reduceat(values, np.arange(0, values.shape[-2], factor), axis=-2)
+    return np.add.reduceat(rows, np.arange(0, values.shape[-1], factor), axis=-1)
+
+
+def _block_means(tbhw: np.ndarray, valid: np.ndarray, factor: int) -> np.ndarray:
+    """Block means of a (T, C, H, W) array over its ``valid`` (T, H, W) pixels, as (T, h, w, C) float32
+    (the model's pixel layout). Blocks start at the first row and column."""
+    sums = _block_sums(np.where(valid[:, np.newaxis], tbhw, np.float32(0)).astype(np.float32, copy=False), factor)
+    count = _block_sums(valid.astype(np.float32), factor)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (total / count[..., np.newaxis]).astype(np.float32)
+        means = sums / count[:, np.newaxis]
+    return np.ascontiguousarray(np.moveaxis(means, 1, -1), dtype=np.float32)
 
 
 def _linear_taps(n_fine: int, factor: int, n_coarse: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -216,6 +216,8 @@ def upsample_bilinear(coarse: np.ndarray, factor: int, height: int, width: int) 
         rows = values[:, r0] * (1 - rw)[:, np.newaxis] + values[:, r1] * rw[:, np.newaxis]
         return rows[:, :, c0] * (1 - cw) + rows[:, :, c1] * cw
 
+    if known.all():  # the usual case: no weights to renormalise
+        return interpolate(coarse.astype(np.float32, copy=False))
     total = interpolate(np.where(known, coarse, 0.0).astype(np.float32))
     weight = interpolate(known.astype(np.float32))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -258,9 +260,11 @@ def s2cloudless_probabilities(
     if int(factor) != factor or factor < 1:
         raise ValueError(f"factor must be a whole number ≥ 1, got {factor}")
     if factor > 1:
-        coarse = s2cloudless_probabilities(block_means(bands, int(factor)), monitor, engine=engine)
+        tbhw = np.moveaxis(bands, -1, 1)  # the file's layout: contiguous when read by read_layers
+        valid = np.isfinite(tbhw).all(axis=1)
+        coarse = s2cloudless_probabilities(_block_means(tbhw, valid, int(factor)), monitor, engine=engine)
         probs = upsample_bilinear(coarse, int(factor), bands.shape[1], bands.shape[2])
-        probs[~np.isfinite(bands).all(axis=-1)] = np.nan
+        probs[~valid] = np.nan
         return probs
     used = _choose_engine(engine)
     pixels = bands.reshape(-1, bands.shape[-1])
