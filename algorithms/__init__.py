@@ -6,6 +6,7 @@ from .classify import ClassifyAlgorithm
 from .cloud_masks import CloudMasksAlgorithm
 from .create_grid import CreateGridAlgorithm
 from .download import DownloadAlgorithm
+from .download_olci import DownloadOlciAlgorithm
 from .export_dataset import ExportDatasetAlgorithm
 from .filter_scenes import FilterScenesAlgorithm
 from .interpolate import InterpolateAlgorithm
@@ -21,6 +22,7 @@ from .valid_count import ValidCountAlgorithm
 ALGORITHMS = [
     CreateGridAlgorithm,
     DownloadAlgorithm,
+    DownloadOlciAlgorithm,
     CloudMasksAlgorithm,
     FilterScenesAlgorithm,
     InterpolateAlgorithm,
