@@ -357,8 +357,8 @@ def iter_tiled_predictions(
                 tile[:, :, :h, :w] = read(row, col, h, w)
                 valid[:, col:col + size] = np.isfinite(tile).all(axis=(0, 1))
                 tiles.append(tile)
-            tiles_2 = np.stack([read_second(row, col) for col in batch_cols]) if read_second is not None else None
-            proba = model.predict(np.stack(tiles), tiles_2)
+            inputs = (np.stack(tiles),) if read_second is None else (np.stack(tiles), np.stack([read_second(row, col) for col in batch_cols]))
+            proba = model.predict(*inputs)
             for col, p in zip(batch_cols, proba):
                 acc[:, :, col:col + size] += p * weights
                 wsum[:, col:col + size] += weights
