@@ -19,39 +19,43 @@ from .rasters import Grid
 
 
 def pixel_size(grid: Grid) -> float:
-    """The square pixel size of a north-up grid."""
-    a, e = grid.transform.a, grid.transform.e
-    if grid.transform.b or grid.transform.d or not np.isclose(a, -e, rtol=1e-9):
-        raise ValueError(f"pixels {a} × {-e} are not square and north-up")
-    return float(a)
+    """The pixel width of a north-up grid (its resolution as the metadata records it)."""
+    return _pixel(grid)[0]
+
+
+def _pixel(grid: Grid) -> tuple[float, float]:
+    """(width, height) of a pixel of a north-up grid."""
+    t = grid.transform
+    if t.b or t.d or t.a <= 0 or t.e >= 0:
+        raise ValueError(f"the transform {tuple(t)[:6]} is not north-up")
+    return float(t.a), float(-t.e)
 
 
 def coarse_tile_size(tile_size: int, fine: Grid, coarse: Grid, parameter: str) -> int:
     """Pixels of the coarse tile covering a fine tile; LandCoverError when the tile is not a whole number of coarse pixels."""
     try:
-        r1, r2 = pixel_size(fine), pixel_size(coarse)
+        (fx, fy), (cx, cy) = _pixel(fine), _pixel(coarse)
     except ValueError as exc:
-        raise LandCoverError(f"The second modality needs north-up grids with square pixels ({exc}).", parameter) from exc
+        raise LandCoverError(f"The second modality needs north-up grids ({exc}).", parameter) from exc
     if fine.crs != coarse.crs:
         raise LandCoverError(f"The second-modality stack is in {coarse.crs}, the primary stack in {fine.crs}; give both in one CRS.", parameter)
-    n = tile_size * r1 / r2
-    if n < 1 or abs(n - round(n)) > 1e-6:
-        step = int(round(r2 * 1000)) // np.gcd(int(round(r1 * 1000)), int(round(r2 * 1000)))  # smallest whole tile, in mm units
+    nx, ny = tile_size * fx / cx, tile_size * fy / cy
+    if nx < 1 or abs(nx - round(nx)) > 1e-6 or abs(ny - nx) > 1e-6:
+        step = int(round(cx * 1000)) // np.gcd(int(round(fx * 1000)), int(round(cx * 1000)))  # smallest whole tile, in mm units
         raise LandCoverError(
-            f"A {tile_size}-pixel tile at {r1:g} m covers {tile_size * r1:g} m, not a whole number of {r2:g} m pixels of the "
-            f"second modality; use a tile size that is a multiple of {step:g} pixels.",
+            f"A {tile_size}-pixel tile at {fx:g} m covers {tile_size * fx:g} m, not a whole number of {cx:g} m pixels of the "
+            f"second modality (the same number along both axes); use a tile size that is a multiple of {step:g} pixels.",
             parameter,
         )
-    return int(round(n))
+    return int(round(nx))
 
 
 def coarse_tiles(data: np.ndarray, grid: Grid, corners: np.ndarray, size: int) -> np.ndarray:
     """(N, T, C, size, size) float32 coarse tiles whose top-left corners are ``corners`` (N, 2) map (x, y)."""
-    pixel = pixel_size(grid)
+    px, py = _pixel(grid)
     t, c, height, width = data.shape
-    offsets = (np.arange(size) + 0.5) * pixel
-    cols = np.floor((corners[:, 0, None] + offsets[None, :] - grid.transform.c) / pixel).astype(np.int64)  # (N, size)
-    rows = np.floor((grid.transform.f - (corners[:, 1, None] - offsets[None, :])) / pixel).astype(np.int64)
+    cols = np.floor((corners[:, 0, None] + (np.arange(size) + 0.5) * px - grid.transform.c) / px).astype(np.int64)  # (N, size)
+    rows = np.floor((grid.transform.f - corners[:, 1, None] + (np.arange(size) + 0.5) * py) / py).astype(np.int64)
     inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]  # (N, size, size)
     picked = data[:, :, np.clip(rows, 0, height - 1)[:, :, None], np.clip(cols, 0, width - 1)[:, None, :]]  # (T, C, N, size, size)
     out = np.moveaxis(picked, 2, 0).astype(np.float32, copy=True)

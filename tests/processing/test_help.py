@@ -9,6 +9,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 ALGORITHM_IDS = [
     "creategrid",
     "download",
+    "downloadolci",
     "cloudmasks",
     "filterscenes",
     "interpolate",
