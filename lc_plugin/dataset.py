@@ -6,8 +6,10 @@ area / year / sensor, so several areas, years or sensors can sit side by side::
 
     <store>/                          attrs: lc_dataset_version, area, year, classes, tile_size, overlap,
                                              crs (WKT), n_folds, seed, sensors, primary_sensor
-    <store>/<area>/<year>/<sensor>/   attrs: dates (YYYY-MM-DD), bands
-        data        float32 (N, T, C, H, W), one chunk per tile, NaN = no data
+    <store>/<area>/<year>/<sensor>/   attrs: dates (YYYY-MM-DD), bands (+ resolution, primary_resolution for a coarser sensor)
+        data        float32 (N, T, C, H, W), one chunk per tile, NaN = no data; a coarser second sensor (e.g. OLCI at
+                    300 m beside Sentinel-2 at 10 m) keeps its own resolution: (N, T2, C2, h, h), h = H·r1/r2, each
+                    tile covering the same ground as the primary tile of the same index (lc_plugin.modalities)
     <store>/<area>/<year>/labels      uint8 (N, H, W), 0 = unlabelled / no data
     <store>/<area>/<year>/valid       bool (N, H, W): labelled and every primary-sensor value finite
     <store>/<area>/<year>/folds       int8 (N,): k-fold id, multilabel-stratified over the classes per tile
