@@ -145,7 +145,7 @@ def _scale_offset(src: rasterio.io.DatasetReader, index: int, scale: float | Non
     file_scale, file_offset = src.scales[index - 1], src.offsets[index - 1]
     if (file_scale, file_offset) != (1.0, 0.0):
         return file_scale, file_offset
-    return (INTEGER_REFLECTANCE_SCALE if np.dtype(src.dtypes[index - 1]).kind in "iu" else 1.0), offset
+    return (INTEGER_REFLECTANCE_SCALE if np.dtype(src.dtypes[index - 1]).kind in "iu" else 1.0), 0.0
 
 
 def _warp(layer: Layer, grid: Grid, scale: float | None, offset: float) -> np.ndarray:
@@ -209,8 +209,8 @@ def build_stack(
 ) -> dict:
     """Write one time stack from ``inputs`` on ``grid`` (default: the first file's); return its dates and bands.
 
-    ``scale``/``offset``: reflectance = value × scale + offset for every non-class band (default: the
-    file's own scale/offset, else 0.0001 for integer files and 1 for float ones).
+    ``scale``/``offset``: reflectance = value × scale + offset for every non-class band; without ``scale``,
+    the file's own scale/offset, else 0.0001 for integer files and 1 for float ones (``offset`` unused).
     """
     monitor = ensure_monitor(monitor)
     _check_paths(inputs, out_path)
