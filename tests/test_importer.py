@@ -215,3 +215,23 @@ def test_per_patch_stacks_on_a_grid(tmp_path):
         assert len(stack.dates) == 5 and stack.grid.width == 60 and stack.tags["PATCH_ID"] == Path(path).stem
         assert np.isfinite(stack.band("B04")).all()
     shutil.rmtree(tmp_path / "stacks")
+
+
+def test_whole_earth_search_tile_matches_the_figures_of_its_readme(tmp_path):
+    """All of ../shared/data/s2-l2a-timeseries (5 × 915 × 915 px): per date, the median red DN and NDVI over
+    SCL vegetation that its README lists (counted there on the files by the data's curator)."""
+    from conftest import SHARED_DATA
+
+    folder = SHARED_DATA / "s2-l2a-timeseries"
+    if not folder.exists():
+        pytest.skip(f"real data not found at {folder}")
+    out = str(tmp_path / "tile.tif")
+    import_products([str(folder)], out, resolution=120, bands=["B04", "B08", "SCL"])
+    stack = read_stack(out)
+    assert stack.data.shape == (5, 3, 915, 915)
+    red, nir, scl = stack.band("B04"), stack.band("B08"), stack.band("SCL")
+    for t, (red_dn, ndvi) in enumerate([(424, 0.818), (253, 0.851), (313, 0.836), (389, 0.797), (342, 0.821)]):
+        veg = scl[t] == 4
+        assert float(np.nanmedian(red[t][veg])) == pytest.approx(red_dn * 1e-4, abs=2e-4)
+        assert float(np.nanmedian(((nir - red) / (nir + red))[t][veg])) == pytest.approx(ndvi, abs=0.002)
+        assert not (red[t] < 0).any()
