@@ -91,7 +91,7 @@ def _file_layers(path: str, given_date: date | None, pattern: str | None, bands:
     try:
         with rasterio.open(path) as src:
             count, tags, descriptions = src.count, src.tags(), list(src.descriptions)
-    except rasterio.errors.RasterioError as exc:
+    except (rasterio.errors.RasterioError, OSError) as exc:
         raise LandCoverError(f"{path} is not a raster GDAL can read ({exc}).", "INPUT") from None
     dated = [_DATED_DESCRIPTION.match(d or "") for d in descriptions]
     if given_date is None and pattern is None and bands is None and all(dated):  # a time stack already

@@ -130,15 +130,14 @@ def _scenes_of(path: str, walking: bool, seen: set[str]) -> list[Scene]:
     lower = path.lower()
     if os.path.isdir(path):
         if safe_metadata_file(path):
-            return [_safe_scene(open_safe_folder(path))]
+            return [_safe_scene(p) for p in open_safe_folder(path)]
         return _walk(path, seen)
     if lower.endswith(".zip"):
-        product = open_safe_zip(path, required=not walking)
-        return [_safe_scene(product)] if product else []
+        return [_safe_scene(p) for p in open_safe_zip(path, required=not walking)]
     if lower.endswith(".json"):
         return _stac_scenes(path, seen)
     if os.path.basename(path) in ("MTD_MSIL1C.xml", "MTD_MSIL2A.xml"):
-        return [_safe_scene(open_safe_folder(os.path.dirname(path)))]
+        return [_safe_scene(p) for p in open_safe_folder(os.path.dirname(path))]
     if walking:
         return []
     raise LandCoverError(f"{path} is not a SAFE folder, a zipped SAFE product or a STAC item/catalogue (.json).", "INPUT")
@@ -148,7 +147,7 @@ def _walk(folder: str, seen: set[str]) -> list[Scene]:
     scenes = []
     for dirpath, dirnames, filenames in os.walk(folder):
         if safe_metadata_file(dirpath):
-            scenes.append(_safe_scene(open_safe_folder(dirpath)))
+            scenes += [_safe_scene(p) for p in open_safe_folder(dirpath)]
             dirnames[:] = []
             continue
         dirnames.sort()
@@ -190,7 +189,7 @@ def footprint(scene: Scene) -> tuple[CRS, tuple[float, float, float, float]]:
         try:
             with rasterio.open(scene.payload["footprint"]) as src:
                 scene.payload["crs"], scene.payload["bounds"] = src.crs, tuple(src.bounds)
-        except rasterio.errors.RasterioError as exc:
+        except (rasterio.errors.RasterioError, OSError) as exc:
             raise LandCoverError(f"Could not read {scene.payload['footprint']} of product {scene.id}: {exc}", "INPUT") from None
     return scene.payload["crs"], scene.payload["bounds"]
 
@@ -255,12 +254,15 @@ class ProductSource(Source):
                 )
 
     def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor, cancel: threading.Event) -> np.ndarray:
-        try:
-            if "item" in scene.payload:
+        if "item" in scene.payload:
+            try:
                 return self._stac.read(Scene(scene.id, scene.date, scene.cloud, scene.baseline, payload=scene.payload["item"]), grid, bands, monitor, cancel)
+            except LandCoverError as exc:
+                raise LandCoverError(str(exc), "INPUT") from None
+        try:
             return _read_safe(scene.payload["safe"], grid, bands, self.resolution, cancel)
         except LandCoverError as exc:
-            raise LandCoverError(str(exc), "INPUT") from None
+            raise LandCoverError(f"{exc}. The product looks damaged; download it again.", "INPUT") from None
 
     def signature(self) -> str:
         ids = json.dumps(sorted(s.id for s in self.scenes))

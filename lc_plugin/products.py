@@ -114,8 +114,9 @@ def parse_metadata(xml: bytes, source: str) -> tuple[dict, list[str]]:
     return meta, [el.text.strip() for el in _find_all(root, "IMAGE_FILE") if el.text]
 
 
-def _band_files(entries: list[str], resolution: dict[str, int], exists, prefix: str) -> dict[str, dict[int, str]]:
-    files: dict[str, dict[int, str]] = {}
+def _band_files(entries: list[str], resolution: dict[str, int], exists, prefix: str) -> dict[str, dict[str, dict[int, str]]]:
+    """granule folder -> band -> {resolution: GDAL path}, for the band files the product really holds."""
+    granules: dict[str, dict[str, dict[int, str]]] = {}
     for entry in entries:
         match = _BAND_IN_NAME.search(entry)
         if not match:
@@ -123,17 +124,25 @@ def _band_files(entries: list[str], resolution: dict[str, int], exists, prefix: 
         band, res = match.group(1), match.group(2)
         rel = entry if entry.lower().endswith(".jp2") else entry + ".jp2"
         if exists(rel):
-            files.setdefault(band, {})[int(res) if res else resolution.get(band, 10)] = prefix + rel
-    return files
+            granule = "/".join(rel.split("/")[:2])
+            granules.setdefault(granule, {}).setdefault(band, {})[int(res) if res else resolution.get(band, 10)] = prefix + rel
+    return granules
 
 
-def _product(path: str, xml: bytes, entries_root: str, exists, prefix: str) -> SafeProduct:
+def _products(path: str, xml: bytes, entries_root: str, exists, prefix: str) -> list[SafeProduct]:
+    """One product per granule: products before December 2016 could hold several tiles."""
     meta, entries = parse_metadata(xml, path)
-    files = _band_files(entries, meta["resolution"], lambda rel: exists(entries_root + rel), prefix + entries_root)
-    if not files:
+    granules = _band_files(entries, meta["resolution"], lambda rel: exists(entries_root + rel), prefix + entries_root)
+    if not granules:
         raise LandCoverError(f"{path}: the metadata lists no band file that is in the product; is the download complete?", "INPUT")
     name = meta["name"] or os.path.basename(os.path.normpath(entries_root or path))
-    return SafeProduct(name, path, meta["level"], meta["date"], meta["baseline"], meta["cloud"], meta["quantification"], meta["offsets"], files)
+    return [
+        SafeProduct(
+            name if len(granules) == 1 else f"{name}/{granule.split('/')[-1]}",
+            path, meta["level"], meta["date"], meta["baseline"], meta["cloud"], meta["quantification"], meta["offsets"], files,
+        )
+        for granule, files in sorted(granules.items())
+    ]
 
 
 def safe_metadata_file(folder: str) -> str | None:
@@ -144,18 +153,18 @@ def safe_metadata_file(folder: str) -> str | None:
     return None
 
 
-def open_safe_folder(folder: str) -> SafeProduct:
+def open_safe_folder(folder: str) -> list[SafeProduct]:
     xml_path = safe_metadata_file(folder)
     if xml_path is None:
         raise LandCoverError(f"{folder} has no {' or '.join(METADATA_FILES)}; is it a Sentinel-2 SAFE product?", "INPUT")
     with open(xml_path, "rb") as fh:
         xml = fh.read()
     root = os.path.abspath(folder) + os.sep
-    return _product(folder, xml, "", lambda rel: os.path.isfile(root + rel), root)
+    return _products(folder, xml, "", lambda rel: os.path.isfile(root + rel), root)
 
 
-def open_safe_zip(path: str, required: bool = True) -> SafeProduct | None:
-    """A zipped SAFE product (as the Copernicus Browser delivers it); None for a zip that holds no
+def open_safe_zip(path: str, required: bool = True) -> list[SafeProduct]:
+    """A zipped SAFE product (as the Copernicus Browser delivers it); [] for a zip that holds no
     Sentinel-2 product unless ``required``. A damaged zip is always an error."""
     try:
         with zipfile.ZipFile(path) as zf:
@@ -167,7 +176,7 @@ def open_safe_zip(path: str, required: bool = True) -> SafeProduct | None:
     if xml is None:
         if required:
             raise LandCoverError(f"{path} holds no SAFE product ({' or '.join(METADATA_FILES)} in a .SAFE folder).", "INPUT")
-        return None
+        return []
     members = set(names)
     safe_dir = xml_names[0].split("/", 1)[0] + "/"
-    return _product(path, xml, safe_dir, members.__contains__, f"/vsizip/{os.path.abspath(path)}/")
+    return _products(path, xml, safe_dir, members.__contains__, f"/vsizip/{os.path.abspath(path)}/")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -235,3 +236,39 @@ def test_whole_earth_search_tile_matches_the_figures_of_its_readme(tmp_path):
         assert float(np.nanmedian(red[t][veg])) == pytest.approx(red_dn * 1e-4, abs=2e-4)
         assert float(np.nanmedian(((nir - red) / (nir + red))[t][veg])) == pytest.approx(ndvi, abs=0.002)
         assert not (red[t] < 0).any()
+
+
+def test_a_product_with_two_granules_gives_one_scene_per_tile(tmp_path):
+    """Products made before December 2016 could list several tiles (granules) in one XML."""
+    first = "GRANULE/L1C_T46RER_A032448_20210908T043714/"
+
+    def two_granules(text: str) -> str:
+        entries = [line for line in text.splitlines() if "<IMAGE_FILE>" in line]
+        if not entries:  # the folder name
+            return text
+        copies = "\n".join(e.replace("L1C_T46RER_A032448", "L1C_T46RES_A032448").replace("T46RER_2021", "T46RES_2021") for e in entries)
+        return text.replace(entries[-1], entries[-1] + "\n" + copies)
+
+    build_safe(str(tmp_path), "L1C_N0301", {"B04": red}, ul=(499980, 3100020), epsg=32646, edit=two_granules)
+    scenes = find_products([str(tmp_path)])
+    name = "S2A_MSIL1C_20210908T042701_N0301_R133_T46RER_20210908T070248.SAFE"
+    assert [s.id for s in scenes] == [f"{name}/L1C_T46RER_A032448_20210908T043714", f"{name}/L1C_T46RES_A032448_20210908T043714"]
+    assert first in scenes[0].payload["safe"].files["B04"][10]
+
+
+def test_damaged_band_inside_a_zip_is_named_and_leaves_nothing(tmp_path):
+    """The zip opens and the first band reads; the second band's data is damaged: the stack being
+    written is dropped."""
+    safe = build_safe(str(tmp_path / "in"), "L2A_N0509", {"B04": red, "B05": BANDS["B05"]}, ul=(199980, 8200000), epsg=32701)
+    archive = zip_safe(safe, str(tmp_path / "in" / "product.zip"))
+    data = bytearray(Path(archive).read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith("_B05_20m.jp2"))
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 40
+    data[start:start + 200] = bytes(200)  # the band's JPEG2000 codestream zeroed: the zip's directory is intact
+    Path(archive).write_bytes(bytes(data))
+    out = tmp_path / "out" / "stack.tif"
+    with pytest.raises(LandCoverError) as err:
+        import_products([archive], str(out))
+    assert err.value.parameter == "INPUT" and "band B05 of S2A_MSIL2A_20230821T221941" in str(err.value) and "product.zip" in str(err.value)
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")

@@ -57,3 +57,25 @@ def test_buildstack_from_per_band_files(run_alg, tmp_path):
     assert 0.02 < float(np.nanmedian(stack.band("B04")[0])) < 0.05  # uint16 DN × 0.0001
     expect_error(run_alg, "buildstack", {"INPUT": inputs, "DATES": "2023-08-13", "OUTPUT": str(tmp_path / "x.tif")}, "DATES", "one per file",
                  outputs=[str(tmp_path / "x.tif")])
+
+
+def test_importproducts_per_patch(run_alg, tmp_path):
+    """PATCHES + PATCH_ID: one stack on the patch's grid in OUTPUT_FOLDER, like Download's."""
+    import json
+
+    from lc_plugin.grid import create_grid, read_patches
+
+    x0, y0 = 582780 + 1200, 5111220 - 2400
+    ring = [[x0, y0], [x0 + 2400, y0], [x0 + 2400, y0 + 1200], [x0, y0 + 1200], [x0, y0]]
+    aoi = tmp_path / "aoi.geojson"
+    aoi.write_text(json.dumps({"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:32633"}},
+                               "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    grid = str(tmp_path / "grid.gpkg")
+    create_grid(str(aoi), grid, patch_px=60, resolution=20)
+    patch = read_patches(grid)[0]
+    folder = str(tmp_path / "stacks")
+    result = run_alg("importproducts", {"INPUT": [str(TIMESERIES)], "PATCHES": grid, "PATCH_ID": patch.id, "BANDS": "b04,scl", "OUTPUT_FOLDER": folder})
+    assert result["STACKS"] == [os.path.join(folder, f"{patch.id}.tif")]
+    stack = read_stack(result["STACKS"][0])
+    assert stack.bands == ["B04", "SCL"] and len(stack.dates) == 5 and stack.grid.transform == patch.grid.transform
+    assert stack.tags["PATCH_ID"] == patch.id and stack.tags["SOURCE"] == "products"
