@@ -135,7 +135,12 @@ def _scenes_of(path: str, walking: bool, seen: set[str]) -> list[Scene]:
     if lower.endswith(".zip"):
         return [_safe_scene(p) for p in open_safe_zip(path, required=not walking)]
     if lower.endswith(".json"):
-        return _stac_scenes(path, seen)
+        try:
+            return _stac_scenes(path, seen)
+        except LandCoverError:
+            if walking:  # some other JSON file in the folder
+                return []
+            raise
     if os.path.basename(path) in ("MTD_MSIL1C.xml", "MTD_MSIL2A.xml"):
         return [_safe_scene(p) for p in open_safe_folder(os.path.dirname(path))]
     if walking:
