@@ -221,9 +221,7 @@ def test_per_patch_stacks_on_a_grid(tmp_path):
 def test_whole_earth_search_tile_matches_the_figures_of_its_readme(tmp_path):
     """All of ../shared/data/s2-l2a-timeseries (5 × 915 × 915 px): per date, the median red DN and NDVI over
     SCL vegetation that its README lists (counted there on the files by the data's curator)."""
-    from conftest import SHARED_DATA
-
-    folder = SHARED_DATA / "s2-l2a-timeseries"
+    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "s2-l2a-timeseries"
     if not folder.exists():
         pytest.skip(f"real data not found at {folder}")
     out = str(tmp_path / "tile.tif")
