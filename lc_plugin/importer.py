@@ -47,6 +47,7 @@ _READ_THREADS = 2
 
 
 def _safe_scene(product: SafeProduct) -> Scene:
+    """A SAFE product as a scene; its footprint is read from one of its band files."""
     path = next(iter(product.files[next(iter(product.files))].values()))
     return Scene(product.name, product.date, product.cloud, product.baseline, payload={"safe": product, "footprint": path, "level": product.level})
 
@@ -55,6 +56,8 @@ def _local_assets(item: dict, base_dir: str) -> dict:
     """The item with only the assets that are files on disk, hrefs made absolute."""
     assets = {}
     for key, asset in (item.get("assets") or {}).items():
+        if not isinstance(asset, dict):
+            continue
         href = str(asset.get("href") or "")
         href = href[7:] if href.startswith("file://") else href
         if not href or "://" in href:
