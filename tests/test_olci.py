@@ -140,3 +140,21 @@ def test_bad_products_are_refused_naming_products(tmp_path, product):
         olci.olci_stack([fresh], far)
     with pytest.raises(LandCoverError, match="between the start and end"):
         olci.olci_stack([fresh], _patch(), start=dt.date(2020, 1, 1))
+
+
+def test_olci_stack_goes_into_the_tile_store_at_300_m(tmp_path, product):
+    pytest.importorskip("zarr")
+    from lc_plugin.classes import make_class_table
+    from lc_plugin.dataset import export_tiles, open_tile_store
+    from lc_plugin.rasters import TimeStack, write_class_raster, write_stack
+
+    patch = _patch(size_px=120)
+    s2, ref, s3 = (str(tmp_path / name) for name in ("s2.tif", "ref.tif", "olci.tif"))
+    write_stack(s2, TimeStack(np.ones((1, 1, 120, 120), np.float32), [START.date()], ["B04"], patch))
+    write_class_raster(ref, np.ones((120, 120), np.uint8), patch, make_class_table({1: "forest"}))
+    olci.olci_stack_file([product], s2, s3)
+    store = open_tile_store(str(export_tiles([s2], [ref], str(tmp_path / "t.zarr"), tile_size=60, n_folds=2, extra_stacks={"S3OLCI": [s3]}).path))
+    stack = read_stack(s3)
+    assert store.inputs("S3OLCI").shape == (4, 1, 21, 2, 2) and store.sensor_resolution("S3OLCI") == 300
+    for i, (row, col) in enumerate(store.offsets.tolist()):
+        np.testing.assert_array_equal(store.inputs("S3OLCI")[i], stack.data[:, :, row // 30:row // 30 + 2, col // 30:col // 30 + 2])
