@@ -158,3 +158,43 @@ def test_olci_stack_goes_into_the_tile_store_at_300_m(tmp_path, product):
     assert store.inputs("S3OLCI").shape == (4, 1, 21, 2, 2) and store.sensor_resolution("S3OLCI") == 300
     for i, (row, col) in enumerate(store.offsets.tolist()):
         np.testing.assert_array_equal(store.inputs("S3OLCI")[i], stack.data[:, :, row // 30:row // 30 + 2, col // 30:col // 30 + 2])
+
+
+def _gdal_geolocation_warp(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, grid: Grid) -> np.ndarray:
+    """GDAL's own geolocation-array warp (nearest) of ``values`` onto ``grid``: an independent implementation; -1 = nothing."""
+    from osgeo import gdal, osr
+
+    for name, arr in (("lon", lon), ("lat", lat)):
+        ds = gdal.GetDriverByName("GTiff").Create(f"/vsimem/olci_{name}.tif", arr.shape[1], arr.shape[0], 1, gdal.GDT_Float64)
+        ds.GetRasterBand(1).WriteArray(arr)
+        ds = None
+    src = gdal.GetDriverByName("MEM").Create("", values.shape[1], values.shape[0], 1, gdal.GDT_Float64)
+    src.GetRasterBand(1).WriteArray(values)
+    wgs84 = osr.SpatialReference()
+    wgs84.ImportFromEPSG(4326)
+    src.SetMetadata({"X_DATASET": "/vsimem/olci_lon.tif", "X_BAND": "1", "Y_DATASET": "/vsimem/olci_lat.tif", "Y_BAND": "1", "PIXEL_OFFSET": "0",
+                     "LINE_OFFSET": "0", "PIXEL_STEP": "1", "LINE_STEP": "1", "SRS": wgs84.ExportToWkt(), "GEOREFERENCING_CONVENTION": "PIXEL_CENTER"},
+                    "GEOLOCATION")
+    dst = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, 1, gdal.GDT_Float64)
+    dst.SetGeoTransform(grid.transform.to_gdal())
+    dst.SetProjection(grid.crs.to_wkt())
+    dst.GetRasterBand(1).Fill(-1)
+    gdal.Warp(dst, src, resampleAlg="near", geoloc=True)
+    for name in ("lon", "lat"):
+        gdal.Unlink(f"/vsimem/olci_{name}.tif")
+    return dst.GetRasterBand(1).ReadAsArray()
+
+
+@pytest.mark.parametrize(("row", "col", "size_px"), [(20.0, 64.0, 600), (0.0, 64.0, 600), (3.0, 1.0, 900)])
+def test_georeferencing_agrees_with_gdal_geolocation_warp(product, row, col, size_px):
+    from rasterio.warp import transform
+
+    geo = olci._NetCDF(os.path.join(product, "geo_coordinates.nc"))
+    lat, lon = geo.read("latitude"), geo.read("longitude")
+    grid = olci.olci_grid(_patch(row, col, size_px))
+    x, y = transform("EPSG:4326", grid.crs, lon.ravel().tolist(), lat.ravel().tolist())
+    ours = olci.nearest_indices(np.reshape(x, lat.shape), np.reshape(y, lat.shape), grid)
+    theirs = _gdal_geolocation_warp(np.arange(lat.size, dtype=np.float64).reshape(lat.shape), lat, lon, grid)
+    both = (ours >= 0) & (theirs >= 0)
+    assert both.sum() >= 200 and (ours[both] == theirs[both]).all()  # the same product pixel wherever both have one
+    assert ((ours >= 0) != (theirs >= 0)).sum() <= 0.01 * ours.size  # footprints differ at most at a corner of the swath
