@@ -174,3 +174,8 @@ def test_classify_with_both_stacks_and_refuse_mismatches(store, two_input_model,
     with pytest.raises(LandCoverError, match="600 m pixels"):
         classify_file(path, s2, str(tmp_path / "no.tif"), second_path=coarser)
     assert not list(tmp_path.glob("no*.tif"))
+    one_input = load_model(path)
+    one_input.second = None  # as a model trained without a second modality
+    with pytest.raises(LandCoverError, match="takes one input stack") as err:
+        second_reader(one_input, s3, fine)
+    assert err.value.parameter == "INPUT_2"
