@@ -8,7 +8,9 @@ A product is a SAFE folder ``<name>.SEN3`` (or a .zip holding one) with, as ESA'
 - ``geo_coordinates.nc``: ``latitude``/``longitude(rows, columns)`` int32 scaled by 1e-6;
 - ``tie_geometries.nc``: ``SZA(tie_rows, tie_columns)``, a tie point every ``al_subsampling_factor``
   rows and ``ac_subsampling_factor`` columns (1 and 64 in EFR products; global attributes);
-- ``instrument_data.nc``: ``solar_flux(bands, detectors)`` and ``detector_index(rows, columns)``.
+- ``instrument_data.nc``: ``solar_flux(bands, detectors)`` and ``detector_index(rows, columns)``;
+- ``qualityFlags.nc``: ``quality_flags(rows, columns)`` uint32, bit 25 = invalid (as ESA's SNAP toolbox reads it):
+  such pixels are no data.
 
 Top-of-atmosphere reflectance is ρ = π·L / (F0 · cos θs), with F0 the solar flux of the detector that
 saw the pixel and θs the sun zenith angle interpolated from the tie points (the OLCI product
@@ -42,7 +44,10 @@ OLCI_RESOLUTION = 300.0  # metres: the full-resolution product's nominal pixel a
 PRODUCT_TYPE = "OL_1_EFR___"
 _NS = {"sentinel-safe": "http://www.esa.int/safe/sentinel/1.1", "sentinel3": "http://www.esa.int/safe/sentinel/sentinel-3/1.0"}
 _SCAN_STEP = 16  # rows/columns between the geolocation samples that locate the patch in the swath
-_NEEDED = ["xfdumanifest.xml", "geo_coordinates.nc", "tie_geometries.nc", "instrument_data.nc"] + [f"{b}_radiance.nc" for b in OLCI_BANDS]
+INVALID_BIT = 25  # of quality_flags
+_NEEDED = ["xfdumanifest.xml", "geo_coordinates.nc", "tie_geometries.nc", "instrument_data.nc", "qualityFlags.nc"] + [
+    f"{b}_radiance.nc" for b in OLCI_BANDS
+]
 
 
 @dataclass
@@ -154,11 +159,15 @@ class _NetCDF:
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(int(d.GetSize()) for d in self._array(name).GetDimensions())
 
-    def read(self, name: str, start: Sequence[int] | None = None, count: Sequence[int] | None = None, step: Sequence[int] | None = None) -> np.ndarray:
-        """float64 values with ``scale_factor``/``add_offset`` applied and ``_FillValue`` as NaN."""
+    def read_raw(self, name: str, start: Sequence[int] | None = None, count: Sequence[int] | None = None, step: Sequence[int] | None = None):
+        """The stored values as they are (e.g. flag bits), and the variable."""
         arr = self._array(name)
         kwargs = {k: list(v) for k, v in (("array_start_idx", start), ("count", count), ("array_step", step)) if v is not None}
-        raw = arr.ReadAsArray(**kwargs)
+        return arr.ReadAsArray(**kwargs), arr
+
+    def read(self, name: str, start: Sequence[int] | None = None, count: Sequence[int] | None = None, step: Sequence[int] | None = None) -> np.ndarray:
+        """float64 values with ``scale_factor``/``add_offset`` applied and ``_FillValue`` as NaN."""
+        raw, arr = self.read_raw(name, start, count, step)
         values = raw.astype(np.float64)
         nodata = arr.GetNoDataValueAsDouble()
         if nodata is not None and not np.isnan(nodata):
@@ -301,6 +310,8 @@ def product_reflectance(product: OlciProduct, grid: Grid, bands: Sequence[str] =
     inst = _NetCDF(os.path.join(product.folder, "instrument_data.nc"))
     detector = inst.read("detector_index", [r0, c0], [nr, nc]).ravel()[src]
     flux = inst.read("solar_flux")
+    flags, _ = _NetCDF(os.path.join(product.folder, "qualityFlags.nc")).read_raw("quality_flags", [r0, c0], [nr, nc])
+    detector[((flags.ravel()[src].astype(np.uint64) >> INVALID_BIT) & 1).astype(bool)] = np.nan  # invalid pixels: no data
     out = np.full((len(bands), grid.height, grid.width), np.nan, dtype=np.float32)
     for i, band in enumerate(bands):
         radiance = _NetCDF(os.path.join(product.folder, f"{band}_radiance.nc")).read(f"{band}_radiance", [r0, c0], [nr, nc]).ravel()[src]

@@ -65,6 +65,13 @@ def detector_index() -> np.ndarray:
     return det
 
 
+def quality_flags() -> np.ndarray:
+    """uint32 flags: land (bit 31) everywhere, invalid (bit 25) on pixel (12, 70)."""
+    flags = np.full((ROWS, COLUMNS), 1 << 31, dtype=np.uint32)
+    flags[12, 70] |= 1 << 25
+    return flags
+
+
 def solar_flux() -> np.ndarray:
     """(bands, detectors) F0 in mW m-2 nm-1, varying by detector as the real ones do (slightly)."""
     return (1500.0 + 40.0 * np.arange(21)[:, None] - 0.01 * np.arange(DETECTORS)[None, :]).astype(np.float32)
@@ -131,6 +138,8 @@ def write_product(folder: str, start: dt.datetime, geometry: SwathGeometry | Non
                 ("solar_flux", ["bands", "detectors"], gdal.GDT_Float32, solar_flux(), None, None),
                 ("detector_index", ["rows", "columns"], gdal.GDT_Int16, detector_index(), None, -1),
             ])
+    _netcdf(os.path.join(path, "qualityFlags.nc"), "OLCI Level 1b Product, Quality Flags Data Set", image,
+            [("quality_flags", ["rows", "columns"], gdal.GDT_UInt32, quality_flags(), None, None)])
     for k in bands:
         band = f"Oa{k + 1:02d}"
         _netcdf(os.path.join(path, f"{band}_radiance.nc"), f"OLCI Level 1b Product, Radiance {band} Data Set", image,
@@ -151,7 +160,7 @@ def expected_reflectance(band: int, row: int, col: int) -> float:
     """ρ = π·L/(F0·cos θs) for product pixel (row, col), computed from the written values by hand."""
     raw = int(raw_radiance(band)[row, col])
     det = int(detector_index()[row, col])
-    if raw == FILL_U16 or det < 0:
+    if raw == FILL_U16 or det < 0 or quality_flags()[row, col] & (1 << 25):
         return float("nan")
     radiance = raw * SCALES[band]
     tie = sza_tie()

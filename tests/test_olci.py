@@ -77,13 +77,18 @@ def test_reflectance_and_reprojection_at_known_coordinates(product):
         np.testing.assert_allclose(stack.data[0, band], _expected(stack.grid, band), rtol=2e-6)
 
 
-def test_fill_values_become_nan_and_outside_the_swath_stays_nan(product):
+def test_fill_values_and_invalid_pixels_become_nan_and_outside_the_swath_stays_nan(product):
     geometry = op.SwathGeometry()
     # Output pixel centred on product pixel (5, 7), whose radiance is the fill value, and a patch half off the swath.
     x, y = geometry.xy(np.array(5.0), np.array(7.0))
     patch = Grid(CRS.from_epsg(32633), Affine(10, 0, float(x) - 150, 0, -10, float(y) + 150), 30, 30)
     stack = olci.olci_stack([product], patch)
     assert stack.data.shape == (1, 21, 1, 1) and np.isnan(stack.data).all()
+    x, y = geometry.xy(np.array(12.0), np.array(70.0))  # quality_flags marks product pixel (12, 70) invalid (bit 25)
+    invalid = olci.olci_stack([product], Grid(CRS.from_epsg(32633), Affine(10, 0, float(x) - 150, 0, -10, float(y) + 150), 30, 30))
+    x, y = geometry.xy(np.array(12.0), np.array(71.0))
+    valid = olci.olci_stack([product], Grid(CRS.from_epsg(32633), Affine(10, 0, float(x) - 150, 0, -10, float(y) + 150), 30, 30))
+    assert np.isnan(invalid.data).all() and np.isfinite(valid.data).all()
     edge = _patch(row=0.0, col=64.0, size_px=600)
     stack = olci.olci_stack([product], edge)
     finite = np.isfinite(stack.data[0, 0])
