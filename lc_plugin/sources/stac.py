@@ -17,6 +17,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -302,14 +303,14 @@ def gdal_path(href: str) -> str:
     return href  # a local path or a GDAL virtual path already
 
 
-def find_asset(item: dict, band: str) -> dict:
-    """The item's asset for a Sentinel-2 band: the band name, its common name or ``<band>_<res>m``."""
+def find_asset_key(item: dict, band: str) -> str:
+    """The key of the item's asset for a Sentinel-2 band: the band name, its common name or ``<band>_<res>m``."""
     assets = item.get("assets") or {}
-    by_key = {k.lower(): v for k, v in assets.items()}
+    by_key = {k.lower(): k for k, v in assets.items() if isinstance(v, dict) and v.get("href")}
     keys = [band, *BAND_ASSET_KEYS.get(band.upper(), [])]
     keys += [band + suffix for suffix in _RESOLUTION_SUFFIXES]
     for key in keys:
-        if key.lower() in by_key and by_key[key.lower()].get("href"):
+        if key.lower() in by_key:
             return by_key[key.lower()]
     raise LandCoverError(
         f"STAC item {item.get('id')} has no asset for band {band} (its assets: {', '.join(sorted(assets)) or 'none'}); "
@@ -318,24 +319,174 @@ def find_asset(item: dict, band: str) -> dict:
     )
 
 
-def scaling(item: dict, asset: dict) -> tuple[float, float, float]:
-    """(scale, offset, nodata) of an asset: its raster:bands, else Sentinel-2 L2A defaults by baseline."""
+def find_asset(item: dict, band: str) -> dict:
+    """The item's asset for a Sentinel-2 band (see ``find_asset_key``)."""
+    return item["assets"][find_asset_key(item, band)]
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How an asset's numbers become physical values: ``value = DN * scale + offset``, DN ``nodata`` = no data.
+
+    ``reason`` says in words why these numbers were chosen (it goes into the download log).
+    ``check_pixels``: the metadata cannot be trusted (an Earth Search ``sentinel-2-l2a`` item
+    flagged as not offset-corrected although its baseline is >= 04.00); ``read_item`` then looks
+    at the pixels before applying the offset (``confirm_offset``).
+    """
+
+    scale: float
+    offset: float
+    nodata: float
+    reason: str
+    check_pixels: bool = False
+
+    def apply(self, dn: np.ndarray) -> np.ndarray:
+        return dn * np.float32(self.scale) + np.float32(self.offset)
+
+
+# The metadata properties that say an Earth Search v1 sentinel-2-l2a item's COGs had the -1000 DN
+# offset subtracted (the second is the name used before 2023).
+BOA_FLAGS = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
+# ESA quantifies AOT and WVP by 1000 without offset (MTD_MSIL2A.xml AOT_/WVP_QUANTIFICATION_VALUE).
+_ATMOSPHERE_SCALE = 0.001
+# A window whose median DN is below this in some reflectance band cannot still carry ESA's +1000.
+_SHIFTED_DN = 1000.0
+_MIN_CHECK_PIXELS = 50
+
+
+def processing_baseline(item: dict) -> str | None:
+    """The item's processing baseline: ``s2:processing_baseline`` (STAC 1.0), ``processing:version``
+    (STAC 1.1, CDSE) or the ``_Nxxxx_`` part of the product URI or id."""
+    props = item.get("properties") or {}
+    for key in ("s2:processing_baseline", "processing:version"):
+        if props.get(key):
+            return str(props[key])
+    for text in (props.get("s2:product_uri"), item.get("id")):
+        match = re.search(r"_N(\d{2})(\d{2})_", str(text or ""))
+        if match:
+            return f"{match.group(1)}.{match.group(2)}"
+    return None
+
+
+def _baseline_shifts_dn(baseline: str | None) -> bool | None:
+    """True from baseline 04.00 on (DN carry ESA's +1000), None when unknown."""
+    try:
+        return float(baseline) >= 4.0 if baseline else None
+    except ValueError:
+        return None
+
+
+def _declared(asset: dict) -> tuple[float | None, float | None, float, str]:
+    """(scale, offset, nodata, where) as the asset declares them: STAC 1.1 ``raster:scale``/
+    ``raster:offset`` on the asset or its ``bands``, else STAC 1.0 ``raster:bands``."""
     rb = (asset.get("raster:bands") or [None])[0]
     rb = rb if isinstance(rb, dict) else {}
-    if "scale" in rb:
-        scale, offset = rb.get("scale"), rb.get("offset", 0.0)
-    else:
-        baseline = str((item.get("properties") or {}).get("s2:processing_baseline") or "")
-        try:
-            offset = BASELINE_OFFSET if baseline and float(baseline) >= 4.0 else 0.0
-        except ValueError:
-            offset = 0.0
-        scale = DEFAULT_SCALE
-        if "offset" in rb:
-            offset = rb["offset"]
-    nodata = rb.get("nodata", 0)
-    nodata = 0.0 if nodata is None else float(nodata)
-    return float(scale if scale is not None else DEFAULT_SCALE), float(offset or 0.0), nodata
+    band = (asset.get("bands") or [None])[0]
+    band = band if isinstance(band, dict) else {}
+    nodata = next((d.get("nodata") for d in (asset, band, rb) if d.get("nodata") is not None), 0)
+    for holder, where in ((asset, "asset raster:scale/raster:offset (STAC 1.1)"), (band, "bands raster:scale/raster:offset (STAC 1.1)")):
+        if "raster:scale" in holder or "raster:offset" in holder:
+            return holder.get("raster:scale"), holder.get("raster:offset"), float(nodata), where
+    if "scale" in rb or "offset" in rb:
+        return rb.get("scale"), rb.get("offset"), float(nodata), "raster:bands scale/offset (STAC 1.0)"
+    return None, None, float(nodata), ""
+
+
+def scaling(item: dict, key: str) -> Scaling:
+    """The scale, offset and no-data DN of asset ``key`` of a Sentinel-2 STAC item, and why.
+
+    The rules (README, Data sources):
+
+    * SCL: classes, read as they are. AOT/WVP: DN / 1000, as ESA quantifies them (CDSE items
+      declare 0.0001/-0.1 for them, which is wrong).
+    * Earth Search ``sentinel-2-l2a`` (items carry ``earthsearch:boa_offset_applied``): its
+      COGs from baseline 04.00 on had the -1000 offset subtracted, yet ``raster:bands`` still
+      says offset -0.1. Flag true: the offset is NOT applied again (the real pixels of such
+      items in tests/data confirm it). Flag false with baseline >= 04.00: the offset is applied,
+      but the flag is known to be false on some items whose pixels were corrected (earth-search
+      issues #66, #71; cirrus-earth-search #33), so ``check_pixels`` asks ``read_item`` to look.
+    * Otherwise what the item declares: STAC 1.1 asset ``raster:scale``/``raster:offset`` (CDSE),
+      STAC 1.0 ``raster:bands`` (Earth Search ``sentinel-2-c1-l2a``, whose DN keep ESA's +1000).
+    * Nothing declared (Planetary Computer): DN × 0.0001, minus 0.1 from baseline 04.00 on
+      (ESA's BOA_ADD_OFFSET / RADIO_ADD_OFFSET of -1000), no offset before.
+    """
+    asset = (item.get("assets") or {})[key]
+    props = item.get("properties") or {}
+    scale, offset, nodata, where = _declared(asset)
+    base = re.sub(r"_\d+m$", "", key.lower())
+    if base == "scl":
+        return Scaling(1.0, 0.0, nodata, "scene classes, used as they are")
+    if base in ("aot", "wvp"):
+        told = "" if (scale, offset or 0) == (_ATMOSPHERE_SCALE, 0) or scale is None else f"; the item's {scale:g}/{offset or 0:g} is not followed"
+        return Scaling(_ATMOSPHERE_SCALE, 0.0, nodata, f"{base.upper()} is quantified by 1000 without offset (ESA product XML){told}")
+    baseline = processing_baseline(item)
+    shifted = _baseline_shifts_dn(baseline)
+    scale = float(scale) if scale is not None else DEFAULT_SCALE
+    flag_key = next((k for k in BOA_FLAGS if k in props), None)
+    if flag_key and props[flag_key] is True:
+        return Scaling(
+            scale, 0.0, nodata,
+            f"{flag_key} is true (baseline {baseline}): Earth Search already subtracted the 1000 DN offset, so the "
+            f"declared offset {float(offset or 0):g} is not applied again",
+        )
+    if flag_key and shifted:
+        return Scaling(
+            scale, float(offset) if offset is not None else BASELINE_OFFSET, nodata,
+            f"{flag_key} is false with baseline {baseline} >= 04.00: offset {float(offset) if offset is not None else BASELINE_OFFSET:g} "
+            "applied unless the pixels show it was already subtracted (Earth Search mis-flags some such items)",
+            check_pixels=True,
+        )
+    if where:
+        return Scaling(scale, float(offset or 0.0), nodata, f"declared by the item: {where}")
+    if shifted is None:
+        return Scaling(scale, 0.0, nodata, "no scale/offset declared and no processing baseline known: DN × 0.0001, no offset")
+    if shifted:
+        return Scaling(scale, BASELINE_OFFSET, nodata, f"no scale/offset declared; baseline {baseline} >= 04.00 adds 1000 to DN (ESA's -1000 ADD_OFFSET)")
+    return Scaling(scale, 0.0, nodata, f"no scale/offset declared; baseline {baseline} < 04.00 has no DN offset")
+
+
+def confirm_offset(scalings: dict[str, Scaling], dn: dict[str, np.ndarray]) -> dict[str, Scaling]:
+    """Settle the ``check_pixels`` scalings of one item from its pixels (DN, NaN = no data).
+
+    A band whose median DN in the window is below 1000 would have a negative median
+    reflectance if the offset were still in the pixels: impossible, so the offset was already
+    subtracted. The test only ever proves that; when it proves nothing, the flag is followed.
+    """
+    doubtful = [b for b, s in scalings.items() if s.check_pixels]
+    if not doubtful:
+        return scalings
+    medians = {b: float(np.nanmedian(dn[b])) for b in doubtful if np.count_nonzero(np.isfinite(dn[b])) >= _MIN_CHECK_PIXELS}
+    low = {b: m for b, m in medians.items() if m < _SHIFTED_DN}
+    out = dict(scalings)
+    for band in doubtful:
+        s = scalings[band]
+        if low:
+            proof, median = min(low.items(), key=lambda kv: kv[1])
+            outcome = f"the median DN of {proof} is {median:.0f} < 1000 (negative reflectance otherwise), so the offset was already subtracted: none applied"
+            out[band] = Scaling(s.scale, 0.0, s.nodata, f"{s.reason}; pixels: {outcome}")
+        else:
+            out[band] = Scaling(s.scale, s.offset, s.nodata, f"{s.reason}; pixels: no band's median DN is below 1000, offset {s.offset:g} applied")
+    return out
+
+
+def load_item(path: str) -> dict:
+    """A STAC item from a JSON file, its relative asset hrefs made absolute against the file's folder."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            item = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise LandCoverError(f"{path} is not a readable STAC item JSON file: {exc}", "INPUT") from None
+    if not isinstance(item, dict) or not isinstance(item.get("assets"), dict):
+        raise LandCoverError(f"{path} is not a STAC item (no assets).", "INPUT")
+    folder = os.path.dirname(os.path.abspath(path))
+    for asset in item["assets"].values():
+        href = asset.get("href") if isinstance(asset, dict) else None
+        if href and "://" not in href and not href.startswith("/vsi") and not os.path.isabs(href):
+            asset["href"] = os.path.normpath(os.path.join(folder, href))
+    return item
 
 
 def _http_status(errors: list[str]) -> int | None:
@@ -435,6 +586,57 @@ def read_asset(
         attempt += 1
 
 
+def read_item(
+    item: dict,
+    grid: Grid,
+    bands: list[str],
+    *,
+    keys: list[str] | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    config: dict[str, str] | None = None,
+    signer: PlanetaryComputerSigner | None = None,
+    monitor: Monitor | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[np.ndarray, dict[str, Scaling]]:
+    """(len(bands), H, W) float32 physical values of one STAC item on ``grid`` and the scaling of each band.
+
+    The read path of the STAC source, usable for any item: hrefs may be URLs, ``s3://`` or
+    local paths (``load_item`` makes relative ones absolute). ``keys``: the asset keys of the
+    bands when already found (``find_asset_key``). SCL stays as classes.
+    """
+    keys = keys or [find_asset_key(item, b) for b in bands]
+    scalings = {band: scaling(item, key) for band, key in zip(bands, keys)}
+    dn: dict[str, np.ndarray] = {}
+    for band, key in zip(bands, keys):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled by the user")
+        dn[band] = read_asset(
+            item["assets"][key]["href"],
+            grid,
+            categorical=band in CATEGORICAL_BANDS,
+            nodata=scalings[band].nodata,
+            what=f"band {band} of item {item.get('id')}",
+            policy=policy,
+            config=config,
+            signer=signer,
+            monitor=monitor,
+            cancel=cancel,
+        )
+    scalings = confirm_offset(scalings, dn)
+    out = np.empty((len(bands), grid.height, grid.width), dtype=np.float32)
+    for bi, band in enumerate(bands):
+        out[bi] = dn[band] if band in CATEGORICAL_BANDS else scalings[band].apply(dn[band])
+    return out, scalings
+
+
+def describe_scalings(scalings: dict[str, Scaling]) -> list[str]:
+    """One line per group of bands scaled alike: ``B02,B04: DN × 0.0001 + 0 (reason)``."""
+    groups: dict[Scaling, list[str]] = {}
+    for band, s in scalings.items():
+        groups.setdefault(s, []).append(band)
+    return [f"{','.join(b)}: DN × {s.scale:g} {'-' if s.offset < 0 else '+'} {abs(s.offset):g} ({s.reason})" for s, b in groups.items()]
+
+
 # --------------------------------------------------------------------------- the source
 
 
@@ -478,7 +680,10 @@ class StacSource(Source):
         self.policy = policy
         self.signer = PlanetaryComputerSigner(collection, token_url, policy) if signing == "planetary-computer" else None
         self.client = _stac_client(self.url, policy)
-        self._assets: dict[str, list[dict]] = {}
+        self._assets: dict[str, list[str]] = {}
+        self.scalings: dict[str, dict[str, Scaling]] = {}  # item id -> band -> how it was scaled
+        self._logged: set[tuple[str, ...]] = set()
+        self._log_lock = threading.Lock()
 
     def describe(self) -> str:
         return f"{self.collection} at {self.url}"
@@ -507,29 +712,30 @@ class StacSource(Source):
 
     def check_bands(self, scenes: list[Scene], bands: list[str]) -> None:
         for scene in scenes:
-            self._assets[scene.id] = [find_asset(scene.payload, b) for b in bands]
+            self._assets[scene.id] = [find_asset_key(scene.payload, b) for b in bands]
 
     def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor, cancel: threading.Event) -> np.ndarray:
-        assets = self._assets.get(scene.id) or [find_asset(scene.payload, b) for b in bands]
-        out = np.empty((len(bands), grid.height, grid.width), dtype=np.float32)
-        for bi, band in enumerate(bands):
-            if cancel.is_set():
-                raise Cancelled("cancelled by the user")
-            asset = assets[bi]
-            scale, offset, nodata = scaling(scene.payload, asset)
-            values = read_asset(
-                asset["href"],
-                grid,
-                categorical=band in CATEGORICAL_BANDS,
-                nodata=nodata,
-                what=f"band {band} of item {scene.id}",
-                policy=self.policy,
-                config=self.gdal_config,
-                signer=self.signer,
-                monitor=monitor,
-                cancel=cancel,
-            )
-            if band not in CATEGORICAL_BANDS:
-                values = values * np.float32(scale) + np.float32(offset)
-            out[bi] = values
-        return out
+        data, scalings = read_item(
+            scene.payload,
+            grid,
+            bands,
+            keys=self._assets.get(scene.id),
+            policy=self.policy,
+            config=self.gdal_config,
+            signer=self.signer,
+            monitor=monitor,
+            cancel=cancel,
+        )
+        self.scalings[scene.id] = scalings
+        self._log_scaling(scene, scalings, monitor)
+        return data
+
+    def _log_scaling(self, scene: Scene, scalings: dict[str, Scaling], monitor: Monitor) -> None:
+        """Say once per collection and kind of scaling (and for every item whose pixels were checked) how DN became reflectance."""
+        lines = describe_scalings(scalings)
+        collection = str(scene.payload.get("collection") or self.collection)
+        with self._log_lock:
+            if (collection, *lines) in self._logged:
+                return
+            self._logged.add((collection, *lines))
+        monitor.info(f"Scaling of {collection} item {scene.id}: " + "; ".join(lines))
