@@ -47,8 +47,8 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         "patch (float32 reflectance, NaN = no data, band descriptions 'DATE BAND'). Outputs STACKS (all stacks) and "
         "OUTPUT (the first stack, loaded in true colour when run from the dialog).<br>"
         "<b>Source</b> (SOURCE): 0 = STAC API + COGs (default), 1 = Sentinel Hub Process API (L1C bands + the "
-        "service's CLM/CLP cloud layers, one request per patch and date; default bands "
-        + ",".join(sentinelhub.DEFAULT_SH_BANDS) + ").<br>"
+        "service's CLM/CLP cloud layers, one request per patch, date and block of at most 2500 × 2500 px; default bands "
+        + ",".join(sentinelhub.DEFAULT_SH_BANDS) + ", without CLM/CLP on cdse, whose Sentinel Hub does not list them).<br>"
         "<b>STAC preset</b> (PRESET): 0 = the STAC API URL above, 1 = Earth Search, 2 = Microsoft Planetary Computer "
         "(asset URLs signed with its SAS tokens), 3 = Copernicus Data Space Ecosystem (assets on CDSE S3: set "
         "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY to your CDSE S3 keys).<br>"
@@ -173,7 +173,7 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         os.makedirs(out_dir, exist_ok=True)
         source = self.make_source(parameters, context, feedback)
         if source.kind == "sentinelhub" and bands == download.DEFAULT_BANDS:
-            bands = list(sentinelhub.DEFAULT_SH_BANDS)
+            bands = source.default_bands()
             feedback.pushInfo(f"Sentinel Hub: bands {','.join(bands)}")
         cache = self.parameterAsString(parameters, self.CACHE_FOLDER, context).strip()
         try:

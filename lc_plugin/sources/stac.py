@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from urllib.parse import quote
 
 import numpy as np
@@ -148,70 +148,112 @@ def search_items(
     headers: dict[str, str] | Callable[[], dict[str, str]] | None = None,
     retry_unauthorized: Callable[..., bool] | None = None,
     cql2: bool = False,
+    accept: str = "application/geo+json, application/json",
 ) -> list[dict]:
     """All items of ``collection`` over the bbox between the dates (inclusive) with cloud cover <= max.
 
-    Follows the ``next`` links (POST with body, or GET) until the result is exhausted. ``cql2``
-    sends the cloud filter as CQL2 (Sentinel Hub's catalogue) instead of the query extension;
-    ``headers`` may be a function (a bearer token that can be refreshed by ``retry_unauthorized``).
+    Follows the ``next`` links (POST with body, or GET) until the result is exhausted. A full
+    page without a ``next`` link (Planetary Computer omits it at times, which would end the
+    search silently at one page) is said in the log and the date range searched again in
+    halves, down to single days. ``cql2`` sends the cloud filter as CQL2 (Sentinel Hub's
+    catalogue) instead of the query extension; ``headers`` may be a function (a bearer token
+    that can be refreshed by ``retry_unauthorized``); ``accept`` is the Accept header.
     """
     monitor = ensure_monitor(monitor)
     if timeout is not None:
         policy = RetryPolicy(**{**policy.__dict__, "timeout": timeout})
     own_client = client is None
     client = client or _stac_client(stac_url, policy)
-    try:
-        url = stac_url.rstrip("/") + "/search"
-        body: dict | None = {
+
+    def pages(first: date, last: date) -> tuple[list[dict], bool]:
+        body: dict = {
             "collections": [collection],
             "bbox": [float(v) for v in bbox_wgs84],
-            "datetime": f"{start.isoformat()}T00:00:00Z/{end.isoformat()}T23:59:59Z",
+            "datetime": f"{first.isoformat()}T00:00:00Z/{last.isoformat()}T23:59:59Z",
             "limit": _PAGE_LIMIT,
         }
         if cql2:
             body.update({"filter": f"eo:cloud_cover <= {max_cloud:g}", "filter-lang": "cql2-text"})
         else:
             body["query"] = {"eo:cloud_cover": {"lte": max_cloud}}
-        method = "POST"
-        found: dict[str, dict] = {}
-        seen: set[str] = set()
-        accept = {"Accept": "application/geo+json, application/json"}
-        for _ in range(_MAX_PAGES):
-            monitor.check()
-            resp = client.request(
-                method,
-                url,
-                json=body if method == "POST" else None,
-                headers=lambda: {**accept, **(headers() if callable(headers) else (headers or {}))},
-                monitor=monitor,
-                on_status=_on_status(stac_url, method, url),
-                retry_unauthorized=retry_unauthorized,
+        request = {"Accept": accept}
+        return _follow_pages(client, stac_url, body, lambda: {**request, **(headers() if callable(headers) else (headers or {}))}, monitor, retry_unauthorized)
+
+    def split(first: date, last: date) -> list[dict]:
+        items, truncated = pages(first, last)
+        if not truncated:
+            return items
+        if first >= last:
+            raise LandCoverError(
+                f"The STAC API at {stac_url} answered a full page of {len(items)} items for {first} without a link to the next "
+                "page, so not all items of that day can be listed; choose a smaller area or another STAC API.",
+                client.parameter,
             )
-            try:
-                page = resp.json()
-            except ValueError:
-                page = None
-            if not isinstance(page, dict) or not isinstance(page.get("features"), list):
-                raise LandCoverError(f"{url} did not answer with a STAC item list; is {stac_url} the root URL of a STAC API?", client.parameter)
-            for item in page["features"]:
-                found.setdefault(item.get("id"), item)
-            nxt = next((link for link in page.get("links") or [] if link.get("rel") == "next"), None)
-            if nxt is None or not page["features"] or not nxt.get("href"):
-                break
-            method = str(nxt.get("method") or "GET").upper()
-            url = nxt["href"]
-            if method == "POST":
-                new_body = nxt.get("body")
-                body = {**(body or {}), **(new_body or {})} if nxt.get("merge") else (new_body if new_body is not None else body)
-            key = json.dumps([method, url, body if method == "POST" else None], sort_keys=True, default=str)
-            if key in seen:  # a server that keeps answering the same page
-                break
-            seen.add(key)
+        mid = first + (last - first) // 2
+        monitor.info(
+            f"The STAC API at {stac_url} answered a full page of {len(items)} items for {first}..{last} without a 'next' link "
+            f"(the search would end there silently): searching {first}..{mid} and {mid + timedelta(days=1)}..{last} separately."
+        )
+        return split(first, mid) + split(mid + timedelta(days=1), last)
+
+    try:
+        found = {item.get("id"): item for item in split(start, end)}
     finally:
         if own_client:
             client.close()
     # Servers without the query extension ignore the cloud filter: apply it here too.
     return [item for item in found.values() if cloud_cover(item) <= max_cloud]
+
+
+def _follow_pages(
+    client: HttpClient,
+    stac_url: str,
+    body: dict,
+    headers: Callable[[], dict[str, str]],
+    monitor: Monitor,
+    retry_unauthorized: Callable[..., bool] | None,
+) -> tuple[list[dict], bool]:
+    """The items of one search through all its ``next`` links, and whether the last page looked cut
+    short: as many items as the limit asked, no ``next`` link, and no ``numberMatched`` saying that was all."""
+    url, method = stac_url.rstrip("/") + "/search", "POST"
+    found: dict[str, dict] = {}
+    seen: set[str] = set()
+    for _ in range(_MAX_PAGES):
+        monitor.check()
+        resp = client.request(
+            method,
+            url,
+            json=body if method == "POST" else None,
+            headers=headers,
+            monitor=monitor,
+            on_status=_on_status(stac_url, method, url),
+            retry_unauthorized=retry_unauthorized,
+        )
+        try:
+            page = resp.json()
+        except ValueError:
+            page = None
+        if not isinstance(page, dict) or not isinstance(page.get("features"), list):
+            raise LandCoverError(f"{url} did not answer with a STAC item list; is {stac_url} the root URL of a STAC API?", client.parameter)
+        for item in page["features"]:
+            found.setdefault(item.get("id"), item)
+        nxt = next((link for link in page.get("links") or [] if link.get("rel") == "next"), None)
+        if nxt is None or not nxt.get("href"):
+            matched = page.get("numberMatched", (page.get("context") or {}).get("matched"))
+            full = len(page["features"]) >= _PAGE_LIMIT
+            return list(found.values()), full and not (isinstance(matched, int) and matched <= len(found))
+        if not page["features"]:
+            break
+        method = str(nxt.get("method") or "GET").upper()
+        url = nxt["href"]
+        if method == "POST":
+            new_body = nxt.get("body")
+            body = {**body, **(new_body or {})} if nxt.get("merge") else (new_body if new_body is not None else body)
+        key = json.dumps([method, url, body if method == "POST" else None], sort_keys=True, default=str)
+        if key in seen:  # a server that keeps answering the same page
+            break
+        seen.add(key)
+    return list(found.values()), False
 
 
 # --------------------------------------------------------------------------- signing
