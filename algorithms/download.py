@@ -56,7 +56,7 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         "Earth Search sentinel-2-l2a declares −0.1 also where it already subtracted the offset from the pixels: with "
         "<code>earthsearch:boa_offset_applied</code> true the offset is not applied again (real pixels confirm it); when "
         "the flag is false at baseline ≥ 04.00, which Earth Search gets wrong on some items, the offset is applied unless "
-        "a band's median DN over the patch is below 1000 (a negative reflectance otherwise), which proves it was already "
+        "a band's median DN over the patch is below 900 (a reflectance below −0.01 otherwise), which proves it was already "
         "subtracted. AOT/WVP: DN / 1000; SCL as it is.<br>"
         "<b>STAC preset</b> (PRESET): 0 = the STAC API URL above, 1 = Earth Search, 2 = Microsoft Planetary Computer "
         "(asset URLs signed with its SAS tokens), 3 = Copernicus Data Space Ecosystem (assets on CDSE S3: set "

@@ -33,7 +33,7 @@ from ..http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy
 from ..monitor import Monitor
 from ..rasters import Grid
 from .base import Scene, Source, cloud_cover, item_date
-from .stac import search_items
+from .stac import processing_baseline, search_items
 
 ENV_CLIENT_ID = "SH_CLIENT_ID"
 ENV_CLIENT_SECRET = "SH_CLIENT_SECRET"
@@ -251,7 +251,7 @@ class SentinelHubSource(Source):
         for day, day_items in sorted(by_day.items()):
             ids = sorted(str(i.get("id")) for i in day_items)
             digest = hashlib.sha256("|".join(ids).encode()).hexdigest()[:12]
-            baselines = sorted({str((i.get("properties") or {}).get("s2:processing_baseline")) for i in day_items} - {"None"})
+            baselines = sorted({str(processing_baseline(i)) for i in day_items} - {"None"})
             # The service mosaics with the cloud filter: it is part of what the pixels are.
             scenes.append(
                 Scene(f"{day.isoformat()}:{digest}:{max_cloud:g}", day, min(cloud_cover(i) for i in day_items), ",".join(baselines) or None, item_ids=ids)

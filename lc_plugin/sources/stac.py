@@ -394,8 +394,9 @@ class Scaling:
 BOA_FLAGS = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
 # ESA quantifies AOT and WVP by 1000 without offset (MTD_MSIL2A.xml AOT_/WVP_QUANTIFICATION_VALUE).
 _ATMOSPHERE_SCALE = 0.001
-# A window whose median DN is below this in some reflectance band cannot still carry ESA's +1000.
-_SHIFTED_DN = 1000.0
+# A window whose median DN is below this in some reflectance band cannot still carry ESA's +1000:
+# its median reflectance would be below -0.01 (a margin over 1000 for noise on dark water).
+_SHIFTED_DN = 900.0
 _MIN_CHECK_PIXELS = 50
 
 
@@ -475,10 +476,11 @@ def scaling(item: dict, key: str) -> Scaling:
             f"declared offset {float(offset or 0):g} is not applied again",
         )
     if flag_key and shifted:
+        told = float(offset) if offset is not None else BASELINE_OFFSET
         return Scaling(
-            scale, float(offset) if offset is not None else BASELINE_OFFSET, nodata,
-            f"{flag_key} is false with baseline {baseline} >= 04.00: offset {float(offset) if offset is not None else BASELINE_OFFSET:g} "
-            "applied unless the pixels show it was already subtracted (Earth Search mis-flags some such items)",
+            scale, told, nodata,
+            f"{flag_key} is false with baseline {baseline} >= 04.00: offset {told:g} applied unless the pixels show it was "
+            "already subtracted (Earth Search mis-flags some such items)",
             check_pixels=True,
         )
     if where:
@@ -493,9 +495,10 @@ def scaling(item: dict, key: str) -> Scaling:
 def confirm_offset(scalings: dict[str, Scaling], dn: dict[str, np.ndarray]) -> dict[str, Scaling]:
     """Settle the ``check_pixels`` scalings of one item from its pixels (DN, NaN = no data).
 
-    A band whose median DN in the window is below 1000 would have a negative median
-    reflectance if the offset were still in the pixels: impossible, so the offset was already
-    subtracted. The test only ever proves that; when it proves nothing, the flag is followed.
+    A band whose median DN in the window is below 900 would have a median reflectance below
+    -0.01 if the offset were still in the pixels: no real surface has that, so the offset was
+    already subtracted. The test only ever proves that; when it proves nothing (a bright or
+    cloudy window), the flag is followed.
     """
     doubtful = [b for b, s in scalings.items() if s.check_pixels]
     if not doubtful:
@@ -507,10 +510,10 @@ def confirm_offset(scalings: dict[str, Scaling], dn: dict[str, np.ndarray]) -> d
         s = scalings[band]
         if low:
             proof, median = min(low.items(), key=lambda kv: kv[1])
-            outcome = f"the median DN of {proof} is {median:.0f} < 1000 (negative reflectance otherwise), so the offset was already subtracted: none applied"
+            outcome = f"the median DN of {proof} is {median:.0f} < 900 (reflectance below -0.01 otherwise), so the offset was already subtracted: none applied"
             out[band] = Scaling(s.scale, 0.0, s.nodata, f"{s.reason}; pixels: {outcome}")
         else:
-            out[band] = Scaling(s.scale, s.offset, s.nodata, f"{s.reason}; pixels: no band's median DN is below 1000, offset {s.offset:g} applied")
+            out[band] = Scaling(s.scale, s.offset, s.nodata, f"{s.reason}; pixels: no band's median DN is below 900, offset {s.offset:g} applied")
     return out
 
 
@@ -748,7 +751,7 @@ class StacSource(Source):
         bbox = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
         items = search_items(self.url, self.collection, bbox, start, end, max_cloud, monitor=monitor, client=self.client)
         return [
-            Scene(str(item.get("id")), item_date(item), cloud_cover(item), (item.get("properties") or {}).get("s2:processing_baseline"), payload=item)
+            Scene(str(item.get("id")), item_date(item), cloud_cover(item), processing_baseline(item), payload=item)
             for item in items
         ]
 
