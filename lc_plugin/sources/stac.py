@@ -739,7 +739,9 @@ class StacSource(Source):
             self.signer._client.close()
 
     def signature(self) -> str:
-        return f"stac|{self.url}|{self.collection}"
+        # "scaling 2": reads before the Earth Search offset rules (wrong by 0.1 for sentinel-2-l2a and CDSE)
+        # must not be resumed or taken from the cache.
+        return f"stac|{self.url}|{self.collection}|scaling 2"
 
     def tags(self) -> dict[str, str]:
         tags = {"SOURCE": "stac", "STAC_URL": self.url, "COLLECTION": self.collection}
