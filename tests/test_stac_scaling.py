@@ -233,3 +233,17 @@ def test_recorded_pc_page_has_the_shape_the_detection_relies_on():
     nxt = [link for link in page["links"] if link["rel"] == "next"]
     assert len(nxt) == 1 and nxt[0]["method"] == "GET" and "token=next:sentinel-2-l2a:" in nxt[0]["href"]
     assert "numberMatched" not in page and "context" not in page
+
+
+def test_baseline_from_properties_or_product_name(tmp_path):
+    from lc_plugin.sources.stac import processing_baseline
+
+    cdse = recorded_item("cdse/item_S2A_MSIL2A_20241107T113311_N0511_R080_T32VKR_20241107T123948.json")
+    assert "s2:processing_baseline" not in cdse["properties"] and processing_baseline(cdse) == "05.11"  # processing:version
+    pc = recorded_item("planetary-computer/item_S2B_MSIL2A_20220612T182919_R027_T24XWR_20220613T123251.json")
+    del pc["properties"]["s2:processing_baseline"]
+    assert processing_baseline(pc) == "04.00"  # from s2:product_uri …_N0400_…
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(LandCoverError) as err:
+        load_item(str(tmp_path / "bad.json"))
+    assert err.value.parameter == "INPUT" and "bad.json is not a readable STAC item" in str(err.value)
