@@ -240,7 +240,7 @@ def _follow_pages(
         nxt = next((link for link in page.get("links") or [] if link.get("rel") == "next"), None)
         if nxt is None or not nxt.get("href"):
             matched = page.get("numberMatched", (page.get("context") or {}).get("matched"))
-            full = len(page["features"]) >= _PAGE_LIMIT
+            full = len(page["features"]) == _PAGE_LIMIT  # more than asked: a server that does not page at all
             return list(found.values()), full and not (isinstance(matched, int) and matched <= len(found))
         if not page["features"]:
             break
