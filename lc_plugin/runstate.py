@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 
 from .monitor import Monitor
@@ -92,9 +93,10 @@ class WorkerProgress:
         self._written = time.monotonic()
         os.makedirs(self.folder, exist_ok=True)
         path = os.path.join(self.folder, PROGRESS_FILE)
-        tmp = f"{path}.{os.getpid()}.tmp"
+        # One temporary file per thread: a step's reader threads log too (two writers of one name race).
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"percent": round(self.percent, 2), "messages": self.messages}, f)
+            json.dump({"percent": round(self.percent, 2), "messages": list(self.messages)}, f)
         os.replace(tmp, path)
 
 
