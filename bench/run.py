@@ -387,12 +387,16 @@ def ensure_tools(log) -> None:
         sudo = [] if os.geteuid() == 0 else ["sudo"]
         subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "time"], check=False)
     py = EOLEARN_VENV / "bin" / "python"
-    ok = py.exists() and subprocess.run([str(py), "-c", "import eolearn.features.extra.interpolation, numba"], capture_output=True).returncode == 0
+    probe = [str(py), "-c", "import eolearn.features.extra.interpolation, numba, s2cloudless, lightgbm"]
+    ok = py.exists() and subprocess.run(probe, capture_output=True).returncode == 0
     if not ok:
         log("creating bench/.venv-eolearn with eo-learn 1.5 (its own numpy, numba)")
         subprocess.run(["/usr/bin/python3", "-m", "venv", str(EOLEARN_VENV)], check=True)
         subprocess.run(
-            [str(EOLEARN_VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "eo-learn[extra]==1.5.*", "numba", "scipy", "scikit-learn"],
+            [
+                str(EOLEARN_VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+                "eo-learn[extra]==1.5.*", "numba", "scipy", "scikit-learn", "s2cloudless", "lightgbm",
+            ],
             check=True,
         )
 
