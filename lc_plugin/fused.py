@@ -165,7 +165,9 @@ def _classify_windows(
         feats = feature_block(values, model.bands)
         ok = np.isfinite(feats).all(axis=1)
         out = np.zeros(feats.shape[0], dtype=np.uint8)
-        if ok.any():
+        if ok.all():  # the usual case: no copy of the features
+            out[:] = model.predict(feats)[0]
+        elif ok.any():
             out[ok] = model.predict(np.ascontiguousarray(feats[ok]))[0].astype(np.uint8)
         labels[rows, cols] = out.reshape(window.height, window.width)
         with lock:
