@@ -33,6 +33,24 @@ TAG_KIND = "LC_KIND"
 FILE_BLOCK_BYTES = 512 * 1024 * 1024  # input bytes read per window by the file-level steps
 _TILE = 256  # the GeoTIFF tile size below: windows aligned to it decompress each tile once
 _GTIFF_OPTIONS = {"tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate", "bigtiff": "if_safer"}
+# The chain's intermediate stacks, by kind, as measured by bench/bench_encoding.py (RESULTS.md,
+# "Intermediate encodings"): on real reflectance, deflate without the floating-point predictor
+# stores an interpolated stack in 0.48 × its raw size instead of 0.69 × and reads back ~3× faster
+# (it is read again by Train, Classify and the tile export); a cloud mask is written ~5× faster by
+# ZSTD at the same (tiny) size. Both lossless, both read by GDAL 3.6 and QGIS 3.22.
+_KIND_OPTIONS = {
+    "interpolated": {"compress": "deflate", "predictor": 1},
+    "cloudmask": {"compress": "zstd", "zstd_level": 1},
+}
+
+
+def _encoding(kind: str, dtype: np.dtype) -> dict:
+    """Creation options of a stack of this kind (floating-point predictor for other float stacks)."""
+    options = dict(_GTIFF_OPTIONS)
+    if dtype.kind == "f":
+        options["predictor"] = 3
+    options.update(_KIND_OPTIONS.get(kind, {}))
+    return options
 
 
 @dataclass
@@ -181,10 +199,8 @@ def write_stack(path: str, stack: TimeStack, kind: str = "timestack", nodata: fl
     tags.update({TAG_DATES: json.dumps([d.isoformat() for d in stack.dates]), TAG_BANDS: json.dumps(stack.bands), TAG_KIND: kind})
     profile = dict(
         driver="GTiff", width=w, height=h, count=t * b, dtype=dtype, crs=stack.grid.crs,
-        transform=stack.grid.transform, nodata=nodata, **_GTIFF_OPTIONS,
+        transform=stack.grid.transform, nodata=nodata, **_encoding(kind, dtype),
     )
-    if dtype.kind == "f":
-        profile["predictor"] = 3
     with atomic_output(path) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.update_tags(**tags)
@@ -277,10 +293,8 @@ class StackWriter:
         t, b = len(self.dates), len(self.bands)
         profile = dict(
             driver="GTiff", width=self.grid.width, height=self.grid.height, count=t * b, dtype=self.dtype,
-            crs=self.grid.crs, transform=self.grid.transform, nodata=self.nodata, interleave="band", **_GTIFF_OPTIONS,
+            crs=self.grid.crs, transform=self.grid.transform, nodata=self.nodata, interleave="band", **_encoding(self.kind, self.dtype),
         )
-        if self.dtype.kind == "f":
-            profile["predictor"] = 3
         self._ctx = atomic_output(self.path)
         tmp = self._ctx.__enter__()
         try:

@@ -33,3 +33,23 @@ def test_filterscenes_vrt_opens_in_qgis(run_alg, tmp_path):
     assert filtered.dates == [DATES[0], DATES[2]]
     np.testing.assert_array_equal(filtered.data, data[[0, 2]])
     assert QgsRasterLayer(out["OUTPUT_MASK"], "mask").isValid()
+
+
+def test_intermediate_encodings_open_in_qgis(qgis_app, tmp_path):
+    """The encodings chosen for intermediate stacks (bench_encoding.py) are lossless and QGIS 3.22 reads them."""
+    import rasterio
+    from qgis.core import QgsRasterLayer
+
+    grid = Grid(CRS.from_epsg(32633), from_origin(465000, 5080000, 10, 10), 8, 6)
+    values = np.random.default_rng(0).random((3, 2, 6, 8)).astype(np.float32)
+    values[0, 0, 0, 0] = np.nan
+    mask = (values[:, :1] > 0.5).astype(np.uint8)
+    write_stack(str(tmp_path / "i.tif"), TimeStack(values, DATES, ["B04", "B08"], grid), kind="interpolated")
+    write_stack(str(tmp_path / "m.tif"), TimeStack(mask, DATES, ["CLM"], grid), kind="cloudmask", nodata=255)
+    for name, data, compression in (("i.tif", values, "deflate"), ("m.tif", mask, "zstd")):
+        with rasterio.open(tmp_path / name) as src:
+            assert src.compression.value.lower() == compression
+        np.testing.assert_array_equal(read_stack(str(tmp_path / name)).data, data)
+        layer = QgsRasterLayer(str(tmp_path / name), name)
+        assert layer.isValid() and layer.bandCount() == data.shape[0] * data.shape[1]
+        assert layer.dataProvider().block(2, layer.extent(), 8, 6).value(1, 2) == data.reshape(-1, 6, 8)[1, 1, 2]
