@@ -437,8 +437,10 @@ def compute_masks(
             probabilities = False
 
     n_dates = len(dates)
-    per_block = max(1, _READ_BUDGET_PIXELS // max(1, grid.width * grid.height))
-    if threads > 1:  # several blocks per thread, so a thread slowed by other jobs takes fewer
+    threads = max(1, int(threads))
+    # The read budget is shared by the threads; several blocks per thread, so one slowed by other jobs takes fewer.
+    per_block = max(1, _READ_BUDGET_PIXELS // max(1, grid.width * grid.height * threads))
+    if threads > 1:
         per_block = min(per_block, max(1, -(-n_dates // (4 * threads))))
     masks = np.empty((n_dates, 1, grid.height, grid.width), dtype=np.uint8)
     probs = np.empty((n_dates, 1, grid.height, grid.width), dtype=np.float32) if probabilities else None
