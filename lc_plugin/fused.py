@@ -42,6 +42,9 @@ from .scenes import DEFAULT_MIN_VALID_FRACTION, check_min_valid_fraction, clear_
 # Input bytes per window: two windows in flight plus their interpolated values and features stay
 # well under 1 GB for a 70-date, 13-band stack (256 × 256 px windows).
 WINDOW_BYTES = 256 * 1024 * 1024
+# Rows of a window turned into features and classified at once (64 × 256 px: ~23 MB of features
+# for 22 dates × 16; onnxruntime sums each row's trees in the same order for any batch this large).
+_PREDICT_ROWS = 64
 
 
 @dataclass
@@ -136,7 +139,7 @@ def classify_stack(
 def _classify_windows(
     stack_path: str, bands: list[str], masks: np.ndarray, keep: np.ndarray, result: FusedResult, model: PixelModel, threads: int, monitor: Monitor
 ) -> np.ndarray:
-    """The class map, window by window on ``threads`` threads (each with its own open dataset)."""
+    """The class map, window by window on ``threads`` threads (each window opens the stack itself)."""
     height, width = masks.shape[1:]
     used = [i for i, b in enumerate(bands) if b not in CATEGORICAL_BANDS]
     model_index = [[bands[i] for i in used].index(b) for b in model.bands]
@@ -144,32 +147,23 @@ def _classify_windows(
     days = np.array([d.toordinal() for d in result.kept_dates], dtype=np.float64)
     target_days = np.array([d.toordinal() for d in result.targets], dtype=np.float64)
     labels = np.zeros((height, width), dtype=np.uint8)
-    local = threading.local()
     lock = threading.Lock()
-    opened: list = []
     totals = {"read": 0.0, "interpolate": 0.0, "features + classify": 0.0}
     any_valid = []
 
     def run(window: Window) -> None:
-        if not hasattr(local, "src"):
-            local.src = rasterio.open(stack_path)
-            with lock:
-                opened.append(local.src)
         t0 = time.perf_counter()
-        block = _read_float(local.src, indexes, window).reshape(keep.size, len(used), window.height, window.width)
+        with rasterio.open(stack_path) as src:  # closed at once: GDAL's cache of its tiles goes with it
+            block = _read_float(src, indexes, window).reshape(keep.size, len(used), window.height, window.width)
         rows, cols = window.toslices()
         valid = (masks[:, rows, cols] == MASK_CLEAR) & np.isfinite(block).all(axis=1)
         t1 = time.perf_counter()
         values = interpolate_linear(block, valid, days, target_days, threads=1)[:, model_index]
+        del block
         t2 = time.perf_counter()
-        feats = feature_block(values, model.bands)
-        ok = np.isfinite(feats).all(axis=1)
-        out = np.zeros(feats.shape[0], dtype=np.uint8)
-        if ok.all():  # the usual case: no copy of the features
-            out[:] = model.predict(feats)[0]
-        elif ok.any():
-            out[ok] = model.predict(np.ascontiguousarray(feats[ok]))[0].astype(np.uint8)
-        labels[rows, cols] = out.reshape(window.height, window.width)
+        for r0 in range(0, window.height, _PREDICT_ROWS):  # features of a few rows at a time: bounded memory
+            part = values[:, :, r0 : r0 + _PREDICT_ROWS]
+            labels[rows.start + r0 : rows.start + r0 + part.shape[2], cols] = _predict(model, part).reshape(part.shape[2:])
         with lock:
             any_valid.append(bool(valid.any()))
             for name, seconds in zip(totals, (t1 - t0, t2 - t1, time.perf_counter() - t2)):
@@ -186,10 +180,6 @@ def _classify_windows(
             for future in futures:
                 future.cancel()
             raise
-        finally:
-            pool.shutdown(wait=True)
-            for src in opened:
-                src.close()
     result.thread_seconds.update(totals)
     if not any(any_valid):
         raise LandCoverError(
@@ -198,6 +188,18 @@ def _classify_windows(
             "INPUT",
         )
     return labels
+
+
+def _predict(model: PixelModel, values: np.ndarray) -> np.ndarray:
+    """Class ids of the pixels of a (N, B, h, w) block, 0 where a feature is missing (as ``classify_file``)."""
+    feats = feature_block(values, model.bands)
+    ok = np.isfinite(feats).all(axis=1)
+    out = np.zeros(feats.shape[0], dtype=np.uint8)
+    if ok.all():  # the usual case: no copy of the features
+        out[:] = model.predict(feats)[0]
+    elif ok.any():
+        out[ok] = model.predict(np.ascontiguousarray(feats[ok]))[0].astype(np.uint8)
+    return out
 
 
 def _read_float(src, indexes: list[int], window: Window) -> np.ndarray:
