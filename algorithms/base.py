@@ -129,16 +129,17 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(f"{name}: the output must be a {' or '.join(extensions)} file, not {path}.")
         return path
 
-    def style_as_classes(self, context: QgsProcessingContext, path: str) -> None:
+    def style_as_classes(self, context: QgsProcessingContext, path: str, **placement) -> None:
         """Load a class raster with the class colours and names once the algorithm finishes."""
-        self.style_output(context, path)
+        self.style_output(context, path, **placement)
 
-    def style_output(self, context: QgsProcessingContext, path: str, date=None) -> None:
-        """Style ``path`` from its LC_KIND metadata when Processing loads it (GUI, runAndLoadResults)."""
+    def style_output(self, context: QgsProcessingContext, path: str, date=None, **placement) -> None:
+        """Style ``path`` from its LC_KIND metadata when Processing loads it (GUI, runAndLoadResults);
+        ``placement``: LayerStyler's hidden/below/above."""
         from .styling import LayerStyler
 
         if context.willLoadLayerOnCompletion(path):
-            styler = LayerStyler(path, date)
+            styler = LayerStyler(path, date, **placement)
             self._post_processors.append(styler)
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(styler)
 

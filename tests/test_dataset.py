@@ -180,7 +180,7 @@ def test_cancel_leaves_no_store(tmp_path):
     with pytest.raises(Cancelled):
         export_tiles([stack], [ref], out, tile_size=2, n_folds=2, monitor=monitor)
     assert open_tile_store(out).tile_size == 4  # the earlier store is untouched
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref_0.tif", "stack_0.tif", "t.zarr"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref_0.qml", "ref_0.tif", "ref_0.tif.aux.xml", "stack_0.tif", "t.zarr"]
 
 
 def test_without_zarr_names_the_package(tmp_path, monkeypatch):
