@@ -12,15 +12,18 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from ..lc_plugin import deps
 from ..lc_plugin.segmentation import ARCHITECTURES
 from ..lc_plugin.segmentation.training import DEVICES, TrainConfig, load_config
 from .base import LandCoverAlgorithm
 
-TORCH_MISSING = (
-    "Training a segmentation model needs PyTorch, which is not installed in the Python that QGIS uses. "
-    "Install the CPU build with `make setup-dl` in a checkout of the plugin, or: python3 -m pip install --user torch==2.13.0 "
-    "(classifying with a trained model needs only onnxruntime)."
-)
+
+def torch_missing() -> str:
+    return (
+        "Training a segmentation model needs PyTorch, which is not installed in the Python that QGIS uses. "
+        "Install the CPU build with `make setup-dl` in a checkout of the plugin, or: python3 -m pip install --target "
+        f"{deps.INSTALL_FOLDER} torch==2.13.0 (classifying with a trained model needs only onnxruntime)."
+    )
 
 
 class TrainSegmentationAlgorithm(LandCoverAlgorithm):
@@ -100,7 +103,7 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         try:
             import torch  # noqa: F401
         except ImportError as exc:
-            raise QgsProcessingException(TORCH_MISSING) from exc
+            raise QgsProcessingException(torch_missing()) from exc
         from ..lc_plugin.segmentation.pipeline import train_segmentation
 
         config = TrainConfig(
