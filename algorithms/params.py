@@ -1,10 +1,12 @@
-"""Parameter definitions shared by several algorithms (dates)."""
+"""Parameter definitions shared by several algorithms (dates, Sentinel-2 bands)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from qgis.core import QgsProcessingException, QgsProcessingParameterDateTime
+from qgis.core import QgsProcessingException, QgsProcessingParameterDateTime, QgsProcessingParameterEnum
+
+from ..lc_plugin.sources.sentinelhub import CLOUD_BANDS, L1C_BANDS
 
 START_DATE = "START_DATE"
 END_DATE = "END_DATE"
@@ -13,6 +15,15 @@ END_DATE = "END_DATE"
 def date_parameter(name: str, description: str, optional: bool = False, default=None) -> QgsProcessingParameterDateTime:
     """A date (calendar widget in dialogs and the modeler); qgis_process and scripts still pass YYYY-MM-DD text."""
     return QgsProcessingParameterDateTime(name, description, QgsProcessingParameterDateTime.Date, default, optional)
+
+
+# Every band a source can deliver: the 13 L1C bands, the L2A scene classification, Sentinel Hub's cloud layers.
+BAND_OPTIONS = [*L1C_BANDS, "SCL", *CLOUD_BANDS]
+
+
+def bands_parameter(name: str, description: str, default: list[str]) -> QgsProcessingParameterEnum:
+    """Bands as a checklist; its values are the band names, so qgis_process takes BANDS=B02,B03,B04 as before."""
+    return QgsProcessingParameterEnum(name, description, BAND_OPTIONS, allowMultiple=True, defaultValue=list(default), usesStaticStrings=True)
 
 
 def add_date_parameters(algorithm, optional: bool) -> None:

@@ -34,7 +34,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
         "patch's usable pixels of a class, so memory does not grow with the number of patches.<br>"
         "<b>Samples per class</b> (SAMPLES_PER_CLASS): at most this many pixels per class (default 5000).<br>"
         "<b>Test fraction</b> (TEST_FRACTION): share held out for testing (default 0.25), <b>split by</b> (SPLIT, "
-        "default 0 = <i>pixel</i>; 1 = whole <i>patch</i>, so no neighbouring pixels leak).<br>"
+        "<i>pixel</i> (default) or whole <i>patch</i>, so no neighbouring pixels leak; SPLIT=0 or 1 in qgis_process).<br>"
         "<b>Drop classes without samples</b> (DROP_EMPTY_CLASSES, default no): otherwise a class of the reference "
         "with no usable pixel is an error.<br>"
         "Advanced: <b>Random seed</b> (SEED, default 42), <b>Number of trees</b> (N_ESTIMATORS, default 300), "
