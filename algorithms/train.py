@@ -14,6 +14,7 @@ from qgis.core import (
 )
 
 from ..lc_plugin import batch, train
+from ..lc_plugin.pairing import pair_stacks
 from .base import LandCoverAlgorithm
 
 SPLITS = ["pixel", "patch"]
@@ -26,8 +27,11 @@ class TrainAlgorithm(LandCoverAlgorithm):
     HELP = (
         "Samples reference pixels (stratified per class, seeded), builds the features (every band plus NDVI, NDWI and "
         "NDBI for every date) and trains a LightGBM multiclass model, as in the eo-learn land-cover example.<br>"
-        "<b>Interpolated time stacks</b> (INPUT) and <b>Reference rasters</b> (REFERENCE): one reference per stack, in "
-        "the same order, on the same grid; all stacks must share dates and bands. Optional when a run folder is given.<br>"
+        "<b>Interpolated time stacks</b> (INPUT) and <b>Reference rasters</b> (REFERENCE): one reference per stack, on the "
+        "same grid; all stacks must share dates and bands. The lists may be in any order: each stack is paired with the "
+        "reference of the same patch id (465_5079, in the file or folder name) or of the same name apart from a common "
+        "prefix or suffix (north_i.tif ↔ north_r.tif); files that do not pair are an error. Optional when a run folder "
+        "is given.<br>"
         "<b>Grid run folder</b> (RUN_FOLDER, optional, default none): train on every patch prepared by "
         "<i>Run land-cover pipeline over a grid</i> with a reference (its interpolated stacks and reference rasters), in "
         "addition to INPUT/REFERENCE. Pixels are drawn patch by patch with per-patch quotas proportional to each "
@@ -69,7 +73,9 @@ class TrainAlgorithm(LandCoverAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("Interpolated time stacks"), QgsProcessing.TypeRaster, optional=True))
         self.addParameter(
-            QgsProcessingParameterMultipleLayers(self.REFERENCE, self.tr("Reference rasters (same order)"), QgsProcessing.TypeRaster, optional=True)
+            QgsProcessingParameterMultipleLayers(
+                self.REFERENCE, self.tr("Reference rasters (paired with the stacks by patch id or name)"), QgsProcessing.TypeRaster, optional=True
+            )
         )
         self.addParameter(
             QgsProcessingParameterFile(self.RUN_FOLDER, self.tr("Grid run folder"), behavior=QgsProcessingParameterFile.Folder, optional=True)
@@ -104,7 +110,8 @@ class TrainAlgorithm(LandCoverAlgorithm):
         model = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         predictions = self.parameterAsFileOutput(parameters, self.OUTPUT_PREDICTIONS, context) or None
         stacks = self.raster_paths(parameters, self.INPUT, context, required=False)
-        references = self.raster_paths(parameters, self.REFERENCE, context, required=False)
+        pairs = pair_stacks(stacks, self.raster_paths(parameters, self.REFERENCE, context, required=False))
+        stacks, references = [s for s, _ in pairs], [r for _, r in pairs]
         run_folder = self.parameterAsFile(parameters, self.RUN_FOLDER, context)
         if run_folder:
             grid_stacks, grid_references = batch.training_pairs(run_folder)
