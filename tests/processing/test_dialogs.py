@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+
+from lc_plugin.rasters import Grid, write_raster
 
 
 def _alg(name: str):
@@ -67,12 +72,6 @@ def test_rungrid_reference_is_a_layer_with_a_field_like_rasterize_reference(qgis
 
 def test_train_refuses_stacks_and_references_that_do_not_pair(run_alg, tmp_path):
     from qgis.core import QgsProcessingException
-
-    import numpy as np
-    from rasterio.crs import CRS
-    from rasterio.transform import from_origin
-
-    from lc_plugin.rasters import Grid, write_raster
 
     grid = Grid(CRS.from_epsg(32633), from_origin(465000, 5080000, 10, 10), 2, 2)
     paths = {}
