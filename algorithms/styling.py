@@ -187,10 +187,10 @@ def place_below(project, upper: str, lower: str) -> None:
     upper_node, lower_node = _tree_node(project, upper), _tree_node(project, lower)
     if upper_node is None or lower_node is None:
         return
-    moved = lower_node.clone()
-    lower_node.parent().removeChildNode(lower_node)
     parent = upper_node.parent()
-    parent.insertChildNode(parent.children().index(upper_node) + 1, moved)
+    # the copy goes in before the original leaves: a layer without any node would be removed from the project
+    parent.insertChildNode(parent.children().index(upper_node) + 1, lower_node.clone())
+    lower_node.parent().removeChildNode(lower_node)
 
 
 class LayerStyler(QgsProcessingLayerPostProcessorInterface):
