@@ -23,7 +23,9 @@ BAND_OPTIONS = [*L1C_BANDS, "SCL", *CLOUD_BANDS]
 
 def bands_parameter(name: str, description: str, default: list[str]) -> QgsProcessingParameterEnum:
     """Bands as a checklist; its values are the band names, so qgis_process takes BANDS=B02,B03,B04 as before."""
-    return QgsProcessingParameterEnum(name, description, BAND_OPTIONS, allowMultiple=True, defaultValue=list(default), usesStaticStrings=True)
+    bands = QgsProcessingParameterEnum(name, description, BAND_OPTIONS, allowMultiple=True, defaultValue=list(default), usesStaticStrings=True)
+    bands.setMetadata({"widget_wrapper": {"useCheckBoxes": True, "columns": 6}})  # ticked in the dialog, not a "…" list
+    return bands
 
 
 def add_date_parameters(algorithm, optional: bool) -> None:

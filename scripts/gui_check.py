@@ -16,7 +16,7 @@ import traceback
 
 from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProject
 from qgis.PyQt.QtCore import QTimer
-from qgis.PyQt.QtWidgets import QApplication, QDockWidget, QTextEdit
+from qgis.PyQt.QtWidgets import QApplication, QDockWidget, QTextEdit, QWidget
 from qgis.utils import active_plugins, iface, plugins
 
 OUT = os.environ["LC_GUI_OUT"]
@@ -97,8 +97,19 @@ def open_dialog(index):
     dialog = processing.createAlgorithmDialog(run["alg"], run["params"])
     _keep.append(dialog)
     dialog.show()
-    STATE["runs"].append({"alg": run["alg"], "dialog_title": dialog.windowTitle()})
-    QTimer.singleShot(1000, lambda: run_dialog(index, dialog))
+    widgets = sorted({w.metaObject().className() for w in dialog.findChildren(QWidget)})
+    STATE["runs"].append({"alg": run["alg"], "dialog_title": dialog.windowTitle(), "widgets": widgets})
+    if run.get("run", True):
+        QTimer.singleShot(1000, lambda: run_dialog(index, dialog))
+    else:  # only look at the dialog
+        QTimer.singleShot(1000, lambda: look(index, dialog))
+
+
+@step
+def look(index, dialog):
+    STATE["runs"][index]["dialog_screenshot"] = dialog.grab().save(os.path.join(OUT, f"dialog_{index}.png"))
+    dialog.close()
+    QTimer.singleShot(300, lambda: open_dialog(index + 1))
 
 
 @step

@@ -102,6 +102,7 @@ def test_plugin_from_zip_in_real_qgis(tmp_path):
                 "OUTPUT_PROBABILITIES": str(tmp_path / "b_proba.tif"),
             },
         },
+        {"alg": "landcover:download", "params": {}, "run": False},
     ]
     env = dict(
         os.environ,
@@ -143,7 +144,7 @@ def test_plugin_from_zip_in_real_qgis(tmp_path):
     assert (ARTEFACTS / "modeler.png").stat().st_size > 10_000
 
     # the Rasterize reference dialog ran and loaded its output with the class legend
-    reference_run, classify_run = state["runs"]
+    reference_run, classify_run, download_look = state["runs"]
     assert "Rasterize reference" in reference_run["dialog_title"]
     assert "Classes:" in reference_run["dialog_log"] and "forest" in reference_run["dialog_log"], reference_run["dialog_log"]
     layers = state["layers"]  # the layers panel, top to bottom
@@ -161,6 +162,10 @@ def test_plugin_from_zip_in_real_qgis(tmp_path):
     assert layers[map_index]["renderer"] == "paletted" and layers[map_index]["visible"]
     assert layers[proba_index]["renderer"] == "singlebandpseudocolor" and not layers[proba_index]["visible"]
     assert "(band 1 = " in layers[proba_index]["name"]
+
+    # the Download dialog: calendar widgets for the dates, the bands as check boxes
+    assert "QgsDateTimeEdit" in download_look["widgets"] or "QgsDateEdit" in download_look["widgets"], download_look["widgets"]
+    assert "QgsProcessingEnumCheckboxPanelWidget" in download_look["widgets"], download_look["widgets"]
 
     # the mosaic COG added by hand shows the class names, not 256 unnamed entries
     assert state["opened"] == [{"source": made["cog"], "valid": True}]
