@@ -10,6 +10,8 @@ HELP_FILE = README.parent / "resources" / "help" / "index.html"
 ALGORITHM_IDS = [
     "creategrid",
     "download",
+    "importproducts",
+    "buildstack",
     "cloudmasks",
     "filterscenes",
     "interpolate",
