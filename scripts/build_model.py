@@ -13,6 +13,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "resources", "models", "landcover_chain.model3")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_HASH_SEED", "0")  # the same attribute order on every run: diffs show real changes
 sys.path.insert(0, "/usr/share/qgis/python/plugins")
 
 DESCRIPTION = (
