@@ -19,9 +19,9 @@ def missing_message(missing: list[str]) -> str:
     """Which packages are missing and which algorithms cannot run until they are installed."""
     blocked = sorted({deps_installer.NEEDED_BY[name] for name in missing if name in deps_installer.NEEDED_BY})
     return (
-        f"Python packages missing in QGIS's Python: {', '.join(missing)}. "
-        f"{', '.join(blocked)} cannot run until they are installed: Plugins ▸ Land cover ▸ {ACTION_TEXT.rstrip('…')} "
-        f"(installs into {profile_deps_folder()}; no administrator rights needed)."
+        f"Missing Python packages: {', '.join(missing)}; {', '.join(blocked)} cannot run yet. "
+        f"{ACTION_TEXT.rstrip('…')} (button, or Plugins ▸ Land cover) installs them into {profile_deps_folder()}, "
+        "no administrator rights needed."
     )
 
 
