@@ -80,7 +80,12 @@ class DependencyCheck:
             QgsMessageLog.logMessage(missing_message(missing), LOG_TAG, Qgis.MessageLevel.Warning)
         if self.iface is None:
             return missing
-        from qgis.PyQt.QtWidgets import QAction, QPushButton
+        from qgis.PyQt.QtWidgets import QPushButton
+
+        try:
+            from qgis.PyQt.QtGui import QAction  # Qt6 (QGIS 4)
+        except ImportError:
+            from qgis.PyQt.QtWidgets import QAction  # Qt5
 
         self.action = QAction(ACTION_TEXT, self.iface.mainWindow())
         self.action.triggered.connect(self.install)
