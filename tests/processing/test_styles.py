@@ -215,5 +215,6 @@ def test_mosaic_cog_opened_by_hand_shows_the_class_legend(project, stack, tmp_pa
         assert len(classes) < 20 and all(label for label, _ in classes.values())
     # without the .qml, QGIS still reads the names GDAL keeps (category names in the .aux.xml) with the colour table
     Path(cog).with_suffix(".qml").unlink()
-    classes = {c.value: c.label for c in QgsRasterLayer(cog, "no style").renderer().classes()}
+    unstyled = QgsRasterLayer(cog, "no style")
+    classes = {c.value: c.label for c in unstyled.renderer().classes()}
     assert classes[2] == "forest" and classes[0] == "no data" and len(classes) == 256  # GeoTIFF palettes have 256 entries
