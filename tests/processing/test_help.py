@@ -12,6 +12,7 @@ ALGORITHM_IDS = [
     "download",
     "importproducts",
     "buildstack",
+    "downloadolci",
     "cloudmasks",
     "filterscenes",
     "interpolate",
