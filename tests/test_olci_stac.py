@@ -150,3 +150,22 @@ def test_s3_hrefs_are_read_through_gdal_vsis3(tmp_path, tmp_cache, monkeypatch):
             olci_stac.olci_stac_stack(server.url, olci_stac.DEFAULT_COLLECTION, _patch(), DAY, DAY, policy=FAST)
     np.testing.assert_array_equal(stack.data, local.data)
     assert "test-secret" not in str(err.value)
+
+
+def test_cancel_during_the_fetch_leaves_no_output_and_no_cache(tmp_path, tmp_cache):
+    from lc_plugin.errors import Cancelled
+    from lc_plugin.monitor import Monitor
+    from lc_plugin.rasters import write_raster
+
+    root = str(tmp_path / "stac")
+    product = _catalogue(root)
+    patch = _patch()
+    grid_raster, out = str(tmp_path / "patch.tif"), str(tmp_path / "olci.tif")
+    write_raster(grid_raster, np.zeros((patch.height, patch.width), np.uint8), patch)
+    with StacServer(root) as server:
+        cancelled = lambda: "geo_coordinates.nc" in _files_fetched(server, product)  # noqa: E731 - the user presses Cancel then
+        with pytest.raises(Cancelled):
+            olci_stac.olci_stac_stack_file(server.url, olci_stac.DEFAULT_COLLECTION, grid_raster, out, start=DAY, end=DAY, policy=FAST,
+                                           monitor=Monitor(is_cancelled=cancelled))
+    assert len(_files_fetched(server, product)) <= 3 and not os.path.exists(out)
+    assert list(tmp_cache.iterdir()) == [] and sorted(os.listdir(tmp_path)) == ["cache", "patch.tif", "stac"]
