@@ -30,6 +30,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
+from rasterio.warp import transform_bounds
+
 from . import olci
 from .atomic import atomic_output, check_not_input
 from .errors import LandCoverError
@@ -235,8 +237,6 @@ def olci_stac_stack(
     if start is None or end is None:
         raise LandCoverError("A STAC search needs both START_DATE and END_DATE.", "START_DATE" if start is None else "END_DATE")
     grid = olci.olci_grid(patch, olci.check_resolution(resolution))
-    from rasterio.warp import transform_bounds
-
     bbox = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
     items = search_items(stac_url, collection, bbox, start, end, None, policy=policy, monitor=monitor.sub(0.0, 0.02))
     items = sorted((i for i in items if start <= item_date(i) <= end), key=_item_key)
