@@ -72,11 +72,11 @@ def _manifest_info(path: str, label: str) -> tuple[dt.datetime, str]:
     try:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError) as exc:
-        raise LandCoverError(f"{label}: cannot read its xfdumanifest.xml ({exc}).", "PRODUCTS") from exc
+        raise LandCoverError(f"{label}: cannot read its xfdumanifest.xml ({exc}).", "PRODUCTS_FOLDER") from exc
     start = root.findtext(".//sentinel-safe:acquisitionPeriod/sentinel-safe:startTime", namespaces=_NS)
     ptype = root.findtext(".//sentinel3:generalProductInformation/sentinel3:productType", namespaces=_NS)
     if not start:
-        raise LandCoverError(f"{label}: xfdumanifest.xml has no acquisitionPeriod/startTime.", "PRODUCTS")
+        raise LandCoverError(f"{label}: xfdumanifest.xml has no acquisitionPeriod/startTime.", "PRODUCTS_FOLDER")
     return dt.datetime.fromisoformat(start.rstrip("Z")[:26]), (ptype or "").strip()
 
 
@@ -86,7 +86,7 @@ def _check_folder(folder: str, label: str) -> None:
         raise LandCoverError(
             f"{label} is not a complete Sentinel-3 OLCI EFR product: it lacks {', '.join(missing[:4])}"
             + (f" and {len(missing) - 4} more" if len(missing) > 4 else "") + ".",
-            "PRODUCTS",
+            "PRODUCTS_FOLDER",
         )
 
 
@@ -98,11 +98,11 @@ def open_product(path: str, workdir: str) -> OlciProduct:
     elif zipfile.is_zipfile(path):
         folder = _extract_zip(path, workdir, label)
     else:
-        raise LandCoverError(f"{path} is neither a .SEN3 product folder nor a .zip of one.", "PRODUCTS")
+        raise LandCoverError(f"{path} is neither a .SEN3 product folder nor a .zip of one.", "PRODUCTS_FOLDER")
     _check_folder(folder, label)
     start, ptype = _manifest_info(os.path.join(folder, "xfdumanifest.xml"), label)
     if ptype and ptype != PRODUCT_TYPE:
-        raise LandCoverError(f"{label} is a {ptype.strip('_')} product; this step reads OLCI Level-1B full resolution ({PRODUCT_TYPE.strip('_')}).", "PRODUCTS")
+        raise LandCoverError(f"{label} is a {ptype.strip('_')} product; this step reads OLCI Level-1B full resolution ({PRODUCT_TYPE.strip('_')}).", "PRODUCTS_FOLDER")
     name = os.path.basename(os.path.normpath(folder))
     return OlciProduct(name[:-5] if name.endswith(".SEN3") else name, folder, start, ptype or PRODUCT_TYPE)
 
@@ -111,10 +111,10 @@ def _extract_zip(path: str, workdir: str, label: str) -> str:
     with zipfile.ZipFile(path) as zf:
         manifests = [n for n in zf.namelist() if n.endswith("xfdumanifest.xml")]
         if len(manifests) != 1:
-            raise LandCoverError(f"{label} must hold exactly one .SEN3 product (found {len(manifests)} manifests).", "PRODUCTS")
+            raise LandCoverError(f"{label} must hold exactly one .SEN3 product (found {len(manifests)} manifests).", "PRODUCTS_FOLDER")
         prefix = manifests[0][: -len("xfdumanifest.xml")]
         if ".." in prefix.split("/"):
-            raise LandCoverError(f"{label} has an unsafe path inside ({manifests[0]}).", "PRODUCTS")
+            raise LandCoverError(f"{label} has an unsafe path inside ({manifests[0]}).", "PRODUCTS_FOLDER")
         target = os.path.join(workdir, os.path.splitext(label)[0])
         for member in NEEDED_FILES:
             if prefix + member in zf.namelist():
@@ -127,13 +127,13 @@ def find_products(paths: Sequence[str]) -> list[str]:
     found = []
     for path in paths:
         if not os.path.exists(path):
-            raise LandCoverError(f"{path} does not exist.", "PRODUCTS")
+            raise LandCoverError(f"{path} does not exist.", "PRODUCTS_FOLDER")
         if path.rstrip("/\\").endswith(".SEN3") or os.path.isfile(path):
             found.append(path)
             continue
         inside = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith((".SEN3", ".zip")))
         if not inside:
-            raise LandCoverError(f"The folder {path} holds no .SEN3 product folder or .zip.", "PRODUCTS")
+            raise LandCoverError(f"The folder {path} holds no .SEN3 product folder or .zip.", "PRODUCTS_FOLDER")
         found.extend(inside)
     return sorted(found, key=os.path.basename)
 
@@ -148,12 +148,12 @@ class _NetCDF:
         try:
             self._ds = gdal.OpenEx(path, gdal.OF_MULTIDIM_RASTER)
         except RuntimeError as exc:
-            raise LandCoverError(f"Cannot read {path} as NetCDF ({exc}).", "PRODUCTS") from exc
+            raise LandCoverError(f"Cannot read {path} as NetCDF ({exc}).", "PRODUCTS_FOLDER") from exc
         self.path, self._root = path, self._ds.GetRootGroup()
 
     def _array(self, name: str):
         if name not in (self._root.GetMDArrayNames() or []):
-            raise LandCoverError(f"{self.path} has no variable {name}.", "PRODUCTS")
+            raise LandCoverError(f"{self.path} has no variable {name}.", "PRODUCTS_FOLDER")
         return self._root.OpenMDArray(name)
 
     def shape(self, name: str) -> tuple[int, ...]:
@@ -178,7 +178,7 @@ class _NetCDF:
         try:
             return self._root.GetAttribute(name).Read()
         except RuntimeError as exc:
-            raise LandCoverError(f"{self.path} has no global attribute {name}.", "PRODUCTS") from exc
+            raise LandCoverError(f"{self.path} has no global attribute {name}.", "PRODUCTS_FOLDER") from exc
 
 
 # --- radiometry --------------------------------------------------------------------------------
@@ -345,7 +345,7 @@ def olci_stack(
         products = [open_product(p, workdir) for p in find_products(product_paths)]
         products = sorted((p for p in products if (start is None or p.date >= start) and (end is None or p.date <= end)), key=lambda p: p.start)
         if not products:
-            raise LandCoverError("No OLCI product lies between the start and end dates.", "PRODUCTS")
+            raise LandCoverError("No OLCI product lies between the start and end dates.", "PRODUCTS_FOLDER")
         return merge_products(products, len(products), grid, "local products", monitor)
 
 
@@ -374,7 +374,7 @@ def merge_products(products: Iterable[OlciProduct], count: int, grid: Grid, sour
         frame = frames.setdefault(product.date, np.full_like(refl, np.nan))
         np.copyto(frame, refl, where=np.isnan(frame))
     if not frames:
-        raise LandCoverError("None of the OLCI products covers the patch.", "PRODUCTS")
+        raise LandCoverError("None of the OLCI products covers the patch.", "PRODUCTS_FOLDER")
     dates = sorted(frames)
     tags = {"SOURCE": f"Sentinel-3 OLCI L1B EFR ({source})", "ITEM_IDS": json.dumps(used), "RESOLUTION": str(grid.transform.a),
             "REFLECTANCE": "TOA, pi*L/(F0*cos(SZA))"}
