@@ -11,8 +11,10 @@ from .filter_scenes import FilterScenesAlgorithm
 from .interpolate import InterpolateAlgorithm
 from .mosaic import MosaicAlgorithm
 from .rasterize_reference import RasterizeReferenceAlgorithm
+from .reclassify import ReclassifyAlgorithm
 from .run_grid import RunGridAlgorithm
 from .sample_design import SampleDesignAlgorithm
+from .sieve import SieveAlgorithm
 from .split_stack import SplitStackAlgorithm
 from .train import TrainAlgorithm
 from .train_segmentation import TrainSegmentationAlgorithm
@@ -29,6 +31,8 @@ ALGORITHMS = [
     ExportDatasetAlgorithm,
     TrainSegmentationAlgorithm,
     ClassifyAlgorithm,
+    SieveAlgorithm,
+    ReclassifyAlgorithm,
     AccuracyReportAlgorithm,
     SampleDesignAlgorithm,
     AreaEstimateAlgorithm,

@@ -17,6 +17,8 @@ ALGORITHM_IDS = [
     "exportdataset",
     "trainsegmentation",
     "classify",
+    "sieve",
+    "reclassify",
     "accuracyreport",
     "mosaic",
     "splitstack",
