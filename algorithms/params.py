@@ -18,7 +18,7 @@ def add_date_parameters(algorithm, optional: bool) -> None:
     algorithm.addParameter(QgsProcessingParameterString(END_DATE, algorithm.tr("End date" + hint), optional=optional))
 
 
-def _parse(name: str, text: str) -> dt.date | None:
+def parse_date(name: str, text: str) -> dt.date | None:
     text = text.strip()
     if not text:
         return None
@@ -29,8 +29,8 @@ def _parse(name: str, text: str) -> dt.date | None:
 
 
 def date_range(algorithm, parameters, context) -> tuple[dt.date | None, dt.date | None]:
-    start = _parse(START_DATE, algorithm.parameterAsString(parameters, START_DATE, context))
-    end = _parse(END_DATE, algorithm.parameterAsString(parameters, END_DATE, context))
+    start = parse_date(START_DATE, algorithm.parameterAsString(parameters, START_DATE, context))
+    end = parse_date(END_DATE, algorithm.parameterAsString(parameters, END_DATE, context))
     if start and end and end < start:
         raise QgsProcessingException(f"{END_DATE}: {end} is before {START_DATE} {start}.")
     return start, end
