@@ -47,7 +47,7 @@ demo: setup
 
 package: setup
 	@rm -rf build/package && mkdir -p build/package/landcover dist
-	@cp -r __init__.py plugin.py provider.py metadata.txt LICENSE README.md algorithms lc_plugin resources build/package/landcover/
+	@cp -r __init__.py plugin.py provider.py metadata.txt LICENSE README.md algorithms gui lc_plugin resources build/package/landcover/
 	@find build/package -name __pycache__ -prune -exec rm -rf {} +
 	@cd build/package && rm -f ../../dist/landcover-$(VERSION).zip && zip -qr ../../dist/landcover-$(VERSION).zip landcover
 	@echo dist/landcover-$(VERSION).zip

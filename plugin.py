@@ -76,6 +76,7 @@ class LandCoverPlugin:
         self.iface = iface  # None under qgis_process
         self.provider: LandCoverProvider | None = None
         self.models: ModelRegistration | None = None
+        self.workbench = None  # the docks' toolbar buttons and menu entries (desktop QGIS only)
 
     def initProcessing(self) -> None:  # noqa: N802
         if self.provider is not None:  # QGIS calls both initProcessing and initGui
@@ -87,8 +88,16 @@ class LandCoverPlugin:
 
     def initGui(self) -> None:  # noqa: N802
         self.initProcessing()
+        if self.iface is not None and self.workbench is None:
+            from .gui.actions import WorkbenchActions
+
+            self.workbench = WorkbenchActions(self.iface)
+            self.workbench.start()
 
     def unload(self) -> None:
+        if self.workbench is not None:
+            self.workbench.stop()
+            self.workbench = None
         if self.models is not None:
             self.models.stop()
             self.models = None

@@ -282,6 +282,7 @@ def _prepare_patch(run: Runner, s: WorkbenchSettings, stack: str, folder: str, s
     name = _patch_name(stack)
     show(stack, f"Time stack {name}")
     mask = run("cloudmasks", {"INPUT": stack, "METHOD": CLOUD_METHODS.index(s.cloud_method), "OUTPUT": os.path.join(folder, "clm.tif")}, f"Cloud masks {name}")
+    show(mask["OUTPUT"], f"Cloud masks {name}")
     filtered = run(
         "filterscenes",
         {
@@ -306,6 +307,7 @@ def _prepare_patch(run: Runner, s: WorkbenchSettings, stack: str, folder: str, s
         },
         f"Interpolate {name}",
     )["OUTPUT"]
+    show(interpolated, f"Interpolated {name}")
     reference = None
     if s.reference and s.reference_field:
         reference = run(
@@ -318,7 +320,7 @@ def _prepare_patch(run: Runner, s: WorkbenchSettings, stack: str, folder: str, s
 
 def _classify(run: Runner, s: WorkbenchSettings, model: str, patch: dict, show: Show) -> str:
     folder, name = patch["folder"], patch["name"]
-    out = run(
+    classified = run(
         "classify",
         {
             "INPUT": patch["interpolated"],
@@ -327,7 +329,9 @@ def _classify(run: Runner, s: WorkbenchSettings, model: str, patch: dict, show: 
             "OUTPUT_PROBABILITIES": os.path.join(folder, "probabilities.tif"),
         },
         f"Classify {name}",
-    )["OUTPUT"]
+    )
+    out = classified["OUTPUT"]
+    show(classified["OUTPUT_PROBABILITIES"], f"Class probabilities {name}")
     if s.min_pixels >= 2:
         out = run("sieve", {"INPUT": out, "MIN_PIXELS": s.min_pixels, "OUTPUT": os.path.join(folder, "landcover_sieved.tif")}, f"Sieve {name}")["OUTPUT"]
     show(out, f"Land cover {name}")
