@@ -66,6 +66,10 @@ class WorkbenchActions:
         for action in self.actions:
             self.iface.removeToolBarIcon(action)
             self.iface.removePluginMenu(MENU, action)
+        if self.workbench is not None:
+            self.workbench.disconnect_project()
+        if self.profile is not None:
+            self.profile.remove_markers()
         for dock in (self.workbench, self.profile):
             if dock is not None:
                 self.iface.removeDockWidget(dock)

@@ -17,8 +17,9 @@ from qgis.core import (
     QgsProject,
     QgsRasterLayer,
 )
-from qgis.gui import QgsDockWidget, QgsMapCanvas, QgsMapLayerComboBox, QgsMapToolEmitPoint
+from qgis.gui import QgsDockWidget, QgsMapCanvas, QgsMapLayerComboBox, QgsMapToolEmitPoint, QgsVertexMarker
 from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ..lc_plugin.errors import LandCoverError
@@ -60,6 +61,7 @@ class ProfileDock(QgsDockWidget):
         self.setObjectName("LandCoverPixelProfile")
         self.canvas = canvas
         self.profiles: list[PixelProfile] = []
+        self.markers: list[QgsVertexMarker] = []  # where each plotted pixel is, in its colour
         self.tool = PixelTool(canvas)
         self.tool.canvasClicked.connect(self.on_click)
         body = QWidget(self)
@@ -146,8 +148,26 @@ class ProfileDock(QgsDockWidget):
             self.info.setText(str(exc))
             return None
         self.profiles.append(profile)
+        self._mark(point, crs, COLOURS[(len(self.profiles) - 1) % len(COLOURS)])
         self.redraw()
         return profile
+
+    def _mark(self, point: QgsPointXY, crs: QgsCoordinateReferenceSystem, colour: str) -> None:
+        canvas_crs = self.canvas.mapSettings().destinationCrs()
+        if crs.isValid() and crs != canvas_crs:
+            point = QgsCoordinateTransform(crs, canvas_crs, QgsProject.instance()).transform(point)
+        marker = QgsVertexMarker(self.canvas)
+        marker.setCenter(point)
+        marker.setColor(QColor(colour))
+        marker.setIconType(QgsVertexMarker.IconType.ICON_CROSS)
+        marker.setIconSize(14)
+        marker.setPenWidth(3)
+        self.markers.append(marker)
+
+    def remove_markers(self) -> None:
+        for marker in self.markers:
+            self.canvas.scene().removeItem(marker)
+        self.markers.clear()
 
     def _xy(self, layer: QgsRasterLayer, point: QgsPointXY, crs: QgsCoordinateReferenceSystem) -> tuple[float, float]:
         if crs.isValid() and layer.crs() != crs:
@@ -170,9 +190,12 @@ class ProfileDock(QgsDockWidget):
 
     def clear(self) -> None:
         self.profiles.clear()
+        self.remove_markers()
         self.redraw()
 
     def redraw(self, *_args) -> None:
+        from matplotlib.dates import DateFormatter
+
         name = self.series.currentText()
         figure = self.plot.figure
         figure.clear()
@@ -184,10 +207,14 @@ class ProfileDock(QgsDockWidget):
         ax.set_ylabel(name or "")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small", loc="best")
-        figure.autofmt_xdate()
+            ax.legend(fontsize="x-small", loc="best", framealpha=0.6)
+        ax.xaxis.set_major_formatter(DateFormatter("%b\n%Y" if len(self._years()) > 1 else "%b"))
+        ax.tick_params(labelsize="small")
         self.plot.draw()
         self.info.setText("<br>".join(lines))
+
+    def _years(self) -> set[int]:
+        return {d.year for p in self.profiles for s in (p.raw, p.interpolated) if s is not None for d in s.dates}
 
     def _plot_profile(self, ax, profile: PixelProfile, name: str, colour: str, n: int) -> list[str]:
         text = []

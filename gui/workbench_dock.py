@@ -92,8 +92,17 @@ class LandCoverDock(QgsDockWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
         self.setWidget(scroll)
+        self.setMinimumWidth(380)
         QgsProject.instance().writeProject.connect(self.save_to_project)
         QgsProject.instance().readProject.connect(self.load_from_project)
+
+    def disconnect_project(self) -> None:
+        """Stop following project saves and loads (the plugin is being unloaded)."""
+        for signal, slot in ((QgsProject.instance().writeProject, self.save_to_project), (QgsProject.instance().readProject, self.load_from_project)):
+            try:
+                signal.disconnect(slot)
+            except (TypeError, RuntimeError):
+                pass
 
     # --- building the panel ------------------------------------------------------------------------
 
@@ -101,8 +110,8 @@ class LandCoverDock(QgsDockWidget):
         group = QGroupBox("Area and dates")
         form = QFormLayout(group)
         self.area_buttons = QButtonGroup(group)
-        row = QHBoxLayout()
-        for i, label in enumerate(["Layer", "Canvas extent", "Drawn rectangle"]):
+        row = QVBoxLayout()
+        for i, label in enumerate(["Area from a polygon layer", "The canvas extent", "A rectangle drawn on the map"]):
             button = QRadioButton(label, group)
             self.area_buttons.addButton(button, i)
             row.addWidget(button)
@@ -111,7 +120,8 @@ class LandCoverDock(QgsDockWidget):
         self.area_layer = QgsMapLayerComboBox(group)
         self.area_layer.setFilters(POLYGON_LAYERS)
         form.addRow("Area layer", self.area_layer)
-        self.draw_button = QPushButton("Draw a rectangle on the map", group)
+        self.draw_button = QPushButton("Draw", group)
+        self.draw_button.setToolTip("Drag a rectangle on the map")
         self.draw_button.clicked.connect(lambda: self.canvas.setMapTool(self.extent_tool))
         self.drawn_label = QLabel("no rectangle drawn", group)
         form.addRow(self.draw_button, self.drawn_label)
@@ -130,30 +140,52 @@ class LandCoverDock(QgsDockWidget):
 
     def _source_group(self) -> QGroupBox:
         group = QGroupBox("Source")
-        form = QFormLayout(group)
+        layout = QVBoxLayout(group)
         self.source = QComboBox(group)
         self.source.addItems(SOURCE_LABELS)
-        form.addRow("Source", self.source)
+        layout.addWidget(self.source)
+        defaults = WorkbenchSettings()
+        stac, self.stac_box = self._box(group)
         self.preset = QComboBox(group)
         self.preset.addItems(PRESET_LABELS)
-        form.addRow("STAC preset", self.preset)
-        defaults = WorkbenchSettings()
         self.stac_url = QLineEdit(defaults.stac_url, group)
         self.collection = QLineEdit(defaults.collection, group)
-        form.addRow("STAC API URL", self.stac_url)
-        form.addRow("Collection", self.collection)
+        stac.addRow("Preset", self.preset)
+        stac.addRow("STAC API URL", self.stac_url)
+        stac.addRow("Collection", self.collection)
+        sh, self.sh_box = self._box(group)
         self.sh_endpoint = QLineEdit(defaults.sh_endpoint, group)
         self.authcfg = QLineEdit(group)
-        self.authcfg.setPlaceholderText("authentication configuration id (empty: SH_CLIENT_ID/SH_CLIENT_SECRET)")
-        form.addRow("Sentinel Hub endpoint", self.sh_endpoint)
-        form.addRow("Sentinel Hub authentication", self.authcfg)
+        self.authcfg.setPlaceholderText("empty: SH_CLIENT_ID/SH_CLIENT_SECRET")
+        self.authcfg.setToolTip("The id of a QGIS authentication configuration (Basic: client id / client secret)")
+        sh.addRow("Endpoint", self.sh_endpoint)
+        sh.addRow("Authentication id", self.authcfg)
+        local, self.local_box = self._box(group)
         self.local_stacks = QgsFileWidget(group)
         self.local_stacks.setStorageMode(QgsFileWidget.StorageMode.GetMultipleFiles)
         self.local_stacks.setFilter("GeoTIFF (*.tif *.tiff)")
-        form.addRow("Local time stacks", self.local_stacks)
+        local.addRow("Time stacks", self.local_stacks)
+        for box in (self.stac_box, self.sh_box, self.local_box):
+            layout.addWidget(box)
+        common = QFormLayout()
         self.max_cloud = self._spin(QDoubleSpinBox(group), 0, 100, defaults.max_cloud)
-        form.addRow("Max scene cloud cover (%)", self.max_cloud)
+        common.addRow("Max scene cloud cover (%)", self.max_cloud)
+        layout.addLayout(common)
+        self.source.currentIndexChanged.connect(self.show_source_fields)
+        self.show_source_fields()
         return group
+
+    @staticmethod
+    def _box(parent: QWidget) -> tuple[QFormLayout, QWidget]:
+        box = QWidget(parent)
+        form = QFormLayout(box)
+        form.setContentsMargins(0, 0, 0, 0)
+        return form, box
+
+    def show_source_fields(self, *_args) -> None:
+        """Only the fields of the chosen source are shown."""
+        for i, box in enumerate((self.stac_box, self.sh_box, self.local_box)):
+            box.setVisible(self.source.currentIndex() == i)
 
     def _scenes_group(self) -> QGroupBox:
         group = QGroupBox("Scenes (untick those to leave out)")

@@ -61,7 +61,7 @@ def workbench_run(demo_scene, tmp_path_factory):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     SHOTS.mkdir(parents=True, exist_ok=True)
     (SHOTS / "qgis_stderr.txt").write_text(proc.stdout + proc.stderr)
-    for name in ("main_window.png", "dock.png", "dock_before_run.png", "profile.png", "result.json"):
+    for name in ("main_window.png", "dock.png", "dock_before_run.png", "profile.png", "result.json", "project.qgs"):
         if (out / name).exists():
             shutil.copy(out / name, SHOTS / name)
     assert (out / "result.json").exists(), f"QGIS exited {proc.returncode} without a result:\n{proc.stderr[-3000:]}"
@@ -105,6 +105,14 @@ def test_run_is_reproducible_from_its_files(workbench_run):
     assert parameters["grid"] == str(run_folder / "grid.gpkg") and parameters["model"] == str(run_folder / "model.onnx")
     stack = read_stack(str(run_folder / "465_5079" / "filtered.tif"))
     assert LEAVE_OUT not in [d.isoformat() for d in stack.dates]
+
+
+def test_settings_travel_with_the_project(workbench_run, demo_scene):
+    state, run_folder, _ = workbench_run
+    assert state["project_saved"] and state["project_read"]
+    assert state["after_reload"] == {"min_pixels": 4, "start": "2017-01-01", "stac_url": demo_scene[1].url}
+    saved = (SHOTS / "project.qgs").read_text()
+    assert "<landcover>" in saved and "excluded_dates" in saved
 
 
 def test_profile_of_a_clicked_pixel_equals_the_stack(workbench_run):
