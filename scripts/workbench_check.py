@@ -124,7 +124,7 @@ def scenes_listed():
     dock.reference_field.setField("LULC_ID")
     rows = [(dock.legend.item(r, 0), dock.legend.item(r, 1)) for r in range(dock.legend.rowCount())]
     STATE["legend"] = [[i.text(), name.text(), name.background().color().name()] for i, name in rows]
-    dock.grab().save(os.path.join(OUT, "dock_before_run.png"))
+    dock.widget().widget().grab().save(os.path.join(OUT, "dock_before_run.png"))  # the whole panel, not the scrolled view
     ctx["reports"] = []
     dock.open_report = ctx["reports"].append  # record instead of starting a browser under Xvfb
     dock.run_button.click()
@@ -206,7 +206,7 @@ def profile_drawn():
 @step
 def screenshots():
     iface.mainWindow().grab().save(os.path.join(OUT, "main_window.png"))
-    ctx["dock"].grab().save(os.path.join(OUT, "dock.png"))
+    ctx["dock"].widget().widget().grab().save(os.path.join(OUT, "dock.png"))
     ctx["profile"].grab().save(os.path.join(OUT, "profile.png"))
     project_round_trip()
 
