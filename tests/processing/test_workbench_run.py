@@ -32,3 +32,37 @@ def test_preview_runs_the_chain_on_the_central_patch(qgis_app, demo_scene, tmp_p
     assert "forest" in classes.names and labels.shape == (100, 100)
     assert shown == ["Time stack 465_5079", "Cloud masks 465_5079", "Interpolated 465_5079", "Class probabilities 465_5079", "Land cover 465_5079"]
     assert result["report"].endswith("preview/report.html") and WorkbenchSettings.from_json((tmp_path / "preview" / "settings.json").read_text()) == settings
+
+
+def test_cancel_stops_the_background_run_and_leaves_no_half_file(qgis_app, demo_scene, tmp_path):
+    """The dock's task: Cancel during the cloud masks ends the run before training; no temporary file stays."""
+    import time
+
+    from landcover.gui.tasks import WorkbenchTask
+    from qgis.core import QgsApplication
+
+    scene, server = demo_scene
+    settings = WorkbenchSettings(
+        aoi=scene.aoi_path, start="2017-01-01", end="2017-12-31", stac_url=server.url, collection=scene.collection, patch_size=100,
+        reference=scene.reference_path, reference_field="LULC_ID", n_estimators=10, output_folder=str(tmp_path),
+    )  # fmt: skip
+    task = WorkbenchTask(settings, preview=True)
+    steps = []
+
+    def on_step(_number: int, label: str) -> None:
+        steps.append(label)
+        if label.startswith("Cloud masks"):
+            task.cancel()
+
+    ended = []
+    task.stepStarted.connect(on_step)
+    task.taskCompleted.connect(lambda: ended.append("completed"))
+    task.taskTerminated.connect(lambda: ended.append("terminated"))
+    QgsApplication.taskManager().addTask(task)  # the manager deletes the C++ task once it ends
+    deadline = time.monotonic() + 120
+    while not ended and time.monotonic() < deadline:
+        QgsApplication.processEvents()
+        time.sleep(0.02)
+    assert ended == ["terminated"] and "ancelled" in task.error, task.error
+    assert steps[:3] == ["Create patch grid", "Download", "Cloud masks 465_5079"] and "Train classifier" not in steps
+    assert not list(tmp_path.rglob("*.partial*")) and not list(tmp_path.rglob("landcover*.tif"))
