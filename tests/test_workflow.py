@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
 from osgeo import ogr
 
 from lc_plugin.batch import BatchParameters
 from lc_plugin.errors import LandCoverError
 from lc_plugin.workflow import WorkbenchSettings, reference_legend, scene_tile, write_area
 
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # not imported from conftest: two conftest modules share a session
 STAC = SHARED_DATA / "stac-responses"
 LULC = SHARED_DATA / "eo-learn-testpatch" / "TestEOPatch" / "vector_timeless" / "LULC.gpkg"
 
