@@ -196,6 +196,7 @@ class LandCoverDock(QgsDockWidget):
         self.scene_table.setHorizontalHeaderLabels(["Date", "Cloud %", "Tiles"])
         self.scene_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.scene_table.setMinimumHeight(140)
+        self.scene_table.verticalHeader().setVisible(False)
         self.scene_status = QLabel(group)
         layout.addWidget(self.list_button)
         layout.addWidget(self.scene_table)
@@ -217,6 +218,8 @@ class LandCoverDock(QgsDockWidget):
         self.legend.setHorizontalHeaderLabels(["Id", "Class"])
         self.legend.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.legend.setMinimumHeight(120)
+        self.legend.verticalHeader().setVisible(False)
+        self.legend.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         form.addRow("Legend", self.legend)
         return group
 

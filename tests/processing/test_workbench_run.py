@@ -33,6 +33,14 @@ def test_preview_runs_the_chain_on_the_central_patch(qgis_app, demo_scene, tmp_p
     assert shown == ["Time stack 465_5079", "Cloud masks 465_5079", "Interpolated 465_5079", "Class probabilities 465_5079", "Land cover 465_5079"]
     assert result["report"].endswith("preview/report.html") and WorkbenchSettings.from_json((tmp_path / "preview" / "settings.json").read_text()) == settings
 
+    # the same stack as a local source, classified with the model just trained: no grid, no download, no training
+    local = WorkbenchSettings(source="local", local_stacks=result["stacks"], start="2017-01-01", end="2017-12-31", model=result["model"],
+                              min_pixels=4, output_folder=str(tmp_path / "local"))  # fmt: skip
+    again = run_workbench(run, local, local.output_folder)
+    names = [s["algorithm"].split(":")[1] for s in json.loads((tmp_path / "local" / "steps.json").read_text())]
+    assert names == ["cloudmasks", "filterscenes", "interpolate", "classify", "sieve"] and "report" not in again
+    assert (read_class_raster(again["maps"][0])[0] == read_class_raster(result["maps"][0])[0]).mean() > 0.95  # the preview's map, sieved
+
 
 def test_cancel_stops_the_background_run_and_leaves_no_half_file(qgis_app, demo_scene, tmp_path):
     """The dock's task: Cancel during the cloud masks ends the run before training; no temporary file stays."""
