@@ -214,13 +214,16 @@ class LandCoverDock(QgsDockWidget):
         self.reference_field.fieldChanged.connect(self.show_legend)
         form.addRow("Reference polygons", self.reference)
         form.addRow("Class field", self.reference_field)
-        self.legend = QTableWidget(0, 2, group)
-        self.legend.setHorizontalHeaderLabels(["Id", "Class"])
+        self.legend_classes = None  # the table Rasterize reference will embed, before the user's edits
+        self.legend = QTableWidget(0, 3, group)
+        self.legend.setHorizontalHeaderLabels(["Id", "Class (editable)", "Colour"])
+        self.legend.itemChanged.connect(self.paint_legend_row)
         self.legend.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.legend.setMinimumHeight(120)
         self.legend.verticalHeader().setVisible(False)
         self.legend.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         form.addRow("Legend", self.legend)
+        self.legend.setToolTip("Rename a class or give it another colour (#rrggbb): the reference rasters, the model and the maps carry it")
         return group
 
     def _classifier_group(self) -> QGroupBox:
@@ -344,6 +347,7 @@ class LandCoverDock(QgsDockWidget):
             split=self.split.currentIndex(),
             min_pixels=self.min_pixels.value(),
             output_folder=self.output_folder.filePath(),
+            legend=self.legend_edits() if reference is not None else [],
         )
         if write_area_file and s.source != "local" and self.area_mode() != "layer":
             rect, crs = self.area_bounds()
@@ -384,6 +388,8 @@ class LandCoverDock(QgsDockWidget):
         if reference is not None:
             self.reference.setLayer(reference)
             self.reference_field.setField(s.reference_field)
+            self.show_legend()
+            self.edit_legend(s.legend)
 
     @staticmethod
     def _layer_for(path: str, name: str):
@@ -462,6 +468,7 @@ class LandCoverDock(QgsDockWidget):
     def show_legend(self, *_args) -> None:
         layer, field = self.reference.currentLayer(), self.reference_field.currentField()
         self.legend.setRowCount(0)
+        self.legend_classes = None
         if layer is None or not field:
             return
         try:
@@ -470,13 +477,48 @@ class LandCoverDock(QgsDockWidget):
             self.legend.setRowCount(1)
             self.legend.setItem(0, 1, QTableWidgetItem(str(exc)))
             return
+        self.legend_classes = classes
+        self.legend.blockSignals(True)
         self.legend.setRowCount(len(classes))
         for r, c in enumerate(classes):
-            self.legend.setItem(r, 0, QTableWidgetItem(str(c.id)))
-            item = QTableWidgetItem(c.name)
-            item.setBackground(QColor(c.color))
-            item.setForeground(QColor("#ffffff" if QColor(c.color).lightness() < 128 else "#000000"))
-            self.legend.setItem(r, 1, item)
+            class_id = QTableWidgetItem(str(c.id))
+            class_id.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.legend.setItem(r, 0, class_id)
+            self.legend.setItem(r, 1, QTableWidgetItem(c.name))
+            self.legend.setItem(r, 2, QTableWidgetItem(c.color))
+        self.legend.blockSignals(False)
+        for r in range(len(classes)):
+            self.paint_legend_row(self.legend.item(r, 2))
+
+    def paint_legend_row(self, item: QTableWidgetItem) -> None:
+        """Show a class in its colour (the colour cell's text, when it is a valid colour)."""
+        if item is None or item.column() == 0:
+            return
+        r = item.row()
+        colour = QColor(self.legend.item(r, 2).text().strip()) if self.legend.item(r, 2) else QColor()
+        name = self.legend.item(r, 1)
+        if colour.isValid() and name is not None:
+            self.legend.blockSignals(True)
+            name.setBackground(colour)
+            name.setForeground(QColor("#ffffff" if colour.lightness() < 128 else "#000000"))
+            self.legend.blockSignals(False)
+
+    def legend_edits(self) -> list[list]:
+        """[id, name, colour] of the classes the user renamed or recoloured."""
+        edits = []
+        for r, c in enumerate(self.legend_classes or ()):
+            name, colour = self.legend.item(r, 1).text().strip(), self.legend.item(r, 2).text().strip().lower()
+            if (name, colour) != (c.name, c.color):
+                edits.append([c.id, name or c.name, colour or c.color])
+        return edits
+
+    def edit_legend(self, edits: list[list]) -> None:
+        """Put saved edits back into the legend shown for the reference."""
+        by_id = {int(e[0]): e for e in edits}
+        for r, c in enumerate(self.legend_classes or ()):
+            if c.id in by_id:
+                self.legend.item(r, 1).setText(str(by_id[c.id][1]))
+                self.legend.item(r, 2).setText(str(by_id[c.id][2]))
 
     # --- running ---------------------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ class WorkbenchSettings:
     n_estimators: int = 300
     split: int = 0  # 0 test pixels drawn at random, 1 whole patches held out
     min_pixels: int = 0  # sieve after classification when ≥ 2
+    legend: list[list] = field(default_factory=list)  # [class id, name, colour] the user renamed or recoloured
     output_folder: str = ""
 
     def to_json(self) -> str:
@@ -315,6 +316,11 @@ def _prepare_patch(run: Runner, s: WorkbenchSettings, stack: str, folder: str, s
             {"REFERENCE": s.reference, "FIELD": s.reference_field, "GRID": interpolated, "EROSION": s.erosion, "OUTPUT": os.path.join(folder, "reference.tif")},
             f"Rasterize reference {name}",
         )["OUTPUT"]
+        if s.legend:  # the user's names and colours, carried from the reference into the model and the maps
+            table = [str(cell) for class_id, label, colour in s.legend for cell in (class_id, class_id, label, colour)]
+            reference = run(
+                "reclassify", {"INPUT": reference, "TABLE": table, "OUTPUT": os.path.join(folder, "reference_legend.tif")}, f"Legend of the reference {name}"
+            )["OUTPUT"]
     return {"name": name, "folder": folder, "interpolated": interpolated, "reference": reference, "mask": mask["OUTPUT"]}
 
 

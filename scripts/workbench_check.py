@@ -124,6 +124,10 @@ def scenes_listed():
     dock.reference_field.setField("LULC_ID")
     rows = [(dock.legend.item(r, 0), dock.legend.item(r, 1)) for r in range(dock.legend.rowCount())]
     STATE["legend"] = [[i.text(), name.text(), name.background().color().name()] for i, name in rows]
+    dock.legend.item(1, 1).setText("woodland")  # what typing into the cells does
+    dock.legend.item(1, 2).setText("#228b22")
+    STATE["legend_edits"] = dock.legend_edits()
+    STATE["edited_cell_colour"] = dock.legend.item(1, 1).background().color().name()
     dock.widget().widget().grab().save(os.path.join(OUT, "dock_before_run.png"))  # the whole panel, not the scrolled view
     ctx["reports"] = []
     dock.open_report = ctx["reports"].append  # record instead of starting a browser under Xvfb
@@ -220,7 +224,12 @@ def project_round_trip():
     dock.min_pixels.setValue(0)
     dock.start.setDate(QDate(2020, 5, 5))
     STATE["project_read"] = project.read(path)
-    STATE["after_reload"] = {"min_pixels": dock.min_pixels.value(), "start": dock.start.date().toString("yyyy-MM-dd"), "stac_url": dock.stac_url.text()}
+    STATE["after_reload"] = {
+        "min_pixels": dock.min_pixels.value(),
+        "start": dock.start.date().toString("yyyy-MM-dd"),
+        "stac_url": dock.stac_url.text(),
+        "legend": dock.legend_edits(),
+    }
     finish()
 
 

@@ -77,16 +77,19 @@ def test_dock_runs_the_chain_and_loads_styled_results(workbench_run):
     dates = [row[0] for row in state["scenes"]]
     assert len(dates) == 27 and LEAVE_OUT in dates and dates == sorted(dates)  # the demo catalogue: 27 dates in 2017
     assert [row[:2] for row in state["legend"]][:2] == [["1", "cultivated land"], ["2", "forest"]] and state["legend"][1][2] == "#054907"
+    assert state["legend_edits"] == [[2, "woodland", "#228b22"]] and state["edited_cell_colour"] == "#228b22"
     assert state["status"].startswith("Finished: 2 map(s)"), state["status"] + state["log"]
     assert state["ticks_during_run"] >= 5  # the event loop kept turning while the chain ran in its task
     assert state["steps"][:2] == ["Create patch grid", "Download"] and "Train classifier" in state["steps"] and state["steps"][-1] == "Mosaic"
     maps = [layer for layer in state["layers"] if layer["name"].startswith("Land cover")]
     assert {m["name"] for m in maps} == {"Land cover 465_5079", "Land cover 466_5079", "Land cover (mosaic)"}
-    for layer in maps:
+    for layer in maps:  # forest renamed and recoloured in the legend: reference → model → maps
         assert layer["renderer"] == "paletted" and layer["visible"]
-        assert ("forest", "#054907") in {(c["label"], c["color"]) for c in layer["classes"]}
+        labels = {(c["label"], c["color"]) for c in layer["classes"]}
+        assert ("woodland", "#228b22") in labels and ("grassland", "#ffa500") in labels and "forest" not in {c["label"] for c in layer["classes"]}
     assert not any(layer["visible"] for layer in state["layers"] if layer["name"].startswith(("Time stack", "Interpolated", "Cloud masks")))
     assert state["reports_opened"] == [str(run_folder / "report.html")] and (run_folder / "report.html").stat().st_size > 10_000
+    assert "woodland" in (run_folder / "report.html").read_text(encoding="utf-8")
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     bad = [m for m in state["messages"] if m["tag"] in ("Python error", "Python warning")]
     assert not bad, bad
@@ -99,6 +102,8 @@ def test_run_is_reproducible_from_its_files(workbench_run):
     assert len(filters) == 2 and all(s["parameters"]["EXCLUDE_DATES"] == LEAVE_OUT for s in filters)
     sieves = [s for s in steps if s["algorithm"] == "landcover:sieve"]
     assert [s["parameters"]["MIN_PIXELS"] for s in sieves] == [4, 4]
+    legends = [s for s in steps if s["algorithm"] == "landcover:reclassify"]
+    assert [s["parameters"]["TABLE"] for s in legends] == [["2", "2", "woodland", "#228b22"]] * 2
     settings = json.loads((run_folder / "settings.json").read_text())
     assert settings["excluded_dates"] == [LEAVE_OUT] and settings["aoi"] == str(run_folder / "area.gpkg")
     parameters = json.loads((run_folder / "parameters.json").read_text())  # landcover:rungrid's PARAMETERS_FILE
@@ -110,7 +115,7 @@ def test_run_is_reproducible_from_its_files(workbench_run):
 def test_settings_travel_with_the_project(workbench_run, demo_scene):
     state, run_folder, _ = workbench_run
     assert state["project_saved"] and state["project_read"]
-    assert state["after_reload"] == {"min_pixels": 4, "start": "2017-01-01", "stac_url": demo_scene[1].url}
+    assert state["after_reload"] == {"min_pixels": 4, "start": "2017-01-01", "stac_url": demo_scene[1].url, "legend": [[2, "woodland", "#228b22"]]}
     saved = (SHOTS / "project.qgs").read_text()
     assert "<landcover>" in saved and "excluded_dates" in saved
 
