@@ -36,16 +36,16 @@ def majority_filter(labels: np.ndarray, size: int) -> np.ndarray:
     """
     if size < 3 or size % 2 == 0:
         raise LandCoverError(f"The majority window must be an odd number of pixels ≥ 3, not {size}.", "MAJORITY_SIZE")
-    ids = [int(i) for i in np.unique(labels) if i != NODATA_CLASS]
-    if not ids:
-        return labels.copy()
-    counts = np.stack([_window_sum(labels == i, size) for i in ids])  # (K, H, W)
-    best = counts.max(axis=0)
-    winner = np.asarray(ids, dtype=labels.dtype)[np.argmax(counts == best, axis=0)]  # smallest tied id
-    own = np.zeros(labels.shape, dtype=bool)
-    for k, i in enumerate(ids):
-        own |= (labels == i) & (counts[k] == best)
-    out = np.where(own, labels, winner)
+    best = np.zeros(labels.shape, dtype=np.int32)  # the highest window count so far
+    winner = labels.copy()  # the class with that count (the smallest id on ties: ids come in order)
+    own = np.zeros(labels.shape, dtype=np.int32)  # the window count of each pixel's own class
+    for i in (int(i) for i in np.unique(labels) if i != NODATA_CLASS):  # one class at a time: memory stays O(H×W)
+        count = _window_sum(labels == i, size)
+        winner[count > best] = i
+        np.maximum(best, count, out=best)
+        mine = labels == i
+        own[mine] = count[mine]
+    out = np.where(own == best, labels, winner)
     out[labels == NODATA_CLASS] = NODATA_CLASS
     return out.astype(labels.dtype)
 
