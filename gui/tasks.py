@@ -9,6 +9,8 @@ tells the dock, through queued signals, which step runs, how far it is and which
 
 from __future__ import annotations
 
+import json
+
 from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
@@ -38,6 +40,7 @@ class WorkbenchTask(QgsTask):
     stepStarted = pyqtSignal(int, str)  # noqa: N815 - Qt signal naming
     stepProgress = pyqtSignal(float)  # noqa: N815
     resultReady = pyqtSignal(str, str)  # noqa: N815
+    command = pyqtSignal(str, str, str)  # Python command, algorithm id, parameters JSON: for Processing's history
     log = pyqtSignal(str)
 
     def __init__(self, settings: WorkbenchSettings, preview: bool) -> None:
@@ -69,7 +72,9 @@ class WorkbenchTask(QgsTask):
         algorithm = QgsApplication.processingRegistry().createAlgorithmById(f"landcover:{alg_id}")
         self.feedback = StepFeedback(self.log.emit)
         self.feedback.progressChanged.connect(self.stepProgress.emit)
-        results, ok = algorithm.run(params, QgsProcessingContext(), self.feedback, {}, False)
+        context = QgsProcessingContext()
+        self.command.emit(algorithm.asPythonCommand(params, context), algorithm.id(), json.dumps(params))
+        results, ok = algorithm.run(params, context, self.feedback, {}, False)
         if self.isCanceled():
             raise Cancelled("cancelled by the user")
         if not ok:
@@ -80,6 +85,22 @@ class WorkbenchTask(QgsTask):
         if self.feedback is not None:
             self.feedback.cancel()
         super().cancel()
+
+
+def add_to_history(command: str, algorithm_id: str, parameters: str) -> None:
+    """Put a step in Processing's history, as a dialog run does (main thread only).
+
+    QGIS before 3.32 keeps it in Processing's own log (ProcessingLog); later versions, and QGIS 4,
+    in the "processing" provider of QgsGui's history registry.
+    """
+    try:
+        from processing.core.ProcessingLog import ProcessingLog
+    except ImportError:
+        from qgis.gui import QgsGui
+
+        QgsGui.historyProviderRegistry().addEntry("processing", {"python_command": command, "algorithm_id": algorithm_id, "parameters": json.loads(parameters)})
+    else:
+        ProcessingLog.addToLog(command)
 
 
 def scene_search_task(search, on_done) -> QgsTask:

@@ -51,7 +51,7 @@ from ..lc_plugin.batch import CLOUD_METHODS
 from ..lc_plugin.errors import LandCoverError
 from ..lc_plugin.workflow import SOURCES, STAC_PRESETS, WorkbenchSettings, list_scenes, reference_legend, write_area
 from .compat import POLYGON_LAYERS
-from .tasks import WorkbenchTask, scene_search_task
+from .tasks import WorkbenchTask, add_to_history, scene_search_task
 
 PROJECT_SCOPE, PROJECT_KEY = "landcover", "workbench"
 AREA_MODES = ["layer", "extent", "drawn"]
@@ -538,6 +538,7 @@ class LandCoverDock(QgsDockWidget):
         self.task.stepProgress.connect(lambda p: self.progress.setValue(int(p)))
         self.task.resultReady.connect(self.load_result)
         self.task.log.connect(self.log.appendPlainText)
+        self.task.command.connect(add_to_history)
         self.task.taskCompleted.connect(self.on_finished)
         self.task.taskTerminated.connect(self.on_finished)
         for button in (self.run_button, self.preview_button):

@@ -156,6 +156,9 @@ def run_finished():
     STATE["log"] = dock.log.toPlainText()
     STATE["steps"] = [line[2:] for line in STATE["log"].splitlines() if line.startswith("— ")]  # the dock logs each step it is told of
     STATE["reports_opened"] = ctx["reports"]
+    from processing.core.ProcessingLog import ProcessingLog  # QGIS < 3.32: Processing's history
+
+    STATE["history"] = [entry.text for entry in ProcessingLog.getLogEntries() if "landcover:" in entry.text]
     layers = []
     for layer in QgsProject.instance().mapLayers().values():
         entry = {"name": layer.name(), "source": layer.source()}

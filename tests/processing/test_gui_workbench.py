@@ -96,10 +96,11 @@ def test_dock_runs_the_chain_and_loads_styled_results(workbench_run):
 
 
 def test_run_is_reproducible_from_its_files(workbench_run):
-    _, run_folder, _ = workbench_run
+    state, run_folder, _ = workbench_run
     steps = json.loads((run_folder / "steps.json").read_text())
     filters = [s for s in steps if s["algorithm"] == "landcover:filterscenes"]
     assert len(filters) == 2 and all(s["parameters"]["EXCLUDE_DATES"] == LEAVE_OUT for s in filters)
+    assert len(state["history"]) == len(steps) and state["history"][0].startswith('processing.run("landcover:creategrid"')  # Processing history
     sieves = [s for s in steps if s["algorithm"] == "landcover:sieve"]
     assert [s["parameters"]["MIN_PIXELS"] for s in sieves] == [4, 4]
     legends = [s for s in steps if s["algorithm"] == "landcover:reclassify"]
