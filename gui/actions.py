@@ -69,7 +69,7 @@ class WorkbenchActions:
         if self.workbench is not None:
             self.workbench.disconnect_project()
         if self.profile is not None:
-            self.profile.remove_markers()
+            self.profile.release()
         for dock in (self.workbench, self.profile):
             if dock is not None:
                 self.iface.removeDockWidget(dock)

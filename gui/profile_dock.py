@@ -165,9 +165,15 @@ class ProfileDock(QgsDockWidget):
         self.markers.append(marker)
 
     def remove_markers(self) -> None:
+        """Take the pixel markers off the map."""
         for marker in self.markers:
             self.canvas.scene().removeItem(marker)
         self.markers.clear()
+
+    def release(self) -> None:
+        """Give the map back before the plugin is unloaded: no markers, not the active map tool."""
+        self.activate(False)
+        self.remove_markers()
 
     def _xy(self, layer: QgsRasterLayer, point: QgsPointXY, crs: QgsCoordinateReferenceSystem) -> tuple[float, float]:
         if crs.isValid() and layer.crs() != crs:

@@ -97,7 +97,9 @@ class LandCoverDock(QgsDockWidget):
         QgsProject.instance().readProject.connect(self.load_from_project)
 
     def disconnect_project(self) -> None:
-        """Stop following project saves and loads (the plugin is being unloaded)."""
+        """Stop following project saves and loads and give the map tool back (the plugin is being unloaded)."""
+        if self.canvas.mapTool() is self.extent_tool:
+            self.canvas.unsetMapTool(self.extent_tool)
         for signal, slot in ((QgsProject.instance().writeProject, self.save_to_project), (QgsProject.instance().readProject, self.load_from_project)):
             try:
                 signal.disconnect(slot)
@@ -455,7 +457,7 @@ class LandCoverDock(QgsDockWidget):
             item.setCheckState(Qt.CheckState.Checked)
             item.setToolTip(", ".join(row.ids))
             self.scene_table.setItem(r, 0, item)
-            self.scene_table.setItem(r, 1, QTableWidgetItem(f"{row.cloud:.1f}"))
+            self.scene_table.setItem(r, 1, QTableWidgetItem("" if row.cloud != row.cloud else f"{row.cloud:.1f}"))  # NaN: not known
             self.scene_table.setItem(r, 2, QTableWidgetItem(", ".join(row.tiles)))
         self.scene_status.setText(f"{len(self.scenes)} acquisition dates.")
 

@@ -25,7 +25,7 @@ from .classes import ClassTable
 from .download import DEFAULT_BANDS, DEFAULT_COLLECTION, DEFAULT_STAC_URL, make_source
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
-from .rasters import Grid, parse_date
+from .rasters import Grid, parse_date, read_stack_info
 from .reference import rasterize_reference
 
 SOURCES = ["stac", "sentinelhub", "local"]
@@ -145,10 +145,10 @@ def scene_tile(item: dict) -> str:
 
 
 def list_scenes(settings: WorkbenchSettings, bounds: tuple[float, float, float, float], crs: str, monitor: Monitor | None = None) -> list[SceneRow]:
-    """The scenes the download would use over ``bounds`` (in ``crs``), one row per date."""
+    """The scenes the run would use over ``bounds`` (in ``crs``), one row per date; for local stacks, their dates."""
     monitor = ensure_monitor(monitor)
     if settings.source == "local":
-        return []
+        return _local_dates(settings.local_stacks)
     grid = Grid(CRS.from_user_input(crs), from_bounds(*bounds, 1, 1), 1, 1)
     source = make_source(
         settings.source, stac_url=settings.stac_url, collection=settings.collection, preset=settings.stac_preset or None, endpoint=settings.sh_endpoint
@@ -166,6 +166,15 @@ def list_scenes(settings: WorkbenchSettings, bounds: tuple[float, float, float, 
             row.tiles.append(tile)
         row.ids.extend(scene.item_ids)
     return list(rows.values())
+
+
+def _local_dates(stacks: list[str]) -> list[SceneRow]:
+    """Every date of the local stacks (cloud cover unknown before the cloud masks: NaN), the stacks as ids."""
+    rows: dict[date, SceneRow] = {}
+    for path in stacks:
+        for day in read_stack_info(path)[0]:
+            rows.setdefault(day, SceneRow(day, float("nan"), [], [])).ids.append(os.path.basename(path))
+    return [rows[d] for d in sorted(rows)]
 
 
 def run_workbench(run: Runner, settings: WorkbenchSettings, out_dir: str, show: Show = lambda *_: None, preview: bool = False) -> dict:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from osgeo import ogr
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
 
 from lc_plugin.batch import BatchParameters
 from lc_plugin.errors import LandCoverError
-from lc_plugin.workflow import WorkbenchSettings, reference_legend, scene_tile, write_area
+from lc_plugin.rasters import Grid, TimeStack, write_stack
+from lc_plugin.workflow import WorkbenchSettings, list_scenes, reference_legend, scene_tile, write_area
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # not imported from conftest: two conftest modules share a session
 STAC = SHARED_DATA / "stac-responses"
@@ -70,3 +75,14 @@ def test_legend_is_the_one_the_rasterizer_embeds(testpatch):
     legend = reference_legend(str(LULC), "LULC_ID")
     assert [(c.id, c.name, c.color) for c in legend][:2] == [(1, "cultivated land", "#ffff00"), (2, "forest", "#054907")]
     assert 8 in legend.ids
+
+
+def test_local_stacks_list_their_dates(tmp_path):
+    grid = Grid(CRS.from_epsg(32633), from_origin(465000, 5080000, 10, 10), 2, 2)
+    paths = []
+    for name, days in (("a.tif", (1, 11)), ("b.tif", (11, 21))):
+        dates = [dt.date(2017, 5, d) for d in days]
+        paths.append(str(tmp_path / name))
+        write_stack(paths[-1], TimeStack(np.zeros((2, 1, 2, 2), dtype="float32"), dates, ["B04"], grid))
+    rows = list_scenes(WorkbenchSettings(source="local", local_stacks=paths), (0, 0, 1, 1), "EPSG:32633")
+    assert [(r.date.day, r.ids) for r in rows] == [(1, ["a.tif"]), (11, ["a.tif", "b.tif"]), (21, ["b.tif"])]
