@@ -15,6 +15,7 @@ from qgis.core import (
     QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsNetworkAccessManager,
     QgsProject,
     QgsRasterLayer,
     QgsRectangle,
@@ -22,7 +23,8 @@ from qgis.core import (
 )
 from qgis.gui import QgsDockWidget, QgsFieldComboBox, QgsFileWidget, QgsMapCanvas, QgsMapLayerComboBox, QgsMapToolExtent
 from qgis.PyQt.QtCore import QDate, Qt, QUrl
-from qgis.PyQt.QtGui import QColor, QDesktopServices
+from qgis.PyQt.QtGui import QColor, QDesktopServices, QPixmap
+from qgis.PyQt.QtNetwork import QNetworkReply, QNetworkRequest
 from qgis.PyQt.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -200,9 +202,12 @@ class LandCoverDock(QgsDockWidget):
         self.scene_table.setMinimumHeight(140)
         self.scene_table.verticalHeader().setVisible(False)
         self.scene_status = QLabel(group)
-        layout.addWidget(self.list_button)
-        layout.addWidget(self.scene_table)
-        layout.addWidget(self.scene_status)
+        self.quicklook = QLabel(group)  # the selected date's quick-look, where the catalogue has one
+        self.quicklook.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.quicklook_reply = None
+        self.scene_table.currentCellChanged.connect(self.show_quicklook)
+        for widget in (self.list_button, self.scene_table, self.scene_status, self.quicklook):
+            layout.addWidget(widget)
         return group
 
     def _reference_group(self) -> QGroupBox:
@@ -460,6 +465,27 @@ class LandCoverDock(QgsDockWidget):
             self.scene_table.setItem(r, 1, QTableWidgetItem("" if row.cloud != row.cloud else f"{row.cloud:.1f}"))  # NaN: not known
             self.scene_table.setItem(r, 2, QTableWidgetItem(", ".join(row.tiles)))
         self.scene_status.setText(f"{len(self.scenes)} acquisition dates.")
+
+    def show_quicklook(self, row: int, *_args) -> None:
+        """Fetch the quick-look of the selected date (QGIS's network manager: its proxy and SSL settings)."""
+        self.quicklook.clear()
+        url = self.scenes[row].quicklook if 0 <= row < len(self.scenes) else ""
+        if not url:
+            return
+        self.quicklook.setText("Loading the quick-look…")
+        self.quicklook_reply = QgsNetworkAccessManager.instance().get(QNetworkRequest(QUrl(url)))
+        self.quicklook_reply.finished.connect(lambda reply=self.quicklook_reply: self.quicklook_loaded(reply))
+
+    def quicklook_loaded(self, reply) -> None:
+        if reply is not self.quicklook_reply:  # another date was selected meanwhile
+            return
+        pixmap = QPixmap()
+        if reply.error() == QNetworkReply.NetworkError.NoError and pixmap.loadFromData(bytes(reply.readAll())):
+            self.quicklook.setPixmap(pixmap.scaled(240, 240, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        else:
+            self.quicklook.setText(f"No quick-look: {reply.errorString()}")
+        reply.deleteLater()
+        self.quicklook_reply = None
 
     def leave_out(self, date_text: str) -> None:
         """Untick the scene of a date (what a click on its checkbox does)."""

@@ -132,6 +132,23 @@ class SceneRow:
     cloud: float  # the highest eo:cloud_cover of the date's scenes
     tiles: list[str]
     ids: list[str]
+    quicklook: str = ""  # an image URL of the first scene of the date that has one
+
+
+QUICKLOOK_TYPES = ("image/jpeg", "image/png")
+
+
+def scene_quicklook(item: dict) -> str:
+    """The URL of a STAC item's quick-look a panel can show: a JPEG/PNG thumbnail or overview over http(s), else "".
+
+    Earth Search calls it ``thumbnail``, Planetary Computer ``rendered_preview`` (its ``preview`` is a
+    GeoTIFF), CDSE ``thumbnail``; the roles say which asset it is, whatever its key.
+    """
+    for asset in (item.get("assets") or {}).values():
+        roles, kind, href = asset.get("roles") or [], (asset.get("type") or "").split(";")[0], str(asset.get("href") or "")
+        if {"thumbnail", "overview"} & set(roles) and kind in QUICKLOOK_TYPES and href.startswith(("http://", "https://")):
+            return href
+    return ""
 
 
 def scene_tile(item: dict) -> str:
@@ -165,6 +182,7 @@ def list_scenes(settings: WorkbenchSettings, bounds: tuple[float, float, float, 
         if tile and tile not in row.tiles:
             row.tiles.append(tile)
         row.ids.extend(scene.item_ids)
+        row.quicklook = row.quicklook or scene_quicklook(scene.payload)
     return list(rows.values())
 
 

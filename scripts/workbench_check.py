@@ -118,6 +118,15 @@ def draw_rectangle():
 def scenes_listed():
     dock = ctx["dock"]
     STATE["scenes"] = [[dock.scene_table.item(r, c).text() for c in range(3)] for r in range(dock.scene_table.rowCount())]
+    dock.scenes[0].quicklook = os.environ["LC_QUICKLOOK"]  # the demo catalogue has no thumbnails: one served beside it
+    dock.scene_table.setCurrentCell(0, 0)
+    wait_for(lambda: dock.quicklook.pixmap() is not None and not dock.quicklook.pixmap().isNull(), quicklook_shown, timeout_ms=20_000)
+
+
+@step
+def quicklook_shown():
+    dock = ctx["dock"]
+    STATE["quicklook_size"] = [dock.quicklook.pixmap().width(), dock.quicklook.pixmap().height()]
     dock.leave_out(ENV["LC_LEAVE_OUT"])
     reference = next(layer for layer in QgsProject.instance().mapLayers().values() if layer.name() == "Reference")
     dock.reference.setLayer(reference)

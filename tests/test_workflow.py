@@ -15,7 +15,7 @@ from rasterio.transform import from_origin
 from lc_plugin.batch import BatchParameters
 from lc_plugin.errors import LandCoverError
 from lc_plugin.rasters import Grid, TimeStack, write_stack
-from lc_plugin.workflow import WorkbenchSettings, list_scenes, reference_legend, scene_tile, write_area
+from lc_plugin.workflow import WorkbenchSettings, list_scenes, reference_legend, scene_quicklook, scene_tile, write_area
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # not imported from conftest: two conftest modules share a session
 STAC = SHARED_DATA / "stac-responses"
@@ -60,6 +60,21 @@ def test_scene_tile_of_real_items(path, tile):
     if not (STAC / path).exists():
         pytest.skip("real STAC items not found")
     assert scene_tile(json.loads((STAC / path).read_text())) == tile
+
+
+@pytest.mark.parametrize(
+    "path, start",
+    [
+        ("earth-search-v1/items_33TWN_2016-2022/S2A_33TWN_20171005_0_L2A.json", "https://sentinel-cogs.s3.us-west-2.amazonaws.com/"),  # "thumbnail" JPEG
+        ("planetary-computer/item_S2B_MSIL2A_20200705T101559_R065_T32TMT_20200825T083452.json", "https://planetarycomputer.microsoft.com/api/data/v1/item/preview.png"),
+        ("cdse/item_S2A_MSIL2A_20200301T090901_N0500_R050_T35UPU_20230630T033416.json", "https://datahub.creodias.eu/odata/v1/Assets("),
+    ],
+)
+def test_quicklook_of_real_items_is_an_image_url(path, start):
+    """Planetary Computer's ``preview`` role thumbnail is a GeoTIFF: its PNG ``rendered_preview`` is taken instead."""
+    if not (STAC / path).exists():
+        pytest.skip("real STAC items not found")
+    assert scene_quicklook(json.loads((STAC / path).read_text())).startswith(start)
 
 
 def test_area_rectangle_is_a_polygon_file(tmp_path):

@@ -15,10 +15,12 @@ import os
 import shutil
 import site
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from matplotlib.image import imsave
 from test_gui import ARTEFACTS, ROOT, build_zip, install_profile, pytestmark  # noqa: F401 - the same skip condition
 
 from lc_plugin.profiles import read_pixel_class
@@ -36,6 +38,8 @@ def workbench_run(demo_scene, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("workbench")
     config, out, run_folder = tmp / "config", tmp / "out", tmp / "run"
     install_profile(config, build_zip())
+    quicklook = Path(scene.root) / "quicklook.png"  # a 60 × 40 image the dock must fetch and show
+    imsave(quicklook, np.linspace(0, 1, 60 * 40).reshape(40, 60))
     out.mkdir()
     (tmp / "runtime").mkdir(mode=0o700)
     env = dict(
@@ -48,6 +52,7 @@ def workbench_run(demo_scene, tmp_path_factory):
         LC_REFERENCE=scene.reference_path,
         LC_RUN_FOLDER=str(run_folder),
         LC_LEAVE_OUT=LEAVE_OUT,
+        LC_QUICKLOOK=f"{server.url}/quicklook.png",
         LC_RECT=json.dumps(RECT),
         LC_PIXEL_X=str(PIXEL[0]),
         LC_PIXEL_Y=str(PIXEL[1]),
@@ -67,6 +72,7 @@ def workbench_run(demo_scene, tmp_path_factory):
     assert (out / "result.json").exists(), f"QGIS exited {proc.returncode} without a result:\n{proc.stderr[-3000:]}"
     state = json.loads((out / "result.json").read_text())
     assert not state["errors"], state["errors"]
+    state["server_requests"] = list(server.requests)
     return state, run_folder, proc
 
 
@@ -76,6 +82,7 @@ def test_dock_runs_the_chain_and_loads_styled_results(workbench_run):
     assert state["area_mode"] == "drawn" and state["drawn"] == pytest.approx(RECT, abs=15)  # one screen pixel ≈ 1.4 m here
     dates = [row[0] for row in state["scenes"]]
     assert len(dates) == 27 and LEAVE_OUT in dates and dates == sorted(dates)  # the demo catalogue: 27 dates in 2017
+    assert state["quicklook_size"] == [240, 160] and "GET /quicklook.png" in state["server_requests"]  # fetched, scaled to fit 240 px
     assert [row[:2] for row in state["legend"]][:2] == [["1", "cultivated land"], ["2", "forest"]] and state["legend"][1][2] == "#054907"
     assert state["legend_edits"] == [[2, "woodland", "#228b22"]] and state["edited_cell_colour"] == "#228b22"
     assert state["status"].startswith("Finished: 2 map(s)"), state["status"] + state["log"]
