@@ -417,7 +417,14 @@ class LandCoverDock(QgsDockWidget):
     def load_from_project(self, *_args) -> None:
         text, ok = QgsProject.instance().readEntry(PROJECT_SCOPE, PROJECT_KEY, "")
         if ok and text:
+            self.apply_text(text, "the project")
+
+    def apply_text(self, text: str, origin: str) -> None:
+        """Show settings saved as JSON; settings that cannot be read are reported, not raised into QGIS."""
+        try:
             self.apply(WorkbenchSettings.from_json(text))
+        except (LandCoverError, TypeError, ValueError) as exc:
+            self.step_label.setText(f"The workbench settings in {origin} could not be read: {exc}")
 
     def load_settings_file(self) -> None:
         from qgis.PyQt.QtWidgets import QFileDialog
@@ -425,7 +432,7 @@ class LandCoverDock(QgsDockWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Workbench settings", "", "Settings (settings.json *.json)")
         if path:
             with open(path, encoding="utf-8") as f:
-                self.apply(WorkbenchSettings.from_json(f.read()))
+                self.apply_text(f.read(), path)
 
     # --- area, scenes, legend --------------------------------------------------------------------
 
