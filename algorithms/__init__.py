@@ -7,6 +7,7 @@ from .classify import ClassifyAlgorithm
 from .cloud_masks import CloudMasksAlgorithm
 from .create_grid import CreateGridAlgorithm
 from .download import DownloadAlgorithm
+from .download_olci import DownloadOlciAlgorithm
 from .export_dataset import ExportDatasetAlgorithm
 from .filter_scenes import FilterScenesAlgorithm
 from .import_products import ImportProductsAlgorithm
@@ -27,6 +28,7 @@ ALGORITHMS = [
     DownloadAlgorithm,
     ImportProductsAlgorithm,
     BuildStackAlgorithm,
+    DownloadOlciAlgorithm,
     CloudMasksAlgorithm,
     FilterScenesAlgorithm,
     InterpolateAlgorithm,

@@ -11,6 +11,7 @@ ALGORITHM_IDS = [
     "download",
     "importproducts",
     "buildstack",
+    "downloadolci",
     "cloudmasks",
     "filterscenes",
     "interpolate",
