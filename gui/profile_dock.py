@@ -66,14 +66,15 @@ class ProfileDock(QgsDockWidget):
         self.tool.canvasClicked.connect(self.on_click)
         body = QWidget(self)
         form = QFormLayout()
-        self.stack = self._combo(form, "Time stack", optional=False)
-        self.mask = self._combo(form, "Cloud mask stack", optional=True)
-        self.interpolated = self._combo(form, "Interpolated stack", optional=True)
-        self.class_map = self._combo(form, "Land-cover map", optional=True)
-        self.probabilities = self._combo(form, "Class probabilities", optional=True)
+        self.stack = self._combo(form, "Time stack")
+        self.mask = self._combo(form, "Cloud mask stack")
+        self.interpolated = self._combo(form, "Interpolated stack")
+        self.class_map = self._combo(form, "Land-cover map")
+        self.probabilities = self._combo(form, "Class probabilities")
         self.series = QComboBox(body)
         form.addRow("Plot", self.series)
         self.stack.layerChanged.connect(self.update_series_names)
+        self.interpolated.layerChanged.connect(self.update_series_names)
         self.series.currentIndexChanged.connect(self.redraw)
         buttons = QHBoxLayout()
         self.pick = QPushButton("Pick pixels on the map", body)
@@ -95,12 +96,12 @@ class ProfileDock(QgsDockWidget):
         self.setWidget(body)
         self.update_series_names()
 
-    def _combo(self, form: QFormLayout, label: str, optional: bool) -> QgsMapLayerComboBox:
+    def _combo(self, form: QFormLayout, label: str) -> QgsMapLayerComboBox:
+        """A raster layer choice, empty by default: a click reads only the layers chosen (a map alone gives its class)."""
         combo = QgsMapLayerComboBox(self)
         combo.setFilters(RASTER_LAYERS)
-        combo.setAllowEmptyLayer(optional)
-        if optional:
-            combo.setLayer(None)
+        combo.setAllowEmptyLayer(True)
+        combo.setLayer(None)
         form.addRow(label, combo)
         return combo
 
@@ -113,7 +114,7 @@ class ProfileDock(QgsDockWidget):
 
     def update_series_names(self, *_args) -> None:
         current = self.series.currentText()
-        path = layer_path(self.stack.currentLayer())
+        path = layer_path(self.stack.currentLayer() or self.interpolated.currentLayer())
         try:
             names = series_names(read_stack_info(path)[1]) if path else []
         except LandCoverError:
@@ -212,9 +213,9 @@ class ProfileDock(QgsDockWidget):
             lines.extend(self._plot_profile(ax, profile, name, colour, i + 1))
         ax.set_ylabel(name or "")
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
+        if ax.get_legend_handles_labels()[0]:  # nothing to plot when only a map is chosen
             ax.legend(fontsize="x-small", loc="best", framealpha=0.6)
-        ax.xaxis.set_major_formatter(DateFormatter("%b\n%Y" if len(self._years()) > 1 else "%b"))
+            ax.xaxis.set_major_formatter(DateFormatter("%b\n%Y" if len(self._years()) > 1 else "%b"))
         ax.tick_params(labelsize="small")
         self.plot.draw()
         self.info.setText("<br>".join(lines))

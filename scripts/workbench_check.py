@@ -216,6 +216,17 @@ def profile_drawn():
         "info": profile.info.text(),
         "lines_drawn": sum(len(ax.lines) for ax in profile.plot.figure.axes),
     }
+    profile.grab().save(os.path.join(OUT, "profile.png"))
+    for combo in (profile.stack, profile.mask, profile.interpolated):  # a map alone: the click gives its class only
+        combo.setLayer(None)
+    QTest.mouseClick(iface.mapCanvas().viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, canvas_pixel(*PIXEL))
+    wait_for(lambda: len(profile.profiles) > 1, map_only_click, timeout_ms=10_000)
+
+
+@step
+def map_only_click():
+    second = ctx["profile"].profiles[1]
+    STATE["map_only_click"] = [second.raw is None and second.interpolated is None, second.pixel_class.name, len(ctx["profile"].markers)]
     QTimer.singleShot(1500, screenshots)
 
 
@@ -223,7 +234,7 @@ def profile_drawn():
 def screenshots():
     iface.mainWindow().grab().save(os.path.join(OUT, "main_window.png"))
     ctx["dock"].widget().widget().grab().save(os.path.join(OUT, "dock.png"))
-    ctx["profile"].grab().save(os.path.join(OUT, "profile.png"))
+    ctx["profile"].grab().save(os.path.join(OUT, "profile_map_only.png"))
     project_round_trip()
 
 

@@ -66,7 +66,7 @@ def workbench_run(demo_scene, tmp_path_factory):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     SHOTS.mkdir(parents=True, exist_ok=True)
     (SHOTS / "qgis_stderr.txt").write_text(proc.stdout + proc.stderr)
-    for name in ("main_window.png", "dock.png", "dock_before_run.png", "profile.png", "result.json", "project.qgs"):
+    for name in ("main_window.png", "dock.png", "dock_before_run.png", "profile.png", "profile_map_only.png", "result.json", "project.qgs"):
         if (out / name).exists():
             shutil.copy(out / name, SHOTS / name)
     assert (out / "result.json").exists(), f"QGIS exited {proc.returncode} without a result:\n{proc.stderr[-3000:]}"
@@ -151,3 +151,4 @@ def test_profile_of_a_clicked_pixel_equals_the_stack(workbench_run):
     class_id, name, probabilities = profile["class"]
     assert (class_id, name) == (expected.class_id, expected.name) and probabilities == pytest.approx(expected.probabilities)
     assert name in profile["info"] and (SHOTS / "profile.png").stat().st_size > 5_000
+    assert state["map_only_click"] == [True, name, 2]  # with only the map chosen: the class, no series; one marker per click
