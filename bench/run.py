@@ -883,7 +883,10 @@ def main() -> None:
     extras = (
         ("bench_cloud_resolution.py", "Cloud masks at a processing resolution (agreement with the 10 m masks, real scenes)"),
         ("bench_encoding.py", "Intermediate encodings (GeoTIFF, GDAL 3.6)"),
-        ("bench_download.py", "Download"), ("bench_batch.py", "Grid runs (lc_plugin.batch)"), ("bench_segmentation.py", "Segmentation networks"),
+        ("bench_download.py", "Download"),
+        ("bench_batch.py", "Grid runs (lc_plugin.batch)"),
+        ("bench_segmentation.py", "Segmentation networks"),
+        ("bench_postprocess.py", "Post-processing"),
     )
     for script, title in extras:
         if args.only is None or script.removeprefix("bench_").removesuffix(".py") in args.only:

@@ -89,10 +89,14 @@ def check_min_valid_fraction(min_valid_fraction: float) -> None:
         )
 
 
-def clear_dates(fractions: np.ndarray, dates: list[dt.date], min_valid_fraction: float) -> np.ndarray:
-    """Indexes of the dates whose valid fraction reaches ``min_valid_fraction``; LandCoverError if none does."""
+def clear_dates(
+    fractions: np.ndarray, dates: list[dt.date], min_valid_fraction: float, exclude_dates: list[dt.date] | None = None
+) -> np.ndarray:
+    """Indexes of the dates whose valid fraction reaches ``min_valid_fraction`` and that are not in
+    ``exclude_dates``; LandCoverError if none is left."""
     check_min_valid_fraction(min_valid_fraction)
-    keep = np.flatnonzero(fractions >= float(min_valid_fraction))
+    excluded = np.isin(np.array(dates, dtype=object), list(exclude_dates or []))
+    keep = np.flatnonzero((fractions >= float(min_valid_fraction)) & ~excluded)
     if keep.size == 0:
         best = int(np.argmax(fractions))
         raise LandCoverError(
@@ -111,9 +115,14 @@ def filter_scenes_file(
     mask_out: str,
     *,
     min_valid_fraction: float = DEFAULT_MIN_VALID_FRACTION,
+    exclude_dates: list[dt.date] | None = None,
     monitor: Monitor | None = None,
 ) -> list[dt.date]:
-    """Write the stack and its mask restricted to the dates clear enough; return the kept dates."""
+    """Write the stack and its mask restricted to the dates clear enough; return the kept dates.
+
+    ``exclude_dates``: dates the user left out after looking at the scenes (e.g. haze the cloud
+    mask misses); they are dropped whatever their clear fraction.
+    """
     monitor = ensure_monitor(monitor)
     check_min_valid_fraction(min_valid_fraction)
     check_not_input(stack_out, [stack_path, mask_path], "OUTPUT")
@@ -127,7 +136,7 @@ def filter_scenes_file(
     if mask.dtype != np.uint8:  # a mask written by other software: NaN / out-of-range = no data
         mask = np.where(np.isin(mask, (MASK_CLEAR, MASK_CLOUD)), mask, MASK_NODATA).astype(np.uint8)
     fractions = valid_fractions(mask)
-    keep = clear_dates(fractions, dates, min_valid_fraction)
+    keep = clear_dates(fractions, dates, min_valid_fraction, exclude_dates)
     monitor.update(0.2)
     kept_dates = [dates[i] for i in keep]
     monitor.info(f"Kept {len(kept_dates)} of {len(dates)} dates with at least {float(min_valid_fraction):.0%} clear observed pixels.")

@@ -169,3 +169,13 @@ def test_filter_to_vrt_copies_no_pixel_and_reads_the_same(real_series, tmp_path)
     interpolate_file(str(tmp_path / "f.tif"), str(tmp_path / "i_tif.tif"), mask_path=str(tmp_path / "f_clm.tif"), step_days=30)
     interpolate_file(str(tmp_path / "f.vrt"), str(tmp_path / "i_vrt.tif"), mask_path=str(tmp_path / "f_clm.vrt"), step_days=30)
     np.testing.assert_array_equal(read_stack(str(tmp_path / "i_tif.tif")).data, read_stack(str(tmp_path / "i_vrt.tif")).data)
+
+
+def test_dates_left_out_by_the_user_are_dropped_whatever_their_clear_fraction(tmp_path):
+    dates = [dt.date(2020, 1, d) for d in (1, 2, 3)]
+    data = np.arange(3, dtype=np.float32).reshape(3, 1, 1, 1) * np.ones((3, 1, 4, 4), dtype=np.float32)
+    stack, mask = write_pair(tmp_path, data, np.zeros((3, 4, 4)), dates, patch_grid(4, 4))
+    out = str(tmp_path / "a.tif")
+    kept = filter_scenes_file(stack, mask, out, str(tmp_path / "b.tif"), min_valid_fraction=0.0, exclude_dates=[dates[1], dt.date(2021, 1, 1)])
+    assert kept == [dates[0], dates[2]]
+    assert read_stack(out).data[:, 0, 0, 0].tolist() == [0.0, 2.0]
