@@ -46,7 +46,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         "<b>Cloud mask method</b> (CLOUD_METHOD: <i>auto</i> (default), <i>s2cloudless</i> or <i>scl</i>; 0, 1, 2 in qgis_process), <b>Min valid fraction</b> "
         "(MIN_VALID_FRACTION, default 0.8), <b>Step</b> (STEP_DAYS, default 16), <b>Cloud processing resolution</b> "
         "(PROCESSING_RESOLUTION, metres, default 40; 0 = full resolution): s2cloudless runs on block means of this size "
-        "(98.4 % of the pixels agree with the 10 m masks on a real broken-cloud scene, for ~14× less model time; see "
+        "(98.4 % of the pixels agree with the 10 m masks on a real broken-cloud scene, for ~10× less model time; see "
         "Cloud masks).<br>"
         "With a pixel model each patch runs in one pass after its download: cloud masks, filter, interpolation, "
         "features and classification window by window on all cores, writing only the class map (and the reference "
