@@ -18,9 +18,10 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..lc_plugin import batch
+from ..lc_plugin import batch, legends, reference
 from .base import LandCoverAlgorithm
 from .params import END_DATE, START_DATE, add_date_parameters, date_range
+from .rasterize_reference import ZERO_CHOICES_LABELS
 
 
 class RunGridAlgorithm(LandCoverAlgorithm):
@@ -44,7 +45,9 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         "<b>Cloud mask method</b> (CLOUD_METHOD, default 0 = auto; 1 s2cloudless, 2 SCL), <b>Min valid fraction</b> "
         "(MIN_VALID_FRACTION, default 0.8), <b>Step</b> (STEP_DAYS, default 16).<br>"
         "<b>Reference</b> (REFERENCE, optional, default none) and its class field (REFERENCE_FIELD, default empty): "
-        "rasterized per patch when given.<br>"
+        "rasterized per patch when given; <b>Class id 0</b> (REFERENCE_ZERO_ID, default 0 = refuse; 1 shift every id up "
+        "by one; 2 burn 0 as no data) and <b>Built-in legend</b> (REFERENCE_LEGEND, default 0 = none; 1 Slovenia, 2 "
+        "WorldCover 2021, 3 CORINE level 3) as in <i>Rasterize reference</i>.<br>"
         "<b>Executor</b> (EXECUTOR, default 0 = sequential; 1 local processes, 2 Dask), <b>Workers</b> (WORKERS, default 2), "
         "<b>Dask scheduler address</b> (SCHEDULER, optional, default empty: a local Dask cluster of WORKERS processes; the "
         "workers must see the grid, model and run folder at the same paths).<br>"
@@ -66,6 +69,8 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     STEP_DAYS = "STEP_DAYS"
     REFERENCE = "REFERENCE"
     REFERENCE_FIELD = "REFERENCE_FIELD"
+    REFERENCE_ZERO_ID = "REFERENCE_ZERO_ID"
+    REFERENCE_LEGEND = "REFERENCE_LEGEND"
     EXECUTOR = "EXECUTOR"
     WORKERS = "WORKERS"
     SCHEDULER = "SCHEDULER"
@@ -100,6 +105,8 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         )
         self.addParameter(QgsProcessingParameterFile(self.REFERENCE, self.tr("Reference polygons"), optional=True))
         self.addParameter(QgsProcessingParameterString(self.REFERENCE_FIELD, self.tr("Reference class field"), "", optional=True))
+        self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_ZERO_ID, self.tr("Class id 0 in the reference field"), ZERO_CHOICES_LABELS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_LEGEND, self.tr("Reference legend"), list(legends.LEGEND_LABELS), defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(self.WORKERS, self.tr("Workers"), QgsProcessingParameterNumber.Integer, 2, minValue=1))
         self.addParameter(QgsProcessingParameterString(self.SCHEDULER, self.tr("Dask scheduler address (empty: local cluster)"), "", optional=True))
@@ -136,6 +143,8 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 step_days=self.parameterAsInt(parameters, self.STEP_DAYS, context),
                 reference=self.parameterAsFile(parameters, self.REFERENCE, context) or None,
                 reference_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context).strip() or None,
+                reference_zero=reference.ZERO_CHOICES[self.parameterAsEnum(parameters, self.REFERENCE_ZERO_ID, context)],
+                reference_legend=legends.LEGEND_CHOICES[self.parameterAsEnum(parameters, self.REFERENCE_LEGEND, context)],
             )
         run_folder = self.parameterAsString(parameters, self.RUN_FOLDER, context)
         result = batch.run_batch(

@@ -50,6 +50,8 @@ class BatchParameters:
     step_days: int = 16
     reference: str | None = None
     reference_field: str | None = None
+    reference_zero: str = "refuse"  # class id 0 in the field (reference.ClassOptions.zero)
+    reference_legend: str = "none"  # a built-in legend chosen for the reference (legends.LEGEND_CHOICES)
     erosion_px: int = 0
     grid_layer: str | None = None
     patch_ids: list[str] | None = None
@@ -259,7 +261,10 @@ def _prepare_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step
     close("interpolate")
     if p.reference:
         m = step("reference")
-        reference.rasterize_reference_file(p.reference, p.reference_field, path["interpolated"], path["reference"], erosion_px=int(p.erosion_px), monitor=m)
+        options = reference.ClassOptions(zero=p.reference_zero, legend=p.reference_legend)
+        reference.rasterize_reference_file(
+            p.reference, p.reference_field, path["interpolated"], path["reference"], erosion_px=int(p.erosion_px), options=options, monitor=m
+        )
         close("reference")
 
 

@@ -26,6 +26,7 @@ from .monitor import ensure_monitor
 from .rasters import Grid, write_class_raster
 
 MAX_CLASS_ID = 255
+ZERO_CHOICES = ("refuse", "shift", "nodata")  # ClassOptions.zero, in the order of the ZERO_ID enum
 
 
 def disk(radius: int) -> np.ndarray:
@@ -301,6 +302,8 @@ def burn_reference(
     if erosion_px < 0:
         raise LandCoverError(f"The erosion radius must be 0 or more pixels, got {erosion_px}.", "EROSION")
     options = options or ClassOptions()
+    if options.zero not in ZERO_CHOICES:
+        raise LandCoverError(f"Unknown handling of class id 0 '{options.zero}'; choose one of {', '.join(ZERO_CHOICES)}.", "ZERO_ID")
     legend = builtin_legend(options.legend)
     legend_file = read_legend_file(options.legend_file) if options.legend_file else None
     ds, lyr = _open_layer(vector_path, layer)
