@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .atomic import check_not_input
+from .cloudcheck import TAG_CLOUD_MASKED, masked_provenance
 from .clouds import MASK_CLEAR
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
@@ -192,6 +193,7 @@ def interpolate_file(
         raise LandCoverError(f"{stack_path} has no dates to interpolate.", "INPUT")
     if mask_path:
         check_mask_matches(stack_path, mask_path, dates, grid)
+        provenance = masked_provenance(read_stack_info(mask_path)[3])
     first, last = min(dates), max(dates)
     start = start or first
     end = end or last
@@ -218,6 +220,8 @@ def interpolate_file(
         STEP_DAYS=str(int(step_days)),
         INTERPOLATION_MASKED="yes" if mask_path else "no",
     )
+    if mask_path:
+        out_tags[TAG_CLOUD_MASKED] = provenance
     windows = list(file_windows(grid.height, grid.width, len(dates) * len(bands) * 4 + len(dates)))
     any_valid = False
     with StackWriter(out_path, targets, out_bands, grid, out_tags, kind="interpolated") as dst:
