@@ -24,7 +24,8 @@ import rasterio
 from rasterio.windows import Window
 
 from .atomic import atomic_output, check_not_input
-from .classes import ClassTable
+from .classes import NODATA_CLASS, ClassTable
+from .cloudcheck import check_cloud_masked, clear_pixels
 from .deps import require
 from .errors import LandCoverError
 from .features import describe_layout_difference, feature_block, feature_layout, iter_feature_windows, read_bands_window
@@ -177,12 +178,16 @@ def classify_file(
     *,
     probabilities_out: str | None = None,
     block_rows: int = 256,
+    mask_path: str | None = None,
+    allow_unmasked: bool = False,
     monitor=None,
 ) -> ClassTable:
     """Write the class map (0 where any feature is missing) and optionally per-class probabilities.
 
     Pixel models run on blocks of ``block_rows`` rows; segmentation networks on overlapping tiles
-    of their training size, blended (``iter_tiled_predictions``).
+    of their training size, blended (``iter_tiled_predictions``). A stack never cloud-masked is
+    refused (``cloudcheck``) unless ``mask_path`` (a cloud mask stack, whose cloudy or no-data
+    pixels become no data in the map) or ``allow_unmasked`` is given.
     """
     monitor = ensure_monitor(monitor)
     if block_rows < 1:
@@ -200,6 +205,8 @@ def classify_file(
     except rasterio.errors.RasterioIOError as exc:
         raise LandCoverError(f"Could not open the time stack {stack_path}: {exc}", "INPUT") from exc
     check_compatible(model, dates, bands)
+    n_unmasked = check_cloud_masked([stack_path], [mask_path], allow_unmasked)
+    clear = clear_pixels(mask_path, dates, grid) if mask_path else None
 
     labels = np.zeros((grid.height, grid.width), dtype=np.uint8)
     tags = {"MODEL": os.path.basename(model_path)}
@@ -213,19 +220,27 @@ def classify_file(
                 if proba_dst.active:
                     proba_dst.write(strip_proba, Window(0, row0, grid.width, strip_labels.shape[0]))
         else:
-            _classify_pixels(model, src, dates, bands, grid, labels, proba_dst, block_rows, monitor)
+            _classify_pixels(model, src, dates, bands, grid, labels, proba_dst, block_rows, monitor, clear)
+        if clear is not None:
+            labels[~clear] = NODATA_CLASS
+            tags["CLOUD_MASK"] = os.path.basename(mask_path)
+        elif n_unmasked:
+            tags["CLOUD_MASK"] = "none: the stack was never cloud-masked (accepted with ALLOW_UNMASKED)"
         write_class_raster(out_path, labels, grid, model.classes, tags=tags)
     return model.classes
 
 
-def _classify_pixels(model: PixelModel, src, dates, bands, grid, labels: np.ndarray, proba_dst, block_rows: int, monitor) -> None:
-    """Fill ``labels`` (and the probability raster) block by block with a pixel model."""
+def _classify_pixels(model: PixelModel, src, dates, bands, grid, labels: np.ndarray, proba_dst, block_rows: int, monitor, clear=None) -> None:
+    """Fill ``labels`` (and the probability raster) block by block with a pixel model; pixels not ``clear`` stay no data."""
     n_classes = len(model.classes)
     done, total = 0, grid.height * grid.width
     for win in iter_feature_windows(grid.height, grid.width, len(model.feature_names), block_rows):
         block = read_bands_window(src, len(dates), bands, model.bands, win)
         feats = feature_block(block, model.bands)
         valid = np.isfinite(feats).all(axis=1)
+        if clear is not None:
+            rs, cs = win.toslices()
+            valid &= clear[rs, cs].ravel()
         block_labels = np.zeros(feats.shape[0], dtype=np.uint8)
         block_proba = np.full((feats.shape[0], n_classes), np.nan, dtype=np.float32) if proba_dst.active else None
         if valid.any():

@@ -94,7 +94,7 @@ def test_band_order_and_extra_bands_do_not_matter(setup):
     order = ["B11", "SCL", "B08", "B02", "B04", "B03"]
     data = np.stack([stack.band(b) if b != "B02" else np.full_like(stack.band("B03"), 0.3) for b in order], axis=1)
     other = str(setup["folder"] / "reordered.tif")
-    write_stack(other, TimeStack(data, stack.dates, order, stack.grid))
+    write_stack(other, TimeStack(data, stack.dates, order, stack.grid, stack.tags))
     a, b = setup["folder"] / "orig.tif", setup["folder"] / "reord.tif"
     classify_file(setup["model"], setup["stacks"][0], str(a))
     classify_file(setup["model"], other, str(b))
@@ -105,7 +105,7 @@ def _variant(setup, name, dates=None, bands=None):
     stack = read_stack(setup["stacks"][0])
     keep = [stack.bands.index(b) for b in (bands or stack.bands)]
     path = str(setup["folder"] / name)
-    write_stack(path, TimeStack(stack.data[:, keep], dates or stack.dates, bands or stack.bands, stack.grid))
+    write_stack(path, TimeStack(stack.data[:, keep], dates or stack.dates, bands or stack.bands, stack.grid, stack.tags))
     return path
 
 

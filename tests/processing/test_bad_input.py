@@ -149,10 +149,12 @@ def test_reference_field_missing(run_alg, patch_stack, tmp_path):
     expect_error(run_alg, "rasterizereference", {"REFERENCE": ref, "FIELD": "LULC_ID", "GRID": patch_stack, "OUTPUT": out}, "FIELD", "LULC_ID", outputs=[out])
 
 
-def test_reference_field_not_integer(run_alg, patch_stack, tmp_path):
+def test_reference_text_field_not_in_the_chosen_legend(run_alg, patch_stack, tmp_path):
+    # Text class fields are numbered 1..n since issue 15; a text the chosen legend (3 = CORINE) lacks is an error.
     ref = polygon_layer(tmp_path / "ref.gpkg", 32633, [BOX], fields={"NAME": ogr.OFTString})
     out = str(tmp_path / "ref.tif")
-    expect_error(run_alg, "rasterizereference", {"REFERENCE": ref, "FIELD": "NAME", "GRID": patch_stack, "OUTPUT": out}, "FIELD", outputs=[out])
+    params = {"REFERENCE": ref, "FIELD": "NAME", "GRID": patch_stack, "LEGEND": 3, "OUTPUT": out}
+    expect_error(run_alg, "rasterizereference", params, "LEGEND", "three", outputs=[out])
 
 
 def test_reference_outside_patch(run_alg, patch_stack, tmp_path):
