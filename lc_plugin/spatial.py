@@ -60,6 +60,7 @@ def training_footprint(grids: list[Grid], patch: np.ndarray, flat_index: np.ndar
         used[(local // g.width // block_px) * cols + (local % g.width) // block_px] = True
         out.append(
             {
+                "patch": int(p),
                 "crs": g.crs.to_wkt() if g.crs else None,
                 "transform": list(g.transform)[:6],
                 "width": g.width,
@@ -91,10 +92,27 @@ def in_training_blocks(footprint: list[dict], grid: Grid, where: np.ndarray) -> 
         inside = (c >= 0) & (c < entry["width"]) & (r >= 0) & (r < entry["height"])
         b = entry["block_px"]
         n_cols = -(-entry["width"] // b)
-        bits = np.unpackbits(np.frombuffer(base64.b64decode(entry["blocks"]), dtype=np.uint8)).astype(bool)
+        bits = _block_bits(entry)
         idx = np.where(inside, (r // b) * n_cols + c // b, 0)
         hits |= inside & bits[np.minimum(idx, bits.size - 1)]
     return int(hits.sum())
+
+
+def _block_bits(entry: dict) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(base64.b64decode(entry["blocks"]), dtype=np.uint8)).astype(bool)
+
+
+def positions_in_training_blocks(footprint: list[dict], positions: np.ndarray) -> int:
+    """How many (patch, row, col) positions (the test predictions CSV's source,row,col) lie in a training block."""
+    hits = 0
+    for entry in footprint:
+        mine = positions[positions[:, 0] == entry.get("patch", -1)]
+        if mine.size == 0:
+            continue
+        b = entry["block_px"]
+        n_cols = -(-entry["width"] // b)
+        hits += int(_block_bits(entry)[(mine[:, 1] // b) * n_cols + mine[:, 2] // b].sum())
+    return hits
 
 
 def dumps_footprint(footprint: list[dict]) -> str:
