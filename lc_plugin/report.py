@@ -564,7 +564,7 @@ def _img(png: bytes, alt: str) -> str:
     return f'<p><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"></p>'
 
 
-def _lead_value(lead: dict) -> str:
+def lead_value(lead: dict) -> str:
     value = lead["value"]
     if "std" in value:
         return f"{value['value']:.3f} ± {value['std']:.3f}"
@@ -583,7 +583,7 @@ def _assessment_html(doc: dict) -> list[str]:
     a = doc["assessment"]
     lead = a["lead"]
     parts = [
-        '<div class="lead"><div class="k">' + e(lead["label"]) + '</div><div class="v">' + e(_lead_value(lead)) + "</div>",
+        '<div class="lead"><div class="k">' + e(lead["label"]) + '</div><div class="v">' + e(lead_value(lead)) + "</div>",
         f"<p>{e(lead['why'])}</p></div>",
     ]
     parts += [f'<p class="warning">⚠ {e(w)}</p>' for w in a["warnings"]]
