@@ -36,8 +36,8 @@ def cloud_provenance(tags: dict[str, str]) -> str | None:
 
 def masked_provenance(mask_tags: dict[str, str]) -> str:
     """The provenance Interpolate writes for a stack rebuilt from the clear observations of ``mask_tags``' mask."""
-    method = mask_tags.get("METHOD") or "a"
-    return f"interpolated over the clear observations of {'an' if method[0] in 'aeiou' else 'a'} {method} cloud mask"
+    method = mask_tags.get("METHOD")
+    return "interpolated over the clear observations of a cloud mask" + (f" ({method})" if method else "")
 
 
 def check_cloud_masked(stack_paths: list[str], mask_paths: list[str | None], allow_unmasked: bool, parameter: str = "INPUT") -> int:
