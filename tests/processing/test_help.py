@@ -9,6 +9,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 ALGORITHM_IDS = [
     "creategrid",
     "download",
+    "importproducts",
+    "buildstack",
     "cloudmasks",
     "filterscenes",
     "interpolate",
