@@ -105,7 +105,8 @@ def assess(kind: str, doc: dict, model: dict, overlap: dict | None, evaluated: s
             "blocks the model was trained on: this is (partly) an in-sample figure and optimistic. Evaluate on blocks or patches "
             "the model never saw."
         )
-    this = {"label": "Overall accuracy of this report", "value": intervals["overall_accuracy"]}
+    label = "Held-out overall accuracy" if kind == "held-out" else "Overall accuracy of this map"
+    this = {"label": label, "value": intervals["overall_accuracy"]}
     has_cv = bool(cv and "skipped" not in cv)
     if not leaks and overlap is not None:
         why = (

@@ -82,7 +82,7 @@ def test_pixel_split_is_measurably_optimistic_and_the_report_leads_with_the_hone
     # Block split: no test pixel in a training block; the held-out figure leads.
     b = block["doc"]["assessment"]
     assert block["doc"]["overlap_with_training"] == {"pixels": 0, "of": block["doc"]["n"]}
-    assert b["lead"]["label"] == "Overall accuracy of this report" and b["lead"]["why"].startswith("The honest estimate")
+    assert b["lead"]["label"] == "Held-out overall accuracy" and b["lead"]["why"].startswith("The honest estimate")
     assert not b["warnings"] and "Spatial cross-validation" in b["others"][0]
     assert any("20 × 20-pixel blocks held out" in m for m in b["methods"])
     # Pixel split: test pixels sit in training blocks; the report warns and leads with the spatial CV.
@@ -113,7 +113,7 @@ def test_map_report_warns_when_it_overlaps_the_training_sample(splits, tmp_path)
     classify_file(block["model"], other_stack, other)
     doc = accuracy_report_file(other, other_ref, str(tmp_path / "o.json"), str(tmp_path / "o.html"), model_path=block["model"])
     assert doc["overlap_with_training"] == {"pixels": 0, "of": doc["n"]} and not doc["assessment"]["warnings"]
-    assert doc["assessment"]["lead"]["label"] == "Overall accuracy of this report"
+    assert doc["assessment"]["lead"]["label"] == "Overall accuracy of this map"
 
 
 def _cloudy_single_date(folder):
