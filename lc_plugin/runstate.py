@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 
 from .monitor import Monitor
@@ -92,7 +93,7 @@ class WorkerProgress:
         self._written = time.monotonic()
         os.makedirs(self.folder, exist_ok=True)
         path = os.path.join(self.folder, PROGRESS_FILE)
-        tmp = f"{path}.{os.getpid()}.tmp"
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"  # download threads log through one monitor
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump({"percent": round(self.percent, 2), "messages": self.messages}, f)
         os.replace(tmp, path)
