@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
     QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
@@ -19,6 +20,7 @@ from qgis.core import (
 )
 
 from ..lc_plugin import batch
+from ..lc_plugin.redaction import has_redaction, redact_url
 from .base import LandCoverAlgorithm
 from .params import END_DATE, START_DATE, add_date_parameters, date_range
 
@@ -48,6 +50,8 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         "<b>Executor</b> (EXECUTOR, default 0 = sequential; 1 local processes, 2 Dask), <b>Workers</b> (WORKERS, default 2), "
         "<b>Dask scheduler address</b> (SCHEDULER, optional, default empty: a local Dask cluster of WORKERS processes; the "
         "workers must see the grid, model and run folder at the same paths).<br>"
+        "<b>Accept failed patches</b> (ALLOW_FAILURES, default false): when patches fail the run ends with an error "
+        "(exit code 1) after writing the report and the mosaic of the others; true ends it normally.<br>"
         "<b>Run folder</b> (RUN_FOLDER). Outputs: the mosaic COG (OUTPUT_MOSAIC), the report (OUTPUT_REPORT), "
         "DONE and FAILED counts.<br>"
         "Example: <code>qgis_process run landcover:rungrid -- GRID=grid.gpkg MODEL=model.onnx START_DATE=2017-01-01 "
@@ -69,6 +73,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     EXECUTOR = "EXECUTOR"
     WORKERS = "WORKERS"
     SCHEDULER = "SCHEDULER"
+    ALLOW_FAILURES = "ALLOW_FAILURES"
     RUN_FOLDER = "RUN_FOLDER"
     OUTPUT_MOSAIC = "OUTPUT_MOSAIC"
     OUTPUT_REPORT = "OUTPUT_REPORT"
@@ -103,6 +108,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(self.WORKERS, self.tr("Workers"), QgsProcessingParameterNumber.Integer, 2, minValue=1))
         self.addParameter(QgsProcessingParameterString(self.SCHEDULER, self.tr("Dask scheduler address (empty: local cluster)"), "", optional=True))
+        self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_FAILURES, self.tr("Accept failed patches (end normally)"), False))
         self.addParameter(QgsProcessingParameterFolderDestination(self.RUN_FOLDER, self.tr("Run folder")))
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT_MOSAIC, self.tr("Land-cover mosaic")))
         self.addOutput(QgsProcessingOutputHtml(self.OUTPUT_REPORT, self.tr("Run report")))
@@ -116,6 +122,14 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         if file:
             params = batch.BatchParameters.load(file)
             params.grid, params.grid_layer, params.model = grid, layer, model
+            if has_redaction(params.stac_url):  # saved without its secret: take it from STAC_URL
+                given = self.parameterAsString(parameters, self.STAC_URL, context).strip()
+                if redact_url(given) != params.stac_url:
+                    raise QgsProcessingException(
+                        f"{self.STAC_URL}: the parameters file holds the STAC URL without its credentials ({params.stac_url}); "
+                        "give the full URL in STAC_URL."
+                    )
+                params.stac_url = given
         else:
             start, end = date_range(self, parameters, context)
             if start is None or end is None:
@@ -148,6 +162,11 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         )
         for pid in result.failed:
             feedback.reportError(f"Patch {pid} failed; see {result.report_html}")
+        if result.failed and not self.parameterAsBool(parameters, self.ALLOW_FAILURES, context):
+            raise QgsProcessingException(
+                f"{len(result.failed)} of {len(result.records)} patches failed (see {result.report_html}); the others are kept "
+                f"in {run_folder} and a rerun resumes from them. Set {self.ALLOW_FAILURES}=true to accept failed patches."
+            )
         out = {self.RUN_FOLDER: run_folder, self.OUTPUT_REPORT: result.report_html, self.DONE: len(result.done), self.FAILED: len(result.failed)}
         if result.mosaic and result.mosaic.get("cog") and os.path.isfile(result.mosaic["cog"]):
             out[self.OUTPUT_MOSAIC] = result.mosaic["cog"]

@@ -32,6 +32,7 @@ from ..errors import Cancelled, LandCoverError
 from ..http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy, sleep_or_cancel
 from ..monitor import Monitor, ensure_monitor
 from ..rasters import Grid
+from ..redaction import join_url, redact_url
 from .base import Scene, Source, cloud_cover, item_date
 
 DEFAULT_STAC_URL = "https://earth-search.aws.element84.com/v1"
@@ -160,7 +161,7 @@ def search_items(
     own_client = client is None
     client = client or _stac_client(stac_url, policy)
     try:
-        url = stac_url.rstrip("/") + "/search"
+        url = join_url(stac_url, "search")
         body: dict | None = {
             "collections": [collection],
             "bbox": [float(v) for v in bbox_wgs84],
@@ -489,10 +490,10 @@ class StacSource(Source):
             self.signer._client.close()
 
     def signature(self) -> str:
-        return f"stac|{self.url}|{self.collection}"
+        return f"stac|{redact_url(self.url)}|{self.collection}"  # a rotated token reads the same scenes
 
     def tags(self) -> dict[str, str]:
-        tags = {"SOURCE": "stac", "STAC_URL": self.url, "COLLECTION": self.collection}
+        tags = {"SOURCE": "stac", "STAC_URL": redact_url(self.url), "COLLECTION": self.collection}
         if self.preset:
             tags["STAC_PRESET"] = self.preset
         return tags
