@@ -177,10 +177,10 @@ def check_coverage(first: dt.date, last: dt.date, targets: list[dt.date], step_d
         f"The grid dates run {targets[0].isoformat()} – {targets[-1].isoformat()} but the stack's observations span "
         f"{first.isoformat()} – {last.isoformat()}"
     )
-    if targets[0] < first - slack:
+    if not first - slack <= targets[0] <= last + slack:
         raise LandCoverError(
-            f"{ranges}: dates more than one step ({step_days} days) before the first observation would only repeat it; "
-            f"choose a START_DATE from {(first - slack).isoformat()}.",
+            f"{ranges}: dates more than one step ({step_days} days) outside the observations would only repeat the nearest one; "
+            f"choose a START_DATE from {(first - slack).isoformat()} to {(last + slack).isoformat()}.",
             "START_DATE",
         )
     if targets[-1] > last + slack:
