@@ -79,7 +79,11 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         (QGIS: "Incorrect parameter value") and a raster file that is empty, not a raster or
         truncated (QGIS: "not found"). Inputs are opened without writing GDAL's .aux.xml beside them."""
         with faults.reading_inputs():
-            problem = faults.check_numbers(self, parameters, context) or faults.check_raster_files(self, parameters)
+            problem = (
+                faults.check_numbers(self, parameters, context)
+                or faults.check_raster_files(self, parameters)
+                or faults.check_files(self, parameters)
+            )
             if problem:
                 return False, faults.report_failure(self, problem)
             return super().checkParameterValues(parameters, context)

@@ -26,6 +26,7 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingFeedback,
     QgsProcessingOutputLayerDefinition,
+    QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
@@ -119,6 +120,22 @@ def check_raster_files(algorithm, parameters: dict) -> str | None:
             problem = _raster_file_problem(item) if isinstance(item, str) else None
             if problem:
                 return f"{definition.name()}: {problem}; expected a raster file ({definition.description()})."
+    return None
+
+
+def check_files(algorithm, parameters: dict) -> str | None:
+    """The first file parameter with a fixed extension (a model, a parameters file) given a file
+    that does not exist or has another extension (QGIS says only "Incorrect parameter value")."""
+    for definition in algorithm.parameterDefinitions():
+        value = parameters.get(definition.name())
+        if not isinstance(definition, QgsProcessingParameterFile) or not isinstance(value, str) or not value or not definition.extension():
+            continue
+        extension = "." + definition.extension().lower()
+        expected = f"expected a {extension} file ({definition.description()})"
+        if not os.path.isfile(value):
+            return f"{definition.name()}: {value} does not exist; {expected}."
+        if not value.lower().endswith(extension):
+            return f"{definition.name()}: {value} is not a {extension} file; {expected}."
     return None
 
 

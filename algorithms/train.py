@@ -101,7 +101,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.TEST_OVERALL_ACCURACY, self.tr("Test overall accuracy")))
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
-        model = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        model = self.output_path(parameters, self.OUTPUT_MODEL, context, (".onnx",))
         predictions = self.parameterAsFileOutput(parameters, self.OUTPUT_PREDICTIONS, context) or None
         stacks = self.raster_paths(parameters, self.INPUT, context, required=False)
         references = self.raster_paths(parameters, self.REFERENCE, context, required=False)
