@@ -94,7 +94,7 @@ def test_hanging_server_gets_one_overall_deadline():
     hang.listen(16)
     accepted = []
     threading.Thread(target=lambda: [accepted.append(hang.accept()) for _ in range(16)], daemon=True).start()
-    url = "http://127.0.0.1:%d/search" % hang.getsockname()[1]
+    url = f"http://127.0.0.1:{hang.getsockname()[1]}/search"
     client = HttpClient("The STAC API", "STAC_URL", policy=RetryPolicy(retries=50, backoff=0.01, max_delay=0.01, timeout=0.3, deadline=1.0))
     try:
         with pytest.raises(HttpError, match="overall deadline of 1 s") as info:
