@@ -214,7 +214,7 @@ def report_failure(algorithm, message: str) -> str:
     if arguments:
         QgsApplication.messageLog().blockSignals(True)
         if "--json" in arguments:
-            sys.stdout.write(json.dumps({"algorithm": algorithm.id(), "error": message}) + "\n")  # stdout is --json's
+            sys.stdout.write(json.dumps({"algorithm": algorithm.id(), "error": message}, ensure_ascii=False) + "\n")  # stdout is --json's
             sys.stdout.flush()
             sys.stderr.write(message + "\n")
     return message
