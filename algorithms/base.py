@@ -85,7 +85,7 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
                 or faults.check_files(self, parameters)
             )
             if problem:
-                return False, faults.report_failure(self, problem)
+                return False, faults.report_failure(self, problem, printed_by_qgis=True)
             return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict:  # noqa: N802

@@ -201,13 +201,14 @@ def describe_io_error(algorithm, parameters: dict, context, exc: BaseException) 
     return f"{prefix}GDAL could not read or write a file ({str(exc)[:300]}). Check that the input is a complete raster and the output folder can be written."
 
 
-def report_failure(algorithm, message: str) -> str:
+def report_failure(algorithm, message: str, *, printed_by_qgis: bool = False) -> str:
     """The message to raise, with secrets masked; in ``qgis_process`` it is printed once.
 
     qgis_process logs a failed algorithm's message to two console listeners of its message log
     and prints it again as "ERROR:"; muting the log (qgis_process exits after the run) leaves one
-    line. With ``--json`` qgis_process prints nothing on stdout when a run fails (its ERROR line is
-    not printed either): the error goes to stdout as JSON and once to stderr.
+    line. With ``--json`` qgis_process prints nothing on stdout when a run fails, and no "ERROR:"
+    line either, except for a failed parameter check (``printed_by_qgis``): the error goes to
+    stdout as JSON and, unless qgis_process prints it, once to stderr.
     """
     message = redact_text(message)
     arguments = _qgis_process_arguments()
@@ -216,7 +217,8 @@ def report_failure(algorithm, message: str) -> str:
         if "--json" in arguments:
             sys.stdout.write(json.dumps({"algorithm": algorithm.id(), "error": message}, ensure_ascii=False) + "\n")  # stdout is --json's
             sys.stdout.flush()
-            sys.stderr.write(message + "\n")
+            if not printed_by_qgis:
+                sys.stderr.write(message + "\n")
     return message
 
 

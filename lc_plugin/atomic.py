@@ -93,6 +93,8 @@ def atomic_directory(path: str) -> Iterator[str]:
 
 def _make_folder(folder: str, output: str) -> None:
     """Create ``folder``; a folder that cannot be written is a clear error, not an OSError."""
+    if os.path.isfile(folder):
+        raise LandCoverError(f"Cannot write {output}: {folder} is a file, not a folder; choose an output in a folder.")
     try:
         os.makedirs(folder, exist_ok=True)
         probe = os.path.join(folder, f".{uuid.uuid4().hex[:8]}.probe")
