@@ -83,7 +83,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(self.SPLIT, self.tr("Split test set by"), SPLITS, defaultValue=0))
         self.addParameter(QgsProcessingParameterBoolean(self.DROP_EMPTY_CLASSES, self.tr("Drop classes without samples"), False))
         advanced = [
-            QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, 42),
+            QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, 42, minValue=0),
             QgsProcessingParameterNumber(self.N_ESTIMATORS, self.tr("Number of trees"), QgsProcessingParameterNumber.Integer, 300, minValue=1),
             QgsProcessingParameterNumber(self.NUM_LEAVES, self.tr("Leaves per tree"), QgsProcessingParameterNumber.Integer, 31, minValue=2),
             QgsProcessingParameterNumber(self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double, 0.1, minValue=0.0001),

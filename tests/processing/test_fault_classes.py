@@ -68,6 +68,12 @@ CASES = [
         {"INPUT": "{stack.tif}", "MASK": "{stack.tif}", "MIN_VALID_FRACTION": 1.5, "OUTPUT": "{out}/f.tif", "OUTPUT_MASK": "{out}/m.tif"},
         ["MIN_VALID_FRACTION", "from 0 to 1"],
     ),
+    (
+        "negative-seed",
+        "train",
+        {"INPUT": ["{stack.tif}"], "REFERENCE": ["{labels.tif}"], "SEED": -1, "OUTPUT_MODEL": "{out}/m.onnx"},
+        ["SEED", "at least 0"],
+    ),
     ("not-a-raster", "interpolate", {"INPUT": "{notraster.tif}", "OUTPUT": "{out}/i.tif"}, ["INPUT", "not a raster"]),
     ("empty-file", "interpolate", {"INPUT": "{empty.tif}", "OUTPUT": "{out}/i.tif"}, ["INPUT", "0 bytes"]),
     ("truncated-geotiff", "cloudmasks", {"INPUT": "{truncated.tif}", "OUTPUT": "{out}/c.tif"}, ["INPUT", "truncated"]),
@@ -226,6 +232,13 @@ def test_failed_grid_run_exits_non_zero_unless_failures_are_accepted(qgis_app, d
     assert_no_secret(*texts)
     accepted, _ = run_recorded("rungrid", {**params, "ALLOW_FAILURES": True})
     assert isinstance(accepted, dict) and accepted["FAILED"] == report["counts"]["failed"] and accepted["DONE"] == 0
+    # parameters.json holds the URL without its secrets: a rerun from it needs the full URL in STAC_URL
+    # (the same but for the secrets: a rotated token is fine).
+    rerun = {"GRID": demo_grid, "PARAMETERS_FILE": str(run / "parameters.json"), "RUN_FOLDER": str(run), "ALLOW_FAILURES": True}
+    error, _ = run_recorded("rungrid", rerun)
+    assert not isinstance(error, dict) and str(error).startswith("STAC_URL:") and "without its credentials" in str(error), error
+    again, _ = run_recorded("rungrid", {**rerun, "STAC_URL": url.replace("tok-secret", "rotated-token")})
+    assert again["FAILED"] == report["counts"]["failed"]
 
 
 # --------------------------------------------------------------------------- the qgis_process binary
