@@ -92,10 +92,12 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         """Run the step; SIGTERM/SIGINT cancel it (outputs removed, exit code 1) and every failure
         becomes one clear QgsProcessingException that names the parameter, never a secret."""
         monitor = Monitor(feedback.setProgress, feedback.isCanceled, feedback.pushInfo)
+        finished = False
         with faults.stop_on_signals(feedback) as caught:
             try:
                 result = self.run_step(parameters, context, feedback, monitor)
-                if caught:  # the signal came after the last cancel check: the outputs are whole, the exit code still says stopped
+                finished = True
+                if caught:  # the signal came after the last cancel check: the exit code still says stopped
                     raise Cancelled(caught[0])
             except LandCoverError as exc:
                 parameter = exc.parameter or faults.parameter_named_in(self, parameters, context, str(exc))
@@ -103,7 +105,8 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(faults.report_failure(self, prefix + str(exc))) from None
             except Cancelled as exc:
                 who = f"Stopped by {caught[0]}" if caught else "Cancelled by the user"
-                raise QgsProcessingException(faults.report_failure(self, f"{who}; no output was written.")) from exc
+                what = "the outputs were already written" if finished else "no output was written"
+                raise QgsProcessingException(faults.report_failure(self, f"{who}; {what}.")) from exc
             except QgsProcessingException as exc:  # raised by an algorithm's own parameter checks
                 raise QgsProcessingException(faults.report_failure(self, str(exc))) from None
             except faults.IO_ERRORS as exc:
@@ -184,7 +187,7 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         """Every raster output that will be loaded gets the style of its kind (see styling.py)."""
         for key, description in EXTRA_LAYER_OUTPUTS.get(self.ALG_ID, ()):
             path = result.get(key) if isinstance(result, dict) else None
-            if isinstance(path, str) and os.path.isfile(path) and faults.gui_running():
+            if isinstance(path, str) and os.path.isfile(path) and _gui_running():
                 self.load_output(context, path, self.tr(description), key)
         for value in (result or {}).values():
             for path in value if isinstance(value, (list, tuple)) else [value]:
@@ -205,3 +208,12 @@ def _in_model(context: QgsProcessingContext) -> bool:
     scopes = context.expressionContext()
     names = {scopes.scope(i).name() for i in range(scopes.scopeCount())}
     return bool(names & {"Model", "algorithm_inputs"})
+
+
+def _gui_running() -> bool:
+    """True inside desktop QGIS (qgis_process and plain scripts have no iface)."""
+    try:
+        from qgis.utils import iface
+    except ImportError:
+        return False
+    return iface is not None

@@ -227,8 +227,10 @@ def stop_on_signals(feedback: QgsProcessingFeedback) -> Iterator[list[str]]:
     """While the block runs, SIGTERM and SIGINT cancel it (as the dialog's Cancel button does) and
     the signal's name is appended to the yielded list. Only where signals can be caught: on the
     main thread, outside desktop QGIS (whose dialogs run algorithms on other threads)."""
+    from .base import _gui_running  # base imports this module
+
     caught: list[str] = []
-    if threading.current_thread() is not threading.main_thread() or gui_running():
+    if threading.current_thread() is not threading.main_thread() or _gui_running():
         yield caught
         return
 
@@ -244,12 +246,3 @@ def stop_on_signals(feedback: QgsProcessingFeedback) -> Iterator[list[str]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-
-
-def gui_running() -> bool:
-    """True inside desktop QGIS (qgis_process and plain scripts have no iface)."""
-    try:
-        from qgis.utils import iface
-    except ImportError:
-        return False
-    return iface is not None

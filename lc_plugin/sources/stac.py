@@ -407,6 +407,7 @@ def read_asset(
     }
     refreshed = False
     attempt = 0
+    give_up = time.monotonic() + policy.deadline  # one deadline for the read and its retries
     while True:
         url = signer.sign(href, monitor) if signer is not None else href
         path = gdal_path(url)
@@ -427,7 +428,8 @@ def read_asset(
             refreshed = True
             continue
         permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
-        if not path.startswith("/vsi") or permanent or attempt >= policy.retries:
+        out_of_time = time.monotonic() + policy.delay(attempt) >= give_up
+        if not path.startswith("/vsi") or permanent or attempt >= policy.retries or out_of_time:
             tries = f" after {attempt + 1} attempts" if attempt else ""
             raise LandCoverError(f"Could not read {href}{f' ({what})' if what else ''}{tries}: {detail}", "STAC_URL")
         if monitor is not None:
