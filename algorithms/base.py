@@ -80,7 +80,7 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         truncated (QGIS: "not found"). Inputs are opened without writing GDAL's .aux.xml beside them."""
         with faults.reading_inputs():
             problem = (
-                faults.check_numbers(self, parameters, context)
+                faults.check_numbers(self, parameters)
                 or faults.check_raster_files(self, parameters)
                 or faults.check_files(self, parameters)
             )
@@ -91,6 +91,7 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict:  # noqa: N802
         """Run the step; SIGTERM/SIGINT cancel it (outputs removed, exit code 1) and every failure
         becomes one clear QgsProcessingException that names the parameter, never a secret."""
+        faults.engine_defaults()
         monitor = Monitor(feedback.setProgress, feedback.isCanceled, feedback.pushInfo)
         finished = False
         with faults.stop_on_signals(feedback) as caught:
@@ -100,7 +101,7 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
                 if caught:  # the signal came after the last cancel check: the exit code still says stopped
                     raise Cancelled(caught[0])
             except LandCoverError as exc:
-                parameter = exc.parameter or faults.parameter_named_in(self, parameters, context, str(exc))
+                parameter = exc.parameter or faults.parameter_named_in(self, parameters, str(exc))
                 prefix = f"{parameter}: " if parameter else ""
                 raise QgsProcessingException(faults.report_failure(self, prefix + str(exc))) from None
             except Cancelled as exc:
@@ -110,7 +111,7 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
             except QgsProcessingException as exc:  # raised by an algorithm's own parameter checks
                 raise QgsProcessingException(faults.report_failure(self, str(exc))) from None
             except faults.IO_ERRORS as exc:
-                message = faults.describe_io_error(self, parameters, context, exc)
+                message = faults.describe_io_error(self, parameters, exc)
                 raise QgsProcessingException(faults.report_failure(self, message)) from None
         self.style_outputs(result, context)
         return result

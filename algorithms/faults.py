@@ -57,17 +57,33 @@ def reading_inputs() -> Iterator[None]:
         gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", previous)
 
 
+_HEADLESS: list[str] = []  # what headless_defaults changed, for engine_defaults to undo
+
+
 def headless_defaults() -> None:
     """For a ``qgis_process run landcover:…``: QGIS loads the input layers (computing band statistics
     and writing them to ``.aux.xml`` files beside the user's rasters, printing GDAL's complaints
     about constant bands) before any code of ours runs, so PAM and GDAL's stderr lines are turned
-    off for that one-shot process, unless the user set GDAL_PAM_ENABLED. Other runs are untouched."""
+    off from the plugin's start until the algorithm runs (``engine_defaults``), unless the user set
+    GDAL_PAM_ENABLED. Other runs of qgis_process are untouched."""
     arguments = _qgis_process_arguments()
-    if "run" not in arguments or not any(a.startswith("landcover:") for a in arguments):
+    if "run" not in arguments or not any(a.startswith("landcover:") for a in arguments) or _HEADLESS:
         return
     if gdal.GetConfigOption("GDAL_PAM_ENABLED") is None:
         gdal.SetConfigOption("GDAL_PAM_ENABLED", "NO")
+        _HEADLESS.append("pam")
     gdal.PushErrorHandler("CPLQuietErrorHandler")
+    _HEADLESS.append("quiet")
+
+
+def engine_defaults() -> None:
+    """Undo ``headless_defaults`` once the layers are loaded: the engine reads with PAM, which some
+    rasters need (georeferencing or no-data kept in a ``.aux.xml``, e.g. converted JPEG 2000 bands)."""
+    if "pam" in _HEADLESS:
+        gdal.SetConfigOption("GDAL_PAM_ENABLED", None)
+    if "quiet" in _HEADLESS:
+        gdal.PopErrorHandler()
+    _HEADLESS.clear()
 
 
 def _qgis_process_arguments() -> list[str]:
@@ -76,7 +92,7 @@ def _qgis_process_arguments() -> list[str]:
     return arguments if arguments and os.path.basename(arguments[0]).startswith("qgis_process") else []
 
 
-def check_numbers(algorithm, parameters: dict, context) -> str | None:
+def check_numbers(algorithm, parameters: dict) -> str | None:
     """The first number parameter outside its range, as "NAME: value …; expected …", else None."""
     for definition in algorithm.parameterDefinitions():
         name = definition.name()
@@ -170,7 +186,7 @@ def _raster_file_problem(value: str) -> str | None:
 # --- failures ----------------------------------------------------------------------------------
 
 
-def parameter_named_in(algorithm, parameters: dict, context, text: str) -> str | None:
+def parameter_named_in(algorithm, parameters: dict, text: str) -> str | None:
     """The parameter whose file (or, for an output, whose folder) the message ``text`` names."""
     folders = []
     for definition in algorithm.parameterDefinitions():
@@ -189,11 +205,11 @@ def _paths(value) -> list[str]:
     return [os.path.abspath(v.split("|")[0]) for v in values if isinstance(v, str) and len(v) > 1]
 
 
-def describe_io_error(algorithm, parameters: dict, context, exc: BaseException) -> str:
+def describe_io_error(algorithm, parameters: dict, exc: BaseException) -> str:
     """A file-system or GDAL error as a sentence that names the parameter whose file it concerns."""
     filename = getattr(exc, "filename", None)
     text = f"{exc} {filename or ''}"
-    name = parameter_named_in(algorithm, parameters, context, text)
+    name = parameter_named_in(algorithm, parameters, text)
     prefix = f"{name}: " if name else ""
     if isinstance(exc, OSError):
         what = f"{exc.strerror or type(exc).__name__}: {filename}" if filename else str(exc)

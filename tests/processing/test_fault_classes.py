@@ -95,6 +95,12 @@ CASES = [
     ),
     ("too-many-patches", "creategrid", {"AOI": "{aoi}", "PATCH_SIZE": 10, "MAX_PATCHES": 50, "OUTPUT": "{out}/g.gpkg"}, ["MAX_PATCHES", "100 patches"]),
     ("output-folder-not-writable", "interpolate", {"INPUT": "{stack.tif}", "OUTPUT": "{blocker}/i.tif"}, ["OUTPUT", "not a folder"]),
+    (  # an OSError from the engine, mapped to the parameter whose path it names
+        "run-folder-inside-a-file",
+        "rungrid",
+        {"GRID": "{aoi}", "START_DATE": "2017-01-01", "END_DATE": "2017-03-31", "RUN_FOLDER": "{blocker}/run"},
+        ["RUN_FOLDER", "blocker/run"],
+    ),
     (
         "garbage-parameters-file",
         "rungrid",
