@@ -4,6 +4,7 @@ files, too many patches, interpolation outside the observed dates."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
@@ -92,8 +93,14 @@ def test_hanging_server_gets_one_overall_deadline():
     hang = socket.socket()
     hang.bind(("127.0.0.1", 0))
     hang.listen(16)
-    accepted = []
-    threading.Thread(target=lambda: [accepted.append(hang.accept()) for _ in range(16)], daemon=True).start()
+    accepted: list[socket.socket] = []
+
+    def accept_and_say_nothing() -> None:
+        with contextlib.suppress(OSError):  # ends when the socket is closed
+            while True:
+                accepted.append(hang.accept()[0])
+
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
     url = f"http://127.0.0.1:{hang.getsockname()[1]}/search"
     client = HttpClient("The STAC API", "STAC_URL", policy=RetryPolicy(retries=50, backoff=0.01, max_delay=0.01, timeout=0.3, deadline=1.0))
     try:
@@ -101,6 +108,8 @@ def test_hanging_server_gets_one_overall_deadline():
             client.request("GET", url)
     finally:
         hang.close()
+        for conn in accepted:
+            conn.close()
     assert "STAC_URL" == info.value.parameter and 2 <= client.attempts <= 5, client.attempts
 
 
