@@ -2,12 +2,15 @@
 
 from .accuracy_report import AccuracyReportAlgorithm
 from .area_estimate import AreaEstimateAlgorithm
+from .build_stack import BuildStackAlgorithm
 from .classify import ClassifyAlgorithm
 from .cloud_masks import CloudMasksAlgorithm
 from .create_grid import CreateGridAlgorithm
 from .download import DownloadAlgorithm
+from .download_olci import DownloadOlciAlgorithm
 from .export_dataset import ExportDatasetAlgorithm
 from .filter_scenes import FilterScenesAlgorithm
+from .import_products import ImportProductsAlgorithm
 from .interpolate import InterpolateAlgorithm
 from .mosaic import MosaicAlgorithm
 from .rasterize_reference import RasterizeReferenceAlgorithm
@@ -21,6 +24,9 @@ from .valid_count import ValidCountAlgorithm
 ALGORITHMS = [
     CreateGridAlgorithm,
     DownloadAlgorithm,
+    ImportProductsAlgorithm,
+    BuildStackAlgorithm,
+    DownloadOlciAlgorithm,
     CloudMasksAlgorithm,
     FilterScenesAlgorithm,
     InterpolateAlgorithm,

@@ -24,14 +24,20 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
         "on a CUDA GPU when onnxruntime has one.<br>"
         "<b>Interpolated time stack</b> (INPUT): must have the bands and dates the model was trained on; otherwise the "
         "algorithm refuses and says what differs.<br>"
+        "<b>Second stack</b> (INPUT_2, optional): for a two-input network (trained with a second modality), that "
+        "modality's stack at its own resolution in the same CRS, e.g. the OLCI stack of Sentinel-3 OLCI time series "
+        "(landcover:downloadolci); its dates, bands and resolution must be the model's, else the algorithm refuses and says "
+        "what differs.<br>"
         "<b>Model</b> (MODEL): the .onnx file. <b>Block rows</b> (BLOCK_ROWS, advanced, default 256): rows per block (pixel models).<br>"
         "Outputs: the <b>Land-cover map</b> (OUTPUT: UInt8, 0 = no data, loaded with the model's class colours and "
         "names) and, optionally, <b>Class probabilities</b> (OUTPUT_PROBABILITIES, default not written: one band per "
         "class, loaded with a pseudo-colour ramp). Needs the Python package onnxruntime.<br>"
-        "Example: <code>qgis_process run landcover:classify -- INPUT=i.tif MODEL=model.onnx OUTPUT=map.tif</code>"
+        "Example: <code>qgis_process run landcover:classify -- INPUT=i.tif MODEL=model.onnx OUTPUT=map.tif</code>; with a "
+        "two-input network: <code>qgis_process run landcover:classify -- INPUT=i.tif INPUT_2=olci.tif MODEL=s2s3.onnx OUTPUT=map.tif</code>"
     )
 
     INPUT = "INPUT"
+    INPUT_2 = "INPUT_2"
     MODEL = "MODEL"
     BLOCK_ROWS = "BLOCK_ROWS"
     OUTPUT = "OUTPUT"
@@ -40,6 +46,7 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Interpolated time stack")))
         self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx"))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT_2, self.tr("Second stack (two-input networks)"), optional=True))
         rows = QgsProcessingParameterNumber(self.BLOCK_ROWS, self.tr("Block rows"), QgsProcessingParameterNumber.Integer, 256, minValue=1)
         rows.setFlags(rows.flags() | rows.FlagAdvanced)
         self.addParameter(rows)
@@ -55,6 +62,7 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
             self.parameterAsFile(parameters, self.MODEL, context),
             self.raster_path(parameters, self.INPUT, context),
             out,
+            second_path=self.optional_raster_path(parameters, self.INPUT_2, context),
             probabilities_out=probabilities,
             block_rows=self.parameterAsInt(parameters, self.BLOCK_ROWS, context),
             monitor=monitor,

@@ -47,8 +47,17 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         "patch (float32 reflectance, NaN = no data, band descriptions 'DATE BAND'). Outputs STACKS (all stacks) and "
         "OUTPUT (the first stack, loaded in true colour when run from the dialog).<br>"
         "<b>Source</b> (SOURCE): 0 = STAC API + COGs (default), 1 = Sentinel Hub Process API (L1C bands + the "
-        "service's CLM/CLP cloud layers, one request per patch and date; default bands "
-        + ",".join(sentinelhub.DEFAULT_SH_BANDS) + ").<br>"
+        "service's CLM/CLP cloud layers, one request per patch, date and block of at most 2500 × 2500 px; default bands "
+        + ",".join(sentinelhub.DEFAULT_SH_BANDS) + ", without CLM/CLP on cdse, whose Sentinel Hub does not list them).<br>"
+        "<b>Reflectance</b> = DN × scale + offset, chosen per item and band and logged once with the reason: the "
+        "item's STAC 1.1 <code>raster:scale</code>/<code>raster:offset</code> (CDSE) or STAC 1.0 <code>raster:bands</code> "
+        "(Earth Search sentinel-2-c1-l2a, whose pixels keep ESA's +1000); without either (Planetary Computer), 0.0001 "
+        "and −0.1 from processing baseline 04.00 on (<code>s2:processing_baseline</code> or <code>processing:version</code>). "
+        "Earth Search sentinel-2-l2a declares −0.1 also where it already subtracted the offset from the pixels: with "
+        "<code>earthsearch:boa_offset_applied</code> true the offset is not applied again (real pixels confirm it); when "
+        "the flag is false at baseline ≥ 04.00, which Earth Search gets wrong on some items, the offset is applied unless "
+        "a band's median DN over the patch is below 900 (a reflectance below −0.01 otherwise), which proves it was already "
+        "subtracted. AOT/WVP: DN / 1000; SCL as it is.<br>"
         "<b>STAC preset</b> (PRESET): 0 = the STAC API URL above, 1 = Earth Search, 2 = Microsoft Planetary Computer "
         "(asset URLs signed with its SAS tokens), 3 = Copernicus Data Space Ecosystem (assets on CDSE S3: set "
         "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY to your CDSE S3 keys).<br>"
@@ -173,7 +182,7 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         os.makedirs(out_dir, exist_ok=True)
         source = self.make_source(parameters, context, feedback)
         if source.kind == "sentinelhub" and bands == download.DEFAULT_BANDS:
-            bands = list(sentinelhub.DEFAULT_SH_BANDS)
+            bands = source.default_bands()
             feedback.pushInfo(f"Sentinel Hub: bands {','.join(bands)}")
         cache = self.parameterAsString(parameters, self.CACHE_FOLDER, context).strip()
         try:

@@ -9,7 +9,6 @@ number of dates of a valid-count raster.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 
 import numpy as np
@@ -28,7 +27,8 @@ from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 from qgis.PyQt.QtGui import QColor
 
 from ..lc_plugin.classes import ClassTable
-from ..lc_plugin.rasters import TAG_BANDS, TAG_CLASSES, TAG_DATES, TAG_KIND
+from ..lc_plugin.errors import LandCoverError
+from ..lc_plugin.rasters import TAG_CLASSES, TAG_KIND, stack_layout
 
 STYLES_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "styles")
 TRUE_COLOUR = ("B04", "B03", "B02")
@@ -53,10 +53,11 @@ def raster_info(path: str) -> dict:
     with rasterio.open(path) as src:
         tags = src.tags()
         count = src.count
-    info = {"kind": tags.get(TAG_KIND, ""), "count": count, "dates": [], "bands": [], "classes": None, "tags": tags}
-    if TAG_DATES in tags and TAG_BANDS in tags:
-        info["dates"] = [dt.date.fromisoformat(d[:10]) for d in json.loads(tags[TAG_DATES])]
-        info["bands"] = list(json.loads(tags[TAG_BANDS]))
+        try:
+            dates, bands = stack_layout(src, path)
+        except LandCoverError:  # not a time stack
+            dates, bands = [], []
+    info = {"kind": tags.get(TAG_KIND, ""), "count": count, "dates": dates, "bands": bands, "classes": None, "tags": tags}
     if tags.get(TAG_CLASSES):
         info["classes"] = ClassTable.from_json(tags[TAG_CLASSES])
     if not info["kind"] and info["classes"] is not None and count == 1:

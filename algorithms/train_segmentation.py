@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
 )
 
 from ..lc_plugin.segmentation import ARCHITECTURES
@@ -41,6 +42,11 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         "<b>Test fold</b> (TEST_FOLD, default 0): the fold held out for the report; the next fold validates (early "
         "stopping), the others train. <b>Weight classes</b> (CLASS_WEIGHTS, default no): inverse-frequency weights in the "
         "cross-entropy, for unbalanced classes. Unlabelled pixels and pixels without data never enter the loss.<br>"
+        "<b>Second modality</b> (SECOND_SENSOR, default empty: none): the name of a second sensor group of the data set "
+        "(e.g. <i>S3OLCI</i>, exported with EXTRA_STACKS at its own 300 m resolution); the network (tfcn, unet or resunet) "
+        "then gets a second input branch fused at the bottleneck, and the ONNX model has two inputs (<code>input</code>, "
+        "<code>input_2</code>, described in its <code>lc_second_input</code> metadata); Classify then needs that "
+        "sensor's stack as INPUT_2.<br>"
         "Advanced: <b>Random seed</b> (SEED, default 42: two runs on the CPU give the same model), <b>Device</b> (DEVICE, "
         "default 0 = <i>auto</i>: CUDA when PyTorch sees a GPU, else the CPU), <b>Configuration file</b> (CONFIG, "
         "optional JSON or YAML with any of architecture, width, depth, epochs, batch_size, learning_rate, patience, "
@@ -62,6 +68,7 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
     PATIENCE = "PATIENCE"
     TEST_FOLD = "TEST_FOLD"
     CLASS_WEIGHTS = "CLASS_WEIGHTS"
+    SECOND_SENSOR = "SECOND_SENSOR"
     SEED = "SEED"
     DEVICE = "DEVICE"
     CONFIG = "CONFIG"
@@ -81,6 +88,7 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         self.addParameter(number(self.PATIENCE, self.tr("Early-stopping patience (epochs)"), number.Integer, defaults.patience, minValue=1))
         self.addParameter(number(self.TEST_FOLD, self.tr("Test fold"), number.Integer, defaults.test_fold, minValue=0))
         self.addParameter(QgsProcessingParameterBoolean(self.CLASS_WEIGHTS, self.tr("Weight classes by inverse frequency"), defaults.class_weights))
+        self.addParameter(QgsProcessingParameterString(self.SECOND_SENSOR, self.tr("Second modality (sensor of the data set; empty: none)"), optional=True))
         advanced = [
             number(self.SEED, self.tr("Random seed"), number.Integer, defaults.seed),
             QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), list(DEVICES), defaultValue=0),
@@ -120,7 +128,8 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
             feedback.pushInfo(f"Settings after {config_path}: {config.to_dict()}")
         model = self.output_path(parameters, self.OUTPUT_MODEL, context, (".onnx",))
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
-        summary = train_segmentation(self.parameterAsFile(parameters, self.DATASET, context), model, report, config, monitor=monitor)
+        second = self.parameterAsString(parameters, self.SECOND_SENSOR, context).strip() or None
+        summary = train_segmentation(self.parameterAsFile(parameters, self.DATASET, context), model, report, config, second_sensor=second, monitor=monitor)
         feedback.pushInfo(
             f"{config.architecture}: {summary['epochs']} epochs in {summary['seconds']:.1f} s on {summary['device']}, best epoch "
             f"{summary['best_epoch']} (validation MIoU {summary['best_val_miou']:.4f})."

@@ -20,9 +20,11 @@ per-band reflectance time series, so the COGs served here are GENERATED from it:
   (bright and flat) and SCL is 9 (high probability) if CLP >= 0.7, else 8 (medium).
   Clear pixels get SCL 4 (vegetation) if NDVI_t > 0.3, else 5 (not vegetated).
   NaN NDVI is no data: DN 0 and SCL 0.
-* Reflectance is written as Sentinel-2 processing baseline 04.00 DN:
-  ``DN = round((reflectance + 0.1) * 10000)`` clipped to 1..65535 (0 = nodata), i.e.
-  ``reflectance = DN * 0.0001 - 0.1``, as in Earth Search v1.
+* Reflectance is written as Earth Search v1 ``sentinel-2-l2a`` really serves baseline >= 04.00
+  scenes: ESA's +1000 DN offset already subtracted, ``DN = round(reflectance * 10000)`` clipped
+  to 1..65535 (0 = nodata), while each item still declares ``raster:bands`` offset -0.1 and
+  says ``earthsearch:boa_offset_applied: true`` (the trap the STAC source must not fall into:
+  ``reflectance = DN * 0.0001``).
 
 So the NDVI time series, the clouds, the cloud cover per date and the reference are real; the
 other reflectances are plausible but synthetic. Everything is deterministic.
@@ -50,7 +52,7 @@ from osgeo import gdal, ogr, osr
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lc_plugin.atomic import atomic_output  # noqa: E402
 
-SCENE_VERSION = 1
+SCENE_VERSION = 2  # 2: Earth Search sentinel-2-l2a convention (offset already in the pixels)
 COLLECTION_ID = "sentinel-2-l2a-demo"
 START = date(2017, 1, 1)
 END = date(2017, 12, 31)
@@ -161,8 +163,8 @@ def synthesize_date(
 
 
 def to_dn(reflectance: np.ndarray) -> np.ndarray:
-    """Baseline 04.00 digital numbers: uint16, 0 = nodata (NaN)."""
-    dn = np.round((np.nan_to_num(reflectance, nan=0.0) - OFFSET) / SCALE)
+    """Earth Search's offset-corrected digital numbers: uint16, 0 = nodata (NaN)."""
+    dn = np.round(np.nan_to_num(reflectance, nan=0.0) / SCALE)
     dn = np.clip(dn, 1, 65535).astype(np.uint16)
     dn[~np.isfinite(reflectance)] = 0
     return dn
@@ -271,6 +273,7 @@ def make_item(item: str, timestamp: str, cloud_cover: float, geometry: list, bbo
             "instruments": ["msi"],
             "eo:cloud_cover": cloud_cover,
             "s2:processing_baseline": "04.00",
+            "earthsearch:boa_offset_applied": True,
             "proj:epsg": EPSG,
             "demo:synthetic_reflectance": True,
         },

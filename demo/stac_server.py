@@ -8,7 +8,8 @@ Failure injection (``server.faults.add(path_prefix, *actions)``) lets tests repl
 services do: an HTTP status with or without Retry-After, a body cut short, a dropped
 connection. ``sas_tokens=True`` imitates Microsoft Planetary Computer: files are refused (403)
 without a valid ``token`` query parameter, handed out by ``/api/sas/v1/token/<collection>``.
-``latency`` delays every file answer (a remote store's round trip, for the benchmark);
+``drop_next=True`` imitates Planetary Computer's search when it omits the ``next`` link: every
+page ends there, without ``numberMatched``. ``latency`` delays every file answer (a remote store's round trip, for the benchmark);
 ``GET /_stats`` answers the request count and body bytes sent so far.
 
 Scene folder layout: ``collection.json`` (its ``id`` is the collection id), ``items/*.json``
@@ -154,7 +155,15 @@ class StacServer(LoopbackServer):
     """``with StacServer(root) as s: s.url`` -> a STAC API root URL; ``s.requests`` logs requests."""
 
     def __init__(
-        self, root: str, *, fail_status: int | None = None, page_size: int = 10, port: int = 0, sas_tokens: bool = False, latency: float = 0.0
+        self,
+        root: str,
+        *,
+        fail_status: int | None = None,
+        page_size: int = 10,
+        port: int = 0,
+        sas_tokens: bool = False,
+        latency: float = 0.0,
+        drop_next: bool = False,
     ) -> None:
         self.root = os.path.abspath(root)
         self.fail_status = fail_status
@@ -162,6 +171,7 @@ class StacServer(LoopbackServer):
         self.port = port
         self.sas_tokens = sas_tokens
         self.latency = latency  # seconds added before every file answer (a remote store's round trip)
+        self.drop_next = drop_next
         self.tokens: list[str] = []  # SAS tokens handed out and still valid
         self.faults = Faults()
         self.requests: list[str] = []
@@ -193,6 +203,8 @@ class StacServer(LoopbackServer):
         page = int(params.get("page") or 1)
         chunk = found[(page - 1) * limit : page * limit]
         links = [{"rel": "root", "href": self.url}]
+        if self.drop_next:
+            return {"type": "FeatureCollection", "features": chunk, "links": links}
         if page * limit < len(found):
             nxt = {**params, "page": page + 1, "token": f"page:{page + 1}"}
             if method == "POST":

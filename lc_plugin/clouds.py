@@ -26,7 +26,7 @@ from .atomic import check_not_input
 from .deps import require
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
-from .rasters import TAG_BANDS, TimeStack, read_stack_info, write_stack
+from .rasters import TimeStack, read_stack_info, stack_layout, write_stack
 from .trees import available as trees_available
 from .trees import forest_from_lightgbm, predict_proba
 
@@ -231,7 +231,7 @@ def read_layers(path: str, date_index: Sequence[int], band_index: Sequence[int],
     keeps the file's type and values (for uint8 cloud masks).
     """
     with rasterio.open(path) as src:
-        n_bands = len(json.loads(src.tags()[TAG_BANDS]))
+        n_bands = len(stack_layout(src, path)[1])
         indexes = [t * n_bands + b + 1 for t in date_index for b in band_index]
         data = src.read(indexes) if indexes else np.empty((0, src.height, src.width), dtype=src.dtypes[0])
         nodata = src.nodata

@@ -2,8 +2,9 @@
 
 A *time stack* is one GeoTIFF with T×B bands in date-major order (band ``t*B + b`` holds band
 ``b`` of date ``t``). Every band has a description like ``"2017-05-06 B04"`` and DATE/BAND
-tags; the dataset tags ``LC_DATES`` and ``LC_BANDS`` (JSON lists) let any step rebuild the
-(T, B, H, W) array. Float stacks use NaN as no data. A *class raster* is UInt8 with 0 = no
+tags; the dataset tags ``LC_DATES`` and ``LC_BANDS`` (JSON lists; plain comma-separated lists
+are read too, and a file with only the band descriptions is also a stack) let any step rebuild
+the (T, B, H, W) array. Float stacks use NaN as no data. A *class raster* is UInt8 with 0 = no
 data, a colour table and the class table JSON in ``LC_CLASSES``.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,15 +81,69 @@ def parse_date(text: str) -> dt.date:
     return dt.date.fromisoformat(text[:10])
 
 
-def _stack_layout(src: rasterio.io.DatasetReader, path: str) -> tuple[list[dt.date], list[str]]:
-    tags = src.tags()
-    if TAG_DATES not in tags or TAG_BANDS not in tags:
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DESCRIPTION = re.compile(r"(\d{4}-\d{2}-\d{2})\s+(\S+)")
+_EXPECTED = (
+    "a time stack needs LC_DATES/LC_BANDS metadata (JSON lists or plain comma-separated lists, e.g. "
+    "LC_DATES=2023-05-01,2023-05-11 and LC_BANDS=B02,B04,B08) or band descriptions 'YYYY-MM-DD BAND' "
+    "(e.g. '2023-05-01 B04'), all bands of the first date first; use the output of the Download, Cloud masks, "
+    "Filter or Interpolation step, or give the file one of these"
+)
+
+
+def parse_tag_list(text: str) -> list[str]:
+    """A list as a person writes it: a JSON list of strings, or names separated by commas, semicolons
+    or spaces (brackets and quotes around them are ignored)."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return [v.strip() for v in value]
+        text = text.strip("[]")
+    parts = (p.strip().strip("'\"") for p in re.split(r"[,;\s]+", text))
+    return [p for p in parts if p]
+
+
+def _parse_dates(values: list[str], path: str) -> list[dt.date]:
+    try:
+        if all(_DATE.match(v) for v in values):
+            return [parse_date(v) for v in values]
+    except ValueError:
+        pass
+    bad = next((v for v in values if not _DATE.match(v)), values[0] if values else "")
+    raise LandCoverError(f"{path}: {TAG_DATES} holds {bad!r}, which is not a date YYYY-MM-DD; {_EXPECTED}.")
+
+
+def _layout_from_descriptions(src: rasterio.io.DatasetReader, path: str) -> tuple[list[dt.date], list[str]]:
+    """Dates and bands from band descriptions 'YYYY-MM-DD BAND' in date-major order."""
+    found = [_DESCRIPTION.fullmatch((d or "").strip()) for d in src.descriptions]
+    if not found or not all(found):
+        why = f"no {TAG_DATES}/{TAG_BANDS} metadata, and not every band description is 'YYYY-MM-DD BAND'"
+        raise LandCoverError(f"{path} is not a time stack ({why}): {_EXPECTED}.")
+    dates = list(dict.fromkeys(m.group(1) for m in found))
+    bands = list(dict.fromkeys(m.group(2) for m in found))
+    layout = [f"{d} {b}" for d in dates for b in bands]
+    if [f"{m.group(1)} {m.group(2)}" for m in found] != layout:
         raise LandCoverError(
-            f"{path} is not a time stack written by this plugin (no {TAG_DATES}/{TAG_BANDS} metadata); "
-            "use the output of the Download, Cloud masks, Filter or Interpolation step."
+            f"{path}: its band descriptions are not every band of every date in date-major order "
+            f"({', '.join(layout[:3])}, …); {_EXPECTED}."
         )
-    dates = [parse_date(d) for d in json.loads(tags[TAG_DATES])]
-    bands = list(json.loads(tags[TAG_BANDS]))
+    return _parse_dates(dates, path), bands
+
+
+def stack_layout(src: rasterio.io.DatasetReader, path: str) -> tuple[list[dt.date], list[str]]:
+    """The dates and band names of a time stack open in ``src``, from its tags or band descriptions."""
+    tags = src.tags()
+    if TAG_DATES in tags and TAG_BANDS in tags:
+        dates = _parse_dates(parse_tag_list(tags[TAG_DATES]), path)
+        bands = parse_tag_list(tags[TAG_BANDS])
+        if not dates or not bands:
+            raise LandCoverError(f"{path}: {TAG_DATES} or {TAG_BANDS} is empty; {_EXPECTED}.")
+    else:
+        dates, bands = _layout_from_descriptions(src, path)
     if len(dates) * len(bands) != src.count:
         raise LandCoverError(f"{path}: {src.count} raster bands, but metadata says {len(dates)} dates × {len(bands)} bands.")
     return dates, bands
@@ -96,7 +152,7 @@ def _stack_layout(src: rasterio.io.DatasetReader, path: str) -> tuple[list[dt.da
 def read_stack(path: str, window: Window | None = None) -> TimeStack:
     """Read a whole time stack (or a window of it) as (T, B, H, W)."""
     with rasterio.open(path) as src:
-        dates, bands = _stack_layout(src, path)
+        dates, bands = stack_layout(src, path)
         data = src.read(window=window)
         transform = src.window_transform(window) if window is not None else src.transform
         tags = src.tags()
@@ -111,7 +167,7 @@ def read_stack(path: str, window: Window | None = None) -> TimeStack:
 def read_stack_info(path: str) -> tuple[list[dt.date], list[str], Grid, dict[str, str]]:
     """Dates, bands, grid and tags of a stack without reading pixels."""
     with rasterio.open(path) as src:
-        dates, bands = _stack_layout(src, path)
+        dates, bands = stack_layout(src, path)
         return dates, bands, Grid(src.crs, src.transform, src.width, src.height), src.tags()
 
 

@@ -11,7 +11,9 @@ GeoTIFF generated in memory whose values are a known function of the pixel centr
 
 (band_index in L1C_BANDS; day = days since 2023-06-01); CLM = 1 where col < 420 else 0,
 CLP = 0.9 * CLM + 0.05; every band NaN where x > ``footprint_max_x`` (outside the data).
-Faults are injected as in ``demo.stac_server`` (``server.faults``).
+As the real services: the catalogue refuses an Accept header other than
+``application/geo+json`` (its v1.0.0 migration notes), and the Process API answers HTTP 400 to
+an output larger than 2500 px per side. Faults are injected as in ``demo.stac_server`` (``server.faults``).
 """
 
 from __future__ import annotations
@@ -166,6 +168,8 @@ class _Handler(LoopbackHandler):
             return None
         body = json.loads(raw or b"{}")
         if self.path == "/api/v1/catalog/1.0.0/search":
+            if self.headers.get("Accept", "application/geo+json") not in ("application/geo+json", "*/*"):
+                return self._json({"error": {"status": 406, "reason": "Not Acceptable", "message": "use application/geo+json"}}, 406)
             found = [i for i in srv.items if _matches(i, body)]
             offset = int(body.get("next") or 0)
             limit = min(int(body.get("limit") or srv.page_size), srv.page_size)
@@ -182,6 +186,10 @@ class _Handler(LoopbackHandler):
             )
         if self.path == "/api/v1/process":
             srv.process_bodies.append(body)
+            size = (body["output"]["width"], body["output"]["height"])
+            if max(size) > 2500:
+                message = f"Output size {size[0]}x{size[1]} exceeds the limit of 2500x2500 pixels."
+                return self._json({"error": {"status": 400, "reason": "Bad Request", "message": message, "code": "RENDERER_EXCEPTION"}}, 400)
             return self._send(200, srv.render(body), "image/tiff")
         return self._json({"error": "not found"}, 404)
 

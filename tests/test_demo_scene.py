@@ -39,7 +39,7 @@ def _items(root: str) -> list[dict]:
 def _reflectance(path: str) -> np.ndarray:
     with rasterio.open(path) as ds:
         dn = ds.read(1).astype(np.float64)
-    out = dn * 0.0001 - 0.1
+    out = dn * 0.0001  # Earth Search sentinel-2-l2a: the declared offset -0.1 is already in the pixels
     out[dn == 0] = np.nan
     return out
 
@@ -73,6 +73,7 @@ def test_items(built, source):
         assert props["datetime"] == str(source["timestamps"][t]) + "Z"
         assert props["eo:cloud_cover"] == pytest.approx(100.0 * float(np.mean(clm[t] == 1)), abs=0.006)
         assert props["s2:processing_baseline"] == "04.00" and props["proj:epsg"] == 32633
+        assert props["earthsearch:boa_offset_applied"] is True
         assert set(item["assets"]) == {"blue", "green", "red", "nir", "swir16", "swir22", "scl"}
         lon0, lat0, lon1, lat1 = item["bbox"]
         assert 14.5 < lon0 < lon1 < 14.6 and 45.8 < lat0 < lat1 < 45.9
@@ -197,3 +198,17 @@ def test_embedded_copy_matches_original(testpatch, source):
     scenes = np.load(testpatch / "REFERENCE_SCENES.npy")
     assert np.array_equal(source["base_scene"], scenes[4])  # frame 0 of the series, 2015-07-11
     assert str(source["base_timestamp"]) == timestamps[0]
+
+
+def test_stac_source_reads_the_demo_like_earth_search(built):
+    """The demo models Earth Search sentinel-2-l2a: declared offset -0.1, pixels already corrected; the source must not apply it."""
+    from lc_plugin.rasters import Grid
+    from lc_plugin.sources.stac import read_item
+
+    item = _items(built.root)[0]
+    for asset in item["assets"].values():  # hrefs are relative to the scene folder (the server's root)
+        asset["href"] = os.path.join(built.root, asset["href"])
+    red_path = item["assets"]["red"]["href"]
+    data, scalings = read_item(item, Grid.of(red_path), ["B04"])
+    assert (scalings["B04"].scale, scalings["B04"].offset) == (0.0001, 0.0) and "boa_offset_applied is true" in scalings["B04"].reason
+    np.testing.assert_allclose(data[0], _reflectance(red_path), atol=1e-6)

@@ -150,6 +150,28 @@ def test_evalscript_and_endpoints():
     assert cdse.process_url == "https://sh.dataspace.copernicus.eu/api/v1/process"
     assert "identity.dataspace.copernicus.eu" in cdse.tokens.token_url
     assert SentinelHubSource(credentials=("a", "b")).process_url == "https://services.sentinel-hub.com/api/v1/process"
+    # CDSE's Sentinel Hub lists no CLM/CLP for sentinel-2-l1c: not in its defaults; the L1C bands s2cloudless needs stay.
+    assert cdse.default_bands() == ["B01", "B02", "B03", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12"]
+    assert SentinelHubSource(credentials=("a", "b")).default_bands()[-2:] == ["CLM", "CLP"]
+
+
+def test_large_patch_is_split_into_blocks_the_process_api_accepts(tmp_path):
+    """2600 × 30 px is over the Process API's 2500 px per side (HTTP 400 from the server): two blocks, mosaicked."""
+    wide = Grid(CRS.from_epsg(32633), Affine(10.0, 0.0, 400000.0, 0.0, -10.0, 5096000.0), 2600, 30)
+    with SentinelHubServer(ITEMS[2:3]) as srv:
+        src = source(srv)
+        out = download_patch(Patch("wide", wide), str(tmp_path / "wide.tif"), start=date(2023, 6, 4), end=date(2023, 6, 4),
+                             max_cloud=50.0, bands=["B04", "CLM"], source=src)
+        sizes = [(b["output"]["width"], b["output"]["height"], b["input"]["bounds"]["bbox"][0]) for b in srv.process_bodies]
+        assert sizes == [(2500, 30, 400000.0), (100, 30, 425000.0)]
+        # The catalogue was asked with the Accept header it wants (the server refuses others with 406).
+        accepts = [json.loads(h).get("Accept") for r, h in zip(srv.requests, srv.seen_headers) if "/catalog/" in r]
+        assert accepts == ["application/geo+json"]
+    stack = read_stack(out["path"])
+    t = wide.transform
+    xx, yy = np.meshgrid(t.c + 10 * (np.arange(2600) + 0.5), t.f - 10 * (np.arange(30) + 0.5))
+    np.testing.assert_allclose(stack.data[0, 0], sh_value("B04", 3, xx, yy), atol=1e-6)
+    np.testing.assert_array_equal(stack.data[0, 1], sh_value("CLM", 3, xx, yy))
 
 
 def test_requests_refused_together_share_one_renewal():

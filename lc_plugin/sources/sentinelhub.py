@@ -25,6 +25,7 @@ from datetime import date
 
 import numpy as np
 from osgeo import gdal
+from rasterio.transform import Affine
 from rasterio.warp import transform_bounds
 
 from ..errors import Cancelled, LandCoverError
@@ -32,13 +33,17 @@ from ..http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy
 from ..monitor import Monitor
 from ..rasters import Grid
 from .base import Scene, Source, cloud_cover, item_date
-from .stac import search_items
+from .stac import processing_baseline, search_items
 
 ENV_CLIENT_ID = "SH_CLIENT_ID"
 ENV_CLIENT_SECRET = "SH_CLIENT_SECRET"
 L1C_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
 CLOUD_BANDS = ["CLM", "CLP"]
 DEFAULT_SH_BANDS = ["B01", "B02", "B03", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12", "CLM", "CLP"]
+# The Process API answers HTTP 400 for an output larger than this many pixels per side.
+MAX_PIXELS = 2500
+# The catalogue (v1.0.0) wants exactly this Accept header; "application/json" is refused.
+CATALOG_ACCEPT = "application/geo+json"
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class Endpoint:
     base: str
     token_url: str
     collection: str = "sentinel-2-l1c"
+    #: whether the service has Sentinel Hub's s2cloudless layers CLM/CLP
+    cloud_layers: bool = True
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -59,6 +66,9 @@ ENDPOINTS: dict[str, Endpoint] = {
         "Copernicus Data Space Ecosystem (sh.dataspace.copernicus.eu)",
         "https://sh.dataspace.copernicus.eu",
         "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token",
+        # CDSE's band tables for sentinel-2-l1c and sentinel-2-l2a (documentation.dataspace.copernicus.eu,
+        # APIs/SentinelHub/Data/S2L1C and S2L2A) list no CLM/CLP, unlike services.sentinel-hub.com's.
+        cloud_layers=False,
     ),
 }
 TOKEN_PATH = "/auth/realms/main/protocol/openid-connect/token"
@@ -232,6 +242,7 @@ class SentinelHubSource(Source):
             headers=self.tokens.headers,
             retry_unauthorized=self.tokens.refresh,
             cql2=True,
+            accept=CATALOG_ACCEPT,
         )
         by_day: dict[date, list[dict]] = {}
         for item in items:
@@ -240,12 +251,16 @@ class SentinelHubSource(Source):
         for day, day_items in sorted(by_day.items()):
             ids = sorted(str(i.get("id")) for i in day_items)
             digest = hashlib.sha256("|".join(ids).encode()).hexdigest()[:12]
-            baselines = sorted({str((i.get("properties") or {}).get("s2:processing_baseline")) for i in day_items} - {"None"})
+            baselines = sorted({str(processing_baseline(i)) for i in day_items} - {"None"})
             # The service mosaics with the cloud filter: it is part of what the pixels are.
             scenes.append(
                 Scene(f"{day.isoformat()}:{digest}:{max_cloud:g}", day, min(cloud_cover(i) for i in day_items), ",".join(baselines) or None, item_ids=ids)
             )
         return scenes
+
+    def default_bands(self) -> list[str]:
+        """The L1C bands s2cloudless needs, plus CLM/CLP where the service has them."""
+        return [b for b in DEFAULT_SH_BANDS if self.endpoint.cloud_layers or b not in CLOUD_BANDS]
 
     def validate_bands(self, bands: list[str]) -> None:
         bad = [b for b in bands if b not in L1C_BANDS + CLOUD_BANDS]
@@ -279,6 +294,15 @@ class SentinelHubSource(Source):
         }
 
     def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor, cancel: threading.Event) -> np.ndarray:
+        """One Process API request per block of at most 2500 × 2500 px (the API's limit), mosaicked."""
+        out = np.empty((len(bands), grid.height, grid.width), dtype=np.float32)
+        for r0 in range(0, grid.height, MAX_PIXELS):
+            for c0 in range(0, grid.width, MAX_PIXELS):
+                block = Grid(grid.crs, grid.transform * Affine.translation(c0, r0), min(MAX_PIXELS, grid.width - c0), min(MAX_PIXELS, grid.height - r0))
+                out[:, r0 : r0 + block.height, c0 : c0 + block.width] = self._read_block(scene, block, bands, monitor, cancel)
+        return out
+
+    def _read_block(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor, cancel: threading.Event) -> np.ndarray:
         if cancel.is_set():
             raise Cancelled("cancelled by the user")
         resp = self.client.request(

@@ -17,11 +17,12 @@ import contextlib
 import json
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from urllib.parse import quote
 
 import numpy as np
@@ -148,70 +149,112 @@ def search_items(
     headers: dict[str, str] | Callable[[], dict[str, str]] | None = None,
     retry_unauthorized: Callable[..., bool] | None = None,
     cql2: bool = False,
+    accept: str = "application/geo+json, application/json",
 ) -> list[dict]:
     """All items of ``collection`` over the bbox between the dates (inclusive) with cloud cover <= max.
 
-    Follows the ``next`` links (POST with body, or GET) until the result is exhausted. ``cql2``
-    sends the cloud filter as CQL2 (Sentinel Hub's catalogue) instead of the query extension;
-    ``headers`` may be a function (a bearer token that can be refreshed by ``retry_unauthorized``).
+    Follows the ``next`` links (POST with body, or GET) until the result is exhausted. A full
+    page without a ``next`` link (Planetary Computer omits it at times, which would end the
+    search silently at one page) is said in the log and the date range searched again in
+    halves, down to single days. ``cql2`` sends the cloud filter as CQL2 (Sentinel Hub's
+    catalogue) instead of the query extension; ``headers`` may be a function (a bearer token
+    that can be refreshed by ``retry_unauthorized``); ``accept`` is the Accept header.
     """
     monitor = ensure_monitor(monitor)
     if timeout is not None:
         policy = RetryPolicy(**{**policy.__dict__, "timeout": timeout})
     own_client = client is None
     client = client or _stac_client(stac_url, policy)
-    try:
-        url = join_url(stac_url, "search")
-        body: dict | None = {
+
+    def pages(first: date, last: date) -> tuple[list[dict], bool]:
+        body: dict = {
             "collections": [collection],
             "bbox": [float(v) for v in bbox_wgs84],
-            "datetime": f"{start.isoformat()}T00:00:00Z/{end.isoformat()}T23:59:59Z",
+            "datetime": f"{first.isoformat()}T00:00:00Z/{last.isoformat()}T23:59:59Z",
             "limit": _PAGE_LIMIT,
         }
         if cql2:
             body.update({"filter": f"eo:cloud_cover <= {max_cloud:g}", "filter-lang": "cql2-text"})
         else:
             body["query"] = {"eo:cloud_cover": {"lte": max_cloud}}
-        method = "POST"
-        found: dict[str, dict] = {}
-        seen: set[str] = set()
-        accept = {"Accept": "application/geo+json, application/json"}
-        for _ in range(_MAX_PAGES):
-            monitor.check()
-            resp = client.request(
-                method,
-                url,
-                json=body if method == "POST" else None,
-                headers=lambda: {**accept, **(headers() if callable(headers) else (headers or {}))},
-                monitor=monitor,
-                on_status=_on_status(stac_url, method, url),
-                retry_unauthorized=retry_unauthorized,
+        request = {"Accept": accept}
+        return _follow_pages(client, stac_url, body, lambda: {**request, **(headers() if callable(headers) else (headers or {}))}, monitor, retry_unauthorized)
+
+    def split(first: date, last: date) -> list[dict]:
+        items, truncated = pages(first, last)
+        if not truncated:
+            return items
+        if first >= last:
+            raise LandCoverError(
+                f"The STAC API at {stac_url} answered a full page of {len(items)} items for {first} without a link to the next "
+                "page, so not all items of that day can be listed; choose a smaller area or another STAC API.",
+                client.parameter,
             )
-            try:
-                page = resp.json()
-            except ValueError:
-                page = None
-            if not isinstance(page, dict) or not isinstance(page.get("features"), list):
-                raise LandCoverError(f"{url} did not answer with a STAC item list; is {stac_url} the root URL of a STAC API?", client.parameter)
-            for item in page["features"]:
-                found.setdefault(item.get("id"), item)
-            nxt = next((link for link in page.get("links") or [] if link.get("rel") == "next"), None)
-            if nxt is None or not page["features"] or not nxt.get("href"):
-                break
-            method = str(nxt.get("method") or "GET").upper()
-            url = nxt["href"]
-            if method == "POST":
-                new_body = nxt.get("body")
-                body = {**(body or {}), **(new_body or {})} if nxt.get("merge") else (new_body if new_body is not None else body)
-            key = json.dumps([method, url, body if method == "POST" else None], sort_keys=True, default=str)
-            if key in seen:  # a server that keeps answering the same page
-                break
-            seen.add(key)
+        mid = first + (last - first) // 2
+        monitor.info(
+            f"The STAC API at {stac_url} answered a full page of {len(items)} items for {first}..{last} without a 'next' link "
+            f"(the search would end there silently): searching {first}..{mid} and {mid + timedelta(days=1)}..{last} separately."
+        )
+        return split(first, mid) + split(mid + timedelta(days=1), last)
+
+    try:
+        found = {item.get("id"): item for item in split(start, end)}
     finally:
         if own_client:
             client.close()
     # Servers without the query extension ignore the cloud filter: apply it here too.
     return [item for item in found.values() if cloud_cover(item) <= max_cloud]
+
+
+def _follow_pages(
+    client: HttpClient,
+    stac_url: str,
+    body: dict,
+    headers: Callable[[], dict[str, str]],
+    monitor: Monitor,
+    retry_unauthorized: Callable[..., bool] | None,
+) -> tuple[list[dict], bool]:
+    """The items of one search through all its ``next`` links, and whether the last page looked cut
+    short: as many items as the limit asked, no ``next`` link, and no ``numberMatched`` saying that was all."""
+    url, method = join_url(stac_url, "search"), "POST"
+    found: dict[str, dict] = {}
+    seen: set[str] = set()
+    for _ in range(_MAX_PAGES):
+        monitor.check()
+        resp = client.request(
+            method,
+            url,
+            json=body if method == "POST" else None,
+            headers=headers,
+            monitor=monitor,
+            on_status=_on_status(stac_url, method, url),
+            retry_unauthorized=retry_unauthorized,
+        )
+        try:
+            page = resp.json()
+        except ValueError:
+            page = None
+        if not isinstance(page, dict) or not isinstance(page.get("features"), list):
+            raise LandCoverError(f"{url} did not answer with a STAC item list; is {stac_url} the root URL of a STAC API?", client.parameter)
+        for item in page["features"]:
+            found.setdefault(item.get("id"), item)
+        nxt = next((link for link in page.get("links") or [] if link.get("rel") == "next"), None)
+        if nxt is None or not nxt.get("href"):
+            matched = page.get("numberMatched", (page.get("context") or {}).get("matched"))
+            full = len(page["features"]) == _PAGE_LIMIT  # more than asked: a server that does not page at all
+            return list(found.values()), full and not (isinstance(matched, int) and matched <= len(found))
+        if not page["features"]:
+            break
+        method = str(nxt.get("method") or "GET").upper()
+        url = nxt["href"]
+        if method == "POST":
+            new_body = nxt.get("body")
+            body = {**body, **(new_body or {})} if nxt.get("merge") else (new_body if new_body is not None else body)
+        key = json.dumps([method, url, body if method == "POST" else None], sort_keys=True, default=str)
+        if key in seen:  # a server that keeps answering the same page
+            break
+        seen.add(key)
+    return list(found.values()), False
 
 
 # --------------------------------------------------------------------------- signing
@@ -303,14 +346,14 @@ def gdal_path(href: str) -> str:
     return href  # a local path or a GDAL virtual path already
 
 
-def find_asset(item: dict, band: str) -> dict:
-    """The item's asset for a Sentinel-2 band: the band name, its common name or ``<band>_<res>m``."""
+def find_asset_key(item: dict, band: str) -> str:
+    """The key of the item's asset for a Sentinel-2 band: the band name, its common name or ``<band>_<res>m``."""
     assets = item.get("assets") or {}
-    by_key = {k.lower(): v for k, v in assets.items()}
+    by_key = {k.lower(): k for k, v in assets.items() if isinstance(v, dict) and v.get("href")}
     keys = [band, *BAND_ASSET_KEYS.get(band.upper(), [])]
     keys += [band + suffix for suffix in _RESOLUTION_SUFFIXES]
     for key in keys:
-        if key.lower() in by_key and by_key[key.lower()].get("href"):
+        if key.lower() in by_key:
             return by_key[key.lower()]
     raise LandCoverError(
         f"STAC item {item.get('id')} has no asset for band {band} (its assets: {', '.join(sorted(assets)) or 'none'}); "
@@ -319,24 +362,177 @@ def find_asset(item: dict, band: str) -> dict:
     )
 
 
-def scaling(item: dict, asset: dict) -> tuple[float, float, float]:
-    """(scale, offset, nodata) of an asset: its raster:bands, else Sentinel-2 L2A defaults by baseline."""
+def find_asset(item: dict, band: str) -> dict:
+    """The item's asset for a Sentinel-2 band (see ``find_asset_key``)."""
+    return item["assets"][find_asset_key(item, band)]
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How an asset's numbers become physical values: ``value = DN * scale + offset``, DN ``nodata`` = no data.
+
+    ``reason`` says in words why these numbers were chosen (it goes into the download log).
+    ``check_pixels``: the metadata cannot be trusted (an Earth Search ``sentinel-2-l2a`` item
+    flagged as not offset-corrected although its baseline is >= 04.00); ``read_item`` then looks
+    at the pixels before applying the offset (``confirm_offset``).
+    """
+
+    scale: float
+    offset: float
+    nodata: float
+    reason: str
+    check_pixels: bool = False
+
+    def apply(self, dn: np.ndarray) -> np.ndarray:
+        return dn * np.float32(self.scale) + np.float32(self.offset)
+
+
+# The metadata properties that say an Earth Search v1 sentinel-2-l2a item's COGs had the -1000 DN
+# offset subtracted (the second is the name used before 2023).
+BOA_FLAGS = ("earthsearch:boa_offset_applied", "sentinel:boa_offset_applied")
+# ESA quantifies AOT and WVP by 1000 without offset (MTD_MSIL2A.xml AOT_/WVP_QUANTIFICATION_VALUE).
+_ATMOSPHERE_SCALE = 0.001
+# A window whose median DN is below this in some reflectance band cannot still carry ESA's +1000:
+# its median reflectance would be below -0.01 (a margin over 1000 for noise on dark water).
+_SHIFTED_DN = 900.0
+_MIN_CHECK_PIXELS = 50
+
+
+def processing_baseline(item: dict) -> str | None:
+    """The item's processing baseline: ``s2:processing_baseline`` (STAC 1.0), ``processing:version``
+    (STAC 1.1, CDSE) or the ``_Nxxxx_`` part of the product URI or id."""
+    props = item.get("properties") or {}
+    for key in ("s2:processing_baseline", "processing:version"):
+        if props.get(key):
+            return str(props[key])
+    for text in (props.get("s2:product_uri"), item.get("id")):
+        match = re.search(r"_N(\d{2})(\d{2})_", str(text or ""))
+        if match:
+            return f"{match.group(1)}.{match.group(2)}"
+    return None
+
+
+def _baseline_shifts_dn(baseline: str | None) -> bool | None:
+    """True from baseline 04.00 on (DN carry ESA's +1000), None when unknown."""
+    try:
+        return float(baseline) >= 4.0 if baseline else None
+    except ValueError:
+        return None
+
+
+def _declared(asset: dict) -> tuple[float | None, float | None, float, str]:
+    """(scale, offset, nodata, where) as the asset declares them: STAC 1.1 ``raster:scale``/
+    ``raster:offset`` on the asset or its ``bands``, else STAC 1.0 ``raster:bands``."""
     rb = (asset.get("raster:bands") or [None])[0]
     rb = rb if isinstance(rb, dict) else {}
-    if "scale" in rb:
-        scale, offset = rb.get("scale"), rb.get("offset", 0.0)
-    else:
-        baseline = str((item.get("properties") or {}).get("s2:processing_baseline") or "")
-        try:
-            offset = BASELINE_OFFSET if baseline and float(baseline) >= 4.0 else 0.0
-        except ValueError:
-            offset = 0.0
-        scale = DEFAULT_SCALE
-        if "offset" in rb:
-            offset = rb["offset"]
-    nodata = rb.get("nodata", 0)
-    nodata = 0.0 if nodata is None else float(nodata)
-    return float(scale if scale is not None else DEFAULT_SCALE), float(offset or 0.0), nodata
+    band = (asset.get("bands") or [None])[0]
+    band = band if isinstance(band, dict) else {}
+    nodata = next((d.get("nodata") for d in (asset, band, rb) if d.get("nodata") is not None), 0)
+    for holder, where in ((asset, "asset raster:scale/raster:offset (STAC 1.1)"), (band, "bands raster:scale/raster:offset (STAC 1.1)")):
+        if "raster:scale" in holder or "raster:offset" in holder:
+            return holder.get("raster:scale"), holder.get("raster:offset"), float(nodata), where
+    if "scale" in rb or "offset" in rb:
+        return rb.get("scale"), rb.get("offset"), float(nodata), "raster:bands scale/offset (STAC 1.0)"
+    return None, None, float(nodata), ""
+
+
+def scaling(item: dict, key: str) -> Scaling:
+    """The scale, offset and no-data DN of asset ``key`` of a Sentinel-2 STAC item, and why.
+
+    The rules (README, Data sources):
+
+    * SCL: classes, read as they are. AOT/WVP: DN / 1000, as ESA quantifies them (CDSE items
+      declare 0.0001/-0.1 for them, which is wrong).
+    * Earth Search ``sentinel-2-l2a`` (items carry ``earthsearch:boa_offset_applied``): its
+      COGs from baseline 04.00 on had the -1000 offset subtracted, yet ``raster:bands`` still
+      says offset -0.1. Flag true: the offset is NOT applied again (the real pixels of such
+      items in tests/data confirm it). Flag false with baseline >= 04.00: the offset is applied,
+      but the flag is known to be false on some items whose pixels were corrected (earth-search
+      issues #66, #71; cirrus-earth-search #33), so ``check_pixels`` asks ``read_item`` to look.
+    * Otherwise what the item declares: STAC 1.1 asset ``raster:scale``/``raster:offset`` (CDSE),
+      STAC 1.0 ``raster:bands`` (Earth Search ``sentinel-2-c1-l2a``, whose DN keep ESA's +1000).
+    * Nothing declared (Planetary Computer): DN × 0.0001, minus 0.1 from baseline 04.00 on
+      (ESA's BOA_ADD_OFFSET / RADIO_ADD_OFFSET of -1000), no offset before.
+    """
+    asset = (item.get("assets") or {})[key]
+    props = item.get("properties") or {}
+    scale, offset, nodata, where = _declared(asset)
+    base = re.sub(r"_\d+m$", "", key.lower())
+    if base == "scl":
+        return Scaling(1.0, 0.0, nodata, "scene classes, used as they are")
+    if base in ("aot", "wvp"):
+        told = "" if (scale, offset or 0) == (_ATMOSPHERE_SCALE, 0) or scale is None else f"; the item's {scale:g}/{offset or 0:g} is not followed"
+        return Scaling(_ATMOSPHERE_SCALE, 0.0, nodata, f"{base.upper()} is quantified by 1000 without offset (ESA product XML){told}")
+    baseline = processing_baseline(item)
+    shifted = _baseline_shifts_dn(baseline)
+    scale = float(scale) if scale is not None else DEFAULT_SCALE
+    flag_key = next((k for k in BOA_FLAGS if k in props), None)
+    if flag_key and props[flag_key] is True:
+        return Scaling(
+            scale, 0.0, nodata,
+            f"{flag_key} is true (baseline {baseline}): Earth Search already subtracted the 1000 DN offset, so the "
+            f"declared offset {float(offset or 0):g} is not applied again",
+        )
+    if flag_key and shifted:
+        told = float(offset) if offset is not None else BASELINE_OFFSET
+        return Scaling(
+            scale, told, nodata,
+            f"{flag_key} is false with baseline {baseline} >= 04.00: offset {told:g} applied unless the pixels show it was "
+            "already subtracted (Earth Search mis-flags some such items)",
+            check_pixels=True,
+        )
+    if where:
+        return Scaling(scale, float(offset or 0.0), nodata, f"declared by the item: {where}")
+    if shifted is None:
+        return Scaling(scale, 0.0, nodata, "no scale/offset declared and no processing baseline known: DN × 0.0001, no offset")
+    if shifted:
+        return Scaling(scale, BASELINE_OFFSET, nodata, f"no scale/offset declared; baseline {baseline} >= 04.00 adds 1000 to DN (ESA's -1000 ADD_OFFSET)")
+    return Scaling(scale, 0.0, nodata, f"no scale/offset declared; baseline {baseline} < 04.00 has no DN offset")
+
+
+def confirm_offset(scalings: dict[str, Scaling], dn: dict[str, np.ndarray]) -> dict[str, Scaling]:
+    """Settle the ``check_pixels`` scalings of one item from its pixels (DN, NaN = no data).
+
+    A band whose median DN in the window is below 900 would have a median reflectance below
+    -0.01 if the offset were still in the pixels: no real surface has that, so the offset was
+    already subtracted. The test only ever proves that; when it proves nothing (a bright or
+    cloudy window), the flag is followed.
+    """
+    doubtful = [b for b, s in scalings.items() if s.check_pixels]
+    if not doubtful:
+        return scalings
+    medians = {b: float(np.nanmedian(dn[b])) for b in doubtful if np.count_nonzero(np.isfinite(dn[b])) >= _MIN_CHECK_PIXELS}
+    low = {b: m for b, m in medians.items() if m < _SHIFTED_DN}
+    out = dict(scalings)
+    for band in doubtful:
+        s = scalings[band]
+        if low:
+            proof, median = min(low.items(), key=lambda kv: kv[1])
+            outcome = f"the median DN of {proof} is {median:.0f} < 900 (reflectance below -0.01 otherwise), so the offset was already subtracted: none applied"
+            out[band] = Scaling(s.scale, 0.0, s.nodata, f"{s.reason}; pixels: {outcome}")
+        else:
+            out[band] = Scaling(s.scale, s.offset, s.nodata, f"{s.reason}; pixels: no band's median DN is below 900, offset {s.offset:g} applied")
+    return out
+
+
+def load_item(path: str) -> dict:
+    """A STAC item from a JSON file, its relative asset hrefs made absolute against the file's folder."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            item = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise LandCoverError(f"{path} is not a readable STAC item JSON file: {exc}", "INPUT") from None
+    if not isinstance(item, dict) or not isinstance(item.get("assets"), dict):
+        raise LandCoverError(f"{path} is not a STAC item (no assets).", "INPUT")
+    folder = os.path.dirname(os.path.abspath(path))
+    for asset in item["assets"].values():
+        href = asset.get("href") if isinstance(asset, dict) else None
+        if href and "://" not in href and not href.startswith("/vsi") and not os.path.isabs(href):
+            asset["href"] = os.path.normpath(os.path.join(folder, href))
+    return item
 
 
 def _http_status(errors: list[str]) -> int | None:
@@ -438,6 +634,57 @@ def read_asset(
         attempt += 1
 
 
+def read_item(
+    item: dict,
+    grid: Grid,
+    bands: list[str],
+    *,
+    keys: list[str] | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    config: dict[str, str] | None = None,
+    signer: PlanetaryComputerSigner | None = None,
+    monitor: Monitor | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[np.ndarray, dict[str, Scaling]]:
+    """(len(bands), H, W) float32 physical values of one STAC item on ``grid`` and the scaling of each band.
+
+    The read path of the STAC source, usable for any item: hrefs may be URLs, ``s3://`` or
+    local paths (``load_item`` makes relative ones absolute). ``keys``: the asset keys of the
+    bands when already found (``find_asset_key``). SCL stays as classes.
+    """
+    keys = keys or [find_asset_key(item, b) for b in bands]
+    scalings = {band: scaling(item, key) for band, key in zip(bands, keys)}
+    dn: dict[str, np.ndarray] = {}
+    for band, key in zip(bands, keys):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled by the user")
+        dn[band] = read_asset(
+            item["assets"][key]["href"],
+            grid,
+            categorical=band in CATEGORICAL_BANDS,
+            nodata=scalings[band].nodata,
+            what=f"band {band} of item {item.get('id')}",
+            policy=policy,
+            config=config,
+            signer=signer,
+            monitor=monitor,
+            cancel=cancel,
+        )
+    scalings = confirm_offset(scalings, dn)
+    out = np.empty((len(bands), grid.height, grid.width), dtype=np.float32)
+    for bi, band in enumerate(bands):
+        out[bi] = dn[band] if band in CATEGORICAL_BANDS else scalings[band].apply(dn[band])
+    return out, scalings
+
+
+def describe_scalings(scalings: dict[str, Scaling]) -> list[str]:
+    """One line per group of bands scaled alike: ``B02,B04: DN × 0.0001 + 0 (reason)``."""
+    groups: dict[Scaling, list[str]] = {}
+    for band, s in scalings.items():
+        groups.setdefault(s, []).append(band)
+    return [f"{','.join(b)}: DN × {s.scale:g} {'-' if s.offset < 0 else '+'} {abs(s.offset):g} ({s.reason})" for s, b in groups.items()]
+
+
 # --------------------------------------------------------------------------- the source
 
 
@@ -481,7 +728,10 @@ class StacSource(Source):
         self.policy = policy
         self.signer = PlanetaryComputerSigner(collection, token_url, policy) if signing == "planetary-computer" else None
         self.client = _stac_client(self.url, policy)
-        self._assets: dict[str, list[dict]] = {}
+        self._assets: dict[str, list[str]] = {}
+        self.scalings: dict[str, dict[str, Scaling]] = {}  # item id -> band -> how it was scaled
+        self._logged: set[tuple[str, ...]] = set()
+        self._log_lock = threading.Lock()
 
     def describe(self) -> str:
         return f"{self.collection} at {self.url}"
@@ -492,7 +742,9 @@ class StacSource(Source):
             self.signer._client.close()
 
     def signature(self) -> str:
-        return f"stac|{redact_url(self.url)}|{self.collection}"  # a rotated token reads the same scenes
+        # "scaling 2": reads before the Earth Search offset rules (wrong by 0.1 for sentinel-2-l2a and CDSE)
+        # must not be resumed or taken from the cache.
+        return f"stac|{redact_url(self.url)}|{self.collection}|scaling 2"  # a rotated token reads the same scenes
 
     def tags(self) -> dict[str, str]:
         tags = {"SOURCE": "stac", "STAC_URL": redact_url(self.url), "COLLECTION": self.collection}
@@ -504,35 +756,36 @@ class StacSource(Source):
         bbox = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
         items = search_items(self.url, self.collection, bbox, start, end, max_cloud, monitor=monitor, client=self.client)
         return [
-            Scene(str(item.get("id")), item_date(item), cloud_cover(item), (item.get("properties") or {}).get("s2:processing_baseline"), payload=item)
+            Scene(str(item.get("id")), item_date(item), cloud_cover(item), processing_baseline(item), payload=item)
             for item in items
         ]
 
     def check_bands(self, scenes: list[Scene], bands: list[str]) -> None:
         for scene in scenes:
-            self._assets[scene.id] = [find_asset(scene.payload, b) for b in bands]
+            self._assets[scene.id] = [find_asset_key(scene.payload, b) for b in bands]
 
     def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor, cancel: threading.Event) -> np.ndarray:
-        assets = self._assets.get(scene.id) or [find_asset(scene.payload, b) for b in bands]
-        out = np.empty((len(bands), grid.height, grid.width), dtype=np.float32)
-        for bi, band in enumerate(bands):
-            if cancel.is_set():
-                raise Cancelled("cancelled by the user")
-            asset = assets[bi]
-            scale, offset, nodata = scaling(scene.payload, asset)
-            values = read_asset(
-                asset["href"],
-                grid,
-                categorical=band in CATEGORICAL_BANDS,
-                nodata=nodata,
-                what=f"band {band} of item {scene.id}",
-                policy=self.policy,
-                config=self.gdal_config,
-                signer=self.signer,
-                monitor=monitor,
-                cancel=cancel,
-            )
-            if band not in CATEGORICAL_BANDS:
-                values = values * np.float32(scale) + np.float32(offset)
-            out[bi] = values
-        return out
+        data, scalings = read_item(
+            scene.payload,
+            grid,
+            bands,
+            keys=self._assets.get(scene.id),
+            policy=self.policy,
+            config=self.gdal_config,
+            signer=self.signer,
+            monitor=monitor,
+            cancel=cancel,
+        )
+        self.scalings[scene.id] = scalings
+        self._log_scaling(scene, scalings, monitor)
+        return data
+
+    def _log_scaling(self, scene: Scene, scalings: dict[str, Scaling], monitor: Monitor) -> None:
+        """Say once per collection and kind of scaling (and for every item whose pixels were checked) how DN became reflectance."""
+        lines = describe_scalings(scalings)
+        collection = str(scene.payload.get("collection") or self.collection)
+        with self._log_lock:
+            if (collection, *lines) in self._logged:
+                return
+            self._logged.add((collection, *lines))
+        monitor.info(f"Scaling of {collection} item {scene.id}: " + "; ".join(lines))

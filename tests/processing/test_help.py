@@ -9,6 +9,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 ALGORITHM_IDS = [
     "creategrid",
     "download",
+    "importproducts",
+    "buildstack",
+    "downloadolci",
     "cloudmasks",
     "filterscenes",
     "interpolate",
