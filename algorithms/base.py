@@ -14,8 +14,9 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingParameterNumber,
 )
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from ..lc_plugin.errors import Cancelled, LandCoverError
@@ -24,14 +25,16 @@ from . import faults
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
-README_URL = "https://github.com/lc-plugin/lc-plugin#alg"
+ICONS_DIR = os.path.join(PLUGIN_DIR, "resources", "icons")
+HELP_FILE = os.path.join(PLUGIN_DIR, "resources", "help", "index.html")  # scripts/build_help.py writes it
 
+# Numbered so the toolbox (which sorts groups by name) lists them in the order of the workflow.
 GROUPS = {
-    "data": "Land cover — data",
-    "preparation": "Land cover — preparation",
-    "training": "Land cover — training",
-    "classification": "Land cover — classification",
-    "validation": "Land cover — validation",
+    "data": "1 Data",
+    "preparation": "2 Preparation",
+    "training": "3 Training",
+    "classification": "4 Classification",
+    "validation": "5 Validation",
 }
 
 
@@ -63,10 +66,28 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         return self.tr(self.HELP)
 
     def helpUrl(self) -> str:  # noqa: N802
-        return f"{README_URL}-{self.ALG_ID}"
+        """The help shipped inside the plugin (no public homepage yet), at this algorithm's section."""
+        url = QUrl.fromLocalFile(HELP_FILE)
+        url.setFragment(f"alg-{self.ALG_ID}")
+        return url.toString()
+
+    def svgIconPath(self) -> str:  # noqa: N802
+        path = os.path.join(ICONS_DIR, f"{self.ALG_ID}.svg")
+        return path if os.path.isfile(path) else ICON_PATH
 
     def icon(self) -> QIcon:
-        return QIcon(ICON_PATH)
+        return QIcon(self.svgIconPath())
+
+    def addParameter(self, definition, createOutput: bool = True) -> bool:  # noqa: N802, N803 (QGIS's names)
+        """Decimal numbers show as 0.25, not 0.250000: the widget's decimals follow the default value."""
+        if isinstance(definition, QgsProcessingParameterNumber) and definition.dataType() == QgsProcessingParameterNumber.Double:
+            metadata = definition.metadata()
+            wrapper = dict(metadata.get("widget_wrapper") or {})
+            if "decimals" not in wrapper:
+                wrapper["decimals"] = decimals_for(definition.defaultValue())
+                metadata["widget_wrapper"] = wrapper
+                definition.setMetadata(metadata)
+        return super().addParameter(definition, createOutput)
 
     def tr(self, text: str) -> str:
         return QCoreApplication.translate("landcover", text)
@@ -162,16 +183,17 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(f"{name}: the output must be a {' or '.join(extensions)} file, not {path}.")
         return path
 
-    def style_as_classes(self, context: QgsProcessingContext, path: str) -> None:
+    def style_as_classes(self, context: QgsProcessingContext, path: str, **placement) -> None:
         """Load a class raster with the class colours and names once the algorithm finishes."""
-        self.style_output(context, path)
+        self.style_output(context, path, **placement)
 
-    def style_output(self, context: QgsProcessingContext, path: str, date=None) -> None:
-        """Style ``path`` from its LC_KIND metadata when Processing loads it (GUI, runAndLoadResults)."""
+    def style_output(self, context: QgsProcessingContext, path: str, date=None, **placement) -> None:
+        """Style ``path`` from its LC_KIND metadata when Processing loads it (GUI, runAndLoadResults);
+        ``placement``: LayerStyler's hidden/below/above."""
         from .styling import LayerStyler
 
         if context.willLoadLayerOnCompletion(path):
-            styler = LayerStyler(path, date)
+            styler = LayerStyler(path, date, **placement)
             self._post_processors.append(styler)
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(styler)
 
@@ -195,6 +217,16 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
                 if isinstance(path, str) and path.lower().endswith(RASTER_EXTENSIONS) and context.willLoadLayerOnCompletion(path):
                     if context.layerToLoadOnCompletionDetails(path).postProcessor() is None:
                         self.style_output(context, path)
+
+
+def decimals_for(default) -> int:
+    """Decimals for a number widget: 1 for a whole default (80.0 %), else those of the default but at least 2
+    (so 0.05 can be typed) and at most 4."""
+    try:
+        digits = len(f"{float(default):.6f}".rstrip("0").split(".")[1])
+    except (TypeError, ValueError):
+        return 2
+    return 1 if digits == 0 else min(4, max(2, digits))
 
 
 RASTER_EXTENSIONS = (".tif", ".tiff", ".vrt")

@@ -68,8 +68,9 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
             monitor=monitor,
         )
         feedback.pushInfo("Classes: " + ", ".join(f"{c.id} {c.name}" for c in classes))
-        self.style_as_classes(context, out)
+        self.style_as_classes(context, out, above=probabilities)
         result = {self.OUTPUT: out}
         if probabilities:
             result[self.OUTPUT_PROBABILITIES] = probabilities
+            self.style_output(context, probabilities, hidden=True, below=out)  # the ramp under the map, unchecked
         return result

@@ -13,6 +13,7 @@ from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
@@ -22,7 +23,7 @@ from qgis.core import (
 from ..lc_plugin import batch
 from ..lc_plugin.redaction import has_redaction, redact_url
 from .base import LandCoverAlgorithm
-from .params import END_DATE, START_DATE, add_date_parameters, date_range
+from .params import END_DATE, START_DATE, add_date_parameters, bands_parameter, date_range
 
 
 class RunGridAlgorithm(LandCoverAlgorithm):
@@ -43,11 +44,12 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         "<b>Start/End date</b> (START_DATE, END_DATE): YYYY-MM-DD, required unless a parameters file is given.<br>"
         "<b>STAC API URL</b> (STAC_URL, default Earth Search), <b>Collection</b> (COLLECTION, default sentinel-2-l2a), "
         "<b>Bands</b> (BANDS, default B02,B03,B04,B08,B11,B12,SCL), <b>Max scene cloud cover</b> (MAX_CLOUD, default 80).<br>"
-        "<b>Cloud mask method</b> (CLOUD_METHOD, default 0 = auto; 1 s2cloudless, 2 SCL), <b>Min valid fraction</b> "
+        "<b>Cloud mask method</b> (CLOUD_METHOD: <i>auto</i> (default), <i>s2cloudless</i> or <i>scl</i>; 0, 1, 2 in qgis_process), <b>Min valid fraction</b> "
         "(MIN_VALID_FRACTION, default 0.8), <b>Step</b> (STEP_DAYS, default 16).<br>"
         "<b>Reference</b> (REFERENCE, optional, default none) and its class field (REFERENCE_FIELD, default empty): "
         "rasterized per patch when given.<br>"
-        "<b>Executor</b> (EXECUTOR, default 0 = sequential; 1 local processes, 2 Dask), <b>Workers</b> (WORKERS, default 2), "
+        "<b>Executor</b> (EXECUTOR: <i>sequential</i> (default), <i>local processes</i> or <i>Dask</i>; 0, 1, 2 in "
+        "qgis_process), <b>Workers</b> (WORKERS, default 2), "
         "<b>Dask scheduler address</b> (SCHEDULER, optional, default empty: a local Dask cluster of WORKERS processes; the "
         "workers must see the grid, model and run folder at the same paths).<br>"
         "<b>Accept failed patches</b> (ALLOW_FAILURES, default false): when patches fail the run ends with an error "
@@ -88,7 +90,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         add_date_parameters(self, optional=True)
         self.addParameter(QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), defaults.stac_url))
         self.addParameter(QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), defaults.collection))
-        self.addParameter(QgsProcessingParameterString(self.BANDS, self.tr("Bands"), ",".join(defaults.bands)))
+        self.addParameter(bands_parameter(self.BANDS, self.tr("Bands"), defaults.bands))
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.MAX_CLOUD, self.tr("Max scene cloud cover (%)"), QgsProcessingParameterNumber.Double, 80.0, minValue=0, maxValue=100
@@ -103,8 +105,13 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         self.addParameter(
             QgsProcessingParameterNumber(self.STEP_DAYS, self.tr("Interpolation step (days)"), QgsProcessingParameterNumber.Integer, 16, minValue=1)
         )
-        self.addParameter(QgsProcessingParameterFile(self.REFERENCE, self.tr("Reference polygons"), optional=True))
-        self.addParameter(QgsProcessingParameterString(self.REFERENCE_FIELD, self.tr("Reference class field"), "", optional=True))
+        polygons = [QgsProcessing.TypeVectorPolygon]
+        self.addParameter(QgsProcessingParameterFeatureSource(self.REFERENCE, self.tr("Reference polygons"), polygons, optional=True))
+        self.addParameter(
+            QgsProcessingParameterField(
+                self.REFERENCE_FIELD, self.tr("Reference class field (integer id)"), parentLayerParameterName=self.REFERENCE, optional=True
+            )
+        )
         self.addParameter(QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(self.WORKERS, self.tr("Workers"), QgsProcessingParameterNumber.Integer, 2, minValue=1))
         self.addParameter(QgsProcessingParameterString(self.SCHEDULER, self.tr("Dask scheduler address (empty: local cluster)"), "", optional=True))
@@ -134,7 +141,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
             start, end = date_range(self, parameters, context)
             if start is None or end is None:
                 raise QgsProcessingException(f"{START_DATE if start is None else END_DATE}: give the period (YYYY-MM-DD) or a parameters file.")
-            bands = [b.strip() for b in self.parameterAsString(parameters, self.BANDS, context).split(",") if b.strip()]
+            bands = self.parameterAsEnumStrings(parameters, self.BANDS, context)
             params = batch.BatchParameters(
                 grid=grid,
                 grid_layer=layer,
@@ -148,7 +155,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 cloud_method=batch.CLOUD_METHODS[self.parameterAsEnum(parameters, self.CLOUD_METHOD, context)],
                 min_valid_fraction=self.parameterAsDouble(parameters, self.MIN_VALID_FRACTION, context),
                 step_days=self.parameterAsInt(parameters, self.STEP_DAYS, context),
-                reference=self.parameterAsFile(parameters, self.REFERENCE, context) or None,
+                reference=self.reference_file(parameters, context, feedback),
                 reference_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context).strip() or None,
             )
         run_folder = self.parameterAsString(parameters, self.RUN_FOLDER, context)
@@ -173,3 +180,16 @@ class RunGridAlgorithm(LandCoverAlgorithm):
             self.load_output(context, result.mosaic["cog"], self.tr("Land-cover mosaic"), self.OUTPUT_MOSAIC)
             self.style_as_classes(context, result.mosaic["cog"])
         return out
+
+    def reference_file(self, parameters, context, feedback) -> str | None:
+        """The reference as a file every worker can open (the run reads its only layer, so one of several is refused)."""
+        if self.parameterAsSource(parameters, self.REFERENCE, context) is None:
+            return None
+        path, layer = self.vector_path(parameters, self.REFERENCE, context, feedback)
+        if layer:
+            from osgeo import ogr
+
+            source = ogr.Open(path)
+            if source is not None and source.GetLayerCount() > 1:
+                raise QgsProcessingException(f"{self.REFERENCE}: {path} holds several layers; save the reference layer '{layer}' to a file of its own.")
+        return path

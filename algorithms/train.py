@@ -14,6 +14,7 @@ from qgis.core import (
 )
 
 from ..lc_plugin import batch, train
+from ..lc_plugin.pairing import pair_stacks
 from .base import LandCoverAlgorithm
 
 SPLITS = ["pixel", "patch"]
@@ -26,15 +27,18 @@ class TrainAlgorithm(LandCoverAlgorithm):
     HELP = (
         "Samples reference pixels (stratified per class, seeded), builds the features (every band plus NDVI, NDWI and "
         "NDBI for every date) and trains a LightGBM multiclass model, as in the eo-learn land-cover example.<br>"
-        "<b>Interpolated time stacks</b> (INPUT) and <b>Reference rasters</b> (REFERENCE): one reference per stack, in "
-        "the same order, on the same grid; all stacks must share dates and bands. Optional when a run folder is given.<br>"
+        "<b>Interpolated time stacks</b> (INPUT) and <b>Reference rasters</b> (REFERENCE): one reference per stack, on the "
+        "same grid; all stacks must share dates and bands. The lists may be in any order: each stack is paired with the "
+        "reference of the same patch id (465_5079, in the file or folder name) or of the same name apart from a common "
+        "prefix or suffix (north_i.tif ↔ north_r.tif); files that do not pair are an error. Optional when a run folder "
+        "is given.<br>"
         "<b>Grid run folder</b> (RUN_FOLDER, optional, default none): train on every patch prepared by "
         "<i>Run land-cover pipeline over a grid</i> with a reference (its interpolated stacks and reference rasters), in "
         "addition to INPUT/REFERENCE. Pixels are drawn patch by patch with per-patch quotas proportional to each "
         "patch's usable pixels of a class, so memory does not grow with the number of patches.<br>"
         "<b>Samples per class</b> (SAMPLES_PER_CLASS): at most this many pixels per class (default 5000).<br>"
         "<b>Test fraction</b> (TEST_FRACTION): share held out for testing (default 0.25), <b>split by</b> (SPLIT, "
-        "default 0 = <i>pixel</i>; 1 = whole <i>patch</i>, so no neighbouring pixels leak).<br>"
+        "<i>pixel</i> (default) or whole <i>patch</i>, so no neighbouring pixels leak; SPLIT=0 or 1 in qgis_process).<br>"
         "<b>Drop classes without samples</b> (DROP_EMPTY_CLASSES, default no): otherwise a class of the reference "
         "with no usable pixel is an error.<br>"
         "Advanced: <b>Random seed</b> (SEED, default 42), <b>Number of trees</b> (N_ESTIMATORS, default 300), "
@@ -69,7 +73,9 @@ class TrainAlgorithm(LandCoverAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("Interpolated time stacks"), QgsProcessing.TypeRaster, optional=True))
         self.addParameter(
-            QgsProcessingParameterMultipleLayers(self.REFERENCE, self.tr("Reference rasters (same order)"), QgsProcessing.TypeRaster, optional=True)
+            QgsProcessingParameterMultipleLayers(
+                self.REFERENCE, self.tr("Reference rasters (paired with the stacks by patch id or name)"), QgsProcessing.TypeRaster, optional=True
+            )
         )
         self.addParameter(
             QgsProcessingParameterFile(self.RUN_FOLDER, self.tr("Grid run folder"), behavior=QgsProcessingParameterFile.Folder, optional=True)
@@ -104,7 +110,8 @@ class TrainAlgorithm(LandCoverAlgorithm):
         model = self.output_path(parameters, self.OUTPUT_MODEL, context, (".onnx",))
         predictions = self.parameterAsFileOutput(parameters, self.OUTPUT_PREDICTIONS, context) or None
         stacks = self.raster_paths(parameters, self.INPUT, context, required=False)
-        references = self.raster_paths(parameters, self.REFERENCE, context, required=False)
+        pairs = pair_stacks(stacks, self.raster_paths(parameters, self.REFERENCE, context, required=False))
+        stacks, references = [s for s, _ in pairs], [r for _, r in pairs]
         run_folder = self.parameterAsFile(parameters, self.RUN_FOLDER, context)
         if run_folder:
             grid_stacks, grid_references = batch.training_pairs(run_folder)

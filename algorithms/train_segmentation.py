@@ -13,15 +13,18 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..lc_plugin import deps
 from ..lc_plugin.segmentation import ARCHITECTURES
 from ..lc_plugin.segmentation.training import DEVICES, TrainConfig, load_config
 from .base import LandCoverAlgorithm
 
-TORCH_MISSING = (
-    "Training a segmentation model needs PyTorch, which is not installed in the Python that QGIS uses. "
-    "Install the CPU build with `make setup-dl` in a checkout of the plugin, or: python3 -m pip install --user torch==2.13.0 "
-    "(classifying with a trained model needs only onnxruntime)."
-)
+
+def torch_missing() -> str:
+    return (
+        "Training a segmentation model needs PyTorch, which is not installed in the Python that QGIS uses. "
+        "Install the CPU build with `make setup-dl` in a checkout of the plugin, or: python3 -m pip install --target "
+        f"{deps.INSTALL_FOLDER} torch==2.13.0 (classifying with a trained model needs only onnxruntime)."
+    )
 
 
 class TrainSegmentationAlgorithm(LandCoverAlgorithm):
@@ -32,9 +35,10 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         "Trains a convolutional segmentation network with PyTorch on the tiles of a training data set and saves it as an "
         "ONNX model that the <b>Classify</b> algorithm applies like a LightGBM model (tiled, with blended overlaps).<br>"
         "<b>Training data set</b> (DATASET): the zarr folder written by Export training tiles (landcover:exportdataset).<br>"
-        "<b>Architecture</b> (ARCHITECTURE, default 0 = <i>tfcn</i>, the temporal fully-convolutional network of eo-learn's "
-        "example: 3-D convolutions over time in the encoder, a U-Net decoder); 1 = <i>unet</i> on the time-flattened bands, "
-        "2 = <i>segnet</i> (unpooling at the pooling switches), 3 = <i>resunet</i> (ResNet-block encoder, U-Net decoder).<br>"
+        "<b>Architecture</b> (ARCHITECTURE): <i>tfcn</i> (default), the temporal fully-convolutional network of eo-learn's "
+        "example (3-D convolutions over time in the encoder, a U-Net decoder); <i>unet</i> on the time-flattened bands; "
+        "<i>segnet</i> (unpooling at the pooling switches); <i>resunet</i> (ResNet-block encoder, U-Net decoder); 0 to 3 in "
+        "qgis_process.<br>"
         "<b>Epochs</b> (EPOCHS, default 50), <b>Batch size</b> (BATCH_SIZE, default 8 tiles), <b>Learning rate</b> "
         "(LEARNING_RATE, default 0.001, Adam; multiplied by 0.5 after 3 epochs without a better validation loss), "
         "<b>Early-stopping patience</b> (PATIENCE, default 10 epochs); the model keeps the weights of the epoch with the "
@@ -48,7 +52,7 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         "<code>input_2</code>, described in its <code>lc_second_input</code> metadata); Classify then needs that "
         "sensor's stack as INPUT_2.<br>"
         "Advanced: <b>Random seed</b> (SEED, default 42: two runs on the CPU give the same model), <b>Device</b> (DEVICE, "
-        "default 0 = <i>auto</i>: CUDA when PyTorch sees a GPU, else the CPU), <b>Configuration file</b> (CONFIG, "
+        "<i>auto</i> by default: CUDA when PyTorch sees a GPU, else the CPU), <b>Configuration file</b> (CONFIG, "
         "optional JSON or YAML with any of architecture, width, depth, epochs, batch_size, learning_rate, patience, "
         "lr_patience, lr_factor, test_fold, validation_fold, class_weights, seed, device; its values override the fields "
         "above, as Hugin's configuration files did).<br>"
@@ -108,7 +112,7 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         try:
             import torch  # noqa: F401
         except ImportError as exc:
-            raise QgsProcessingException(TORCH_MISSING) from exc
+            raise QgsProcessingException(torch_missing()) from exc
         from ..lc_plugin.segmentation.pipeline import train_segmentation
 
         config = TrainConfig(

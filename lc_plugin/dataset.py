@@ -35,7 +35,7 @@ from rasterio.windows import Window
 
 from .atomic import atomic_directory, check_not_input
 from .classes import NODATA_CLASS, ClassTable
-from .deps import require
+from .deps import install_advice, require
 from .errors import LandCoverError
 from .features import describe_layout_difference, read_bands_window
 from .modalities import coarse_tile_size, coarse_tiles, pixel_size, tile_corners
@@ -53,7 +53,7 @@ def _zarr():
     if int(zarr.__version__.split(".")[0]) != 2:
         raise LandCoverError(
             f"Tile stores need zarr 2, but zarr {zarr.__version__} is installed in the Python that QGIS uses. "
-            'Install zarr 2 with: python3 -m pip install --user "zarr>=2.18,<3"'
+            + install_advice("zarr>=2.18,<3")
         )
     return zarr
 

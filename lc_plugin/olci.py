@@ -29,7 +29,7 @@ import os
 import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +45,7 @@ PRODUCT_TYPE = "OL_1_EFR___"
 _NS = {"sentinel-safe": "http://www.esa.int/safe/sentinel/1.1", "sentinel3": "http://www.esa.int/safe/sentinel/sentinel-3/1.0"}
 _SCAN_STEP = 16  # rows/columns between the geolocation samples that locate the patch in the swath
 INVALID_BIT = 25  # of quality_flags
-_NEEDED = ["xfdumanifest.xml", "geo_coordinates.nc", "tie_geometries.nc", "instrument_data.nc", "qualityFlags.nc"] + [
+NEEDED_FILES = ["xfdumanifest.xml", "geo_coordinates.nc", "tie_geometries.nc", "instrument_data.nc", "qualityFlags.nc"] + [
     f"{b}_radiance.nc" for b in OLCI_BANDS
 ]
 
@@ -72,21 +72,21 @@ def _manifest_info(path: str, label: str) -> tuple[dt.datetime, str]:
     try:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError) as exc:
-        raise LandCoverError(f"{label}: cannot read its xfdumanifest.xml ({exc}).", "PRODUCTS") from exc
+        raise LandCoverError(f"{label}: cannot read its xfdumanifest.xml ({exc}).", "PRODUCTS_FOLDER") from exc
     start = root.findtext(".//sentinel-safe:acquisitionPeriod/sentinel-safe:startTime", namespaces=_NS)
     ptype = root.findtext(".//sentinel3:generalProductInformation/sentinel3:productType", namespaces=_NS)
     if not start:
-        raise LandCoverError(f"{label}: xfdumanifest.xml has no acquisitionPeriod/startTime.", "PRODUCTS")
+        raise LandCoverError(f"{label}: xfdumanifest.xml has no acquisitionPeriod/startTime.", "PRODUCTS_FOLDER")
     return dt.datetime.fromisoformat(start.rstrip("Z")[:26]), (ptype or "").strip()
 
 
 def _check_folder(folder: str, label: str) -> None:
-    missing = [f for f in _NEEDED if not os.path.isfile(os.path.join(folder, f))]
+    missing = [f for f in NEEDED_FILES if not os.path.isfile(os.path.join(folder, f))]
     if missing:
         raise LandCoverError(
             f"{label} is not a complete Sentinel-3 OLCI EFR product: it lacks {', '.join(missing[:4])}"
             + (f" and {len(missing) - 4} more" if len(missing) > 4 else "") + ".",
-            "PRODUCTS",
+            "PRODUCTS_FOLDER",
         )
 
 
@@ -98,11 +98,11 @@ def open_product(path: str, workdir: str) -> OlciProduct:
     elif zipfile.is_zipfile(path):
         folder = _extract_zip(path, workdir, label)
     else:
-        raise LandCoverError(f"{path} is neither a .SEN3 product folder nor a .zip of one.", "PRODUCTS")
+        raise LandCoverError(f"{path} is neither a .SEN3 product folder nor a .zip of one.", "PRODUCTS_FOLDER")
     _check_folder(folder, label)
     start, ptype = _manifest_info(os.path.join(folder, "xfdumanifest.xml"), label)
     if ptype and ptype != PRODUCT_TYPE:
-        raise LandCoverError(f"{label} is a {ptype.strip('_')} product; this step reads OLCI Level-1B full resolution ({PRODUCT_TYPE.strip('_')}).", "PRODUCTS")
+        raise LandCoverError(f"{label} is a {ptype.strip('_')} product; this step reads OLCI Level-1B full resolution ({PRODUCT_TYPE.strip('_')}).", "PRODUCTS_FOLDER")
     name = os.path.basename(os.path.normpath(folder))
     return OlciProduct(name[:-5] if name.endswith(".SEN3") else name, folder, start, ptype or PRODUCT_TYPE)
 
@@ -111,12 +111,12 @@ def _extract_zip(path: str, workdir: str, label: str) -> str:
     with zipfile.ZipFile(path) as zf:
         manifests = [n for n in zf.namelist() if n.endswith("xfdumanifest.xml")]
         if len(manifests) != 1:
-            raise LandCoverError(f"{label} must hold exactly one .SEN3 product (found {len(manifests)} manifests).", "PRODUCTS")
+            raise LandCoverError(f"{label} must hold exactly one .SEN3 product (found {len(manifests)} manifests).", "PRODUCTS_FOLDER")
         prefix = manifests[0][: -len("xfdumanifest.xml")]
         if ".." in prefix.split("/"):
-            raise LandCoverError(f"{label} has an unsafe path inside ({manifests[0]}).", "PRODUCTS")
+            raise LandCoverError(f"{label} has an unsafe path inside ({manifests[0]}).", "PRODUCTS_FOLDER")
         target = os.path.join(workdir, os.path.splitext(label)[0])
-        for member in _NEEDED:
+        for member in NEEDED_FILES:
             if prefix + member in zf.namelist():
                 zf.extract(prefix + member, target)
     return os.path.join(target, prefix.rstrip("/")) if prefix else target
@@ -127,13 +127,13 @@ def find_products(paths: Sequence[str]) -> list[str]:
     found = []
     for path in paths:
         if not os.path.exists(path):
-            raise LandCoverError(f"{path} does not exist.", "PRODUCTS")
+            raise LandCoverError(f"{path} does not exist.", "PRODUCTS_FOLDER")
         if path.rstrip("/\\").endswith(".SEN3") or os.path.isfile(path):
             found.append(path)
             continue
         inside = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith((".SEN3", ".zip")))
         if not inside:
-            raise LandCoverError(f"The folder {path} holds no .SEN3 product folder or .zip.", "PRODUCTS")
+            raise LandCoverError(f"The folder {path} holds no .SEN3 product folder or .zip.", "PRODUCTS_FOLDER")
         found.extend(inside)
     return sorted(found, key=os.path.basename)
 
@@ -148,12 +148,12 @@ class _NetCDF:
         try:
             self._ds = gdal.OpenEx(path, gdal.OF_MULTIDIM_RASTER)
         except RuntimeError as exc:
-            raise LandCoverError(f"Cannot read {path} as NetCDF ({exc}).", "PRODUCTS") from exc
+            raise LandCoverError(f"Cannot read {path} as NetCDF ({exc}).", "PRODUCTS_FOLDER") from exc
         self.path, self._root = path, self._ds.GetRootGroup()
 
     def _array(self, name: str):
         if name not in (self._root.GetMDArrayNames() or []):
-            raise LandCoverError(f"{self.path} has no variable {name}.", "PRODUCTS")
+            raise LandCoverError(f"{self.path} has no variable {name}.", "PRODUCTS_FOLDER")
         return self._root.OpenMDArray(name)
 
     def shape(self, name: str) -> tuple[int, ...]:
@@ -178,7 +178,7 @@ class _NetCDF:
         try:
             return self._root.GetAttribute(name).Read()
         except RuntimeError as exc:
-            raise LandCoverError(f"{self.path} has no global attribute {name}.", "PRODUCTS") from exc
+            raise LandCoverError(f"{self.path} has no global attribute {name}.", "PRODUCTS_FOLDER") from exc
 
 
 # --- radiometry --------------------------------------------------------------------------------
@@ -246,6 +246,12 @@ def _swath_window(geo: _NetCDF, grid: Grid) -> tuple[int, int, int, int] | None:
     r1 = min(n_rows, (rows.max() + 2) * step[0])
     c1 = min(n_cols, (cols.max() + 2) * step[1])
     return int(r0), int(c0), int(r1 - r0), int(c1 - c0)
+
+
+def swath_meets(folder: str, grid: Grid) -> bool:
+    """Whether the product's swath (its ``geo_coordinates.nc``, sampled every 16th pixel) comes near ``grid``:
+    checked before the other files of a downloaded product are fetched."""
+    return _swath_window(_NetCDF(os.path.join(folder, "geo_coordinates.nc")), grid) is not None
 
 
 def nearest_indices(x_src: np.ndarray, y_src: np.ndarray, grid: Grid) -> np.ndarray:
@@ -334,30 +340,43 @@ def olci_stack(
 ) -> TimeStack:
     """Every product in [start, end] that covers the patch, as one date each (products of one day merged,
     earliest first, later ones filling what is still NaN), on ``olci_grid(patch, resolution)``."""
-    monitor = ensure_monitor(monitor)
-    if not resolution > 0:
-        raise LandCoverError(f"The resolution must be above 0 m, got {resolution}.", "RESOLUTION")
-    grid = olci_grid(patch, resolution)
-    frames: dict[dt.date, np.ndarray] = {}
-    used: list[str] = []
+    grid = olci_grid(patch, check_resolution(resolution))
     with tempfile.TemporaryDirectory(prefix="lc_olci_") as workdir:
         products = [open_product(p, workdir) for p in find_products(product_paths)]
         products = sorted((p for p in products if (start is None or p.date >= start) and (end is None or p.date <= end)), key=lambda p: p.start)
         if not products:
-            raise LandCoverError("No OLCI product lies between the start and end dates.", "PRODUCTS")
-        for k, product in enumerate(products):
-            refl = product_reflectance(product, grid, monitor=monitor.sub(k / len(products), (k + 1) / len(products)))
-            if refl is None:
-                monitor.info(f"{product.name}: its swath misses the patch; skipped.")
-                continue
-            monitor.info(f"{product.name}: {np.isfinite(refl[0]).mean():.0%} of the patch covered.")
-            used.append(product.name)
-            frame = frames.setdefault(product.date, np.full_like(refl, np.nan))
-            np.copyto(frame, refl, where=np.isnan(frame))
+            raise LandCoverError("No OLCI product lies between the start and end dates.", "PRODUCTS_FOLDER")
+        return merge_products(products, len(products), grid, "local products", monitor)
+
+
+def check_resolution(resolution: float) -> float:
+    if not resolution > 0:
+        raise LandCoverError(f"The resolution must be above 0 m, got {resolution}.", "RESOLUTION")
+    return resolution
+
+
+def merge_products(products: Iterable[OlciProduct], count: int, grid: Grid, source: str, monitor=None) -> TimeStack:
+    """The time stack of ``products`` (earliest first; ``count`` of them, for progress) on ``grid``.
+
+    ``products`` may be a generator that fetches each product only when it is reached and removes it
+    once the next is asked for, so a year of downloaded products never sits on disk at once.
+    """
+    monitor = ensure_monitor(monitor)
+    frames: dict[dt.date, np.ndarray] = {}
+    used: list[str] = []
+    for k, product in enumerate(products):
+        refl = product_reflectance(product, grid, monitor=monitor.sub(k / count, (k + 1) / count))
+        if refl is None:
+            monitor.info(f"{product.name}: its swath misses the patch; skipped.")
+            continue
+        monitor.info(f"{product.name}: {np.isfinite(refl[0]).mean():.0%} of the patch covered.")
+        used.append(product.name)
+        frame = frames.setdefault(product.date, np.full_like(refl, np.nan))
+        np.copyto(frame, refl, where=np.isnan(frame))
     if not frames:
-        raise LandCoverError("None of the OLCI products covers the patch.", "PRODUCTS")
+        raise LandCoverError("None of the OLCI products covers the patch.", "PRODUCTS_FOLDER")
     dates = sorted(frames)
-    tags = {"SOURCE": "Sentinel-3 OLCI L1B EFR (local products)", "ITEM_IDS": json.dumps(used), "RESOLUTION": str(resolution),
+    tags = {"SOURCE": f"Sentinel-3 OLCI L1B EFR ({source})", "ITEM_IDS": json.dumps(used), "RESOLUTION": str(grid.transform.a),
             "REFLECTANCE": "TOA, pi*L/(F0*cos(SZA))"}
     return TimeStack(np.stack([frames[d] for d in dates]), dates, list(OLCI_BANDS), grid, tags)
 
@@ -369,10 +388,15 @@ def olci_stack_file(
     """File-level entry point of landcover:downloadolci: products + a raster of the patch → the OLCI time stack."""
     from .atomic import check_not_input
 
-    if not os.path.isfile(grid_raster):
-        raise LandCoverError(f"The patch raster {grid_raster} does not exist.", "GRID")
     check_not_input(out_path, [grid_raster, *product_paths], "OUTPUT")
-    stack = olci_stack(product_paths, Grid.of(grid_raster), start=start, end=end, resolution=resolution, monitor=monitor)
+    stack = olci_stack(product_paths, patch_grid(grid_raster), start=start, end=end, resolution=resolution, monitor=monitor)
     write_stack(out_path, stack)
     return stack
+
+
+def patch_grid(grid_raster: str) -> Grid:
+    """The grid of the raster given as GRID."""
+    if not os.path.isfile(grid_raster):
+        raise LandCoverError(f"The patch raster {grid_raster} does not exist.", "GRID")
+    return Grid.of(grid_raster)
 

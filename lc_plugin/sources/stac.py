@@ -140,7 +140,7 @@ def search_items(
     bbox_wgs84: tuple[float, float, float, float],
     start: date,
     end: date,
-    max_cloud: float,
+    max_cloud: float | None,
     *,
     timeout: float | None = None,
     monitor: Monitor | None = None,
@@ -151,7 +151,8 @@ def search_items(
     cql2: bool = False,
     accept: str = "application/geo+json, application/json",
 ) -> list[dict]:
-    """All items of ``collection`` over the bbox between the dates (inclusive) with cloud cover <= max.
+    """All items of ``collection`` over the bbox between the dates (inclusive) with cloud cover <= max
+    (``max_cloud`` None: no cloud filter, for collections whose items carry no ``eo:cloud_cover``).
 
     Follows the ``next`` links (POST with body, or GET) until the result is exhausted. A full
     page without a ``next`` link (Planetary Computer omits it at times, which would end the
@@ -173,9 +174,9 @@ def search_items(
             "datetime": f"{first.isoformat()}T00:00:00Z/{last.isoformat()}T23:59:59Z",
             "limit": _PAGE_LIMIT,
         }
-        if cql2:
+        if max_cloud is not None and cql2:
             body.update({"filter": f"eo:cloud_cover <= {max_cloud:g}", "filter-lang": "cql2-text"})
-        else:
+        elif max_cloud is not None:
             body["query"] = {"eo:cloud_cover": {"lte": max_cloud}}
         request = {"Accept": accept}
         return _follow_pages(client, stac_url, body, lambda: {**request, **(headers() if callable(headers) else (headers or {}))}, monitor, retry_unauthorized)
@@ -203,7 +204,7 @@ def search_items(
         if own_client:
             client.close()
     # Servers without the query extension ignore the cloud filter: apply it here too.
-    return [item for item in found.values() if cloud_cover(item) <= max_cloud]
+    return [item for item in found.values() if max_cloud is None or cloud_cover(item) <= max_cloud]
 
 
 def _follow_pages(

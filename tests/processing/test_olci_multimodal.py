@@ -31,9 +31,29 @@ def test_downloadolci_from_a_product_folder(run_alg, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     expect_error(run_alg, "downloadolci", {"PRODUCTS_FOLDER": str(empty), "GRID": grid_raster, "OUTPUT": str(tmp_path / "no.tif")},
-                 "PRODUCTS", "no .SEN3", outputs=[str(tmp_path / "no.tif")])
+                 "PRODUCTS_FOLDER", "no .SEN3", outputs=[str(tmp_path / "no.tif")])
     expect_error(run_alg, "downloadolci", {"PRODUCTS_FOLDER": str(folder), "GRID": grid_raster, "START_DATE": "2020-01-01",
-                                           "OUTPUT": str(tmp_path / "no.tif")}, "PRODUCTS", "between the start and end", outputs=[str(tmp_path / "no.tif")])
+                                           "OUTPUT": str(tmp_path / "no.tif")}, "PRODUCTS_FOLDER", "between the start and end", outputs=[str(tmp_path / "no.tif")])
+
+
+def test_downloadolci_from_a_stac_api(run_alg, tmp_path):
+    from demo.stac_server import StacServer
+    from lc_plugin import olci
+    from tests.test_olci_stac import DAY, _catalogue
+
+    product = _catalogue(str(tmp_path / "stac"))
+    patch = _patch()
+    grid_raster = str(tmp_path / "patch.tif")
+    write_raster(grid_raster, np.zeros((patch.height, patch.width), np.uint8), patch)
+    out, no = str(tmp_path / "olci.tif"), str(tmp_path / "no.tif")
+    with StacServer(str(tmp_path / "stac")) as server:
+        params = {"SOURCE": 1, "STAC_URL": server.url, "GRID": grid_raster, "START_DATE": DAY.isoformat(), "END_DATE": DAY.isoformat()}
+        result = run_alg("downloadolci", {**params, "OUTPUT": out})
+        expect_error(run_alg, "downloadolci", {**params, "START_DATE": "2020-01-01", "END_DATE": "2020-01-31", "OUTPUT": no},
+                     "COLLECTION", "lists no item", outputs=[no])
+        expect_error(run_alg, "downloadolci", {**params, "END_DATE": "", "OUTPUT": no}, "END_DATE", outputs=[no])
+    np.testing.assert_array_equal(read_stack(result["OUTPUT"]).data, olci.olci_stack([product], patch).data)
+    expect_error(run_alg, "downloadolci", {"GRID": grid_raster, "OUTPUT": no}, "PRODUCTS_FOLDER", outputs=[no])
 
 
 def test_rasterize_corine_codes_with_the_official_colours(run_alg, tmp_path):
