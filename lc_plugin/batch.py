@@ -374,6 +374,7 @@ def _failed_record(pid: str, exc: BaseException) -> dict:
 
 def _run_processes(data: dict, todo: list[str], run_folder: str, workers: int, collect: Callable[[dict], None], board: runstate.ProgressBoard) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_spawn_context())
     pending = {}
@@ -383,7 +384,12 @@ def _run_processes(data: dict, todo: list[str], run_folder: str, workers: int, c
             while queue and len(pending) < 2 * workers:  # submit lazily, so cancel stops submitting
                 pid = queue.pop(0)
                 board.start(pid)
-                pending[pool.submit(process_patch, data, pid, run_folder)] = pid
+                try:
+                    pending[pool.submit(process_patch, data, pid, run_folder)] = pid
+                except BrokenProcessPool as exc:  # a worker died (killed, out of memory): the rest cannot run now
+                    for lost in [pid, *queue]:
+                        collect(_failed_record(lost, exc))
+                    queue.clear()
             finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
             board.poll()  # forwards the workers' progress; raises Cancelled when the user cancels
             for fut in finished:
@@ -415,28 +421,32 @@ def _spawn_context():
 
 
 def _python_executable() -> str | None:
-    """The interpreter of this process's own Python when this process is not a Python interpreter
-    (QGIS, qgis_process), else None (keep the default).
+    """The interpreter of this process's own Python when ``sys.executable`` is not it, else None
+    (keep the default).
 
-    Not ``python3`` from PATH: with pyenv or conda first on PATH that is another Python, without
-    QGIS's packages (every patch would fail importing numpy). The embedded Python's prefix holds
-    its interpreter; the version-named binary first, so a same-prefix python3 of another version
-    is never taken. The children get this process's ``sys.path`` from multiprocessing.
+    Inside QGIS ``sys.executable`` is the QGIS binary, or (QGIS 3.22 on Debian, embedded Python
+    resolving its program name on PATH) whatever ``python3`` comes first on PATH: with pyenv or
+    conda there that is another Python, without QGIS's packages, and every patch would fail
+    importing numpy. The embedded Python's prefix holds its interpreter; the version-named binary
+    first, so a same-prefix python3 of another version is never taken. The children get this
+    process's ``sys.path`` from multiprocessing.
     """
     import sys
 
-    if os.path.basename(sys.executable or "").lower().startswith("python"):
-        return None
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     names = [f"python{version}", "python3", "python"]
     if os.name == "nt":
-        names = [f"python{version.replace('.', '')}.exe", "python3.exe", "python.exe", "pythonw.exe"]
-    for prefix in dict.fromkeys((sys.prefix, sys.exec_prefix, getattr(sys, "base_exec_prefix", sys.exec_prefix))):
-        for folder in (os.path.join(prefix, "bin"), prefix):
-            for name in names:
-                candidate = os.path.join(folder, name)
-                if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-                    return candidate
+        names = [f"python{version.replace('.', '')}.exe", "python3.exe", "python.exe"]
+    prefixes = dict.fromkeys((sys.prefix, sys.exec_prefix, getattr(sys, "base_exec_prefix", sys.exec_prefix)))
+    folders = [folder for prefix in prefixes for folder in (os.path.join(prefix, "bin"), prefix)]
+    current = sys.executable or ""
+    if os.path.basename(current).lower().startswith("python") and os.path.dirname(os.path.abspath(current)) in folders:
+        return None
+    for folder in folders:
+        for name in names:
+            candidate = os.path.join(folder, name)
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
     raise LandCoverError(
         f"No Python {version} interpreter found under {sys.exec_prefix} to start the worker processes; "
         "choose the sequential executor or Dask with a scheduler address.",

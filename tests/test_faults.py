@@ -149,7 +149,8 @@ def test_output_folder_that_cannot_be_written_is_named(tmp_path, where, words):
 
 
 def test_workers_use_the_running_python_not_the_first_python3_on_path(tmp_path, monkeypatch):
-    """Inside QGIS sys.executable is the QGIS binary; a foreign python3 first on PATH must not be used."""
+    """Inside qgis_process (QGIS 3.22, Debian) sys.executable is the first python3 on PATH; a foreign one
+    there (pyenv, conda) must not start the workers. Same for a QGIS binary as sys.executable."""
     fake = tmp_path / "bin" / "python3"
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho 'foreign python' >&2\nexit 3\n")
@@ -158,6 +159,8 @@ def test_workers_use_the_running_python_not_the_first_python3_on_path(tmp_path, 
     monkeypatch.setattr(sys, "executable", "/usr/bin/qgis_process.bin")
     python = batch._python_executable()
     assert python.startswith(sys.prefix) and os.path.basename(python) == f"python{sys.version_info.major}.{sys.version_info.minor}"
+    monkeypatch.setattr(sys, "executable", str(fake))
+    assert batch._python_executable() == python
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(1, mp_context=batch._spawn_context()) as pool:  # a worker that must import numpy

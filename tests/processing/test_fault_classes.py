@@ -278,6 +278,29 @@ def test_fault_through_qgis_process(qgis_app, inputs, tmp_path, case, json_outpu
     assert snapshot(folder) == before and os.listdir(tmp_path) == []
 
 
+def test_process_pool_ignores_a_foreign_python3_first_on_path(qgis_app, demo_scene, demo_grid, tmp_path):
+    """In qgis_process sys.executable is the first python3 on PATH; a foreign one there (pyenv, conda)
+    must not start the workers: every patch fails for the reason given (the server is down), not
+    for a worker that could not start."""
+    scene, _ = demo_scene
+    from demo.stac_server import StacServer
+
+    fake = tmp_path / "bin" / "python3"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'foreign python3' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    with StacServer(scene.root) as dead:
+        url = dead.url
+    run = tmp_path / "run"
+    params = [f"GRID={demo_grid}", "START_DATE=2017-01-01", "END_DATE=2017-03-31", f"STAC_URL={url}", f"COLLECTION={scene.collection}"]
+    params += ["EXECUTOR=1", "WORKERS=1", "ALLOW_FAILURES=true", f"RUN_FOLDER={run}"]
+    env = {**os.environ, "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = qgis_process("run", "landcover:rungrid", "--", *params, env=env)
+    assert proc.returncode == 0 and "foreign python3" not in proc.stderr, proc.stderr[-2000:]
+    patches = json.loads((run / "report.json").read_text())["patches"]
+    assert patches and all("could not be reached" in p["error"] for p in patches), [p["error"] for p in patches]
+
+
 @pytest.fixture(scope="module")
 def undisturbed_stack(qgis_app, demo_scene, demo_grid, tmp_path_factory) -> np.ndarray:
     from demo.stac_server import StacServer
