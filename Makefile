@@ -48,7 +48,7 @@ demo: setup
 package: setup
 	@QT_QPA_PLATFORM=offscreen $(PY) scripts/build_help.py 2>/dev/null
 	@rm -rf build/package && mkdir -p build/package/landcover dist
-	@cp -r __init__.py plugin.py provider.py deps_installer.py deps_gui.py metadata.txt LICENSE README.md algorithms lc_plugin resources build/package/landcover/
+	@cp -r __init__.py plugin.py provider.py deps_installer.py deps_gui.py metadata.txt LICENSE README.md algorithms gui lc_plugin resources build/package/landcover/
 	@find build/package -name __pycache__ -prune -exec rm -rf {} +
 	@cd build/package && rm -f ../../dist/landcover-$(VERSION).zip && zip -qr ../../dist/landcover-$(VERSION).zip landcover
 	@echo dist/landcover-$(VERSION).zip

@@ -78,6 +78,7 @@ class LandCoverPlugin:
         self.provider: LandCoverProvider | None = None
         self.models: ModelRegistration | None = None
         self.dependencies: DependencyCheck | None = None
+        self.workbench = None  # the docks' toolbar buttons and menu entries (desktop QGIS only)
 
     def initProcessing(self) -> None:  # noqa: N802
         if self.provider is not None:  # QGIS calls both initProcessing and initGui
@@ -91,8 +92,16 @@ class LandCoverPlugin:
 
     def initGui(self) -> None:  # noqa: N802
         self.initProcessing()
+        if self.iface is not None and self.workbench is None:
+            from .gui.actions import WorkbenchActions
+
+            self.workbench = WorkbenchActions(self.iface)
+            self.workbench.start()
 
     def unload(self) -> None:
+        if self.workbench is not None:
+            self.workbench.stop()
+            self.workbench = None
         if self.dependencies is not None:
             self.dependencies.stop()
             self.dependencies = None

@@ -14,8 +14,10 @@ from .import_products import ImportProductsAlgorithm
 from .interpolate import InterpolateAlgorithm
 from .mosaic import MosaicAlgorithm
 from .rasterize_reference import RasterizeReferenceAlgorithm
+from .reclassify import ReclassifyAlgorithm
 from .run_grid import RunGridAlgorithm
 from .sample_design import SampleDesignAlgorithm
+from .sieve import SieveAlgorithm
 from .split_stack import SplitStackAlgorithm
 from .train import TrainAlgorithm
 from .train_segmentation import TrainSegmentationAlgorithm
@@ -35,6 +37,8 @@ ALGORITHMS = [
     ExportDatasetAlgorithm,
     TrainSegmentationAlgorithm,
     ClassifyAlgorithm,
+    SieveAlgorithm,
+    ReclassifyAlgorithm,
     AccuracyReportAlgorithm,
     SampleDesignAlgorithm,
     AreaEstimateAlgorithm,

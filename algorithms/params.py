@@ -35,7 +35,7 @@ def add_date_parameters(algorithm, optional: bool) -> None:
     algorithm.addParameter(date_parameter(END_DATE, algorithm.tr("End date" + end_hint), optional))
 
 
-def _parse(name: str, text: str) -> dt.date | None:
+def parse_date(name: str, text: str) -> dt.date | None:
     text = text.strip()
     if not text:
         return None
@@ -49,7 +49,7 @@ def parameter_date(algorithm, parameters, name: str, context) -> dt.date | None:
     """The date of a date parameter, given as a QDate/QDateTime (dialogs) or as YYYY-MM-DD text (qgis_process)."""
     value = parameters.get(name)
     if isinstance(value, str):
-        return _parse(name, value)
+        return parse_date(name, value)
     when = algorithm.parameterAsDateTime(parameters, name, context)
     return when.date().toPyDate() if when.isValid() else None
 

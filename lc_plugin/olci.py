@@ -102,7 +102,8 @@ def open_product(path: str, workdir: str) -> OlciProduct:
     _check_folder(folder, label)
     start, ptype = _manifest_info(os.path.join(folder, "xfdumanifest.xml"), label)
     if ptype and ptype != PRODUCT_TYPE:
-        raise LandCoverError(f"{label} is a {ptype.strip('_')} product; this step reads OLCI Level-1B full resolution ({PRODUCT_TYPE.strip('_')}).", "PRODUCTS_FOLDER")
+        wanted = PRODUCT_TYPE.strip("_")
+        raise LandCoverError(f"{label} is a {ptype.strip('_')} product; this step reads OLCI Level-1B full resolution ({wanted}).", "PRODUCTS_FOLDER")
     name = os.path.basename(os.path.normpath(folder))
     return OlciProduct(name[:-5] if name.endswith(".SEN3") else name, folder, start, ptype or PRODUCT_TYPE)
 

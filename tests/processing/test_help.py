@@ -21,6 +21,8 @@ ALGORITHM_IDS = [
     "exportdataset",
     "trainsegmentation",
     "classify",
+    "sieve",
+    "reclassify",
     "accuracyreport",
     "mosaic",
     "splitstack",

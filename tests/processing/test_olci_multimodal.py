@@ -33,7 +33,8 @@ def test_downloadolci_from_a_product_folder(run_alg, tmp_path):
     expect_error(run_alg, "downloadolci", {"PRODUCTS_FOLDER": str(empty), "GRID": grid_raster, "OUTPUT": str(tmp_path / "no.tif")},
                  "PRODUCTS_FOLDER", "no .SEN3", outputs=[str(tmp_path / "no.tif")])
     expect_error(run_alg, "downloadolci", {"PRODUCTS_FOLDER": str(folder), "GRID": grid_raster, "START_DATE": "2020-01-01",
-                                           "OUTPUT": str(tmp_path / "no.tif")}, "PRODUCTS_FOLDER", "between the start and end", outputs=[str(tmp_path / "no.tif")])
+                                           "OUTPUT": str(tmp_path / "no.tif")},
+                 "PRODUCTS_FOLDER", "between the start and end", outputs=[str(tmp_path / "no.tif")])
 
 
 def test_downloadolci_from_a_stac_api(run_alg, tmp_path):
