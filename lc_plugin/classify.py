@@ -247,6 +247,8 @@ def classify_file(
                     proba_dst.write(strip_proba, Window(0, row0, grid.width, strip_labels.shape[0]))
         else:
             _classify_pixels(model, src, dates, bands, grid, labels, proba_dst, block_rows, monitor)
+        if not labels.any():  # an all-no-data map would pass for a result
+            raise LandCoverError(f"{stack_path} has no pixel with data on every date and band: nothing to classify.", "INPUT")
         write_class_raster(out_path, labels, grid, model.classes, tags=tags)
     return model.classes
 
