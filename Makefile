@@ -10,7 +10,7 @@ APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-r
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
 
-.PHONY: setup setup-dl system test lint demo package model qgis-process bench clean
+.PHONY: setup setup-dl system test lint demo package model help qgis-process bench clean
 
 setup: $(STAMP)
 
@@ -46,8 +46,9 @@ demo: setup
 	QT_QPA_PLATFORM=offscreen $(PY) demo/run_demo.py
 
 package: setup
+	@QT_QPA_PLATFORM=offscreen $(PY) scripts/build_help.py 2>/dev/null
 	@rm -rf build/package && mkdir -p build/package/landcover dist
-	@cp -r __init__.py plugin.py provider.py metadata.txt LICENSE README.md algorithms lc_plugin resources build/package/landcover/
+	@cp -r __init__.py plugin.py provider.py deps_installer.py deps_gui.py metadata.txt LICENSE README.md algorithms gui lc_plugin resources build/package/landcover/
 	@find build/package -name __pycache__ -prune -exec rm -rf {} +
 	@cd build/package && rm -f ../../dist/landcover-$(VERSION).zip && zip -qr ../../dist/landcover-$(VERSION).zip landcover
 	@echo dist/landcover-$(VERSION).zip
@@ -55,6 +56,10 @@ package: setup
 # Regenerate the shipped graphical-modeler model from the algorithms' parameter ids
 model: setup
 	QT_QPA_PLATFORM=offscreen $(PY) scripts/build_model.py
+
+# Regenerate the help shipped in the plugin (resources/help/index.html) from the algorithms' help texts
+help: setup
+	QT_QPA_PLATFORM=offscreen $(PY) scripts/build_help.py
 
 # Headless qgis_process with this checkout's plugin enabled, e.g. make qgis-process ARGS=list
 qgis-process: setup

@@ -7,6 +7,7 @@ import os
 
 from qgis.core import QgsApplication, QgsProcessingModelAlgorithm
 
+from .deps_gui import DependencyCheck
 from .provider import LandCoverProvider
 
 MODELS_DIR = os.path.join(os.path.dirname(__file__), "resources", "models")
@@ -76,10 +77,14 @@ class LandCoverPlugin:
         self.iface = iface  # None under qgis_process
         self.provider: LandCoverProvider | None = None
         self.models: ModelRegistration | None = None
+        self.dependencies: DependencyCheck | None = None
+        self.workbench = None  # the docks' toolbar buttons and menu entries (desktop QGIS only)
 
     def initProcessing(self) -> None:  # noqa: N802
         if self.provider is not None:  # QGIS calls both initProcessing and initGui
             return
+        self.dependencies = DependencyCheck(self.iface)
+        self.dependencies.start()  # before the provider, so its algorithms find the packages installed for the plugin
         self.provider = LandCoverProvider()
         QgsApplication.processingRegistry().addProvider(self.provider)
         self.models = ModelRegistration()
@@ -87,8 +92,19 @@ class LandCoverPlugin:
 
     def initGui(self) -> None:  # noqa: N802
         self.initProcessing()
+        if self.iface is not None and self.workbench is None:
+            from .gui.actions import WorkbenchActions
+
+            self.workbench = WorkbenchActions(self.iface)
+            self.workbench.start()
 
     def unload(self) -> None:
+        if self.workbench is not None:
+            self.workbench.stop()
+            self.workbench = None
+        if self.dependencies is not None:
+            self.dependencies.stop()
+            self.dependencies = None
         if self.models is not None:
             self.models.stop()
             self.models = None

@@ -14,23 +14,27 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingParameterNumber,
 )
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from ..lc_plugin.errors import Cancelled, LandCoverError
 from ..lc_plugin.monitor import Monitor
+from . import faults
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
-README_URL = "https://github.com/lc-plugin/lc-plugin#alg"
+ICONS_DIR = os.path.join(PLUGIN_DIR, "resources", "icons")
+HELP_FILE = os.path.join(PLUGIN_DIR, "resources", "help", "index.html")  # scripts/build_help.py writes it
 
+# Numbered so the toolbox (which sorts groups by name) lists them in the order of the workflow.
 GROUPS = {
-    "data": "Land cover — data",
-    "preparation": "Land cover — preparation",
-    "training": "Land cover — training",
-    "classification": "Land cover — classification",
-    "validation": "Land cover — validation",
+    "data": "1 Data",
+    "preparation": "2 Preparation",
+    "training": "3 Training",
+    "classification": "4 Classification",
+    "validation": "5 Validation",
 }
 
 
@@ -62,10 +66,28 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         return self.tr(self.HELP)
 
     def helpUrl(self) -> str:  # noqa: N802
-        return f"{README_URL}-{self.ALG_ID}"
+        """The help shipped inside the plugin (no public homepage yet), at this algorithm's section."""
+        url = QUrl.fromLocalFile(HELP_FILE)
+        url.setFragment(f"alg-{self.ALG_ID}")
+        return url.toString()
+
+    def svgIconPath(self) -> str:  # noqa: N802
+        path = os.path.join(ICONS_DIR, f"{self.ALG_ID}.svg")
+        return path if os.path.isfile(path) else ICON_PATH
 
     def icon(self) -> QIcon:
-        return QIcon(ICON_PATH)
+        return QIcon(self.svgIconPath())
+
+    def addParameter(self, definition, createOutput: bool = True) -> bool:  # noqa: N802, N803 (QGIS's names)
+        """Decimal numbers show as 0.25, not 0.250000: the widget's decimals follow the default value."""
+        if isinstance(definition, QgsProcessingParameterNumber) and definition.dataType() == QgsProcessingParameterNumber.Double:
+            metadata = definition.metadata()
+            wrapper = dict(metadata.get("widget_wrapper") or {})
+            if "decimals" not in wrapper:
+                wrapper["decimals"] = decimals_for(definition.defaultValue())
+                metadata["widget_wrapper"] = wrapper
+                definition.setMetadata(metadata)
+        return super().addParameter(definition, createOutput)
 
     def tr(self, text: str) -> str:
         return QCoreApplication.translate("landcover", text)
@@ -73,15 +95,45 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self) -> LandCoverAlgorithm:  # noqa: N802
         return type(self)()
 
+    def checkParameterValues(self, parameters, context: QgsProcessingContext):  # noqa: N802
+        """QGIS's checks, preceded by ours for what QGIS words vaguely: a number out of range
+        (QGIS: "Incorrect parameter value") and a raster file that is empty, not a raster or
+        truncated (QGIS: "not found"). Inputs are opened without writing GDAL's .aux.xml beside them."""
+        with faults.reading_inputs():
+            problem = (
+                faults.check_numbers(self, parameters)
+                or faults.check_raster_files(self, parameters)
+                or faults.check_files(self, parameters)
+            )
+            if problem:
+                return False, faults.report_failure(self, problem, printed_by_qgis=True)
+            return super().checkParameterValues(parameters, context)
+
     def processAlgorithm(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict:  # noqa: N802
+        """Run the step; SIGTERM/SIGINT cancel it (outputs removed, exit code 1) and every failure
+        becomes one clear QgsProcessingException that names the parameter, never a secret."""
+        faults.engine_defaults()
         monitor = Monitor(feedback.setProgress, feedback.isCanceled, feedback.pushInfo)
-        try:
-            result = self.run_step(parameters, context, feedback, monitor)
-        except LandCoverError as exc:
-            prefix = f"{exc.parameter}: " if exc.parameter else ""
-            raise QgsProcessingException(prefix + str(exc)) from exc
-        except Cancelled as exc:
-            raise QgsProcessingException("Cancelled by the user; no output was written.") from exc
+        finished = False
+        with faults.stop_on_signals(feedback) as caught:
+            try:
+                result = self.run_step(parameters, context, feedback, monitor)
+                finished = True
+                if caught:  # the signal came after the last cancel check: the exit code still says stopped
+                    raise Cancelled(caught[0])
+            except LandCoverError as exc:
+                parameter = exc.parameter or faults.parameter_named_in(self, parameters, str(exc))
+                prefix = f"{parameter}: " if parameter else ""
+                raise QgsProcessingException(faults.report_failure(self, prefix + str(exc))) from None
+            except Cancelled as exc:
+                who = f"Stopped by {caught[0]}" if caught else "Cancelled by the user"
+                what = "the outputs were already written" if finished else "no output was written"
+                raise QgsProcessingException(faults.report_failure(self, f"{who}; {what}.")) from exc
+            except QgsProcessingException as exc:  # raised by an algorithm's own parameter checks
+                raise QgsProcessingException(faults.report_failure(self, str(exc))) from None
+            except faults.IO_ERRORS as exc:
+                message = faults.describe_io_error(self, parameters, exc)
+                raise QgsProcessingException(faults.report_failure(self, message)) from None
         self.style_outputs(result, context)
         return result
 
@@ -95,7 +147,8 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
 
     def raster_path(self, parameters, name: str, context: QgsProcessingContext) -> str:
         """Local file path of a raster parameter (the engine reads files, not QGIS layers)."""
-        layer = self.parameterAsRasterLayer(parameters, name, context)
+        with faults.reading_inputs():
+            layer = self.parameterAsRasterLayer(parameters, name, context)
         if layer is None:
             raise QgsProcessingException(self.invalidRasterError(parameters, name))
         path = layer.source().split("|")[0]
@@ -109,7 +162,8 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         return self.raster_path(parameters, name, context)
 
     def raster_paths(self, parameters, name: str, context: QgsProcessingContext, required: bool = True) -> list[str]:
-        layers = self.parameterAsLayerList(parameters, name, context)
+        with faults.reading_inputs():
+            layers = self.parameterAsLayerList(parameters, name, context)
         paths = [layer.source().split("|")[0] for layer in layers]
         if not paths and required:
             raise QgsProcessingException(f"{name}: choose at least one raster.")
@@ -129,16 +183,17 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(f"{name}: the output must be a {' or '.join(extensions)} file, not {path}.")
         return path
 
-    def style_as_classes(self, context: QgsProcessingContext, path: str) -> None:
+    def style_as_classes(self, context: QgsProcessingContext, path: str, **placement) -> None:
         """Load a class raster with the class colours and names once the algorithm finishes."""
-        self.style_output(context, path)
+        self.style_output(context, path, **placement)
 
-    def style_output(self, context: QgsProcessingContext, path: str, date=None) -> None:
-        """Style ``path`` from its LC_KIND metadata when Processing loads it (GUI, runAndLoadResults)."""
+    def style_output(self, context: QgsProcessingContext, path: str, date=None, **placement) -> None:
+        """Style ``path`` from its LC_KIND metadata when Processing loads it (GUI, runAndLoadResults);
+        ``placement``: LayerStyler's hidden/below/above."""
         from .styling import LayerStyler
 
         if context.willLoadLayerOnCompletion(path):
-            styler = LayerStyler(path, date)
+            styler = LayerStyler(path, date, **placement)
             self._post_processors.append(styler)
             context.layerToLoadOnCompletionDetails(path).setPostProcessor(styler)
 
@@ -162,6 +217,16 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
                 if isinstance(path, str) and path.lower().endswith(RASTER_EXTENSIONS) and context.willLoadLayerOnCompletion(path):
                     if context.layerToLoadOnCompletionDetails(path).postProcessor() is None:
                         self.style_output(context, path)
+
+
+def decimals_for(default) -> int:
+    """Decimals for a number widget: 1 for a whole default (80.0 %), else those of the default but at least 2
+    (so 0.05 can be typed) and at most 4."""
+    try:
+        digits = len(f"{float(default):.6f}".rstrip("0").split(".")[1])
+    except (TypeError, ValueError):
+        return 2
+    return 1 if digits == 0 else min(4, max(2, digits))
 
 
 RASTER_EXTENSIONS = (".tif", ".tiff", ".vrt")

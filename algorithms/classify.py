@@ -25,6 +25,10 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
         "on a CUDA GPU when onnxruntime has one.<br>"
         "<b>Interpolated time stack</b> (INPUT): must have the bands and dates the model was trained on; otherwise the "
         "algorithm refuses and says what differs.<br>"
+        "<b>Second stack</b> (INPUT_2, optional): for a two-input network (trained with a second modality), that "
+        "modality's stack at its own resolution in the same CRS, e.g. the OLCI stack of Sentinel-3 OLCI time series "
+        "(landcover:downloadolci); its dates, bands and resolution must be the model's, else the algorithm refuses and says "
+        "what differs.<br>"
         "<b>Cloud mask</b> (CLOUD_MASK, optional, default none): a cloud mask stack of the stack's dates (or one date); "
         "pixels cloudy or without data on any of its dates become no data in the map. A stack that was never cloud-masked "
         "(not made by Temporal interpolation with a cloud mask, no CLOUD_MASK) is refused unless <b>Accept a stack never "
@@ -33,10 +37,12 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
         "Outputs: the <b>Land-cover map</b> (OUTPUT: UInt8, 0 = no data, loaded with the model's class colours and "
         "names) and, optionally, <b>Class probabilities</b> (OUTPUT_PROBABILITIES, default not written: one band per "
         "class, loaded with a pseudo-colour ramp). Needs the Python package onnxruntime.<br>"
-        "Example: <code>qgis_process run landcover:classify -- INPUT=i.tif MODEL=model.onnx OUTPUT=map.tif</code>"
+        "Example: <code>qgis_process run landcover:classify -- INPUT=i.tif MODEL=model.onnx OUTPUT=map.tif</code>; with a "
+        "two-input network: <code>qgis_process run landcover:classify -- INPUT=i.tif INPUT_2=olci.tif MODEL=s2s3.onnx OUTPUT=map.tif</code>"
     )
 
     INPUT = "INPUT"
+    INPUT_2 = "INPUT_2"
     MODEL = "MODEL"
     BLOCK_ROWS = "BLOCK_ROWS"
     CLOUD_MASK = "CLOUD_MASK"
@@ -47,6 +53,7 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Interpolated time stack")))
         self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx"))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT_2, self.tr("Second stack (two-input networks)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(self.CLOUD_MASK, self.tr("Cloud mask stack"), optional=True))
         self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_UNMASKED, self.tr("Accept a stack never cloud-masked"), False))
         rows = QgsProcessingParameterNumber(self.BLOCK_ROWS, self.tr("Block rows"), QgsProcessingParameterNumber.Integer, 256, minValue=1)
@@ -64,6 +71,7 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
             self.parameterAsFile(parameters, self.MODEL, context),
             self.raster_path(parameters, self.INPUT, context),
             out,
+            second_path=self.optional_raster_path(parameters, self.INPUT_2, context),
             probabilities_out=probabilities,
             block_rows=self.parameterAsInt(parameters, self.BLOCK_ROWS, context),
             mask_path=self.optional_raster_path(parameters, self.CLOUD_MASK, context),
@@ -71,8 +79,9 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
             monitor=monitor,
         )
         feedback.pushInfo("Classes: " + ", ".join(f"{c.id} {c.name}" for c in classes))
-        self.style_as_classes(context, out)
+        self.style_as_classes(context, out, above=probabilities)
         result = {self.OUTPUT: out}
         if probabilities:
             result[self.OUTPUT_PROBABILITIES] = probabilities
+            self.style_output(context, probabilities, hidden=True, below=out)  # the ramp under the map, unchecked
         return result

@@ -23,9 +23,9 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
     HELP = (
         "Computes a cloud mask for every date of a time stack.<br>"
         "<b>Time stack</b> (INPUT): the output of Download.<br>"
-        "<b>Method</b> (METHOD, default 0 = auto): 1 = <i>s2cloudless</i> needs its ten L1C bands (B01, B02, B04, B05, "
-        "B08, B8A, B09, B10, B11, B12, TOA reflectance); 2 = <i>scl</i> uses the SCL band of L2A products (which have no "
-        "B10); <i>auto</i> picks s2cloudless when the bands are there, else SCL.<br>"
+        "<b>Method</b> (METHOD): <i>auto</i> (default) picks s2cloudless when its bands are there, else SCL; "
+        "<i>s2cloudless</i> needs its ten L1C bands (B01, B02, B04, B05, B08, B8A, B09, B10, B11, B12, TOA reflectance); "
+        "<i>scl</i> uses the SCL band of L2A products (which have no B10). In qgis_process METHOD=0, 1 or 2 in that order.<br>"
         "Advanced: <b>Threshold</b> (THRESHOLD, default 0.4), <b>Average over</b> (AVERAGE_OVER, default 4 px) and "
         "<b>Dilation</b> (DILATION, default 2 px) are s2cloudless's defaults; <b>SCL classes</b> (SCL_CLASSES, default "
         "3,8,9,10: shadow, medium and high cloud probability, cirrus) are the SCL values counted as cloud.<br>"

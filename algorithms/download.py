@@ -24,7 +24,7 @@ from ..lc_plugin import download
 from ..lc_plugin.errors import LandCoverError
 from ..lc_plugin.sources import sentinelhub
 from .base import LandCoverAlgorithm
-from .params import add_date_parameters, date_range
+from .params import add_date_parameters, bands_parameter, date_range
 
 
 class DownloadAlgorithm(LandCoverAlgorithm):
@@ -39,16 +39,17 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         "patch only (default: all patches).<br>"
         "<b>Start/End date</b> (START_DATE, END_DATE): the period, inclusive, YYYY-MM-DD.<br>"
         "<b>Max scene cloud cover (%)</b> (MAX_CLOUD, default 80): the catalogue's eo:cloud_cover filter.<br>"
-        "<b>Bands</b> (BANDS): comma-separated Sentinel-2 band names (default B02,B03,B04,B08,B11,B12,SCL; L2A data has "
-        "no B10, so use SCL for cloud masks).<br>"
+        "<b>Bands</b> (BANDS): the Sentinel-2 bands to tick (default B02, B03, B04, B08, B11, B12 and SCL; in qgis_process "
+        "BANDS=B02,B03,B04; L2A data has no B10, so use SCL for cloud masks).<br>"
         "<b>STAC API URL</b> (STAC_URL) / <b>Collection</b> (COLLECTION, advanced): default Earth Search's public "
         "sentinel-2-l2a.<br>"
         "<b>Output folder</b> (OUTPUT_FOLDER, default a temporary folder): one time stack <code>PATCH_ID.tif</code> per "
         "patch (float32 reflectance, NaN = no data, band descriptions 'DATE BAND'). Outputs STACKS (all stacks) and "
         "OUTPUT (the first stack, loaded in true colour when run from the dialog).<br>"
-        "<b>Source</b> (SOURCE): 0 = STAC API + COGs (default), 1 = Sentinel Hub Process API (L1C bands + the "
+        "<b>Source</b> (SOURCE): <i>STAC API + COGs</i> (default) or the <i>Sentinel Hub Process API</i> (L1C bands + the "
         "service's CLM/CLP cloud layers, one request per patch, date and block of at most 2500 × 2500 px; default bands "
-        + ",".join(sentinelhub.DEFAULT_SH_BANDS) + ", without CLM/CLP on cdse, whose Sentinel Hub does not list them).<br>"
+        + ",".join(sentinelhub.DEFAULT_SH_BANDS) + ", without CLM/CLP on cdse, whose Sentinel Hub does not list them; in "
+        "qgis_process SOURCE=0 or 1).<br>"
         "<b>Reflectance</b> = DN × scale + offset, chosen per item and band and logged once with the reason: the "
         "item's STAC 1.1 <code>raster:scale</code>/<code>raster:offset</code> (CDSE) or STAC 1.0 <code>raster:bands</code> "
         "(Earth Search sentinel-2-c1-l2a, whose pixels keep ESA's +1000); without either (Planetary Computer), 0.0001 "
@@ -58,10 +59,11 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         "the flag is false at baseline ≥ 04.00, which Earth Search gets wrong on some items, the offset is applied unless "
         "a band's median DN over the patch is below 900 (a reflectance below −0.01 otherwise), which proves it was already "
         "subtracted. AOT/WVP: DN / 1000; SCL as it is.<br>"
-        "<b>STAC preset</b> (PRESET): 0 = the STAC API URL above, 1 = Earth Search, 2 = Microsoft Planetary Computer "
-        "(asset URLs signed with its SAS tokens), 3 = Copernicus Data Space Ecosystem (assets on CDSE S3: set "
-        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY to your CDSE S3 keys).<br>"
-        "<b>Sentinel Hub endpoint</b> (SH_ENDPOINT): sentinel-hub (services.sentinel-hub.com), cdse "
+        "<b>STAC catalogue</b> (PRESET, STAC only): <i>Custom</i> (default: the STAC API URL and collection above), "
+        "<i>Earth Search</i>, <i>Microsoft Planetary Computer</i> (asset URLs signed with its SAS tokens) or "
+        "<i>Copernicus Data Space Ecosystem</i> (assets on CDSE S3: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY to your CDSE "
+        "S3 keys); in qgis_process PRESET=0 to 3 in that order.<br>"
+        "Advanced, Sentinel Hub only: <b>Sentinel Hub endpoint</b> (SH_ENDPOINT): sentinel-hub (services.sentinel-hub.com), cdse "
         "(sh.dataspace.copernicus.eu) or a base URL. <b>Authentication</b> (AUTHCFG): a Basic configuration with the "
         "OAuth client id as user name and the client secret as password; empty: the environment variables "
         "SH_CLIENT_ID and SH_CLIENT_SECRET. Credentials are never logged or written.<br>"
@@ -103,7 +105,7 @@ class DownloadAlgorithm(LandCoverAlgorithm):
                 self.MAX_CLOUD, self.tr("Max scene cloud cover (%)"), QgsProcessingParameterNumber.Double, 80.0, minValue=0, maxValue=100
             )
         )
-        self.addParameter(QgsProcessingParameterString(self.BANDS, self.tr("Bands"), ",".join(download.DEFAULT_BANDS)))
+        self.addParameter(bands_parameter(self.BANDS, self.tr("Bands"), download.DEFAULT_BANDS))
         self.addParameter(QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), download.DEFAULT_STAC_URL))
         collection = QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), download.DEFAULT_COLLECTION)
         collection.setFlags(collection.flags() | collection.FlagAdvanced)
@@ -114,14 +116,15 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         self.addParameter(
             QgsProcessingParameterEnum(
                 self.PRESET,
-                self.tr("STAC preset"),
-                [self.tr("STAC API URL above"), self.tr("Earth Search"), self.tr("Microsoft Planetary Computer"), self.tr("Copernicus Data Space Ecosystem")],
+                self.tr("STAC catalogue"),
+                [
+                    self.tr("Custom: the STAC API URL and collection above"),
+                    self.tr("Earth Search"),
+                    self.tr("Microsoft Planetary Computer"),
+                    self.tr("Copernicus Data Space Ecosystem"),
+                ],
                 defaultValue=0,
             )
-        )
-        self.addParameter(QgsProcessingParameterString(self.SH_ENDPOINT, self.tr("Sentinel Hub endpoint (sentinel-hub, cdse or URL)"), "sentinel-hub"))
-        self.addParameter(
-            QgsProcessingParameterAuthConfig(self.AUTHCFG, self.tr("Sentinel Hub authentication (empty: SH_CLIENT_ID/SH_CLIENT_SECRET)"), optional=True)
         )
         self.addParameter(
             QgsProcessingParameterNumber(
@@ -129,7 +132,11 @@ class DownloadAlgorithm(LandCoverAlgorithm):
             )
         )
         self.addParameter(QgsProcessingParameterBoolean(self.RESUME, self.tr("Skip patches already downloaded"), True))
-        advanced = [
+        advanced = [  # Sentinel Hub's own fields first: a STAC download never needs them
+            QgsProcessingParameterString(self.SH_ENDPOINT, self.tr("Sentinel Hub only: endpoint (sentinel-hub, cdse or URL)"), "sentinel-hub"),
+            QgsProcessingParameterAuthConfig(
+                self.AUTHCFG, self.tr("Sentinel Hub only: authentication (empty: SH_CLIENT_ID/SH_CLIENT_SECRET)"), optional=True
+            ),
             QgsProcessingParameterFile(
                 self.CACHE_FOLDER, self.tr("Cache folder (empty: OUTPUT_FOLDER/.lc_cache)"), QgsProcessingParameterFile.Folder, optional=True
             ),
@@ -177,7 +184,7 @@ class DownloadAlgorithm(LandCoverAlgorithm):
         grid_path, grid_layer = self.vector_path(parameters, self.PATCHES, context, feedback)
         patch_id = self.parameterAsString(parameters, self.PATCH_ID, context).strip()
         start, end = date_range(self, parameters, context)
-        bands = [b.strip().upper() for b in self.parameterAsString(parameters, self.BANDS, context).split(",") if b.strip()]
+        bands = self.parameterAsEnumStrings(parameters, self.BANDS, context)
         out_dir = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         os.makedirs(out_dir, exist_ok=True)
         source = self.make_source(parameters, context, feedback)

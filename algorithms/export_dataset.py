@@ -33,10 +33,11 @@ class ExportDatasetAlgorithm(LandCoverAlgorithm):
         "(iterative stratification over the classes present in each tile), the same for the same seed.<br>"
         "<b>Area name</b> (AREA, default <i>aoi</i>) and <b>Sensor name</b> (SENSOR, default <i>S2L2A</i>) name the "
         "store's groups.<br>"
-        "<b>Second-modality stacks</b> (EXTRA_STACKS, optional): another time stack per input stack, same order, on "
-        "the same grid (e.g. Sentinel-3 OLCI resampled to 10 m; a time stack with this plugin's date and band "
-        "metadata, its own dates and bands), stored as its own group named <b>Second-modality sensor name</b> "
-        "(EXTRA_SENSOR, default <i>S3OLCI</i>).<br>"
+        "<b>Second-modality stacks</b> (EXTRA_STACKS, optional): another time stack per input stack, same order, "
+        "either on the same grid or at its own coarser resolution in the same CRS (e.g. the 300 m OLCI stack of "
+        "landcover:downloadolci, kept at 300 m: each tile gets the OLCI tile of the same extent, so TILE_SIZE × 10 m "
+        "must be a multiple of 300 m: 30, 60, 120 … pixels), with its own dates and bands, stored as its own group "
+        "named <b>Second-modality sensor name</b> (EXTRA_SENSOR, default <i>S3OLCI</i>); the folds are shared.<br>"
         "Advanced: <b>Minimum labelled fraction</b> (MIN_LABELLED_FRACTION, default 0): leave out tiles with fewer "
         "labelled pixels; <b>Year</b> (YEAR, default 0 = the year most stack dates fall in).<br>"
         "Output: <b>Tile store</b> (OUTPUT, a folder, by convention ending in <i>.zarr</i>; an existing tile store "
@@ -67,7 +68,7 @@ class ExportDatasetAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(self.TILE_SIZE, self.tr("Tile size (pixels)"), integer, 64, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(self.OVERLAP, self.tr("Overlap (pixels)"), integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber(self.FOLDS, self.tr("Folds"), integer, 5, minValue=2))
-        self.addParameter(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), integer, 0))
+        self.addParameter(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterString(self.AREA, self.tr("Area name"), "aoi"))
         self.addParameter(QgsProcessingParameterString(self.SENSOR, self.tr("Sensor name"), "S2L2A"))
         self.addParameter(

@@ -6,10 +6,12 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
 )
 
 from ..lc_plugin import scenes
 from .base import LandCoverAlgorithm
+from .params import parse_date
 
 
 class FilterScenesAlgorithm(LandCoverAlgorithm):
@@ -23,6 +25,8 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
         "dates and grid).<br>"
         "<b>Minimum valid fraction</b> (MIN_VALID_FRACTION): 0–1, default 0.8. The fraction counts only pixels that have "
         "data, so a patch partly outside the satellite's footprint is not penalised.<br>"
+        "<b>Dates to leave out</b> (EXCLUDE_DATES): optional, default none; comma-separated YYYY-MM-DD dates dropped "
+        "whatever their clear fraction (scenes you judged unusable in the scene list).<br>"
         "Outputs: the <b>Filtered time stack</b> (OUTPUT) and the <b>Filtered cloud mask stack</b> (OUTPUT_MASK).<br>"
         "Example: <code>qgis_process run landcover:filterscenes -- INPUT=stack.tif MASK=clm.tif OUTPUT=f.tif OUTPUT_MASK=fclm.tif</code>"
     )
@@ -30,6 +34,7 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
     INPUT = "INPUT"
     MASK = "MASK"
     MIN_VALID_FRACTION = "MIN_VALID_FRACTION"
+    EXCLUDE_DATES = "EXCLUDE_DATES"
     OUTPUT = "OUTPUT"
     OUTPUT_MASK = "OUTPUT_MASK"
 
@@ -41,6 +46,7 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
                 self.MIN_VALID_FRACTION, self.tr("Minimum valid fraction"), QgsProcessingParameterNumber.Double, 0.8, minValue=0, maxValue=1
             )
         )
+        self.addParameter(QgsProcessingParameterString(self.EXCLUDE_DATES, self.tr("Dates to leave out (YYYY-MM-DD, comma-separated)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Filtered time stack")))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_MASK, self.tr("Filtered cloud mask stack")))
 
@@ -53,7 +59,12 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
             out,
             out_mask,
             min_valid_fraction=self.parameterAsDouble(parameters, self.MIN_VALID_FRACTION, context),
+            exclude_dates=self.excluded_dates(parameters, context),
             monitor=monitor,
         )
         feedback.pushInfo(f"Kept {len(kept)} dates: {', '.join(d.isoformat() for d in kept)}")
         return {self.OUTPUT: out, self.OUTPUT_MASK: out_mask}
+
+    def excluded_dates(self, parameters, context) -> list:
+        text = self.parameterAsString(parameters, self.EXCLUDE_DATES, context)
+        return [parse_date(self.EXCLUDE_DATES, part) for part in text.split(",") if part.strip()]

@@ -10,8 +10,10 @@ from qgis.core import (
     QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
     QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
@@ -19,8 +21,9 @@ from qgis.core import (
 )
 
 from ..lc_plugin import batch, legends, reference
+from ..lc_plugin.redaction import has_redaction, redact_url
 from .base import LandCoverAlgorithm
-from .params import END_DATE, START_DATE, add_date_parameters, date_range
+from .params import END_DATE, START_DATE, add_date_parameters, bands_parameter, date_range
 from .rasterize_reference import ZERO_CHOICES_LABELS
 
 
@@ -42,15 +45,18 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         "<b>Start/End date</b> (START_DATE, END_DATE): YYYY-MM-DD, required unless a parameters file is given.<br>"
         "<b>STAC API URL</b> (STAC_URL, default Earth Search), <b>Collection</b> (COLLECTION, default sentinel-2-l2a), "
         "<b>Bands</b> (BANDS, default B02,B03,B04,B08,B11,B12,SCL), <b>Max scene cloud cover</b> (MAX_CLOUD, default 80).<br>"
-        "<b>Cloud mask method</b> (CLOUD_METHOD, default 0 = auto; 1 s2cloudless, 2 SCL), <b>Min valid fraction</b> "
+        "<b>Cloud mask method</b> (CLOUD_METHOD: <i>auto</i> (default), <i>s2cloudless</i> or <i>scl</i>; 0, 1, 2 in qgis_process), <b>Min valid fraction</b> "
         "(MIN_VALID_FRACTION, default 0.8), <b>Step</b> (STEP_DAYS, default 16).<br>"
         "<b>Reference</b> (REFERENCE, optional, default none) and its class field (REFERENCE_FIELD, default empty): "
         "rasterized per patch when given; <b>Class id 0</b> (REFERENCE_ZERO_ID, default 0 = refuse; 1 shift every id up "
         "by one; 2 burn 0 as no data) and <b>Built-in legend</b> (REFERENCE_LEGEND, default 0 = none; 1 Slovenia, 2 "
         "WorldCover 2021, 3 CORINE level 3) as in <i>Rasterize reference</i>.<br>"
-        "<b>Executor</b> (EXECUTOR, default 0 = sequential; 1 local processes, 2 Dask), <b>Workers</b> (WORKERS, default 2), "
+        "<b>Executor</b> (EXECUTOR: <i>sequential</i> (default), <i>local processes</i> or <i>Dask</i>; 0, 1, 2 in "
+        "qgis_process), <b>Workers</b> (WORKERS, default 2), "
         "<b>Dask scheduler address</b> (SCHEDULER, optional, default empty: a local Dask cluster of WORKERS processes; the "
         "workers must see the grid, model and run folder at the same paths).<br>"
+        "<b>Accept failed patches</b> (ALLOW_FAILURES, default false): when patches fail the run ends with an error "
+        "(exit code 1) after writing the report and the mosaic of the others; true ends it normally.<br>"
         "<b>Run folder</b> (RUN_FOLDER). Outputs: the mosaic COG (OUTPUT_MOSAIC), the report (OUTPUT_REPORT), "
         "DONE and FAILED counts.<br>"
         "Example: <code>qgis_process run landcover:rungrid -- GRID=grid.gpkg MODEL=model.onnx START_DATE=2017-01-01 "
@@ -74,6 +80,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     EXECUTOR = "EXECUTOR"
     WORKERS = "WORKERS"
     SCHEDULER = "SCHEDULER"
+    ALLOW_FAILURES = "ALLOW_FAILURES"
     RUN_FOLDER = "RUN_FOLDER"
     OUTPUT_MOSAIC = "OUTPUT_MOSAIC"
     OUTPUT_REPORT = "OUTPUT_REPORT"
@@ -88,7 +95,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         add_date_parameters(self, optional=True)
         self.addParameter(QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), defaults.stac_url))
         self.addParameter(QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), defaults.collection))
-        self.addParameter(QgsProcessingParameterString(self.BANDS, self.tr("Bands"), ",".join(defaults.bands)))
+        self.addParameter(bands_parameter(self.BANDS, self.tr("Bands"), defaults.bands))
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.MAX_CLOUD, self.tr("Max scene cloud cover (%)"), QgsProcessingParameterNumber.Double, 80.0, minValue=0, maxValue=100
@@ -103,13 +110,19 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         self.addParameter(
             QgsProcessingParameterNumber(self.STEP_DAYS, self.tr("Interpolation step (days)"), QgsProcessingParameterNumber.Integer, 16, minValue=1)
         )
-        self.addParameter(QgsProcessingParameterFile(self.REFERENCE, self.tr("Reference polygons"), optional=True))
-        self.addParameter(QgsProcessingParameterString(self.REFERENCE_FIELD, self.tr("Reference class field"), "", optional=True))
+        polygons = [QgsProcessing.TypeVectorPolygon]
+        self.addParameter(QgsProcessingParameterFeatureSource(self.REFERENCE, self.tr("Reference polygons"), polygons, optional=True))
+        self.addParameter(
+            QgsProcessingParameterField(
+                self.REFERENCE_FIELD, self.tr("Reference class field (integer id or text)"), parentLayerParameterName=self.REFERENCE, optional=True
+            )
+        )
         self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_ZERO_ID, self.tr("Class id 0 in the reference field"), ZERO_CHOICES_LABELS, defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_LEGEND, self.tr("Reference legend"), list(legends.LEGEND_LABELS), defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(self.WORKERS, self.tr("Workers"), QgsProcessingParameterNumber.Integer, 2, minValue=1))
         self.addParameter(QgsProcessingParameterString(self.SCHEDULER, self.tr("Dask scheduler address (empty: local cluster)"), "", optional=True))
+        self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_FAILURES, self.tr("Accept failed patches (end normally)"), False))
         self.addParameter(QgsProcessingParameterFolderDestination(self.RUN_FOLDER, self.tr("Run folder")))
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT_MOSAIC, self.tr("Land-cover mosaic")))
         self.addOutput(QgsProcessingOutputHtml(self.OUTPUT_REPORT, self.tr("Run report")))
@@ -123,11 +136,19 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         if file:
             params = batch.BatchParameters.load(file)
             params.grid, params.grid_layer, params.model = grid, layer, model
+            if has_redaction(params.stac_url):  # saved without its secret: take it from STAC_URL
+                given = self.parameterAsString(parameters, self.STAC_URL, context).strip()
+                if redact_url(given) != params.stac_url:
+                    raise QgsProcessingException(
+                        f"{self.STAC_URL}: the parameters file holds the STAC URL without its credentials ({params.stac_url}); "
+                        "give the full URL in STAC_URL."
+                    )
+                params.stac_url = given
         else:
             start, end = date_range(self, parameters, context)
             if start is None or end is None:
                 raise QgsProcessingException(f"{START_DATE if start is None else END_DATE}: give the period (YYYY-MM-DD) or a parameters file.")
-            bands = [b.strip() for b in self.parameterAsString(parameters, self.BANDS, context).split(",") if b.strip()]
+            bands = self.parameterAsEnumStrings(parameters, self.BANDS, context)
             params = batch.BatchParameters(
                 grid=grid,
                 grid_layer=layer,
@@ -141,7 +162,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 cloud_method=batch.CLOUD_METHODS[self.parameterAsEnum(parameters, self.CLOUD_METHOD, context)],
                 min_valid_fraction=self.parameterAsDouble(parameters, self.MIN_VALID_FRACTION, context),
                 step_days=self.parameterAsInt(parameters, self.STEP_DAYS, context),
-                reference=self.parameterAsFile(parameters, self.REFERENCE, context) or None,
+                reference=self.reference_file(parameters, context, feedback),
                 reference_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context).strip() or None,
                 reference_zero=reference.ZERO_CHOICES[self.parameterAsEnum(parameters, self.REFERENCE_ZERO_ID, context)],
                 reference_legend=legends.LEGEND_CHOICES[self.parameterAsEnum(parameters, self.REFERENCE_LEGEND, context)],
@@ -157,9 +178,27 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         )
         for pid in result.failed:
             feedback.reportError(f"Patch {pid} failed; see {result.report_html}")
+        if result.failed and not self.parameterAsBool(parameters, self.ALLOW_FAILURES, context):
+            raise QgsProcessingException(
+                f"{len(result.failed)} of {len(result.records)} patches failed (see {result.report_html}); the others are kept "
+                f"in {run_folder} and a rerun resumes from them. Set {self.ALLOW_FAILURES}=true to accept failed patches."
+            )
         out = {self.RUN_FOLDER: run_folder, self.OUTPUT_REPORT: result.report_html, self.DONE: len(result.done), self.FAILED: len(result.failed)}
         if result.mosaic and result.mosaic.get("cog") and os.path.isfile(result.mosaic["cog"]):
             out[self.OUTPUT_MOSAIC] = result.mosaic["cog"]
             self.load_output(context, result.mosaic["cog"], self.tr("Land-cover mosaic"), self.OUTPUT_MOSAIC)
             self.style_as_classes(context, result.mosaic["cog"])
         return out
+
+    def reference_file(self, parameters, context, feedback) -> str | None:
+        """The reference as a file every worker can open (the run reads its only layer, so one of several is refused)."""
+        if self.parameterAsSource(parameters, self.REFERENCE, context) is None:
+            return None
+        path, layer = self.vector_path(parameters, self.REFERENCE, context, feedback)
+        if layer:
+            from osgeo import ogr
+
+            source = ogr.Open(path)
+            if source is not None and source.GetLayerCount() > 1:
+                raise QgsProcessingException(f"{self.REFERENCE}: {path} holds several layers; save the reference layer '{layer}' to a file of its own.")
+        return path

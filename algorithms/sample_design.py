@@ -29,9 +29,9 @@ class SampleDesignAlgorithm(LandCoverAlgorithm):
         "accuracy</b> (TARGET_SE, default 0.01) and the <b>expected user's accuracy</b> (EXPECTED_ACCURACY, default "
         "0.85, per class in EXPECTED_ACCURACY_BY_CLASS as <code>id:value, …</code>) with the paper's eq. 13, "
         "n = (Σ W<sub>i</sub> S<sub>i</sub> / S(Ô))², S<sub>i</sub> = √(U<sub>i</sub>(1 − U<sub>i</sub>)).<br>"
-        "<b>Allocation</b> (ALLOCATION): 0 = the paper's advice (default): every class gets at least <b>Minimum per "
+        "<b>Allocation</b> (ALLOCATION): <i>the paper's advice</i> (default): every class gets at least <b>Minimum per "
         "class</b> (MIN_PER_CLASS, default 50; the paper suggests 50–100 for rare classes), the rest in proportion "
-        "to mapped area; 1 = proportional to area; 2 = equal per class.<br>"
+        "to mapped area; <i>proportional</i> to area; or <i>equal</i> per class (0, 1, 2 in qgis_process).<br>"
         "<b>Sample points</b> (OUTPUT): GeoPackage of pixel centres with point_id, map_class, map_name, weight and the "
         "empty integer label field (LABEL_FIELD, default <code>reference</code>). <b>Random seed</b> (SEED).<br>"
         "Example: <code>qgis_process run landcover:sampledesign -- INPUT=map.tif MIN_PER_CLASS=50 "
@@ -75,7 +75,7 @@ class SampleDesignAlgorithm(LandCoverAlgorithm):
         )
         self.addParameter(QgsProcessingParameterNumber(self.MIN_PER_CLASS, self.tr("Minimum per class"), integer, 50, minValue=0))
         self.addParameter(QgsProcessingParameterString(self.LABEL_FIELD, self.tr("Label field (to be filled in)"), "reference"))
-        seed = QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), integer, 42)
+        seed = QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), integer, 42, minValue=0)
         seed.setFlags(seed.flags() | seed.FlagAdvanced)
         self.addParameter(seed)
         self.addParameter(QgsProcessingParameterVectorDestination(self.OUTPUT, self.tr("Sample points")))

@@ -19,6 +19,7 @@ from qgis.core import (
     QgsMultiBandColorRenderer,
     QgsPalettedRasterRenderer,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProject,
     QgsRasterLayer,
     QgsRasterLayerTemporalProperties,
     QgsSingleBandPseudoColorRenderer,
@@ -173,13 +174,36 @@ def set_date(layer: QgsRasterLayer, date: dt.date) -> None:
     properties.setIsActive(True)
 
 
-class LayerStyler(QgsProcessingLayerPostProcessorInterface):
-    """Styles an output when Processing loads it (class colours, true colour, ramps); optionally dates it."""
+def _tree_node(project, path: str):
+    """The layer-tree node of the loaded layer whose file is ``path`` (None when it is not loaded)."""
+    for layer in project.mapLayers().values():
+        if layer.source().split("|")[0] == path:
+            return project.layerTreeRoot().findLayer(layer.id())
+    return None
 
-    def __init__(self, path: str, date: dt.date | None = None) -> None:
+
+def place_below(project, upper: str, lower: str) -> None:
+    """Move the layer of file ``lower`` just under the layer of file ``upper``, when both are loaded:
+    Processing adds its outputs in file-name order, so without this a ramp can hide the class map."""
+    upper_node, lower_node = _tree_node(project, upper), _tree_node(project, lower)
+    if upper_node is None or lower_node is None:
+        return
+    parent = upper_node.parent()
+    # the copy goes in before the original leaves: a layer without any node would be removed from the project
+    parent.insertChildNode(parent.children().index(upper_node) + 1, lower_node.clone())
+    lower_node.parent().removeChildNode(lower_node)
+
+
+class LayerStyler(QgsProcessingLayerPostProcessorInterface):
+    """Styles an output when Processing loads it (class colours, true colour, ramps); optionally dates it,
+    loads it unchecked (``hidden``) and keeps it under the layer of the file ``below`` (or the layer of
+    the file ``above`` under it)."""
+
+    def __init__(self, path: str, date: dt.date | None = None, hidden: bool = False, below: str | None = None, above: str | None = None) -> None:
         super().__init__()
         self.path = path
         self.date = date
+        self.hidden, self.below, self.above = hidden, below, above
         self.style: str | None = None
         _KEEP_ALIVE.append(self)
         del _KEEP_ALIVE[:-500]
@@ -191,9 +215,21 @@ class LayerStyler(QgsProcessingLayerPostProcessorInterface):
             self.style = apply_style(layer, self.path)
             if self.date is not None:
                 set_date(layer, self.date)
+            self._place(layer, context)
         except Exception as exc:  # a style must never make a finished run fail
             if feedback is not None:
                 feedback.reportError(f"Could not style {self.path}: {exc}", False)
+
+
+    def _place(self, layer, context) -> None:
+        project = context.project() or QgsProject.instance()
+        node = project.layerTreeRoot().findLayer(layer.id())
+        if node is not None and self.hidden:
+            node.setItemVisibilityChecked(False)
+        if self.below:
+            place_below(project, self.below, self.path)
+        if self.above:
+            place_below(project, self.path, self.above)
 
 
 # Kept for callers of the first version: class rasters are styled the same way as every output.

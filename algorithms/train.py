@@ -14,6 +14,8 @@ from qgis.core import (
 )
 
 from ..lc_plugin import batch, train
+from ..lc_plugin.errors import LandCoverError
+from ..lc_plugin.pairing import pair_stacks
 from ..lc_plugin.spatial import DEFAULT_BLOCK_PX, DEFAULT_CV_FOLDS
 from .base import LandCoverAlgorithm
 
@@ -25,8 +27,11 @@ class TrainAlgorithm(LandCoverAlgorithm):
     HELP = (
         "Samples reference pixels (stratified per class, seeded), builds the features (every band plus NDVI, NDWI and "
         "NDBI for every date) and trains a LightGBM multiclass model, as in the eo-learn land-cover example.<br>"
-        "<b>Interpolated time stacks</b> (INPUT) and <b>Reference rasters</b> (REFERENCE): one reference per stack, in "
-        "the same order, on the same grid; all stacks must share dates and bands. Optional when a run folder is given.<br>"
+        "<b>Interpolated time stacks</b> (INPUT) and <b>Reference rasters</b> (REFERENCE): one reference per stack, on the "
+        "same grid; all stacks must share dates and bands. The lists may be in any order: each stack is paired with the "
+        "reference of the same patch id (465_5079, in the file or folder name) or of the same name apart from a common "
+        "prefix or suffix (north_i.tif ↔ north_r.tif); files that do not pair are an error. Optional when a run folder "
+        "is given.<br>"
         "<b>Grid run folder</b> (RUN_FOLDER, optional, default none): train on every patch prepared by "
         "<i>Run land-cover pipeline over a grid</i> with a reference (its interpolated stacks and reference rasters), in "
         "addition to INPUT/REFERENCE. Pixels are drawn patch by patch with per-patch quotas proportional to each "
@@ -37,7 +42,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
         "1 = whole <i>patch</i>; 0 = <i>pixel</i>, optimistic: neighbouring pixels leak and the report says so).<br>"
         "<b>Block size</b> (BLOCK_SIZE, default 20 px = 200 m at 10 m): side of the spatial blocks of the block split "
         "and of the cross-validation.<br>"
-        "<b>Cloud masks</b> (CLOUD_MASK, optional, default none): one cloud mask stack per stack, same order; cloudy or "
+        "<b>Cloud masks</b> (CLOUD_MASK, optional, default none): one cloud mask stack per stack, paired like the references; cloudy or "
         "no-data pixels are not sampled. A stack that was never cloud-masked (not made by Temporal interpolation with a "
         "cloud mask, no CLOUD_MASK) is refused unless <b>Accept stacks never cloud-masked</b> (ALLOW_UNMASKED, default "
         "no) is set; the model and its report then say so.<br>"
@@ -79,7 +84,9 @@ class TrainAlgorithm(LandCoverAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("Interpolated time stacks"), QgsProcessing.TypeRaster, optional=True))
         self.addParameter(
-            QgsProcessingParameterMultipleLayers(self.REFERENCE, self.tr("Reference rasters (same order)"), QgsProcessing.TypeRaster, optional=True)
+            QgsProcessingParameterMultipleLayers(
+                self.REFERENCE, self.tr("Reference rasters (paired with the stacks by patch id or name)"), QgsProcessing.TypeRaster, optional=True
+            )
         )
         self.addParameter(
             QgsProcessingParameterFile(self.RUN_FOLDER, self.tr("Grid run folder"), behavior=QgsProcessingParameterFile.Folder, optional=True)
@@ -95,12 +102,12 @@ class TrainAlgorithm(LandCoverAlgorithm):
             QgsProcessingParameterNumber(self.BLOCK_SIZE, self.tr("Block size (pixels)"), QgsProcessingParameterNumber.Integer, DEFAULT_BLOCK_PX, minValue=1)
         )
         self.addParameter(
-            QgsProcessingParameterMultipleLayers(self.CLOUD_MASK, self.tr("Cloud mask stacks (same order)"), QgsProcessing.TypeRaster, optional=True)
+            QgsProcessingParameterMultipleLayers(self.CLOUD_MASK, self.tr("Cloud mask stacks"), QgsProcessing.TypeRaster, optional=True)
         )
         self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_UNMASKED, self.tr("Accept stacks never cloud-masked"), False))
         self.addParameter(QgsProcessingParameterBoolean(self.DROP_EMPTY_CLASSES, self.tr("Drop classes without samples"), False))
         advanced = [
-            QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, 42),
+            QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, 42, minValue=0),
             QgsProcessingParameterNumber(self.N_ESTIMATORS, self.tr("Number of trees"), QgsProcessingParameterNumber.Integer, 300, minValue=1),
             QgsProcessingParameterNumber(self.NUM_LEAVES, self.tr("Leaves per tree"), QgsProcessingParameterNumber.Integer, 31, minValue=2),
             QgsProcessingParameterNumber(self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double, 0.1, minValue=0.0001),
@@ -120,10 +127,11 @@ class TrainAlgorithm(LandCoverAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.TEST_OVERALL_ACCURACY, self.tr("Test overall accuracy")))
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
-        model = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        model = self.output_path(parameters, self.OUTPUT_MODEL, context, (".onnx",))
         predictions = self.parameterAsFileOutput(parameters, self.OUTPUT_PREDICTIONS, context) or None
         stacks = self.raster_paths(parameters, self.INPUT, context, required=False)
-        references = self.raster_paths(parameters, self.REFERENCE, context, required=False)
+        pairs = pair_stacks(stacks, self.raster_paths(parameters, self.REFERENCE, context, required=False))
+        stacks, references = [s for s, _ in pairs], [r for _, r in pairs]
         run_folder = self.parameterAsFile(parameters, self.RUN_FOLDER, context)
         if run_folder:
             grid_stacks, grid_references = batch.training_pairs(run_folder)
@@ -138,7 +146,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
             test_fraction=self.parameterAsDouble(parameters, self.TEST_FRACTION, context),
             split=train.SPLITS[self.parameterAsEnum(parameters, self.SPLIT, context)],
             block_px=self.parameterAsInt(parameters, self.BLOCK_SIZE, context),
-            mask_paths=self.cloud_masks(parameters, context, len(stacks)),
+            mask_paths=self.cloud_masks(parameters, context, stacks),
             allow_unmasked=self.parameterAsBoolean(parameters, self.ALLOW_UNMASKED, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             n_estimators=self.parameterAsInt(parameters, self.N_ESTIMATORS, context),
@@ -168,11 +176,15 @@ class TrainAlgorithm(LandCoverAlgorithm):
             result[self.OUTPUT_PREDICTIONS] = predictions
         return result
 
-    def cloud_masks(self, parameters, context, n_stacks: int) -> list[str | None] | None:
-        """One cloud mask per stack, or None when none is given (stacks from a run folder are already masked)."""
+    def cloud_masks(self, parameters, context, stacks: list[str]) -> list[str | None] | None:
+        """The cloud mask of each stack (paired like the references: by patch id or name), None for stacks without one
+        (those of a run folder are already masked); None when no mask is given."""
         masks = self.raster_paths(parameters, self.CLOUD_MASK, context, required=False)
         if not masks:
             return None
-        if len(masks) > n_stacks:
-            raise self.parameter_error(self.CLOUD_MASK, f"{len(masks)} cloud masks for {n_stacks} stacks; give one per stack, in the same order.")
-        return masks + [None] * (n_stacks - len(masks))
+        inputs = self.raster_paths(parameters, self.INPUT, context, required=False)
+        try:
+            by_stack = dict(pair_stacks(inputs, masks))
+        except LandCoverError as exc:
+            raise self.parameter_error(self.CLOUD_MASK, f"give one cloud mask stack per stack of {self.INPUT}: {exc}") from exc
+        return [by_stack.get(stack) for stack in stacks]

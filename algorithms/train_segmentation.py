@@ -10,17 +10,21 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
 )
 
+from ..lc_plugin import deps
 from ..lc_plugin.segmentation import ARCHITECTURES
 from ..lc_plugin.segmentation.training import DEVICES, TrainConfig, load_config
 from .base import LandCoverAlgorithm
 
-TORCH_MISSING = (
-    "Training a segmentation model needs PyTorch, which is not installed in the Python that QGIS uses. "
-    "Install the CPU build with `make setup-dl` in a checkout of the plugin, or: python3 -m pip install --user torch==2.13.0 "
-    "(classifying with a trained model needs only onnxruntime)."
-)
+
+def torch_missing() -> str:
+    return (
+        "Training a segmentation model needs PyTorch, which is not installed in the Python that QGIS uses. "
+        "Install the CPU build with `make setup-dl` in a checkout of the plugin, or: python3 -m pip install --target "
+        f"{deps.INSTALL_FOLDER} torch==2.13.0 (classifying with a trained model needs only onnxruntime)."
+    )
 
 
 class TrainSegmentationAlgorithm(LandCoverAlgorithm):
@@ -31,9 +35,10 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         "Trains a convolutional segmentation network with PyTorch on the tiles of a training data set and saves it as an "
         "ONNX model that the <b>Classify</b> algorithm applies like a LightGBM model (tiled, with blended overlaps).<br>"
         "<b>Training data set</b> (DATASET): the zarr folder written by Export training tiles (landcover:exportdataset).<br>"
-        "<b>Architecture</b> (ARCHITECTURE, default 0 = <i>tfcn</i>, the temporal fully-convolutional network of eo-learn's "
-        "example: 3-D convolutions over time in the encoder, a U-Net decoder); 1 = <i>unet</i> on the time-flattened bands, "
-        "2 = <i>segnet</i> (unpooling at the pooling switches), 3 = <i>resunet</i> (ResNet-block encoder, U-Net decoder).<br>"
+        "<b>Architecture</b> (ARCHITECTURE): <i>tfcn</i> (default), the temporal fully-convolutional network of eo-learn's "
+        "example (3-D convolutions over time in the encoder, a U-Net decoder); <i>unet</i> on the time-flattened bands; "
+        "<i>segnet</i> (unpooling at the pooling switches); <i>resunet</i> (ResNet-block encoder, U-Net decoder); 0 to 3 in "
+        "qgis_process.<br>"
         "<b>Epochs</b> (EPOCHS, default 50), <b>Batch size</b> (BATCH_SIZE, default 8 tiles), <b>Learning rate</b> "
         "(LEARNING_RATE, default 0.001, Adam; multiplied by 0.5 after 3 epochs without a better validation loss), "
         "<b>Early-stopping patience</b> (PATIENCE, default 10 epochs); the model keeps the weights of the epoch with the "
@@ -41,8 +46,13 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         "<b>Test fold</b> (TEST_FOLD, default 0): the fold held out for the report; the next fold validates (early "
         "stopping), the others train. <b>Weight classes</b> (CLASS_WEIGHTS, default no): inverse-frequency weights in the "
         "cross-entropy, for unbalanced classes. Unlabelled pixels and pixels without data never enter the loss.<br>"
+        "<b>Second modality</b> (SECOND_SENSOR, default empty: none): the name of a second sensor group of the data set "
+        "(e.g. <i>S3OLCI</i>, exported with EXTRA_STACKS at its own 300 m resolution); the network (tfcn, unet or resunet) "
+        "then gets a second input branch fused at the bottleneck, and the ONNX model has two inputs (<code>input</code>, "
+        "<code>input_2</code>, described in its <code>lc_second_input</code> metadata); Classify then needs that "
+        "sensor's stack as INPUT_2.<br>"
         "Advanced: <b>Random seed</b> (SEED, default 42: two runs on the CPU give the same model), <b>Device</b> (DEVICE, "
-        "default 0 = <i>auto</i>: CUDA when PyTorch sees a GPU, else the CPU), <b>Configuration file</b> (CONFIG, "
+        "<i>auto</i> by default: CUDA when PyTorch sees a GPU, else the CPU), <b>Configuration file</b> (CONFIG, "
         "optional JSON or YAML with any of architecture, width, depth, epochs, batch_size, learning_rate, patience, "
         "lr_patience, lr_factor, test_fold, validation_fold, class_weights, seed, device; its values override the fields "
         "above, as Hugin's configuration files did).<br>"
@@ -62,6 +72,7 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
     PATIENCE = "PATIENCE"
     TEST_FOLD = "TEST_FOLD"
     CLASS_WEIGHTS = "CLASS_WEIGHTS"
+    SECOND_SENSOR = "SECOND_SENSOR"
     SEED = "SEED"
     DEVICE = "DEVICE"
     CONFIG = "CONFIG"
@@ -81,6 +92,7 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         self.addParameter(number(self.PATIENCE, self.tr("Early-stopping patience (epochs)"), number.Integer, defaults.patience, minValue=1))
         self.addParameter(number(self.TEST_FOLD, self.tr("Test fold"), number.Integer, defaults.test_fold, minValue=0))
         self.addParameter(QgsProcessingParameterBoolean(self.CLASS_WEIGHTS, self.tr("Weight classes by inverse frequency"), defaults.class_weights))
+        self.addParameter(QgsProcessingParameterString(self.SECOND_SENSOR, self.tr("Second modality (sensor of the data set; empty: none)"), optional=True))
         advanced = [
             number(self.SEED, self.tr("Random seed"), number.Integer, defaults.seed),
             QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), list(DEVICES), defaultValue=0),
@@ -100,7 +112,7 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         try:
             import torch  # noqa: F401
         except ImportError as exc:
-            raise QgsProcessingException(TORCH_MISSING) from exc
+            raise QgsProcessingException(torch_missing()) from exc
         from ..lc_plugin.segmentation.pipeline import train_segmentation
 
         config = TrainConfig(
@@ -118,9 +130,10 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         if config_path:
             config = load_config(config_path, base=config)
             feedback.pushInfo(f"Settings after {config_path}: {config.to_dict()}")
-        model = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        model = self.output_path(parameters, self.OUTPUT_MODEL, context, (".onnx",))
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
-        summary = train_segmentation(self.parameterAsFile(parameters, self.DATASET, context), model, report, config, monitor=monitor)
+        second = self.parameterAsString(parameters, self.SECOND_SENSOR, context).strip() or None
+        summary = train_segmentation(self.parameterAsFile(parameters, self.DATASET, context), model, report, config, second_sensor=second, monitor=monitor)
         feedback.pushInfo(
             f"{config.architecture}: {summary['epochs']} epochs in {summary['seconds']:.1f} s on {summary['device']}, best epoch "
             f"{summary['best_epoch']} (validation MIoU {summary['best_val_miou']:.4f})."

@@ -772,7 +772,12 @@ def main() -> None:
     for i, name in enumerate(chosen):
         body += sections[name](args.quick, log)
         write(chosen[i + 1 :])
-    extras = (("bench_download.py", "Download"), ("bench_batch.py", "Grid runs (lc_plugin.batch)"), ("bench_segmentation.py", "Segmentation networks"))
+    extras = (
+        ("bench_download.py", "Download"),
+        ("bench_batch.py", "Grid runs (lc_plugin.batch)"),
+        ("bench_segmentation.py", "Segmentation networks"),
+        ("bench_postprocess.py", "Post-processing"),
+    )
     for script, title in extras:
         if args.only is None or script.removeprefix("bench_").removesuffix(".py") in args.only:
             body += extra_section(script, title, args.quick, log)

@@ -29,6 +29,7 @@ from .cloudcheck import check_cloud_masked, clear_pixels
 from .deps import require
 from .errors import LandCoverError
 from .features import describe_layout_difference, feature_block, feature_layout, iter_feature_windows, read_bands_window
+from .modalities import coarse_tile_size, coarse_tiles, pixel_size, tile_corners
 from .monitor import ensure_monitor
 from .rasters import TAG_CLASSES, TAG_KIND, parse_date, read_stack_info, tile_starts, write_class_raster
 
@@ -63,8 +64,22 @@ class PixelModel:
 
 
 @dataclass
+class SecondInput:
+    """A network's second (coarse) input, from its ``lc_second_input`` metadata."""
+
+    name: str
+    sensor: str
+    dates: list[dt.date]
+    bands: list[str]
+    tile_size: int
+    resolution: float
+    primary_resolution: float
+
+
+@dataclass
 class SegmentationModel:
-    """An ONNX segmentation network: raw (N, T, C, H, W) values in, (N, K, H, W) probabilities out."""
+    """An ONNX segmentation network: raw (N, T, C, H, W) values in (and a coarse second input when ``second``
+    is set), (N, K, H, W) probabilities out."""
 
     session: object
     classes: ClassTable
@@ -78,10 +93,15 @@ class SegmentationModel:
     path: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     feature_names: list[str] = field(default_factory=list)  # none: the network sees the raw bands
+    second: SecondInput | None = None
 
-    def predict(self, tiles: np.ndarray) -> np.ndarray:
-        """(n, T, C, h, w) float32 → (n, K, h, w) float32 probabilities in ``classes`` order."""
-        (proba,) = self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(tiles, dtype=np.float32)})
+    def predict(self, tiles: np.ndarray, tiles_2: np.ndarray | None = None) -> np.ndarray:
+        """(n, T, C, h, w) float32 (+ the second input's (n, T2, C2, h2, w2)) → (n, K, h, w) float32 probabilities
+        in ``classes`` order."""
+        feeds = {self.input_name: np.ascontiguousarray(tiles, dtype=np.float32)}
+        if self.second is not None:
+            feeds[self.second.name] = np.ascontiguousarray(tiles_2, dtype=np.float32)
+        (proba,) = self.session.run([self.output_name], feeds)
         return np.asarray(proba, dtype=np.float32)
 
 
@@ -149,14 +169,24 @@ def _segmentation_model(ort, session, path: str, meta: dict, classes: ClassTable
     if tile_size < 1 or not 0 <= overlap < tile_size:
         raise ValueError(f"tile size {tile_size} with overlap {overlap}")
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(inputs[0].shape) != 5 or len(outputs) != 1:
-        raise LandCoverError(f"{path} does not have one (N, T, C, H, W) input and one probability output.", "MODEL")
+    second = _second_input(meta["lc_second_input"]) if "lc_second_input" in meta else None
+    n_inputs = 1 if second is None else 2
+    if len(inputs) != n_inputs or any(len(i.shape) != 5 for i in inputs) or len(outputs) != 1:
+        raise LandCoverError(f"{path} does not have {n_inputs} (N, T, C, H, W) input(s), as its metadata says, and one probability output.", "MODEL")
     t, c = inputs[0].shape[1:3]
     if (isinstance(t, int) and t != len(dates)) or (isinstance(c, int) and c != len(bands)):
         raise LandCoverError(f"{path}: the network input has {t} dates × {c} bands but its metadata lists {len(dates)} × {len(bands)}.", "MODEL")
     if "CUDAExecutionProvider" in ort.get_available_providers():
         session = _session(ort, path, ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    return SegmentationModel(session, classes, dates, bands, tile_size, overlap, inputs[0].name, outputs[0].name, path=path, metadata=meta)
+    return SegmentationModel(session, classes, dates, bands, tile_size, overlap, inputs[0].name, outputs[0].name, path=path, metadata=meta, second=second)
+
+
+def _second_input(text: str) -> SecondInput:
+    info = json.loads(text)
+    return SecondInput(
+        str(info["name"]), str(info["sensor"]), [parse_date(d) for d in info["dates"]], list(info["bands"]), int(info["tile_size"]),
+        float(info["resolution"]), float(info["primary_resolution"]),
+    )
 
 
 def check_compatible(model: PixelModel | SegmentationModel, dates: list[dt.date], bands: list[str]) -> None:
@@ -176,6 +206,7 @@ def classify_file(
     stack_path: str,
     out_path: str,
     *,
+    second_path: str | None = None,
     probabilities_out: str | None = None,
     block_rows: int = 256,
     mask_path: str | None = None,
@@ -185,7 +216,8 @@ def classify_file(
     """Write the class map (0 where any feature is missing) and optionally per-class probabilities.
 
     Pixel models run on blocks of ``block_rows`` rows; segmentation networks on overlapping tiles
-    of their training size, blended (``iter_tiled_predictions``). A stack never cloud-masked is
+    of their training size, blended (``iter_tiled_predictions``); a two-input network also takes the
+    second modality's stack ``second_path`` at its own resolution. A stack never cloud-masked is
     refused (``cloudcheck``) unless ``mask_path`` (a cloud mask stack, whose cloudy or no-data
     pixels become no data in the map) or ``allow_unmasked`` is given.
     """
@@ -193,9 +225,9 @@ def classify_file(
     if block_rows < 1:
         raise LandCoverError(f"The block size must be at least 1 row, got {block_rows}.", "BLOCK_ROWS")
     model = load_model(model_path)
-    check_not_input(out_path, [model_path, stack_path], "OUTPUT")
+    check_not_input(out_path, [model_path, stack_path, second_path], "OUTPUT")
     if probabilities_out:
-        check_not_input(probabilities_out, [model_path, stack_path], "OUTPUT_PROBABILITIES")
+        check_not_input(probabilities_out, [model_path, stack_path, second_path], "OUTPUT_PROBABILITIES")
         if os.path.realpath(probabilities_out) == os.path.realpath(out_path):
             raise LandCoverError("The probabilities and the land-cover map need different file names.", "OUTPUT_PROBABILITIES")
     try:
@@ -207,6 +239,7 @@ def classify_file(
     check_compatible(model, dates, bands)
     n_unmasked = check_cloud_masked([stack_path], [mask_path], allow_unmasked)
     clear = clear_pixels(mask_path, dates, grid) if mask_path else None
+    read_second = second_reader(model, second_path, grid)
 
     labels = np.zeros((grid.height, grid.width), dtype=np.uint8)
     tags = {"MODEL": os.path.basename(model_path)}
@@ -215,7 +248,7 @@ def classify_file(
             def read(row: int, col: int, height: int, width: int) -> np.ndarray:
                 return read_bands_window(src, len(dates), bands, model.bands, Window(col, row, width, height))
 
-            for row0, strip_labels, strip_proba in iter_tiled_predictions(model, read, grid.height, grid.width, monitor=monitor):
+            for row0, strip_labels, strip_proba in iter_tiled_predictions(model, read, grid.height, grid.width, read_second=read_second, monitor=monitor):
                 labels[row0:row0 + strip_labels.shape[0]] = strip_labels
                 if proba_dst.active:
                     proba_dst.write(strip_proba, Window(0, row0, grid.width, strip_labels.shape[0]))
@@ -226,8 +259,44 @@ def classify_file(
             tags["CLOUD_MASK"] = os.path.basename(mask_path)
         elif n_unmasked:
             tags["CLOUD_MASK"] = "none: the stack was never cloud-masked (accepted with ALLOW_UNMASKED)"
+        if not labels.any():  # an all-no-data map would pass for a result
+            raise LandCoverError(f"{stack_path} has no pixel with data on every date and band: nothing to classify.", "INPUT")
         write_class_raster(out_path, labels, grid, model.classes, tags=tags)
     return model.classes
+
+
+def second_reader(model: PixelModel | SegmentationModel, second_path: str | None, grid) -> Callable[[int, int], np.ndarray] | None:
+    """``read_second(row, col)``: the second stack's tile under the model tile at pixel (row, col) of ``grid``, at the
+    second stack's own resolution; None for a one-input model. A missing or mismatched second stack is refused (INPUT_2)."""
+    spec = getattr(model, "second", None)
+    if spec is None:
+        if second_path:
+            raise LandCoverError(f"{model.path} takes one input stack; leave the second stack (INPUT_2) empty.", "INPUT_2")
+        return None
+    wanted = f"{spec.sensor}, {len(spec.dates)} dates × {len(spec.bands)} bands at {spec.resolution:g} m"
+    if not second_path:
+        raise LandCoverError(f"The model is a two-input network: give its second stack ({wanted}) as INPUT_2.", "INPUT_2")
+    try:
+        dates, bands, grid_2, _ = read_stack_info(second_path)
+    except (LandCoverError, rasterio.errors.RasterioIOError) as exc:
+        raise LandCoverError(f"Could not use {second_path} as the second stack: {exc}", "INPUT_2") from exc
+    problems = describe_layout_difference(spec.dates, spec.bands, dates, bands, expected_label="the model's second input", actual_label="the second stack")
+    if problems:
+        raise LandCoverError(f"The second stack does not match the model's second input ({wanted}): " + "; ".join(problems) + ".", "INPUT_2")
+    size = coarse_tile_size(model.tile_size, grid, grid_2, "INPUT_2")
+    if size != spec.tile_size:
+        raise LandCoverError(
+            f"The second stack has {pixel_size(grid_2):g} m pixels beside {pixel_size(grid):g} m ones; the model was trained on "
+            f"{spec.resolution:g} m beside {spec.primary_resolution:g} m.",
+            "INPUT_2",
+        )
+    with rasterio.open(second_path) as src:
+        data = read_bands_window(src, len(dates), bands, spec.bands, Window(0, 0, src.width, src.height))
+
+    def read_second(row: int, col: int) -> np.ndarray:
+        return coarse_tiles(data, grid_2, tile_corners(grid, np.array([[row, col]])), size)[0]
+
+    return read_second
 
 
 def _classify_pixels(model: PixelModel, src, dates, bands, grid, labels: np.ndarray, proba_dst, block_rows: int, monitor, clear=None) -> None:
@@ -270,15 +339,19 @@ def iter_tiled_predictions(
     *,
     overlap: int | None = None,
     batch_size: int = 4,
+    read_second: Callable[[int, int], np.ndarray] | None = None,
     monitor=None,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Blend overlapping tile predictions; yield finished strips ``(row0, labels (h, W), probabilities (K, h, W))``.
 
-    ``read(row, col, h, w)`` gives the stack's (T, C, h, w) values (NaN = no data). Only one row of
+    ``read(row, col, h, w)`` gives the stack's (T, C, h, w) values (NaN = no data), ``read_second(row, col)``
+    a two-input network's second-input tile under the tile at (row, col) (see ``second_reader``). Only one row of
     tiles is held at a time, so memory does not grow with the raster's height. Labels are class ids,
     0 (and NaN probabilities) where any input value of the pixel is missing, as for pixel models.
     """
     monitor = ensure_monitor(monitor)
+    if getattr(model, "second", None) is not None and read_second is None:
+        raise LandCoverError("The model is a two-input network and needs its second stack (INPUT_2).", "INPUT_2")
     size = model.tile_size
     overlap = model.overlap if overlap is None else overlap
     if not 0 <= overlap < size:
@@ -301,7 +374,8 @@ def iter_tiled_predictions(
                 tile[:, :, :h, :w] = read(row, col, h, w)
                 valid[:, col:col + size] = np.isfinite(tile).all(axis=(0, 1))
                 tiles.append(tile)
-            proba = model.predict(np.stack(tiles))
+            inputs = (np.stack(tiles),) if read_second is None else (np.stack(tiles), np.stack([read_second(row, col) for col in batch_cols]))
+            proba = model.predict(*inputs)
             for col, p in zip(batch_cols, proba):
                 acc[:, :, col:col + size] += p * weights
                 wsum[:, col:col + size] += weights
@@ -317,7 +391,9 @@ def iter_tiled_predictions(
         monitor.update((i + 1) / len(rows))
 
 
-def predict_array(model: SegmentationModel, data: np.ndarray, *, overlap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def predict_array(
+    model: SegmentationModel, data: np.ndarray, *, overlap: int | None = None, read_second: Callable[[int, int], np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Labels (H, W) and probabilities (K, H, W) of a whole (T, C, H, W) array, tiled as for a file."""
     _, _, height, width = data.shape
     labels = np.zeros((height, width), dtype=np.uint8)
@@ -325,7 +401,7 @@ def predict_array(model: SegmentationModel, data: np.ndarray, *, overlap: int | 
     def read(row: int, col: int, h: int, w: int) -> np.ndarray:
         return data[:, :, row:row + h, col:col + w]
 
-    for row0, strip_labels, strip_proba in iter_tiled_predictions(model, read, height, width, overlap=overlap):
+    for row0, strip_labels, strip_proba in iter_tiled_predictions(model, read, height, width, overlap=overlap, read_second=read_second):
         labels[row0:row0 + strip_labels.shape[0]] = strip_labels
         proba[:, row0:row0 + strip_labels.shape[0]] = strip_proba
     return labels, proba

@@ -6,8 +6,10 @@ area / year / sensor, so several areas, years or sensors can sit side by side::
 
     <store>/                          attrs: lc_dataset_version, area, year, classes, tile_size, overlap,
                                              crs (WKT), n_folds, seed, sensors, primary_sensor
-    <store>/<area>/<year>/<sensor>/   attrs: dates (YYYY-MM-DD), bands
-        data        float32 (N, T, C, H, W), one chunk per tile, NaN = no data
+    <store>/<area>/<year>/<sensor>/   attrs: dates (YYYY-MM-DD), bands (+ resolution, primary_resolution for a coarser sensor)
+        data        float32 (N, T, C, H, W), one chunk per tile, NaN = no data; a coarser second sensor (e.g. OLCI at
+                    300 m beside Sentinel-2 at 10 m) keeps its own resolution: (N, T2, C2, h, h), h = H·r1/r2, each
+                    tile covering the same ground as the primary tile of the same index (lc_plugin.modalities)
     <store>/<area>/<year>/labels      uint8 (N, H, W), 0 = unlabelled / no data
     <store>/<area>/<year>/valid       bool (N, H, W): labelled and every primary-sensor value finite
     <store>/<area>/<year>/folds       int8 (N,): k-fold id, multilabel-stratified over the classes per tile
@@ -33,11 +35,12 @@ from rasterio.windows import Window
 
 from .atomic import atomic_directory, check_not_input
 from .classes import NODATA_CLASS, ClassTable
-from .deps import require
+from .deps import install_advice, require
 from .errors import LandCoverError
 from .features import describe_layout_difference, read_bands_window
+from .modalities import coarse_tile_size, coarse_tiles, pixel_size, tile_corners
 from .monitor import ensure_monitor
-from .rasters import FILE_BLOCK_BYTES, parse_date, read_stack_info, tile_starts
+from .rasters import FILE_BLOCK_BYTES, Grid, parse_date, read_stack_info, tile_starts
 from .train import grid_difference, merge_class_tables, read_reference_labels, read_training_inputs
 
 DATASET_VERSION = 1
@@ -50,7 +53,7 @@ def _zarr():
     if int(zarr.__version__.split(".")[0]) != 2:
         raise LandCoverError(
             f"Tile stores need zarr 2, but zarr {zarr.__version__} is installed in the Python that QGIS uses. "
-            'Install zarr 2 with: python3 -m pip install --user "zarr>=2.18,<3"'
+            + install_advice("zarr>=2.18,<3")
         )
     return zarr
 
@@ -107,6 +110,18 @@ class TileStore:
         self.inputs(name)  # refuses an unknown sensor
         attrs = self._root[f"{self.area}/{self.year}/{name}"].attrs
         return [parse_date(d) for d in attrs["dates"]], list(attrs["bands"])
+
+    def sensor_tile_size(self, sensor: str | None = None) -> int:
+        """Tile side in pixels of ``sensor``: the store's tile size, or fewer for a coarser modality."""
+        name = sensor or self.primary_sensor
+        return int(self.inputs(name).shape[-1])
+
+    def sensor_resolution(self, sensor: str | None = None) -> float:
+        """Pixel size of ``sensor``'s tiles in CRS units (a coarser modality keeps its own)."""
+        name = sensor or self.primary_sensor
+        self.inputs(name)
+        primary = float(abs(self.transforms[0][0]))
+        return float(self._root[f"{self.area}/{self.year}/{name}"].attrs.get("resolution", primary))
 
     @property
     def labels(self):
@@ -245,8 +260,9 @@ def _dataset_year(dates: list[dt.date]) -> int:
     return int(years[np.argmax(counts)])
 
 
-def _extra_layouts(extra_stacks, stack_paths, grids) -> dict[str, tuple[list[dt.date], list[str]]]:
-    """Dates and bands of each extra sensor, checked to be one layout per sensor and on the primary grids."""
+def _extra_layouts(extra_stacks, stack_paths, grids, tile_size: int) -> dict[str, tuple[list[dt.date], list[str], int | None]]:
+    """Dates, bands and coarse tile size (None: on the primary grids) of each extra sensor, checked to be one layout
+    per sensor, and either on the primary grids or at a coarser resolution whose pixels tile the primary tiles."""
     layouts = {}
     for sensor, paths in extra_stacks.items():
         paths = list(paths)
@@ -255,7 +271,7 @@ def _extra_layouts(extra_stacks, stack_paths, grids) -> dict[str, tuple[list[dt.
                 f"Sensor {sensor}: {len(paths)} extra stack(s) for {len(stack_paths)} time stack(s); give one per stack, in the same order.",
                 "EXTRA_STACKS",
             )
-        first = None
+        first, sizes = None, set()
         for i, (path, grid) in enumerate(zip(paths, grids), start=1):
             try:
                 dates, bands, extra_grid, _ = read_stack_info(path)
@@ -268,14 +284,26 @@ def _extra_layouts(extra_stacks, stack_paths, grids) -> dict[str, tuple[list[dt.
                 raise LandCoverError(
                     f"Sensor {sensor}: all extra stacks must share dates and bands, but {path} differs: " + "; ".join(problems) + ".", "EXTRA_STACKS"
                 )
-            diff = grid_difference(grid, extra_grid)
-            if diff:
-                raise LandCoverError(
-                    f"Sensor {sensor}: extra stack {path} is not on the grid of time stack {stack_paths[i - 1]} ({diff}); resample it to that grid first.",
-                    "EXTRA_STACKS",
-                )
-        layouts[sensor] = first
+            sizes.add(_extra_tile_size(sensor, path, stack_paths[i - 1], grid, extra_grid, tile_size))
+        if len(sizes) > 1:
+            raise LandCoverError(f"Sensor {sensor}: the extra stacks must all have one resolution (on the primary grid or all coarser alike).", "EXTRA_STACKS")
+        layouts[sensor] = (*first, sizes.pop())
     return layouts
+
+
+def _extra_tile_size(sensor: str, path: str, stack_path: str, grid: Grid, extra_grid: Grid, tile_size: int) -> int | None:
+    """None for a stack on the primary grid; the coarse tile size for a coarser one (its own resolution is kept)."""
+    diff = grid_difference(grid, extra_grid)
+    if diff is None:
+        return None
+    same_resolution = np.isclose(abs(extra_grid.transform.a), abs(grid.transform.a)) and np.isclose(abs(extra_grid.transform.e), abs(grid.transform.e))
+    if same_resolution or abs(extra_grid.transform.a) < abs(grid.transform.a):
+        raise LandCoverError(
+            f"Sensor {sensor}: extra stack {path} is not on the grid of time stack {stack_path} ({diff}); give it on that grid, "
+            "or at a coarser resolution in the same CRS (kept as it is).",
+            "EXTRA_STACKS",
+        )
+    return coarse_tile_size(tile_size, grid, extra_grid, "EXTRA_STACKS")
 
 
 def _write_sensor_tiles(
@@ -305,6 +333,16 @@ def _write_sensor_tiles(
                         finite[index0 + i] = np.isfinite(tile).all(axis=(0, 1))
                 start = stop
             monitor.update((k + 1) / rows.size)
+
+
+def _write_coarse_tiles(src_path: str, dates, bands, grid: Grid, offsets: np.ndarray, out, index0: int, size: int) -> None:
+    """The coarse stack's tiles under the primary tiles at ``offsets`` of ``grid``, at the coarse stack's own resolution."""
+    file_bands = read_stack_info(src_path)[1]
+    with rasterio.open(src_path) as src:
+        coarse_grid = Grid(src.crs, src.transform, src.width, src.height)
+        stack = read_bands_window(src, len(dates), file_bands, bands, Window(0, 0, src.width, src.height))
+    if len(offsets):
+        out[index0:index0 + len(offsets)] = coarse_tiles(stack, coarse_grid, tile_corners(grid, offsets), size)
 
 
 def _check_export_parameters(
@@ -398,7 +436,7 @@ def export_tiles(
     for path, grid in zip(stack_paths[1:], grids[1:]):
         if grid.crs != crs:
             raise LandCoverError(f"All stacks must share one CRS for the store's tile georeferencing, but {path} is in {grid.crs}, not {crs}.", "INPUT")
-    extra_layouts = _extra_layouts(extra_stacks, stack_paths, grids)
+    extra_layouts = _extra_layouts(extra_stacks, stack_paths, grids, tile_size)
     classes = merge_class_tables(tables, {int(v) for lab in patch_labels for v in np.unique(lab)}, monitor)
     year = _dataset_year(dates) if year is None else int(year)
     patch_tiles, tile_labels = zip(
@@ -426,7 +464,7 @@ def export_tiles(
     )
 
     sensors = [sensor, *extra_layouts]
-    layouts = {sensor: (dates, bands), **extra_layouts}
+    layouts = {sensor: (dates, bands, None), **extra_layouts}
     sources = {sensor: stack_paths, **extra_stacks}
     tile_patch, tile_offsets = np.concatenate(tile_patch), np.concatenate(patch_tiles).astype(np.int32)
     transforms = np.array([tuple(grids[p].transform * Affine.translation(c, r))[:6] for p, (r, c) in zip(tile_patch, tile_offsets.tolist())])
@@ -445,19 +483,25 @@ def export_tiles(
         finite = np.ones((n, tile_size, tile_size), dtype=bool)
         steps = len(sensors) * len(stack_paths)
         for s, name in enumerate(sensors):
-            s_dates, s_bands = layouts[name]
+            s_dates, s_bands, coarse = layouts[name]
+            size = coarse or tile_size
             sensor_group = group.create_group(name)
             sensor_group.attrs.update(dates=[d.isoformat() for d in s_dates], bands=list(s_bands))
             data = sensor_group.create_dataset(
-                "data", shape=(n, len(s_dates), len(s_bands), tile_size, tile_size), chunks=(1, len(s_dates), len(s_bands), tile_size, tile_size),
+                "data", shape=(n, len(s_dates), len(s_bands), size, size), chunks=(1, len(s_dates), len(s_bands), size, size),
                 dtype=np.float32, fill_value=np.nan,
             )
+            if coarse:
+                sensor_group.attrs.update(resolution=pixel_size(Grid.of(sources[name][0])), primary_resolution=pixel_size(grids[0]))
             index0 = 0
             for p, (path, offsets) in enumerate(zip(sources[name], patch_tiles)):
                 step = s * len(stack_paths) + p
-                _write_sensor_tiles(
-                    path, s_dates, s_bands, offsets, data, index0, tile_size, finite if s == 0 else None, monitor.sub(step / steps, (step + 1) / steps)
-                )
+                sub = monitor.sub(step / steps, (step + 1) / steps)
+                if coarse:
+                    _write_coarse_tiles(path, s_dates, s_bands, grids[p], offsets, data, index0, coarse)
+                    sub.update(1.0)
+                else:
+                    _write_sensor_tiles(path, s_dates, s_bands, offsets, data, index0, tile_size, finite if s == 0 else None, sub)
                 index0 += len(offsets)
         group.array("valid", (labels != NODATA_CLASS) & finite, chunks=(1, tile_size, tile_size), dtype=bool)
     return open_tile_store(output_path)

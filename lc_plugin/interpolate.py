@@ -170,6 +170,28 @@ def interpolate_linear(
     return out
 
 
+def check_coverage(first: dt.date, last: dt.date, targets: list[dt.date], step_days: int) -> None:
+    """Refuse grid dates more than one step outside the observed dates: holding the edge value
+    there would fabricate a time series (a 2017 stack "interpolated" onto 2019 dates)."""
+    slack = dt.timedelta(days=int(step_days))
+    ranges = (
+        f"The grid dates run {targets[0].isoformat()} – {targets[-1].isoformat()} but the stack's observations span "
+        f"{first.isoformat()} – {last.isoformat()}"
+    )
+    if not first - slack <= targets[0] <= last + slack:
+        raise LandCoverError(
+            f"{ranges}: dates more than one step ({step_days} days) outside the observations would only repeat the nearest one; "
+            f"choose a START_DATE from {(first - slack).isoformat()} to {(last + slack).isoformat()}.",
+            "START_DATE",
+        )
+    if targets[-1] > last + slack:
+        raise LandCoverError(
+            f"{ranges}: dates more than one step ({step_days} days) after the last observation would only repeat it; "
+            f"choose an END_DATE up to {(last + slack).isoformat()}.",
+            "END_DATE",
+        )
+
+
 def interpolate_file(
     stack_path: str,
     out_path: str,
@@ -203,6 +225,7 @@ def interpolate_file(
             "END_DATE",
         )
     targets = date_grid(start, end, step_days)
+    check_coverage(first, last, targets, step_days)
     if start < first or targets[-1] > last:
         monitor.info(
             f"The stack's observations span {first.isoformat()} – {last.isoformat()}; grid dates outside that repeat the nearest observation of each pixel."

@@ -7,11 +7,12 @@ else. Built in:
 - ``slovenia``: eo-learn's Slovenia LULC legend (ids 1–10, its colours).
 - ``worldcover``: ESA WorldCover 2021 (v200) classes 10–100 with the colour hints of its
   product user manual (the same as the ``classification:classes`` of its STAC items).
-- ``clc``: CORINE Land Cover level 3, the 44 classes of the EEA's ``clc_legend.csv`` (codes
-  111–523, LABEL3 names and RGB colours). Class rasters hold ids 1–255, so a CLC class gets the
-  legend's ``GRID_CODE`` (1–44, the id of the CLC raster products) and its three-digit code is kept
-  as an alias: a field holding ``311`` (number or text, as the vector products' ``Code_18``) and
-  one holding the grid code ``23`` both mean broad-leaved forest.
+- ``clc``: CORINE Land Cover level 3, the 44 classes of the EEA's ``clc_legend.csv`` as
+  ``lc_plugin.corine`` holds them (codes 111–523, LABEL3 names and RGB colours). Class rasters hold
+  ids 1–255, so a CLC class gets the legend's ``GRID_CODE`` (1–44, the id of the CLC raster
+  products) and its three-digit code is kept as an alias: a field holding ``311`` (number or text,
+  as the vector products' ``Code_18``) and one holding the grid code ``23`` both mean broad-leaved
+  forest. (Rasterize reference's ``CLC_LEGEND`` also aggregates to levels 2 and 1.)
 
 A legend file is a CSV (``id,name,color``; a header row optional; colour ``#rrggbb`` optional) or
 a QGIS QML style, either a paletted raster renderer (``paletteEntry value= label= color=``) or a
@@ -27,6 +28,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from .classes import SLOVENIA_LEGEND
+from .corine import clc_recode
 from .errors import LandCoverError
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
@@ -45,55 +47,6 @@ _WORLDCOVER = (
     (95, "Mangroves", "#00cf75"),
     (100, "Moss and lichen", "#fae6a0"),
 )
-
-# CORINE Land Cover level 3 (EEA clc_legend.csv): CLC_CODE;LABEL3;RGB, in GRID_CODE order 1–44.
-_CLC = """\
-111;Continuous urban fabric;230-000-077
-112;Discontinuous urban fabric;255-000-000
-121;Industrial or commercial units;204-077-242
-122;Road and rail networks and associated land;204-000-000
-123;Port areas;230-204-204
-124;Airports;230-204-230
-131;Mineral extraction sites;166-000-204
-132;Dump sites;166-077-000
-133;Construction sites;255-077-255
-141;Green urban areas;255-166-255
-142;Sport and leisure facilities;255-230-255
-211;Non-irrigated arable land;255-255-168
-212;Permanently irrigated land;255-255-000
-213;Rice fields;230-230-000
-221;Vineyards;230-128-000
-222;Fruit trees and berry plantations;242-166-077
-223;Olive groves;230-166-000
-231;Pastures;230-230-077
-241;Annual crops associated with permanent crops;255-230-166
-242;Complex cultivation patterns;255-230-077
-243;Land principally occupied by agriculture, with significant areas of natural vegetation;230-204-077
-244;Agro-forestry areas;242-204-166
-311;Broad-leaved forest;128-255-000
-312;Coniferous forest;000-166-000
-313;Mixed forest;077-255-000
-321;Natural grasslands;204-242-077
-322;Moors and heathland;166-255-128
-323;Sclerophyllous vegetation;166-230-077
-324;Transitional woodland-shrub;166-242-000
-331;Beaches, dunes, sands;230-230-230
-332;Bare rocks;204-204-204
-333;Sparsely vegetated areas;204-255-204
-334;Burnt areas;000-000-000
-335;Glaciers and perpetual snow;166-230-204
-411;Inland marshes;166-166-255
-412;Peat bogs;077-077-255
-421;Salt marshes;204-204-255
-422;Salines;230-230-255
-423;Intertidal flats;166-166-230
-511;Water courses;000-204-242
-512;Water bodies;128-242-230
-521;Coastal lagoons;000-255-166
-522;Estuaries;166-255-230
-523;Sea and ocean;230-242-255
-"""
-
 
 @dataclass(frozen=True)
 class Legend:
@@ -115,12 +68,9 @@ class Legend:
 
 
 def _clc_legend() -> Legend:
-    entries, aliases = {}, {}
-    for grid_code, line in enumerate(_CLC.strip().splitlines(), start=1):
-        code, name, rgb = line.split(";")
-        entries[grid_code] = (name, "#" + "".join(f"{int(v):02x}" for v in rgb.split("-")))
-        aliases[code] = grid_code
-    return Legend("clc", "CORINE Land Cover level 3", entries, aliases)
+    """CORINE level 3 from ``corine.clc_recode`` (the EEA legend): grid codes 1–44, the codes 111–523 as aliases."""
+    codes, table = clc_recode("3")
+    return Legend("clc", "CORINE Land Cover level 3", {c.id: (c.name, c.color) for c in table}, {str(code): cid for code, cid in codes.items()})
 
 
 BUILTIN: dict[str, Legend] = {

@@ -5,7 +5,8 @@ The VRT is built in memory and its XML written out, so every source is reference
 machine, but not if the patches move. Where inputs overlap, the later input in the list wins,
 except at its no-data pixels, which let the earlier inputs show through (GDAL's VRT source
 order). The first input's colour table, dataset metadata (``LC_CLASSES``, ``LC_KIND`` …) and band
-descriptions/metadata are copied to both outputs.
+descriptions/metadata are copied to both outputs; for class rasters (``LC_CLASSES``) both also get the
+legend (category names and attribute table: in the VRT's XML, in the COG's ``.aux.xml``) and a ``.qml``.
 
 The COG uses DEFLATE, 512-px blocks and overviews resampled with NEAREST for categorical data
 (UInt8, e.g. class rasters and cloud masks, or any band with a colour table) and AVERAGE
@@ -19,7 +20,9 @@ import os
 from collections.abc import Iterator
 
 from .atomic import atomic_output, check_not_input
+from .classes import ClassTable
 from .errors import Cancelled, LandCoverError
+from .legend import set_band_legend, write_legend_files
 from .monitor import Monitor, ensure_monitor
 from .rasters import TAG_CLASSES
 
@@ -120,6 +123,12 @@ def _copy_metadata(src, dst) -> None:
             db.SetRasterColorInterpretation(sb.GetRasterColorInterpretation())
 
 
+def _class_table(ds) -> ClassTable | None:
+    """The class table of a single-band class raster (None for stacks and other rasters)."""
+    text = (ds.GetMetadata() or {}).get(TAG_CLASSES)
+    return ClassTable.from_json(text) if text and ds.RasterCount == 1 else None
+
+
 def _progress(monitor: Monitor, state: dict):
     """A GDAL progress callback that forwards to ``monitor`` and returns 0 (stop) on cancel."""
 
@@ -181,6 +190,9 @@ def mosaic_files(paths: list[str], vrt_out: str, cog_out: str | None = None, *, 
                 f"GDAL left {skipped[0]} out of the mosaic: {'; '.join(messages) or 'incompatible raster'}.", "INPUT"
             )
         _copy_metadata(first, vrt)
+        classes = _class_table(first)
+        if classes:
+            set_band_legend(vrt.GetRasterBand(1), classes)
         xml = vrt.GetMetadata("xml:VRT")[0]
         for message in messages:
             monitor.info(f"GDAL: {message}")
@@ -195,7 +207,13 @@ def mosaic_files(paths: list[str], vrt_out: str, cog_out: str | None = None, *, 
                 tmp_cog = stack.enter_context(atomic_output(cog_out))
                 palette = first.GetRasterBand(1).GetRasterColorTable() is not None
                 _write_cog(vrt, tmp_cog, cog_out, types, palette, monitor.sub(0.05, 1.0), messages)
+                with contextlib.suppress(FileNotFoundError):  # GDAL's copy of the legend, under the temporary name
+                    os.remove(tmp_cog + ".aux.xml")
         vrt = None
+    if classes:
+        write_legend_files(vrt_out, classes, pam=False)
+        if cog_out:
+            write_legend_files(cog_out, classes)
     with contextlib.suppress(Cancelled):  # the outputs are complete; a late cancel does not undo them
         monitor.update(1.0)
     return {

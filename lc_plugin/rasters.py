@@ -24,6 +24,7 @@ from rasterio.windows import Window
 from .atomic import atomic_output
 from .classes import NODATA_CLASS, ClassTable
 from .errors import LandCoverError
+from .legend import write_legend_files
 
 TAG_DATES = "LC_DATES"
 TAG_BANDS = "LC_BANDS"
@@ -223,9 +224,11 @@ def write_raster(
 
 
 def write_class_raster(path: str, labels: np.ndarray, grid: Grid, classes: ClassTable, tags: dict[str, str] | None = None) -> None:
-    """UInt8 class raster, 0 = no data, with the class colours and table embedded."""
+    """UInt8 class raster, 0 = no data, with the class colours and table embedded and the legend beside it
+    (``.aux.xml`` category names, ``.qml`` style: see legend.py)."""
     all_tags = {TAG_CLASSES: classes.to_json(), TAG_KIND: "classes", **(tags or {})}
     write_raster(path, labels.astype(np.uint8), grid, nodata=NODATA_CLASS, tags=all_tags, colormap=classes.color_table())
+    write_legend_files(path, classes)
 
 
 def read_class_raster(path: str) -> tuple[np.ndarray, ClassTable | None, Grid]:

@@ -81,9 +81,14 @@ def filter_scenes_file(
     mask_out: str,
     *,
     min_valid_fraction: float = DEFAULT_MIN_VALID_FRACTION,
+    exclude_dates: list[dt.date] | None = None,
     monitor: Monitor | None = None,
 ) -> list[dt.date]:
-    """Write the stack and its mask restricted to the dates clear enough; return the kept dates."""
+    """Write the stack and its mask restricted to the dates clear enough; return the kept dates.
+
+    ``exclude_dates``: dates the user left out after looking at the scenes (e.g. haze the cloud
+    mask misses); they are dropped whatever their clear fraction.
+    """
     monitor = ensure_monitor(monitor)
     if not 0.0 <= float(min_valid_fraction) <= 1.0:
         raise LandCoverError(
@@ -101,7 +106,8 @@ def filter_scenes_file(
     if mask.dtype != np.uint8:  # a mask written by other software: NaN / out-of-range = no data
         mask = np.where(np.isin(mask, (MASK_CLEAR, MASK_CLOUD)), mask, MASK_NODATA).astype(np.uint8)
     fractions = valid_fractions(mask)
-    keep = np.flatnonzero(fractions >= float(min_valid_fraction))
+    excluded = np.isin(np.array(dates, dtype=object), list(exclude_dates or []))
+    keep = np.flatnonzero((fractions >= float(min_valid_fraction)) & ~excluded)
     monitor.update(0.2)
     if keep.size == 0:
         best = int(np.argmax(fractions))

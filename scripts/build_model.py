@@ -13,6 +13,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "resources", "models", "landcover_chain.model3")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_HASH_SEED", "0")  # the same attribute order on every run: diffs show real changes
 sys.path.insert(0, "/usr/share/qgis/python/plugins")
 
 DESCRIPTION = (
@@ -25,8 +26,8 @@ HELP = {
     "AOI": "Area of interest polygons (any CRS).",
     "PATCH_SIZE": "Patch size in pixels of 10 m (default 1000: 10 km patches).",
     "PATCH_ID": "The patch to process (col_row id from the grid, e.g. 465_5079); empty: the first patch.",
-    "START_DATE": "First date, YYYY-MM-DD.",
-    "END_DATE": "Last date, YYYY-MM-DD.",
+    "START_DATE": "First date of the period (YYYY-MM-DD in qgis_process).",
+    "END_DATE": "Last date of the period, inclusive.",
     "MAX_CLOUD": "Max scene cloud cover (%) in the STAC search (default 80).",
     "STAC_URL": "STAC API (default Earth Search).",
     "COLLECTION": "STAC collection (default sentinel-2-l2a).",
@@ -39,6 +40,7 @@ HELP = {
 
 
 def build():
+    from landcover.algorithms.params import date_parameter
     from landcover.lc_plugin import download
     from qgis.core import (
         QgsProcessing,
@@ -54,7 +56,7 @@ def build():
     from qgis.core import (
         QgsProcessingModelChildParameterSource as Source,
     )
-    from qgis.PyQt.QtCore import QPointF
+    from qgis.PyQt.QtCore import QDate, QPointF
 
     model = QgsProcessingModelAlgorithm("landcover_chain", "Land cover")
     polygon = [QgsProcessing.TypeVectorPolygon]
@@ -62,8 +64,8 @@ def build():
         QgsProcessingParameterFeatureSource("AOI", "Area of interest", polygon),
         QgsProcessingParameterNumber("PATCH_SIZE", "Patch size (pixels)", QgsProcessingParameterNumber.Integer, 1000, minValue=1),
         QgsProcessingParameterString("PATCH_ID", "Patch id (empty: the first patch)", optional=True),
-        QgsProcessingParameterString("START_DATE", "Start date (YYYY-MM-DD)", "2017-01-01"),
-        QgsProcessingParameterString("END_DATE", "End date (YYYY-MM-DD)", "2017-12-31"),
+        date_parameter("START_DATE", "Start date", default=QDate(2017, 1, 1)),
+        date_parameter("END_DATE", "End date", default=QDate(2017, 12, 31)),
         QgsProcessingParameterNumber("MAX_CLOUD", "Max scene cloud cover (%)", QgsProcessingParameterNumber.Double, 80.0, minValue=0, maxValue=100),
         QgsProcessingParameterString("STAC_URL", "STAC API URL", download.DEFAULT_STAC_URL),
         QgsProcessingParameterString("COLLECTION", "Collection", download.DEFAULT_COLLECTION),
@@ -80,6 +82,7 @@ def build():
         if definition.name() in ("COLLECTION", "MAX_CLOUD", "STEP_DAYS", "SAMPLES_PER_CLASS", "N_ESTIMATORS"):
             definition = model.parameterDefinition(definition.name())
             definition.setFlags(definition.flags() | definition.FlagAdvanced)
+    model.setParameterOrder([definition.name() for definition in definitions])  # the dialog's order (else alphabetical)
 
     P, C, S = Source.fromModelParameter, Source.fromChildOutput, Source.fromStaticValue
     steps = [
@@ -94,7 +97,6 @@ def build():
                 "START_DATE": P("START_DATE"),
                 "END_DATE": P("END_DATE"),
                 "MAX_CLOUD": P("MAX_CLOUD"),
-                "BANDS": S(",".join(download.DEFAULT_BANDS)),
                 "STAC_URL": P("STAC_URL"),
                 "COLLECTION": P("COLLECTION"),
             },
@@ -166,7 +168,7 @@ def build():
         child.setChildId(child_id)
         child.setDescription(description)
         child.setPosition(QPointF(200 + 260 * (i % 5), 260 + 160 * (i // 5)))
-        for name, source in sources.items():
+        for name, source in {**defaults_of(alg), **sources}.items():
             child.addParameterSources(name, [source])
         model_outputs = {}
         for child_output, model_name in outputs.items():
@@ -179,6 +181,20 @@ def build():
         model.addChildAlgorithm(child)
     model.setHelpContent({"ALG_DESC": DESCRIPTION, "ALG_CREATOR": "lc-plugin", **HELP})
     return model
+
+
+def defaults_of(alg: str) -> dict:
+    """Every input of a step with a default, as a static value: a step's required parameters are then
+    all set (the modeler calls a model with an unset one invalid), including parameters added later."""
+    from qgis.core import QgsApplication
+    from qgis.core import QgsProcessingModelChildParameterSource as Source
+
+    algorithm = QgsApplication.processingRegistry().algorithmById(f"landcover:{alg}")
+    return {
+        definition.name(): Source.fromStaticValue(definition.defaultValue())
+        for definition in algorithm.parameterDefinitions()
+        if not definition.isDestination() and definition.defaultValue() is not None
+    }
 
 
 def main() -> None:

@@ -170,3 +170,13 @@ def test_cancel_leaves_no_output(setup):
                       monitor=Monitor(is_cancelled=cancelled))
     assert not out.exists() and not proba.exists()
     assert not [p for p in setup["folder"].iterdir() if "partial" in p.name]
+
+
+def test_stack_without_data_is_refused(setup, tmp_path):
+    """A NaN-only stack would give an all-no-data map: refused, nothing written."""
+    stack = read_stack(setup["stacks"][0])
+    empty = str(tmp_path / "nan.tif")
+    write_stack(empty, TimeStack(np.full_like(stack.data, np.nan), stack.dates, stack.bands, stack.grid))
+    with pytest.raises(LandCoverError, match="nothing to classify") as info:
+        classify_file(setup["model"], empty, str(tmp_path / "map.tif"), probabilities_out=str(tmp_path / "p.tif"))
+    assert info.value.parameter == "INPUT" and sorted(p.name for p in tmp_path.iterdir()) == ["nan.tif"]

@@ -180,13 +180,13 @@ def test_cancel_leaves_no_store(tmp_path):
     with pytest.raises(Cancelled):
         export_tiles([stack], [ref], out, tile_size=2, n_folds=2, monitor=monitor)
     assert open_tile_store(out).tile_size == 4  # the earlier store is untouched
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref_0.tif", "stack_0.tif", "t.zarr"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref_0.qml", "ref_0.tif", "ref_0.tif.aux.xml", "stack_0.tif", "t.zarr"]
 
 
 def test_without_zarr_names_the_package(tmp_path, monkeypatch):
     stack, ref = make_pair(tmp_path, 0, 8, 8)
     monkeypatch.setitem(sys.modules, "zarr", None)  # import zarr now raises ImportError
-    with pytest.raises(LandCoverError, match='pip install --user "zarr>=2.18,<3"'):
+    with pytest.raises(LandCoverError, match='pip install --target .*lc_plugin_deps.* "zarr>=2.18,<3"'):
         export_tiles([stack], [ref], str(tmp_path / "t.zarr"), tile_size=4, n_folds=2)
     monkeypatch.setitem(sys.modules, "zarr", types.SimpleNamespace(__version__="3.0.8"))
     with pytest.raises(LandCoverError, match="need zarr 2, but zarr 3.0.8"):

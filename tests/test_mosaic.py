@@ -104,7 +104,33 @@ def test_mosaic_2x2(tiles, tmp_path):
     shutil.copy(vrt, moved)
     with rasterio.open(moved) as src:
         np.testing.assert_array_equal(src.read(1), expected)
-    assert sorted(os.listdir(tmp_path / "out")) == ["mosaic.tif", "mosaic.vrt"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["mosaic.qml", "mosaic.tif", "mosaic.tif.aux.xml", "mosaic.vrt"]
+
+
+def test_class_mosaic_carries_its_legend(tiles, tmp_path):
+    """GDAL (as any GIS using it) reads the class names and colours of the VRT, the COG and a patch:
+    category names by pixel value, a thematic attribute table, the colour table; a QGIS style beside each."""
+    paths, _ = tiles
+    vrt, cog = str(tmp_path / "out" / "map.vrt"), str(tmp_path / "out" / "map_cog.tif")
+    mosaic_files(paths, vrt, cog)
+    names = ["no data", "cultivated land", "forest", "grassland", "shrubland", "water"]
+    assert [c.name for c in CLASSES] == names[1:]
+    for path in (vrt, cog, paths[0]):
+        assert gdal.Info(path, format="json")["bands"][0]["categories"] == names  # what gdalinfo shows
+        ds = gdal.Open(path)
+        band = ds.GetRasterBand(1)
+        rat = band.GetDefaultRAT()
+        assert rat.GetTableType() == gdal.GRTT_THEMATIC and rat.GetRowCount() == 5
+        assert [rat.GetNameOfCol(i) for i in range(rat.GetColumnCount())] == ["Value", "Class", "Red", "Green", "Blue"]
+        assert (rat.GetValueAsInt(4, 0), rat.GetValueAsString(4, 1)) == (5, "water")
+        assert tuple(rat.GetValueAsInt(1, i) for i in (2, 3, 4)) == (5, 73, 7)  # forest #054907
+        assert band.GetColorTable().GetColorEntry(2)[:3] == (5, 73, 7)
+    with open(tmp_path / "out" / "map_cog.qml", encoding="utf-8") as f:
+        qml = f.read()
+    assert '<paletteEntry value="5" color="#069af3" alpha="255" label="water"/>' in qml
+    assert (tmp_path / "out" / "map.qml").read_text(encoding="utf-8") == qml
+    assert sorted(os.listdir(tmp_path / "out")) == ["map.qml", "map.vrt", "map_cog.qml", "map_cog.tif", "map_cog.tif.aux.xml"]
+    assert "<CategoryNames>" in open(vrt, encoding="utf-8").read()  # inside the VRT itself
 
 
 def test_gap_and_overlap(tmp_path):

@@ -222,7 +222,7 @@ def test_empty_classification_is_a_clear_error(tmp_path):
     with pytest.raises(LandCoverError, match="no classified pixel") as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
     assert info.value.parameter == "INPUT"
-    assert sorted(os.listdir(tmp_path)) == ["map.tif", "ref.tif"]
+    assert sorted(os.listdir(tmp_path)) == ["map.qml", "map.tif", "map.tif.aux.xml", "ref.qml", "ref.tif", "ref.tif.aux.xml"]
 
 
 def test_no_overlap_is_a_clear_error(tmp_path):
@@ -269,7 +269,7 @@ def test_outputs_must_not_overwrite_inputs_and_cancel_leaves_nothing(tmp_path):
             str(tmp_path / "r.html"),
             monitor=Monitor(is_cancelled=cancel_later),
         )
-    assert sorted(os.listdir(tmp_path)) == ["map.tif", "ref.tif"]
+    assert sorted(os.listdir(tmp_path)) == ["map.qml", "map.tif", "map.tif.aux.xml", "ref.qml", "ref.tif", "ref.tif.aux.xml"]
 
 
 def _write_predictions(path, y_true: np.ndarray, y_pred: np.ndarray, ids: list[int]) -> None:

@@ -146,3 +146,13 @@ def test_outputs_may_not_overwrite_inputs(tmp_path):
         filter_scenes_file(stack, mask, stack, str(tmp_path / "b.tif"))
     with pytest.raises(LandCoverError):
         filter_scenes_file(stack, mask, str(tmp_path / "a.tif"), mask)
+
+
+def test_dates_left_out_by_the_user_are_dropped_whatever_their_clear_fraction(tmp_path):
+    dates = [dt.date(2020, 1, d) for d in (1, 2, 3)]
+    data = np.arange(3, dtype=np.float32).reshape(3, 1, 1, 1) * np.ones((3, 1, 4, 4), dtype=np.float32)
+    stack, mask = write_pair(tmp_path, data, np.zeros((3, 4, 4)), dates, patch_grid(4, 4))
+    out = str(tmp_path / "a.tif")
+    kept = filter_scenes_file(stack, mask, out, str(tmp_path / "b.tif"), min_valid_fraction=0.0, exclude_dates=[dates[1], dt.date(2021, 1, 1)])
+    assert kept == [dates[0], dates[2]]
+    assert read_stack(out).data[:, 0, 0, 0].tolist() == [0.0, 2.0]

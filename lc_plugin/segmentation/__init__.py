@@ -6,4 +6,5 @@ only onnxruntime (see ``lc_plugin.classify``).
 """
 
 ARCHITECTURES = ("tfcn", "unet", "segnet", "resunet")
+MULTIMODAL_ARCHITECTURES = ("tfcn", "unet", "resunet")  # a U-Net decoder to fuse a coarse second input into
 MODEL_TYPE = "segmentation"

@@ -22,6 +22,7 @@ from .training import FitResult, TrainConfig
 
 ONNX_OPSET = 17
 INPUT_NAME = "input"
+SECOND_INPUT_NAME = "input_2"
 OUTPUT_NAME = "probabilities"
 
 
@@ -47,19 +48,35 @@ def segmentation_metadata(
     return meta
 
 
-def to_onnx_bytes(model, n_dates: int, n_channels: int, tile_size: int) -> bytes:
-    """Trace ``model`` (eval mode, CPU) into an ONNX graph with dynamic batch, height and width."""
+def second_input_metadata(fit: FitResult, sensor: str, dates: list, bands: list[str], tile_size: int, resolution: float, primary_resolution: float) -> str:
+    """``lc_second_input``: what the graph's ``input_2`` must be, so Classify can check and cut the second stack."""
+    mean, std = fit.second_stats
+    return json.dumps({
+        "name": SECOND_INPUT_NAME, "sensor": sensor, "dates": [d.isoformat() for d in dates], "bands": list(bands),
+        "layout": "N,T,C,H,W", "tile_size": int(tile_size), "resolution": float(resolution), "primary_resolution": float(primary_resolution),
+        "fusion": "bottleneck", "normalisation": {"mean": mean, "std": std, "per": "band", "in_graph": True},
+    })
+
+
+def to_onnx_bytes(model, n_dates: int, n_channels: int, tile_size: int, second: tuple[int, int, int] | None = None) -> bytes:
+    """Trace ``model`` (eval mode, CPU) into an ONNX graph with dynamic batch, height and width; ``second`` =
+    (dates, channels, tile size) of a second input ``input_2``."""
     torch = require("torch")
     model = model.cpu().eval()
-    example = torch.zeros(1, n_dates, n_channels, tile_size, tile_size)
+    examples = (torch.zeros(1, n_dates, n_channels, tile_size, tile_size),)
+    names = [INPUT_NAME]
+    axes = {INPUT_NAME: {0: "batch", 3: "height", 4: "width"}, OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
+    if second is not None:
+        examples += (torch.zeros(1, second[0], second[1], second[2], second[2]),)
+        names.append(SECOND_INPUT_NAME)
+        axes[SECOND_INPUT_NAME] = {0: "batch", 3: "height_2", 4: "width_2"}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript exporter warns that it is legacy; the dynamo one needs onnxscript, which we do not ship.
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
-                model, (example,), buf, dynamo=False, opset_version=ONNX_OPSET, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch", 3: "height", 4: "width"}, OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}},
+                model, examples, buf, dynamo=False, opset_version=ONNX_OPSET, input_names=names, output_names=[OUTPUT_NAME], dynamic_axes=axes,
             )
         except Exception as exc:  # exporter failures are not user errors, but say what failed
             raise LandCoverError(f"Could not export the network to ONNX ({type(exc).__name__}: {exc}).") from exc

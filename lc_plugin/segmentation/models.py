@@ -77,18 +77,47 @@ class _UNetDecoder(nn.Module):
 
 
 class SegmentationNet(nn.Module):
-    """Normalise → backbone (logits) → softmax; ``logits`` is what training optimises."""
+    """Normalise → backbone (logits) → softmax; ``logits`` is what training optimises.
 
-    def __init__(self, backbone: nn.Module, mean, std) -> None:
+    With a second (coarse) modality the backbone is a ``BottleneckFusion`` and each input has its own
+    normalisation."""
+
+    def __init__(self, backbone: nn.Module, mean, std, second_stats=None) -> None:
         super().__init__()
         self.normalise = Normalise(mean, std)
+        self.normalise_2 = Normalise(*second_stats) if second_stats is not None else None
         self.backbone = backbone
 
-    def logits(self, x):
-        return self.backbone(self.normalise(x))
+    def logits(self, x, x2=None):
+        if self.normalise_2 is None:
+            return self.backbone(self.normalise(x))
+        return self.backbone(self.normalise(x), self.normalise_2(x2))
 
-    def forward(self, x):
-        return torch.softmax(self.logits(x), dim=1)
+    def forward(self, x, x2=None):
+        return torch.softmax(self.logits(x, x2), dim=1)
+
+
+class BottleneckFusion(nn.Module):
+    """A U-Net-family backbone plus a branch for a coarse second modality, fused at the bottleneck.
+
+    The coarse tile (N, T2, C2, h, w) covers the same ground as the fine tile at its own resolution (h = H·r1/r2,
+    e.g. 4 px of 300 m under 120 px of 10 m). Its dates and bands are flattened into channels, two 3×3
+    convolutions encode it at its own resolution, it is resized bilinearly to the bottleneck's size, concatenated
+    there and mixed by a 1×1 convolution; the decoder's skips then restore the fine modality's detail.
+    """
+
+    def __init__(self, backbone: nn.Module, n_dates: int, n_channels: int, width: int, bottleneck_width: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.coarse = _conv2d_block(n_dates * n_channels, width)
+        self.fuse = nn.Sequential(nn.Conv2d(bottleneck_width + width, bottleneck_width, 1, bias=False), nn.BatchNorm2d(bottleneck_width), nn.ReLU(inplace=True))
+
+    def forward(self, x, x2):
+        features = self.backbone.encode(x)
+        coarse = self.coarse(x2.flatten(1, 2))
+        coarse = torch.nn.functional.interpolate(coarse, size=features[-1].shape[-2:], mode="bilinear", align_corners=False)
+        features[-1] = self.fuse(torch.cat([features[-1], coarse], dim=1))
+        return self.backbone.decoder(features)
 
 
 class TFCN(nn.Module):
@@ -100,13 +129,17 @@ class TFCN(nn.Module):
         self.reduce = nn.ModuleList(nn.Conv3d(w, w, (n_dates, 1, 1)) for w in widths)
         self.decoder = _UNetDecoder(widths, n_classes)
 
-    def forward(self, x):
+    def encode(self, x) -> list:
+        """2-D features of each level, shallow to deep (the last is the bottleneck)."""
         x = x.permute(0, 2, 1, 3, 4)  # (N, C, T, H, W)
         features = []
         for i, encoder in enumerate(self.encoders):
             x = encoder(self.pool(x) if i else x)
             features.append(torch.relu(self.reduce[i](x)).squeeze(2))
-        return self.decoder(features)
+        return features
+
+    def forward(self, x):
+        return self.decoder(self.encode(x))
 
 
 class UNet(nn.Module):
@@ -116,13 +149,16 @@ class UNet(nn.Module):
         self.pool = nn.MaxPool2d(2)
         self.decoder = _UNetDecoder(widths, n_classes)
 
-    def forward(self, x):
+    def encode(self, x) -> list:
         x = x.flatten(1, 2)  # (N, T·C, H, W)
         features = []
         for i, encoder in enumerate(self.encoders):
             x = encoder(self.pool(x) if i else x)
             features.append(x)
-        return self.decoder(features)
+        return features
+
+    def forward(self, x):
+        return self.decoder(self.encode(x))
 
 
 def _upsample2(x):
@@ -181,24 +217,39 @@ class ResUNet(nn.Module):
         )
         self.decoder = _UNetDecoder(widths, n_classes)
 
-    def forward(self, x):
+    def encode(self, x) -> list:
         x = x.flatten(1, 2)
         features = []
         for encoder in self.encoders:
             x = encoder(x)
             features.append(x)
-        return self.decoder(features)
+        return features
+
+    def forward(self, x):
+        return self.decoder(self.encode(x))
 
 
 _BACKBONES = {"tfcn": TFCN, "unet": UNet, "segnet": SegNet, "resunet": ResUNet}
 
 
-def build_model(architecture: str, n_dates: int, n_channels: int, n_classes: int, *, width: int = 16, depth: int = 3, mean=None, std=None) -> SegmentationNet:
-    """A ``SegmentationNet`` of ``architecture`` with ``depth`` levels of widths width·2^i (depth - 1 poolings)."""
+def build_model(
+    architecture: str, n_dates: int, n_channels: int, n_classes: int, *, width: int = 16, depth: int = 3, mean=None, std=None, second=None
+) -> SegmentationNet:
+    """A ``SegmentationNet`` of ``architecture`` with ``depth`` levels of widths width·2^i (depth - 1 poolings).
+
+    ``second`` = (n_dates, n_channels, mean, std) of a coarse second modality fused at the bottleneck
+    (TFCN, U-Net and ResNet U-Net; SegNet has no U-Net decoder to fuse into)."""
     widths = [width * 2**i for i in range(depth)]
     mean = [0.0] * n_channels if mean is None else mean
     std = [1.0] * n_channels if std is None else std
-    return SegmentationNet(_BACKBONES[architecture](n_dates, n_channels, n_classes, widths), mean, std)
+    backbone = _BACKBONES[architecture](n_dates, n_channels, n_classes, widths)
+    if second is None:
+        return SegmentationNet(backbone, mean, std)
+    n_dates_2, n_channels_2, mean_2, std_2 = second
+    mean_2 = [0.0] * n_channels_2 if mean_2 is None else mean_2
+    std_2 = [1.0] * n_channels_2 if std_2 is None else std_2
+    fused = BottleneckFusion(backbone, n_dates_2, n_channels_2, width, widths[-1])
+    return SegmentationNet(fused, mean, std, (mean_2, std_2))
 
 
 def downsampling(depth: int) -> int:

@@ -35,19 +35,33 @@ class TileSet:
     bands: list[str]
     valid: object | None = None  # (N, H, W) bool
     n_folds: int | None = None  # None: the highest fold id + 1
+    x2: object | None = None  # (N, T2, C2, h, w) float32: the same tiles of a second (coarse) modality
+    second: dict | None = None  # its sensor, dates, bands, resolution and the primary resolution
 
 
-def open_tiles(path: str) -> TileSet:
-    """A tile store written by landcover:exportdataset, as a ``TileSet`` (LandCoverError DATASET otherwise)."""
+def open_tiles(path: str, second_sensor: str | None = None) -> TileSet:
+    """A tile store written by landcover:exportdataset, as a ``TileSet`` (LandCoverError DATASET otherwise),
+    with the sensor group ``second_sensor`` as the second input when given."""
     from ..dataset import open_tile_store
 
     try:
         store = open_tile_store(path)
     except LandCoverError as exc:
         raise LandCoverError(str(exc), "DATASET") from exc
-    return TileSet(
+    tiles = TileSet(
         store.inputs(), store.labels, np.asarray(store.folds), store.classes, list(store.dates), list(store.bands), store.valid, store.n_folds
     )
+    if second_sensor:
+        if second_sensor not in store.sensors[1:]:
+            others = ", ".join(store.sensors[1:]) or "none"
+            raise LandCoverError(f"The tile store has no second sensor '{second_sensor}' (its other sensors: {others}).", "SECOND_SENSOR")
+        dates, bands = store.sensor_meta(second_sensor)
+        tiles.x2 = store.inputs(second_sensor)
+        tiles.second = {
+            "sensor": second_sensor, "dates": dates, "bands": bands, "resolution": store.sensor_resolution(second_sensor),
+            "primary_resolution": store.sensor_resolution(),
+        }
+    return tiles
 
 
 def evaluate_tiles(model, tiles: TileSet, idx: np.ndarray, batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,7 +72,7 @@ def evaluate_tiles(model, tiles: TileSet, idx: np.ndarray, batch_size: int = 8) 
         part = np.sort(idx[start:start + batch_size])
         xb = take(tiles.x, part)
         t = targets(xb, take(tiles.y, part), model.classes.ids, None if tiles.valid is None else take(tiles.valid, part))
-        proba = model.predict(xb)  # (n, K, H, W)
+        proba = model.predict(xb, None if tiles.x2 is None else take(tiles.x2, part))  # (n, K, H, W)
         keep = t >= 0
         refs.append(ids[t[keep]])
         probas.append(np.moveaxis(proba, 1, -1)[keep])
@@ -72,7 +86,7 @@ def evaluate_tiles(model, tiles: TileSet, idx: np.ndarray, batch_size: int = 8) 
 def train_on_tiles(tiles: TileSet, config: TrainConfig, model_out: str, *, monitor=None) -> tuple[FitResult, dict | None, dict]:
     """Fit on the training folds, write the ONNX model, return (fit, test-fold metrics or None, report extras)."""
     from ..classify import load_model
-    from .export import save_model, segmentation_metadata, to_onnx_bytes, with_metadata
+    from .export import save_model, second_input_metadata, segmentation_metadata, to_onnx_bytes, with_metadata
 
     monitor = ensure_monitor(monitor)
     config.validate()
@@ -86,13 +100,18 @@ def train_on_tiles(tiles: TileSet, config: TrainConfig, model_out: str, *, monit
         f"{len(train_idx)} training, {len(val_idx)} validation and {len(test_idx)} test tiles of {tile_h}×{tile_w} px, "
         f"{n_dates} dates × {n_channels} bands."
     )
-    result = fit(tiles.x, tiles.y, train_idx, val_idx, tiles.classes, config, valid=tiles.valid, monitor=monitor.sub(0.0, 0.9))
+    result = fit(tiles.x, tiles.y, train_idx, val_idx, tiles.classes, config, valid=tiles.valid, x2=tiles.x2, monitor=monitor.sub(0.0, 0.9))
     overlap = int(round(tile_h * DEFAULT_OVERLAP_FRACTION))
-    meta = segmentation_metadata(
-        result, config, tiles.classes, tiles.dates, tiles.bands, tile_h, overlap,
-        {"lc_test_metrics": json.dumps({"train_class_counts": {str(k): v for k, v in result.train_counts.items()}})},
-    )
-    onx = with_metadata(to_onnx_bytes(result.model, n_dates, n_channels, tile_h), meta)
+    extra = {"lc_test_metrics": json.dumps({"train_class_counts": {str(k): v for k, v in result.train_counts.items()}})}
+    second = None
+    if tiles.x2 is not None:
+        second = tuple(tiles.x2.shape[1:4])
+        info = tiles.second
+        extra["lc_second_input"] = second_input_metadata(
+            result, info["sensor"], info["dates"], info["bands"], second[2], info["resolution"], info["primary_resolution"]
+        )
+    meta = segmentation_metadata(result, config, tiles.classes, tiles.dates, tiles.bands, tile_h, overlap, extra)
+    onx = with_metadata(to_onnx_bytes(result.model, n_dates, n_channels, tile_h, second), meta)
     save_model(onx, model_out)
     model = load_model(model_out)
     extras = {
@@ -112,8 +131,11 @@ def train_on_tiles(tiles: TileSet, config: TrainConfig, model_out: str, *, monit
     return result, metrics, extras
 
 
-def train_segmentation(dataset_path: str, model_out: str, report_out: str | None, config: TrainConfig, *, monitor=None) -> dict:
-    """File-level entry point of landcover:trainsegmentation: data set in, ONNX model and HTML report out."""
+def train_segmentation(
+    dataset_path: str, model_out: str, report_out: str | None, config: TrainConfig, *, second_sensor: str | None = None, monitor=None
+) -> dict:
+    """File-level entry point of landcover:trainsegmentation: data set in, ONNX model and HTML report out
+    (a two-input network when ``second_sensor`` names a second modality of the store)."""
     from ..report import write_report
 
     require("torch")
@@ -124,11 +146,13 @@ def train_segmentation(dataset_path: str, model_out: str, report_out: str | None
     check_not_input(model_out, [dataset_path], "OUTPUT_MODEL")
     if report_out:
         check_not_input(report_out, [dataset_path, model_out], "OUTPUT_REPORT")
-    tiles = open_tiles(dataset_path)
+    tiles = open_tiles(dataset_path, second_sensor)
     result, metrics, extras = train_on_tiles(tiles, config, model_out, monitor=monitor)
     if report_out and metrics is not None:
         dataset_name = os.path.basename(os.path.normpath(dataset_path))
         metrics["inputs"] = {"data set": dataset_name, "test fold": config.test_fold, "settings": json.dumps(config.to_dict())}
+        if second_sensor:
+            metrics["inputs"]["second modality"] = second_sensor
         extras["kind"] = "held-out"
         extras["evaluated"] = f"the pixels of the tiles of test fold {config.test_fold}, which the network never trained on"
         json_out = os.path.splitext(report_out)[0] + ".json"

@@ -21,7 +21,7 @@ from ..deps import require
 from ..errors import LandCoverError
 from ..metrics import accuracy_metrics, confusion_matrix
 from ..monitor import ensure_monitor
-from . import ARCHITECTURES
+from . import ARCHITECTURES, MULTIMODAL_ARCHITECTURES
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -137,6 +137,7 @@ class FitResult:
     train_counts: dict[int, int]
     seconds: float
     device: str
+    second_stats: tuple[list[float], list[float]] | None = None  # mean and std of the second input's channels
 
 
 def take(array, idx: np.ndarray) -> np.ndarray:
@@ -223,9 +224,11 @@ def fit(
     config: TrainConfig,
     *,
     valid=None,
+    x2=None,
     monitor=None,
 ) -> FitResult:
-    """Train ``config.architecture`` on tiles ``x`` (N, T, C, H, W) float32 NaN = no data, ``y`` (N, H, W) class ids."""
+    """Train ``config.architecture`` on tiles ``x`` (N, T, C, H, W) float32 NaN = no data, ``y`` (N, H, W) class ids;
+    ``x2`` (N, T2, C2, h, w): the same tiles of a coarse second modality (fused at the bottleneck)."""
     torch = require("torch")
     from .models import build_model, downsampling
 
@@ -253,16 +256,31 @@ def fit(
     if (counts > 0).sum() < 2:
         raise LandCoverError("The training tiles have fewer than 2 classes with labelled, valid pixels.", "DATASET")
     mean, std = channel_stats(x, train_idx)
-    model = build_model(config.architecture, n_dates, n_channels, len(class_ids), width=config.width, depth=config.depth, mean=mean, std=std).to(device)
+    second = None
+    if x2 is not None:
+        if config.architecture not in MULTIMODAL_ARCHITECTURES:
+            raise LandCoverError(
+                f"The {config.architecture} network takes one input; with a second modality use one of {', '.join(MULTIMODAL_ARCHITECTURES)}.", "ARCHITECTURE"
+            )
+        mean_2, std_2 = channel_stats(x2, train_idx)
+        second = (x2.shape[1], x2.shape[2], mean_2, std_2)
+    model = build_model(
+        config.architecture, n_dates, n_channels, len(class_ids), width=config.width, depth=config.depth, mean=mean, std=std, second=second
+    ).to(device)
     weight = torch.as_tensor(class_weight_vector(counts), device=device) if config.class_weights else None
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight, ignore_index=-1, reduction="sum")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience)
 
+    def tensor(array) -> object:
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device)
+
     def batch(idx: np.ndarray):
+        """(inputs, targets): inputs is (x,) or (x, x2), as the network's forward takes them."""
         xb = take(x, idx)
         tb = targets(xb, take(y, idx), class_ids, None if valid is None else take(valid, idx))
-        return torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32)).to(device), torch.from_numpy(tb).to(device)
+        inputs = (tensor(xb),) if x2 is None else (tensor(xb), tensor(take(x2, idx)))
+        return inputs, torch.from_numpy(tb).to(device)
 
     def evaluate(idx: np.ndarray) -> tuple[float, float]:
         """Mean loss per labelled pixel and MIoU of tiles ``idx`` (eval mode)."""
@@ -272,7 +290,7 @@ def fit(
         with torch.no_grad():
             for start in range(0, len(idx), config.batch_size):
                 xb, tb = batch(idx[start:start + config.batch_size])
-                logits = model.logits(xb)
+                logits = model.logits(*xb)
                 loss_sum += float(loss_fn(logits, tb))
                 n_pix += int((tb >= 0).sum())
                 pred = logits.argmax(dim=1).cpu().numpy()
@@ -295,7 +313,7 @@ def fit(
             if labelled == 0:
                 continue
             optimizer.zero_grad()
-            loss = loss_fn(model.logits(xb), tb)
+            loss = loss_fn(model.logits(*xb), tb)
             (loss / labelled).backward()
             optimizer.step()
             loss_sum += float(loss.detach())
@@ -330,5 +348,6 @@ def fit(
     return FitResult(
         model.cpu(), history, best_epoch, mean.tolist(), std.tolist(), class_ids,
         {cid: int(c) for cid, c in zip(class_ids, counts)}, time.perf_counter() - started, device,
+        None if second is None else (second[2].tolist(), second[3].tolist()),
     )
 

@@ -6,11 +6,13 @@ import re
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+HELP_FILE = README.parent / "resources" / "help" / "index.html"
 ALGORITHM_IDS = [
     "creategrid",
     "download",
     "importproducts",
     "buildstack",
+    "downloadolci",
     "cloudmasks",
     "filterscenes",
     "interpolate",
@@ -19,6 +21,8 @@ ALGORITHM_IDS = [
     "exportdataset",
     "trainsegmentation",
     "classify",
+    "sieve",
+    "reclassify",
     "accuracyreport",
     "mosaic",
     "splitstack",
@@ -33,16 +37,6 @@ def _algorithms():
     from qgis.core import QgsApplication
 
     return QgsApplication.processingRegistry().providerById("landcover").algorithms()
-
-
-def readme_anchors() -> set[str]:
-    """GitHub-style anchors of the README's headings plus explicit <a id> / <a name> anchors."""
-    text = README.read_text(encoding="utf-8")
-    anchors = set(re.findall(r'<a (?:id|name)="([^"]+)"', text))
-    for heading in re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE):
-        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-        anchors.add(slug)
-    return anchors
 
 
 def test_every_parameter_is_documented_in_the_help(qgis_app):
@@ -60,14 +54,33 @@ def test_every_parameter_is_documented_in_the_help(qgis_app):
 
 
 def test_icon_group_and_help_url_point_somewhere_real(qgis_app):
-    anchors = readme_anchors()
-    groups = {"data", "preparation", "training", "classification", "validation"}
+    """Groups numbered in workflow order, one icon per algorithm, Help opening the page shipped in the plugin."""
+    from landcover.algorithms.base import GROUPS
+    from qgis.PyQt.QtCore import QUrl
+
+    assert sorted(GROUPS.values()) == list(GROUPS.values()) == ["1 Data", "2 Preparation", "3 Training", "4 Classification", "5 Validation"]
+    page = HELP_FILE.read_text(encoding="utf-8")
+    icons = set()
     for algorithm in _algorithms():
         assert not algorithm.icon().isNull(), algorithm.name()
-        assert algorithm.groupId() in groups and algorithm.group().startswith("Land cover — "), algorithm.name()
-        url = algorithm.helpUrl()
-        assert url.startswith("https://") and "#" in url, url
-        assert url.split("#", 1)[1] in anchors, f"{algorithm.name()}: README has no anchor for {url}"
+        icons.add(algorithm.svgIconPath())
+        assert algorithm.group() == GROUPS[algorithm.groupId()] and "Land cover" not in algorithm.group(), algorithm.name()
+        url = QUrl(algorithm.helpUrl())
+        assert url.isLocalFile() and Path(url.toLocalFile()).samefile(HELP_FILE), url
+        assert f'id="{url.fragment()}"' in page, f"{algorithm.name()}: the help page has no section {url.fragment()}"
+    assert len(icons) == len(_algorithms()) and all(Path(p).parent.name == "icons" for p in icons)
+
+
+def test_shipped_help_page_is_current(qgis_app):
+    """resources/help/index.html is what scripts/build_help.py makes of today's help texts (`make help`)."""
+    import importlib.util
+
+    from landcover.algorithms.base import GROUPS
+
+    spec = importlib.util.spec_from_file_location("build_help", HELP_FILE.parents[2] / "scripts" / "build_help.py")
+    build_help = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_help)
+    assert HELP_FILE.read_text(encoding="utf-8") == build_help.help_html(_algorithms(), GROUPS), "run make help"
 
 
 def test_dialog_defaults_need_only_the_required_inputs(qgis_app):
@@ -107,10 +120,6 @@ def test_metadata_is_complete_for_the_plugin_repository():
         "about",
         "version",
         "author",
-        "email",
-        "homepage",
-        "tracker",
-        "repository",
         "tags",
         "icon",
         "changelog",
@@ -119,7 +128,10 @@ def test_metadata_is_complete_for_the_plugin_repository():
         assert general.get(key, "").strip(), key
     assert general["qgisMinimumVersion"] == "3.22"
     assert (README.parent / general["icon"]).is_file()
-    assert general["tracker"].startswith("https://") and general["repository"].startswith("https://")
+    # no made-up addresses: no homepage, tracker or e-mail until real ones exist (help ships in resources/help)
+    text = (README.parent / "metadata.txt").read_text(encoding="utf-8")
+    assert "example.org" not in text and "github.com/lc-plugin" not in text
+    assert not {"email", "homepage", "tracker", "repository"} & set(general)
 
 
 def test_only_the_data_itself_is_required(qgis_app):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 
 from lc_plugin.rasters import read_class_raster
 
 MODEL_ID = "model:landcover_chain"
+MODEL_FILE = Path(__file__).resolve().parents[2] / "resources" / "models" / "landcover_chain.model3"
 
 
 def test_model_is_registered_in_the_models_provider(qgis_app):
@@ -28,6 +30,23 @@ def test_model_is_registered_in_the_models_provider(qgis_app):
     # refreshing the Models provider (as saving a model does) keeps the shipped model
     registry.providerById("model").refreshAlgorithms()
     assert registry.algorithmById(MODEL_ID) is not None
+
+
+def test_shipped_model_is_valid_with_inputs_in_workflow_order(qgis_app):
+    """What the modeler's "Run Model" checks: every required parameter of every step is set; the dialog
+    lists the inputs as the chain uses them (the Start date before the End date)."""
+    from qgis.core import QgsProcessingModelAlgorithm
+
+    model = QgsProcessingModelAlgorithm()
+    assert model.fromFile(str(MODEL_FILE))
+    valid, errors = model.validate()
+    assert valid and not errors, errors
+    for child_id in model.childAlgorithms():
+        assert model.validateChildAlgorithm(child_id) == (True, [])
+    names = [d.name() for d in model.parameterDefinitions() if not d.isDestination()]
+    assert names[:5] == ["AOI", "PATCH_SIZE", "PATCH_ID", "START_DATE", "END_DATE"]
+    assert names.index("REFERENCE") < names.index("REFERENCE_FIELD") < names.index("N_ESTIMATORS")
+    assert model.parameterDefinition("START_DATE").type() == "datetime"
 
 
 def test_model_runs_the_chain_on_one_patch(qgis_app, demo_scene, tmp_path, monkeypatch):

@@ -174,3 +174,47 @@ def test_valid_count_is_counted_and_shown_as_a_gradient(project, stack, tmp_path
     assert isinstance(layer.renderer(), QgsSingleBandPseudoColorRenderer)
     items = layer.renderer().shader().rasterShaderFunction().colorRampItemList()
     assert items[0].value == 0 and items[-1].value == 3 and items[0].color.name() == "#d7191c"
+
+
+def test_probabilities_load_unchecked_below_the_map(project, stack, tmp_path):
+    """Processing adds its outputs in file-name order (here the map first, so the ramp would land on top):
+    the probabilities end up under the class map and unchecked, so the canvas shows the classes."""
+    from qgis.core import QgsPalettedRasterRenderer, QgsSingleBandPseudoColorRenderer
+
+    ref = run_and_load("rasterizereference", {"REFERENCE": str(LULC), "FIELD": "LULC_ID", "GRID": stack, "OUTPUT": str(tmp_path / "ref.tif")}, project)
+    interp = run_and_load("interpolate", {"INPUT": stack, "STEP_DAYS": 40, "OUTPUT": str(tmp_path / "i.tif")}, project)
+    train = {"INPUT": [interp["OUTPUT"]], "REFERENCE": [ref["OUTPUT"]], "N_ESTIMATORS": 5, "SAMPLES_PER_CLASS": 200, "DROP_EMPTY_CLASSES": True}
+    model = run_and_load("train", {**train, "OUTPUT_MODEL": str(tmp_path / "m.onnx")}, project)["OUTPUT_MODEL"]
+    project.clear()
+    map_path, proba_path = str(tmp_path / "a_map.tif"), str(tmp_path / "b_proba.tif")
+    run_and_load("classify", {"INPUT": interp["OUTPUT"], "MODEL": model, "OUTPUT": map_path, "OUTPUT_PROBABILITIES": proba_path}, project)
+    order = [node.layer() for node in project.layerTreeRoot().findLayers()]
+    assert [layer.source() for layer in order] == [map_path, proba_path]
+    nodes = project.layerTreeRoot().findLayers()
+    assert isinstance(order[0].renderer(), QgsPalettedRasterRenderer) and nodes[0].itemVisibilityChecked()
+    assert isinstance(order[1].renderer(), QgsSingleBandPseudoColorRenderer) and not nodes[1].itemVisibilityChecked()
+    assert "(band 1 = " in order[1].name()
+
+
+def test_mosaic_cog_opened_by_hand_shows_the_class_legend(project, stack, tmp_path):
+    """A class mosaic opened as a plain raster (not through the plugin) gets its .qml: one legend entry per class,
+    not 256 unnamed colour-table entries."""
+    from qgis.core import QgsPalettedRasterRenderer, QgsRasterLayer
+
+    ref = run_and_load("rasterizereference", {"REFERENCE": str(LULC), "FIELD": "LULC_ID", "GRID": stack, "OUTPUT": str(tmp_path / "ref.tif")}, project)
+    vrt, cog = str(tmp_path / "mosaic.vrt"), str(tmp_path / "mosaic_cog.tif")
+    run_and_load("mosaic", {"INPUT": [ref["OUTPUT"]], "OUTPUT_VRT": vrt, "OUTPUT_COG": cog}, project)
+    project.clear()
+    for path in (cog, vrt):
+        layer = QgsRasterLayer(path, "by hand")
+        assert layer.isValid()
+        renderer = layer.renderer()
+        assert isinstance(renderer, QgsPalettedRasterRenderer), renderer.type()
+        classes = {c.value: (c.label, c.color.name()) for c in renderer.classes()}
+        assert classes[2] == ("forest", "#054907") and classes[3][0] == "grassland"
+        assert len(classes) < 20 and all(label for label, _ in classes.values())
+    # without the .qml, QGIS still reads the names GDAL keeps (category names in the .aux.xml) with the colour table
+    Path(cog).with_suffix(".qml").unlink()
+    unstyled = QgsRasterLayer(cog, "no style")
+    classes = {c.value: c.label for c in unstyled.renderer().classes()}
+    assert classes[2] == "forest" and classes[0] == "no data" and len(classes) == 256  # GeoTIFF palettes have 256 entries
