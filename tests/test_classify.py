@@ -176,7 +176,7 @@ def test_stack_without_data_is_refused(setup, tmp_path):
     """A NaN-only stack would give an all-no-data map: refused, nothing written."""
     stack = read_stack(setup["stacks"][0])
     empty = str(tmp_path / "nan.tif")
-    write_stack(empty, TimeStack(np.full_like(stack.data, np.nan), stack.dates, stack.bands, stack.grid))
+    write_stack(empty, TimeStack(np.full_like(stack.data, np.nan), stack.dates, stack.bands, stack.grid, stack.tags))
     with pytest.raises(LandCoverError, match="nothing to classify") as info:
         classify_file(setup["model"], empty, str(tmp_path / "map.tif"), probabilities_out=str(tmp_path / "p.tif"))
     assert info.value.parameter == "INPUT" and sorted(p.name for p in tmp_path.iterdir()) == ["nan.tif"]
