@@ -19,10 +19,6 @@ from .errors import LandCoverError
 from .rasters import Grid, read_stack_info
 
 TAG_CLOUD_MASKED = "LC_CLOUD_MASKED"
-UNMASKED_NOTE = (
-    "{n} of the stacks had never been cloud-masked (no cloud-mask provenance, no cloud mask given) and were accepted "
-    "with ALLOW_UNMASKED: clouds and their shadows may be among the {what}."
-)
 
 
 def cloud_provenance(tags: dict[str, str]) -> str | None:
