@@ -49,6 +49,8 @@ SOURCES = ["stac", "sentinelhub"]
 DEFAULT_THREADS = 4
 TAG_REQUEST = "LC_DOWNLOAD_REQUEST"
 CACHE_DIRNAME = ".lc_cache"
+# Seconds a cancelled download waits for the reads in flight before it gives up on them.
+IN_FLIGHT_GRACE_S = 0.8
 
 
 def make_source(
@@ -269,10 +271,12 @@ def _download_patch(
                     monitor.info(f"Patch {patch.id}: {dates[ti]} ({done}/{t}) {ids}, {coverage[ti]:.0%} covered")
                     progress.update(done / t)
         except BaseException:
-            # Do not wait for reads in flight (a slow request could take a minute): they see the
-            # flag before their next band, and their results are dropped.
+            # Reads in flight see the flag before their next band and their results are dropped.
+            # Wait for them a little (not a minute for a slow request): a process that exits right
+            # after a cancel (qgis_process on SIGINT) can crash if GDAL threads still read.
             cancel.set()
             executor.shutdown(wait=False, cancel_futures=True)
+            wait(list(pending), timeout=IN_FLIGHT_GRACE_S)
             raise
         executor.shutdown(wait=True)
         used = [[s.id for s in f.used] for f in frames]
