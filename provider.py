@@ -8,6 +8,7 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .algorithms import ALGORITHMS
+from .algorithms.faults import headless_defaults
 
 ICON = os.path.join(os.path.dirname(__file__), "resources", "icon.svg")
 
@@ -29,6 +30,7 @@ class LandCoverProvider(QgsProcessingProvider):
         return ICON
 
     def loadAlgorithms(self) -> None:  # noqa: N802
+        headless_defaults()
         for algorithm_class in ALGORITHMS:
             self.addAlgorithm(algorithm_class())
 

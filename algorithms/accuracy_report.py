@@ -37,6 +37,13 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         "(also for a map), the feature importance (gain, split) as a band × date heat map, the training samples per "
         "class and the cross-validation of Train classifier. The confusion matrix is also written as "
         "&lt;JSON name&gt;_confusion.csv.<br>"
+        "The report leads with the estimate that does not leak (held-out blocks or patches, else the model's spatial "
+        "cross-validation) and says why any other figure is not it; it states the sampling, split, sample sizes and "
+        "reference (methods paragraph), prints the error matrix with row and column totals and overall, user's and "
+        "producer's accuracy with 95 % confidence intervals (Wilson; for a reference of points, e.g. from Sample design, "
+        "the Olofsson et al. 2014 estimators of a sample stratified by map class), n/a where undefined, and warns when the "
+        "evaluated pixels lie in the blocks the model was trained on (give the MODEL). Every figure is also written as "
+        "SVG beside the HTML. <b>Title</b> (TITLE, optional, default a description of the assessment).<br>"
         "Outputs: <b>Report (HTML)</b> (OUTPUT_HTML) and <b>Report (JSON)</b> (OUTPUT_JSON), by default temporary files; "
         "OVERALL_ACCURACY, KAPPA and WEIGHTED_F1 as numbers.<br>"
         "Example: <code>qgis_process run landcover:accuracyreport -- INPUT=map.tif REFERENCE=ref.tif "
@@ -49,6 +56,7 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
     PREDICTIONS = "PREDICTIONS"
     MODEL = "MODEL"
     PROBABILITIES = "PROBABILITIES"
+    TITLE = "TITLE"
     OUTPUT_HTML = "OUTPUT_HTML"
     OUTPUT_JSON = "OUTPUT_JSON"
 
@@ -61,6 +69,7 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
             QgsProcessingParameterFile(self.MODEL, self.tr("Model (class names and colours for the test predictions)"), extension="onnx", optional=True)
         )
         self.addParameter(QgsProcessingParameterRasterLayer(self.PROBABILITIES, self.tr("Class probabilities of the map (for ROC curves)"), optional=True))
+        self.addParameter(QgsProcessingParameterString(self.TITLE, self.tr("Title"), optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Report (HTML)"), self.tr("HTML files (*.html)")))
         self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_JSON, self.tr("Report (JSON)"), self.tr("JSON files (*.json)")))
         for key, label in (("OVERALL_ACCURACY", "Overall accuracy"), ("KAPPA", "Cohen's kappa"), ("WEIGHTED_F1", "Weighted F1")):
@@ -70,10 +79,11 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         html = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
         json_out = self.parameterAsFileOutput(parameters, self.OUTPUT_JSON, context)
         predictions = self.parameterAsFile(parameters, self.PREDICTIONS, context)
+        title = self.parameterAsString(parameters, self.TITLE, context).strip() or None
         reference = self.parameterAsLayer(parameters, self.REFERENCE, context)
         if predictions:
             model = self.parameterAsFile(parameters, self.MODEL, context)
-            metrics = report.predictions_report_file(predictions, json_out, html, model_path=model or None, monitor=monitor)
+            metrics = report.predictions_report_file(predictions, json_out, html, model_path=model or None, title=title, monitor=monitor)
         elif reference is not None and self.parameterAsRasterLayer(parameters, self.INPUT, context) is not None:
             uri = QgsProviderRegistry.instance().decodeUri(reference.providerType(), reference.source())
             metrics = report.accuracy_report_file(
@@ -85,12 +95,17 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
                 reference_layer=uri.get("layerName") or None,
                 model_path=self.parameterAsFile(parameters, self.MODEL, context) or None,
                 probabilities_path=self.optional_raster_path(parameters, self.PROBABILITIES, context),
+                title=title,
                 monitor=monitor,
             )
         else:
             raise QgsProcessingException(
                 f"{self.INPUT}: give a land-cover map and a {self.REFERENCE}, or the {self.PREDICTIONS} CSV written by Train classifier."
             )
+        lead = metrics["assessment"]["lead"]
+        feedback.pushInfo(f"{lead['label']}: {report.lead_value(lead)}. {lead['why']}")
+        for warning in metrics["assessment"]["warnings"]:
+            feedback.reportError(warning, fatalError=False)
         feedback.pushInfo(f"Overall accuracy {metrics['overall_accuracy']:.4f}, kappa {metrics['kappa']:.4f}, n = {metrics['n']}")
         return {
             self.OUTPUT_HTML: html,

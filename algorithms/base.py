@@ -21,6 +21,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from ..lc_plugin.errors import Cancelled, LandCoverError
 from ..lc_plugin.monitor import Monitor
+from . import faults
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
@@ -94,15 +95,45 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self) -> LandCoverAlgorithm:  # noqa: N802
         return type(self)()
 
+    def checkParameterValues(self, parameters, context: QgsProcessingContext):  # noqa: N802
+        """QGIS's checks, preceded by ours for what QGIS words vaguely: a number out of range
+        (QGIS: "Incorrect parameter value") and a raster file that is empty, not a raster or
+        truncated (QGIS: "not found"). Inputs are opened without writing GDAL's .aux.xml beside them."""
+        with faults.reading_inputs():
+            problem = (
+                faults.check_numbers(self, parameters)
+                or faults.check_raster_files(self, parameters)
+                or faults.check_files(self, parameters)
+            )
+            if problem:
+                return False, faults.report_failure(self, problem, printed_by_qgis=True)
+            return super().checkParameterValues(parameters, context)
+
     def processAlgorithm(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict:  # noqa: N802
+        """Run the step; SIGTERM/SIGINT cancel it (outputs removed, exit code 1) and every failure
+        becomes one clear QgsProcessingException that names the parameter, never a secret."""
+        faults.engine_defaults()
         monitor = Monitor(feedback.setProgress, feedback.isCanceled, feedback.pushInfo)
-        try:
-            result = self.run_step(parameters, context, feedback, monitor)
-        except LandCoverError as exc:
-            prefix = f"{exc.parameter}: " if exc.parameter else ""
-            raise QgsProcessingException(prefix + str(exc)) from exc
-        except Cancelled as exc:
-            raise QgsProcessingException("Cancelled by the user; no output was written.") from exc
+        finished = False
+        with faults.stop_on_signals(feedback) as caught:
+            try:
+                result = self.run_step(parameters, context, feedback, monitor)
+                finished = True
+                if caught:  # the signal came after the last cancel check: the exit code still says stopped
+                    raise Cancelled(caught[0])
+            except LandCoverError as exc:
+                parameter = exc.parameter or faults.parameter_named_in(self, parameters, str(exc))
+                prefix = f"{parameter}: " if parameter else ""
+                raise QgsProcessingException(faults.report_failure(self, prefix + str(exc))) from None
+            except Cancelled as exc:
+                who = f"Stopped by {caught[0]}" if caught else "Cancelled by the user"
+                what = "the outputs were already written" if finished else "no output was written"
+                raise QgsProcessingException(faults.report_failure(self, f"{who}; {what}.")) from exc
+            except QgsProcessingException as exc:  # raised by an algorithm's own parameter checks
+                raise QgsProcessingException(faults.report_failure(self, str(exc))) from None
+            except faults.IO_ERRORS as exc:
+                message = faults.describe_io_error(self, parameters, exc)
+                raise QgsProcessingException(faults.report_failure(self, message)) from None
         self.style_outputs(result, context)
         return result
 
@@ -116,7 +147,8 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
 
     def raster_path(self, parameters, name: str, context: QgsProcessingContext) -> str:
         """Local file path of a raster parameter (the engine reads files, not QGIS layers)."""
-        layer = self.parameterAsRasterLayer(parameters, name, context)
+        with faults.reading_inputs():
+            layer = self.parameterAsRasterLayer(parameters, name, context)
         if layer is None:
             raise QgsProcessingException(self.invalidRasterError(parameters, name))
         path = layer.source().split("|")[0]
@@ -130,7 +162,8 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         return self.raster_path(parameters, name, context)
 
     def raster_paths(self, parameters, name: str, context: QgsProcessingContext, required: bool = True) -> list[str]:
-        layers = self.parameterAsLayerList(parameters, name, context)
+        with faults.reading_inputs():
+            layers = self.parameterAsLayerList(parameters, name, context)
         paths = [layer.source().split("|")[0] for layer in layers]
         if not paths and required:
             raise QgsProcessingException(f"{name}: choose at least one raster.")

@@ -64,7 +64,7 @@ class BuildStackAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterString(self.BANDS, self.tr("Band names of each file (empty: from the files)"), "", optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(self.GRID, self.tr("Grid of this raster (empty: the first file's)"), optional=True))
         advanced = [
-            QgsProcessingParameterNumber(self.SCALE, self.tr("Scale (0: automatic)"), QgsProcessingParameterNumber.Double, 0.0),
+            QgsProcessingParameterNumber(self.SCALE, self.tr("Scale (0: automatic)"), QgsProcessingParameterNumber.Double, 0.0, minValue=0.0),
             QgsProcessingParameterNumber(self.OFFSET, self.tr("Offset"), QgsProcessingParameterNumber.Double, 0.0),
         ]
         for parameter in advanced:

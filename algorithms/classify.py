@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qgis.core import (
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -28,6 +29,10 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
         "modality's stack at its own resolution in the same CRS, e.g. the OLCI stack of Sentinel-3 OLCI time series "
         "(landcover:downloadolci); its dates, bands and resolution must be the model's, else the algorithm refuses and says "
         "what differs.<br>"
+        "<b>Cloud mask</b> (CLOUD_MASK, optional, default none): a cloud mask stack of the stack's dates (or one date); "
+        "pixels cloudy or without data on any of its dates become no data in the map. A stack that was never cloud-masked "
+        "(not made by Temporal interpolation with a cloud mask, no CLOUD_MASK) is refused unless <b>Accept a stack never "
+        "cloud-masked</b> (ALLOW_UNMASKED, default no) is set; the map's metadata then says so.<br>"
         "<b>Model</b> (MODEL): the .onnx file. <b>Block rows</b> (BLOCK_ROWS, advanced, default 256): rows per block (pixel models).<br>"
         "Outputs: the <b>Land-cover map</b> (OUTPUT: UInt8, 0 = no data, loaded with the model's class colours and "
         "names) and, optionally, <b>Class probabilities</b> (OUTPUT_PROBABILITIES, default not written: one band per "
@@ -40,6 +45,8 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
     INPUT_2 = "INPUT_2"
     MODEL = "MODEL"
     BLOCK_ROWS = "BLOCK_ROWS"
+    CLOUD_MASK = "CLOUD_MASK"
+    ALLOW_UNMASKED = "ALLOW_UNMASKED"
     OUTPUT = "OUTPUT"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
 
@@ -47,6 +54,8 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Interpolated time stack")))
         self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx"))
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT_2, self.tr("Second stack (two-input networks)"), optional=True))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.CLOUD_MASK, self.tr("Cloud mask stack"), optional=True))
+        self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_UNMASKED, self.tr("Accept a stack never cloud-masked"), False))
         rows = QgsProcessingParameterNumber(self.BLOCK_ROWS, self.tr("Block rows"), QgsProcessingParameterNumber.Integer, 256, minValue=1)
         rows.setFlags(rows.flags() | rows.FlagAdvanced)
         self.addParameter(rows)
@@ -65,6 +74,8 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
             second_path=self.optional_raster_path(parameters, self.INPUT_2, context),
             probabilities_out=probabilities,
             block_rows=self.parameterAsInt(parameters, self.BLOCK_ROWS, context),
+            mask_path=self.optional_raster_path(parameters, self.CLOUD_MASK, context),
+            allow_unmasked=self.parameterAsBoolean(parameters, self.ALLOW_UNMASKED, context),
             monitor=monitor,
         )
         feedback.pushInfo("Classes: " + ", ".join(f"{c.id} {c.name}" for c in classes))

@@ -28,6 +28,8 @@ class CreateGridAlgorithm(LandCoverAlgorithm):
         "<b>Patch size (pixels)</b> (PATCH_SIZE, default 1000) and <b>Resolution (m)</b> (RESOLUTION, default 10): "
         "10 km patches.<br>"
         "<b>Buffer (pixels)</b> (BUFFER, advanced, default 0): extra margin around every patch (overlap between neighbours).<br>"
+        "<b>Max patches</b> (MAX_PATCHES, advanced, default 10000): an AOI that needs more patches is refused before "
+        "anything is written, with the count it would need.<br>"
         "<b>Patch grid</b> (OUTPUT): a GeoPackage with fields patch_id, col, row, crs, resolution, width_px, height_px.<br>"
         "Example: <code>qgis_process run landcover:creategrid -- AOI=aoi.gpkg PATCH_SIZE=1000 OUTPUT=grid.gpkg</code>"
     )
@@ -37,6 +39,7 @@ class CreateGridAlgorithm(LandCoverAlgorithm):
     PATCH_SIZE = "PATCH_SIZE"
     RESOLUTION = "RESOLUTION"
     BUFFER = "BUFFER"
+    MAX_PATCHES = "MAX_PATCHES"
     OUTPUT = "OUTPUT"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
@@ -47,6 +50,11 @@ class CreateGridAlgorithm(LandCoverAlgorithm):
         buffer = QgsProcessingParameterNumber(self.BUFFER, self.tr("Buffer (pixels)"), QgsProcessingParameterNumber.Integer, 0, minValue=0)
         buffer.setFlags(buffer.flags() | buffer.FlagAdvanced)
         self.addParameter(buffer)
+        limit = QgsProcessingParameterNumber(
+            self.MAX_PATCHES, self.tr("Max patches"), QgsProcessingParameterNumber.Integer, grid.DEFAULT_MAX_PATCHES, minValue=1
+        )
+        limit.setFlags(limit.flags() | limit.FlagAdvanced)
+        self.addParameter(limit)
         self.addParameter(QgsProcessingParameterVectorDestination(self.OUTPUT, self.tr("Patch grid"), QgsProcessing.TypeVectorPolygon))
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
@@ -61,6 +69,7 @@ class CreateGridAlgorithm(LandCoverAlgorithm):
             patch_px=self.parameterAsInt(parameters, self.PATCH_SIZE, context),
             resolution=self.parameterAsDouble(parameters, self.RESOLUTION, context),
             buffer_px=self.parameterAsInt(parameters, self.BUFFER, context),
+            max_patches=self.parameterAsInt(parameters, self.MAX_PATCHES, context),
             monitor=monitor,
         )
         feedback.pushInfo(f"{count} patches written to {out}")

@@ -68,7 +68,7 @@ class ExportDatasetAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(self.TILE_SIZE, self.tr("Tile size (pixels)"), integer, 64, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(self.OVERLAP, self.tr("Overlap (pixels)"), integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterNumber(self.FOLDS, self.tr("Folds"), integer, 5, minValue=2))
-        self.addParameter(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), integer, 0))
+        self.addParameter(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), integer, 0, minValue=0))
         self.addParameter(QgsProcessingParameterString(self.AREA, self.tr("Area name"), "aoi"))
         self.addParameter(QgsProcessingParameterString(self.SENSOR, self.tr("Sensor name"), "S2L2A"))
         self.addParameter(

@@ -7,13 +7,16 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
+    QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
 )
 
-from ..lc_plugin import corine, reference
+from ..lc_plugin import corine, legends, reference
 from .base import LandCoverAlgorithm
+
+ZERO_CHOICES_LABELS = ["refuse (0 means no data)", "shift every id up by one", "burn 0 as no data"]
 
 
 class RasterizeReferenceAlgorithm(LandCoverAlgorithm):
@@ -24,9 +27,19 @@ class RasterizeReferenceAlgorithm(LandCoverAlgorithm):
         "Burns a reference land-cover polygon layer onto the pixel grid of a patch (any raster of it, e.g. its time "
         "stack), so that pixels can be sampled for training and validation.<br>"
         "<b>Reference polygons</b> (REFERENCE): any CRS (reprojected).<br>"
-        "<b>Class field</b> (FIELD): integer class ids 1–255 (0 = no data).<br>"
-        "<b>Class name field</b> (NAME_FIELD): optional, names for the legend (default: a field named like the class "
-        "field with _NAME, else the eo-learn Slovenian legend).<br>"
+        "<b>Class field</b> (FIELD): integer class ids 1–255, or text (class names, numbered 1…n in sorted order, the text "
+        "becoming the class name; or codes of the chosen legend, e.g. CORINE's Code_18 \"311\").<br>"
+        "<b>Class id 0</b> (ZERO_ID, default 0 = refuse): 0 means no data in a class raster, so a field holding 0 (as QGIS's "
+        "<i>Add unique value index field</i> writes it) is refused unless the layer's name field leaves the id-0 polygons "
+        "unnamed (eo-learn's LULC); 1 = shift every id up by one (0 → 1, 1 → 2, …); 2 = burn 0 as no data.<br>"
+        "<b>Class name field</b> (NAME_FIELD) and <b>Class colour field</b> (COLOR_FIELD, #rrggbb): optional (default: a "
+        "field named like the class field with _NAME for names; no colour field).<br>"
+        "<b>Legend file</b> (LEGEND_FILE, optional): CSV rows id,name,color or a QGIS QML style (paletted raster or "
+        "categorized vector).<br>"
+        "<b>Built-in legend</b> (LEGEND, default 0 = none): 1 eo-learn Slovenia LULC, 2 ESA WorldCover 2021, 3 CORINE Land "
+        "Cover level 3 (codes 111–523 become the CLC raster's grid codes 1–44, as CLC_LEGEND 1 below does). A legend is never applied unless chosen; "
+        "classes without a name are called \"class &lt;id&gt;\" and get a colour that means something when their name is "
+        "recognised (water blue, forest green, …), else a distinct palette colour.<br>"
         "<b>Grid of</b> (GRID): the raster whose grid the output takes.<br>"
         "<b>Erosion (pixels)</b> (EROSION, default 1): shrinks every class region by this radius to drop mixed border "
         "pixels (the seeds used 1).<br>"
@@ -45,6 +58,10 @@ class RasterizeReferenceAlgorithm(LandCoverAlgorithm):
     REFERENCE = "REFERENCE"
     FIELD = "FIELD"
     NAME_FIELD = "NAME_FIELD"
+    COLOR_FIELD = "COLOR_FIELD"
+    LEGEND = "LEGEND"
+    LEGEND_FILE = "LEGEND_FILE"
+    ZERO_ID = "ZERO_ID"
     GRID = "GRID"
     EROSION = "EROSION"
     CLC_LEGEND = "CLC_LEGEND"
@@ -53,8 +70,12 @@ class RasterizeReferenceAlgorithm(LandCoverAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterFeatureSource(self.REFERENCE, self.tr("Reference polygons"), [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterField(self.FIELD, self.tr("Class field (integer id)"), parentLayerParameterName=self.REFERENCE))
+        self.addParameter(QgsProcessingParameterField(self.FIELD, self.tr("Class field (integer id or text)"), parentLayerParameterName=self.REFERENCE))
+        self.addParameter(QgsProcessingParameterEnum(self.ZERO_ID, self.tr("Class id 0 in the field"), ZERO_CHOICES_LABELS, defaultValue=0))
         self.addParameter(QgsProcessingParameterField(self.NAME_FIELD, self.tr("Class name field"), parentLayerParameterName=self.REFERENCE, optional=True))
+        self.addParameter(QgsProcessingParameterField(self.COLOR_FIELD, self.tr("Class colour field"), parentLayerParameterName=self.REFERENCE, optional=True))
+        self.addParameter(QgsProcessingParameterFile(self.LEGEND_FILE, self.tr("Legend file (CSV id,name,color or QML)"), optional=True))
+        self.addParameter(QgsProcessingParameterEnum(self.LEGEND, self.tr("Built-in legend"), list(legends.LEGEND_LABELS), defaultValue=0))
         self.addParameter(QgsProcessingParameterRasterLayer(self.GRID, self.tr("Grid of (a raster of the patch)")))
         self.addParameter(QgsProcessingParameterNumber(self.EROSION, self.tr("Erosion (pixels)"), QgsProcessingParameterNumber.Integer, 1, minValue=0))
         self.addParameter(
@@ -81,10 +102,19 @@ class RasterizeReferenceAlgorithm(LandCoverAlgorithm):
                 self.raster_path(parameters, self.GRID, context),
                 out,
                 layer=layer,
-                name_field=self.parameterAsString(parameters, self.NAME_FIELD, context) or None,
+                options=self.class_options(parameters, context),
                 erosion_px=self.parameterAsInt(parameters, self.EROSION, context),
                 monitor=monitor,
             )
         feedback.pushInfo("Classes: " + ", ".join(f"{c.id} {c.name}" for c in classes))
         self.style_as_classes(context, out)
         return {self.OUTPUT: out}
+
+    def class_options(self, parameters, context) -> reference.ClassOptions:
+        return reference.ClassOptions(
+            name_field=self.parameterAsString(parameters, self.NAME_FIELD, context) or None,
+            color_field=self.parameterAsString(parameters, self.COLOR_FIELD, context) or None,
+            legend=legends.LEGEND_CHOICES[self.parameterAsEnum(parameters, self.LEGEND, context)],
+            legend_file=self.parameterAsFile(parameters, self.LEGEND_FILE, context) or None,
+            zero=reference.ZERO_CHOICES[self.parameterAsEnum(parameters, self.ZERO_ID, context)],
+        )

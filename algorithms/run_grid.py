@@ -20,9 +20,11 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..lc_plugin import batch
+from ..lc_plugin import batch, legends, reference
+from ..lc_plugin.redaction import has_redaction, redact_url
 from .base import LandCoverAlgorithm
 from .params import END_DATE, START_DATE, add_date_parameters, bands_parameter, date_range
+from .rasterize_reference import ZERO_CHOICES_LABELS
 
 
 class RunGridAlgorithm(LandCoverAlgorithm):
@@ -54,11 +56,15 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         "(KEEP_INTERMEDIATES, default off) runs the separate steps instead and keeps their files (cloud masks, the "
         "filtered stack as a VRT, the interpolated stack).<br>"
         "<b>Reference</b> (REFERENCE, optional, default none) and its class field (REFERENCE_FIELD, default empty): "
-        "rasterized per patch when given.<br>"
+        "rasterized per patch when given; <b>Class id 0</b> (REFERENCE_ZERO_ID, default 0 = refuse; 1 shift every id up "
+        "by one; 2 burn 0 as no data) and <b>Built-in legend</b> (REFERENCE_LEGEND, default 0 = none; 1 Slovenia, 2 "
+        "WorldCover 2021, 3 CORINE level 3) as in <i>Rasterize reference</i>.<br>"
         "<b>Executor</b> (EXECUTOR: <i>sequential</i> (default), <i>local processes</i> or <i>Dask</i>; 0, 1, 2 in "
         "qgis_process), <b>Workers</b> (WORKERS, default 2), "
         "<b>Dask scheduler address</b> (SCHEDULER, optional, default empty: a local Dask cluster of WORKERS processes; the "
         "workers must see the grid, model and run folder at the same paths).<br>"
+        "<b>Accept failed patches</b> (ALLOW_FAILURES, default false): when patches fail the run ends with an error "
+        "(exit code 1) after writing the report and the mosaic of the others; true ends it normally.<br>"
         "<b>Run folder</b> (RUN_FOLDER). Outputs: the mosaic COG (OUTPUT_MOSAIC), the report (OUTPUT_REPORT), "
         "DONE and FAILED counts.<br>"
         "Example: <code>qgis_process run landcover:rungrid -- GRID=grid.gpkg MODEL=model.onnx START_DATE=2017-01-01 "
@@ -79,9 +85,12 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     KEEP_INTERMEDIATES = "KEEP_INTERMEDIATES"
     REFERENCE = "REFERENCE"
     REFERENCE_FIELD = "REFERENCE_FIELD"
+    REFERENCE_ZERO_ID = "REFERENCE_ZERO_ID"
+    REFERENCE_LEGEND = "REFERENCE_LEGEND"
     EXECUTOR = "EXECUTOR"
     WORKERS = "WORKERS"
     SCHEDULER = "SCHEDULER"
+    ALLOW_FAILURES = "ALLOW_FAILURES"
     RUN_FOLDER = "RUN_FOLDER"
     OUTPUT_MOSAIC = "OUTPUT_MOSAIC"
     OUTPUT_REPORT = "OUTPUT_REPORT"
@@ -125,12 +134,15 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(self.REFERENCE, self.tr("Reference polygons"), polygons, optional=True))
         self.addParameter(
             QgsProcessingParameterField(
-                self.REFERENCE_FIELD, self.tr("Reference class field (integer id)"), parentLayerParameterName=self.REFERENCE, optional=True
+                self.REFERENCE_FIELD, self.tr("Reference class field (integer id or text)"), parentLayerParameterName=self.REFERENCE, optional=True
             )
         )
+        self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_ZERO_ID, self.tr("Class id 0 in the reference field"), ZERO_CHOICES_LABELS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_LEGEND, self.tr("Reference legend"), list(legends.LEGEND_LABELS), defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(self.WORKERS, self.tr("Workers"), QgsProcessingParameterNumber.Integer, 2, minValue=1))
         self.addParameter(QgsProcessingParameterString(self.SCHEDULER, self.tr("Dask scheduler address (empty: local cluster)"), "", optional=True))
+        self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_FAILURES, self.tr("Accept failed patches (end normally)"), False))
         self.addParameter(QgsProcessingParameterFolderDestination(self.RUN_FOLDER, self.tr("Run folder")))
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT_MOSAIC, self.tr("Land-cover mosaic")))
         self.addOutput(QgsProcessingOutputHtml(self.OUTPUT_REPORT, self.tr("Run report")))
@@ -144,6 +156,14 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         if file:
             params = batch.BatchParameters.load(file)
             params.grid, params.grid_layer, params.model = grid, layer, model
+            if has_redaction(params.stac_url):  # saved without its secret: take it from STAC_URL
+                given = self.parameterAsString(parameters, self.STAC_URL, context).strip()
+                if redact_url(given) != params.stac_url:
+                    raise QgsProcessingException(
+                        f"{self.STAC_URL}: the parameters file holds the STAC URL without its credentials ({params.stac_url}); "
+                        "give the full URL in STAC_URL."
+                    )
+                params.stac_url = given
         else:
             start, end = date_range(self, parameters, context)
             if start is None or end is None:
@@ -165,6 +185,8 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 cloud_resolution=self.parameterAsDouble(parameters, self.PROCESSING_RESOLUTION, context),
                 reference=self.reference_file(parameters, context, feedback),
                 reference_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context).strip() or None,
+                reference_zero=reference.ZERO_CHOICES[self.parameterAsEnum(parameters, self.REFERENCE_ZERO_ID, context)],
+                reference_legend=legends.LEGEND_CHOICES[self.parameterAsEnum(parameters, self.REFERENCE_LEGEND, context)],
             )
         params.keep_intermediates = self.parameterAsBool(parameters, self.KEEP_INTERMEDIATES, context)
         run_folder = self.parameterAsString(parameters, self.RUN_FOLDER, context)
@@ -178,6 +200,11 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         )
         for pid in result.failed:
             feedback.reportError(f"Patch {pid} failed; see {result.report_html}")
+        if result.failed and not self.parameterAsBool(parameters, self.ALLOW_FAILURES, context):
+            raise QgsProcessingException(
+                f"{len(result.failed)} of {len(result.records)} patches failed (see {result.report_html}); the others are kept "
+                f"in {run_folder} and a rerun resumes from them. Set {self.ALLOW_FAILURES}=true to accept failed patches."
+            )
         out = {self.RUN_FOLDER: run_folder, self.OUTPUT_REPORT: result.report_html, self.DONE: len(result.done), self.FAILED: len(result.failed)}
         if result.mosaic and result.mosaic.get("cog") and os.path.isfile(result.mosaic["cog"]):
             out[self.OUTPUT_MOSAIC] = result.mosaic["cog"]

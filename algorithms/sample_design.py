@@ -75,7 +75,7 @@ class SampleDesignAlgorithm(LandCoverAlgorithm):
         )
         self.addParameter(QgsProcessingParameterNumber(self.MIN_PER_CLASS, self.tr("Minimum per class"), integer, 50, minValue=0))
         self.addParameter(QgsProcessingParameterString(self.LABEL_FIELD, self.tr("Label field (to be filled in)"), "reference"))
-        seed = QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), integer, 42)
+        seed = QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), integer, 42, minValue=0)
         seed.setFlags(seed.flags() | seed.FlagAdvanced)
         self.addParameter(seed)
         self.addParameter(QgsProcessingParameterVectorDestination(self.OUTPUT, self.tr("Sample points")))

@@ -14,10 +14,10 @@ from qgis.core import (
 )
 
 from ..lc_plugin import batch, train
+from ..lc_plugin.errors import LandCoverError
 from ..lc_plugin.pairing import pair_stacks
+from ..lc_plugin.spatial import DEFAULT_BLOCK_PX, DEFAULT_CV_FOLDS
 from .base import LandCoverAlgorithm
-
-SPLITS = ["pixel", "patch"]
 
 
 class TrainAlgorithm(LandCoverAlgorithm):
@@ -38,7 +38,14 @@ class TrainAlgorithm(LandCoverAlgorithm):
         "patch's usable pixels of a class, so memory does not grow with the number of patches.<br>"
         "<b>Samples per class</b> (SAMPLES_PER_CLASS): at most this many pixels per class (default 5000).<br>"
         "<b>Test fraction</b> (TEST_FRACTION): share held out for testing (default 0.25), <b>split by</b> (SPLIT, "
-        "<i>pixel</i> (default) or whole <i>patch</i>, so no neighbouring pixels leak; SPLIT=0 or 1 in qgis_process).<br>"
+        "default 2 = square <i>blocks</i> of BLOCK_SIZE pixels, so test pixels are not neighbours of training pixels; "
+        "1 = whole <i>patch</i>; 0 = <i>pixel</i>, optimistic: neighbouring pixels leak and the report says so).<br>"
+        "<b>Block size</b> (BLOCK_SIZE, default 20 px = 200 m at 10 m): side of the spatial blocks of the block split "
+        "and of the cross-validation.<br>"
+        "<b>Cloud masks</b> (CLOUD_MASK, optional, default none): one cloud mask stack per stack, paired like the references; cloudy or "
+        "no-data pixels are not sampled. A stack that was never cloud-masked (not made by Temporal interpolation with a "
+        "cloud mask, no CLOUD_MASK) is refused unless <b>Accept stacks never cloud-masked</b> (ALLOW_UNMASKED, default "
+        "no) is set; the model and its report then say so.<br>"
         "<b>Drop classes without samples</b> (DROP_EMPTY_CLASSES, default no): otherwise a class of the reference "
         "with no usable pixel is an error.<br>"
         "Advanced: <b>Random seed</b> (SEED, default 42), <b>Number of trees</b> (N_ESTIMATORS, default 300), "
@@ -46,9 +53,10 @@ class TrainAlgorithm(LandCoverAlgorithm):
         "Outputs: <b>Model</b> (OUTPUT_MODEL, ONNX with class ids, names, colours, feature names, dates, bands and "
         "parameters in its metadata) and <b>Test predictions</b> (OUTPUT_PREDICTIONS, CSV of the held-out pixels for "
         "the accuracy report). Needs the Python packages lightgbm and onnxmltools.<br>"
-        "Advanced: <b>Cross-validation folds</b> (CV_FOLDS, default 0 = none): k-fold cross-validation stratified by "
-        "spatial group (whole patches, or 20×20-pixel blocks when there are fewer patches than folds), mean ± std of "
-        "overall accuracy and weighted F1 stored in the model for the accuracy report. The model also stores its "
+        "<b>Cross-validation folds</b> (CV_FOLDS, default 5; 0 = none): k-fold cross-validation stratified by "
+        "spatial group (whole patches, or BLOCK_SIZE blocks when there are fewer patches than folds), skipped with a note "
+        "when the samples fall in fewer groups than folds; mean ± std of overall accuracy and weighted F1 stored in the "
+        "model for the accuracy report. The model also stores its "
         "feature importance (gain and split) and the training samples per class.<br>"
         "Example: <code>qgis_process run landcover:train -- INPUT=i1.tif INPUT=i2.tif REFERENCE=r1.tif REFERENCE=r2.tif "
         "OUTPUT_MODEL=model.onnx</code>"
@@ -60,6 +68,9 @@ class TrainAlgorithm(LandCoverAlgorithm):
     SAMPLES_PER_CLASS = "SAMPLES_PER_CLASS"
     TEST_FRACTION = "TEST_FRACTION"
     SPLIT = "SPLIT"
+    BLOCK_SIZE = "BLOCK_SIZE"
+    CLOUD_MASK = "CLOUD_MASK"
+    ALLOW_UNMASKED = "ALLOW_UNMASKED"
     DROP_EMPTY_CLASSES = "DROP_EMPTY_CLASSES"
     SEED = "SEED"
     N_ESTIMATORS = "N_ESTIMATORS"
@@ -86,15 +97,24 @@ class TrainAlgorithm(LandCoverAlgorithm):
         self.addParameter(
             QgsProcessingParameterNumber(self.TEST_FRACTION, self.tr("Test fraction"), QgsProcessingParameterNumber.Double, 0.25, minValue=0.01, maxValue=0.9)
         )
-        self.addParameter(QgsProcessingParameterEnum(self.SPLIT, self.tr("Split test set by"), SPLITS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(self.SPLIT, self.tr("Split test set by"), list(train.SPLITS), defaultValue=2))
+        self.addParameter(
+            QgsProcessingParameterNumber(self.BLOCK_SIZE, self.tr("Block size (pixels)"), QgsProcessingParameterNumber.Integer, DEFAULT_BLOCK_PX, minValue=1)
+        )
+        self.addParameter(
+            QgsProcessingParameterMultipleLayers(self.CLOUD_MASK, self.tr("Cloud mask stacks"), QgsProcessing.TypeRaster, optional=True)
+        )
+        self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_UNMASKED, self.tr("Accept stacks never cloud-masked"), False))
         self.addParameter(QgsProcessingParameterBoolean(self.DROP_EMPTY_CLASSES, self.tr("Drop classes without samples"), False))
         advanced = [
-            QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, 42),
+            QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, 42, minValue=0),
             QgsProcessingParameterNumber(self.N_ESTIMATORS, self.tr("Number of trees"), QgsProcessingParameterNumber.Integer, 300, minValue=1),
             QgsProcessingParameterNumber(self.NUM_LEAVES, self.tr("Leaves per tree"), QgsProcessingParameterNumber.Integer, 31, minValue=2),
             QgsProcessingParameterNumber(self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double, 0.1, minValue=0.0001),
-            QgsProcessingParameterNumber(self.CV_FOLDS, self.tr("Cross-validation folds (0 = none)"), QgsProcessingParameterNumber.Integer, 0, minValue=0),
         ]
+        self.addParameter(
+            QgsProcessingParameterNumber(self.CV_FOLDS, self.tr("Cross-validation folds (0 = none)"), QgsProcessingParameterNumber.Integer, DEFAULT_CV_FOLDS, 0)
+        )
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
             self.addParameter(parameter)
@@ -107,7 +127,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.TEST_OVERALL_ACCURACY, self.tr("Test overall accuracy")))
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
-        model = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        model = self.output_path(parameters, self.OUTPUT_MODEL, context, (".onnx",))
         predictions = self.parameterAsFileOutput(parameters, self.OUTPUT_PREDICTIONS, context) or None
         stacks = self.raster_paths(parameters, self.INPUT, context, required=False)
         pairs = pair_stacks(stacks, self.raster_paths(parameters, self.REFERENCE, context, required=False))
@@ -124,7 +144,10 @@ class TrainAlgorithm(LandCoverAlgorithm):
             model,
             samples_per_class=self.parameterAsInt(parameters, self.SAMPLES_PER_CLASS, context),
             test_fraction=self.parameterAsDouble(parameters, self.TEST_FRACTION, context),
-            split=SPLITS[self.parameterAsEnum(parameters, self.SPLIT, context)],
+            split=train.SPLITS[self.parameterAsEnum(parameters, self.SPLIT, context)],
+            block_px=self.parameterAsInt(parameters, self.BLOCK_SIZE, context),
+            mask_paths=self.cloud_masks(parameters, context, stacks),
+            allow_unmasked=self.parameterAsBoolean(parameters, self.ALLOW_UNMASKED, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             n_estimators=self.parameterAsInt(parameters, self.N_ESTIMATORS, context),
             num_leaves=self.parameterAsInt(parameters, self.NUM_LEAVES, context),
@@ -142,7 +165,9 @@ class TrainAlgorithm(LandCoverAlgorithm):
             result[self.TEST_OVERALL_ACCURACY] = float(accuracy)
             feedback.pushInfo(f"Trained on {summary['n_train']} pixels; test overall accuracy {accuracy:.4f} on {summary['n_test']} pixels.")
         cv = summary.get("cv")
-        if cv:
+        if cv and "skipped" in cv:
+            feedback.pushInfo(f"Cross-validation skipped: {cv['skipped']}")
+        elif cv:
             feedback.pushInfo(
                 f"{cv['k']}-fold cross-validation by {cv['group']}: overall accuracy {cv['overall_accuracy_mean']:.4f} ± "
                 f"{cv['overall_accuracy_std']:.4f}, weighted F1 {cv['weighted_f1_mean']:.4f} ± {cv['weighted_f1_std']:.4f}."
@@ -150,3 +175,16 @@ class TrainAlgorithm(LandCoverAlgorithm):
         if predictions:
             result[self.OUTPUT_PREDICTIONS] = predictions
         return result
+
+    def cloud_masks(self, parameters, context, stacks: list[str]) -> list[str | None] | None:
+        """The cloud mask of each stack (paired like the references: by patch id or name), None for stacks without one
+        (those of a run folder are already masked); None when no mask is given."""
+        masks = self.raster_paths(parameters, self.CLOUD_MASK, context, required=False)
+        if not masks:
+            return None
+        inputs = self.raster_paths(parameters, self.INPUT, context, required=False)
+        try:
+            by_stack = dict(pair_stacks(inputs, masks))
+        except LandCoverError as exc:
+            raise self.parameter_error(self.CLOUD_MASK, f"give one cloud mask stack per stack of {self.INPUT}: {exc}") from exc
+        return [by_stack.get(stack) for stack in stacks]

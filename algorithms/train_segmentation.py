@@ -130,7 +130,7 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         if config_path:
             config = load_config(config_path, base=config)
             feedback.pushInfo(f"Settings after {config_path}: {config.to_dict()}")
-        model = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        model = self.output_path(parameters, self.OUTPUT_MODEL, context, (".onnx",))
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
         second = self.parameterAsString(parameters, self.SECOND_SENSOR, context).strip() or None
         summary = train_segmentation(self.parameterAsFile(parameters, self.DATASET, context), model, report, config, second_sensor=second, monitor=monitor)

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 
 from lc_plugin.batch import BatchParameters
+from lc_plugin.clouds import cloud_masks_file
 from lc_plugin.download import download_patch
 from lc_plugin.grid import create_grid, read_patches
 from lc_plugin.interpolate import interpolate_file
@@ -17,14 +18,17 @@ from .scene import DemoScene
 
 
 def train_demo_model(scene: DemoScene, stac_url: str, folder: str, start: dt.date, end: dt.date, samples_per_class: int = 300) -> str:
-    """An ONNX model (20 trees, 30-day steps) trained on the scene's first 100 px patch."""
+    """An ONNX model (20 trees, 30-day steps, no cross-validation) trained on the scene's first 100 px patch,
+    interpolated over its SCL-clear observations (Train refuses stacks never cloud-masked)."""
     one = os.path.join(folder, "one.gpkg")
     create_grid(scene.aoi_path, one, patch_px=100)
-    stack, interp, ref, model = (os.path.join(folder, n) for n in ("train_stack.tif", "train_interp.tif", "train_ref.tif", "model.onnx"))
+    names = ("train_stack.tif", "train_clm.tif", "train_interp.tif", "train_ref.tif", "model.onnx")
+    stack, clm, interp, ref, model = (os.path.join(folder, n) for n in names)
     download_patch(read_patches(one)[0], stack, start=start, end=end, stac_url=stac_url, collection=scene.collection, max_cloud=100)
-    interpolate_file(stack, interp, step_days=30, start=start, end=end)
+    cloud_masks_file(stack, clm, method="scl")
+    interpolate_file(stack, interp, mask_path=clm, step_days=30, start=start, end=end)
     rasterize_reference_file(scene.reference_path, "LULC_ID", interp, ref)
-    train_classifier([interp], [ref], model, n_estimators=20, samples_per_class=samples_per_class, drop_empty_classes=True)
+    train_classifier([interp], [ref], model, n_estimators=20, samples_per_class=samples_per_class, drop_empty_classes=True, cv_folds=0)
     return model
 
 

@@ -17,6 +17,7 @@ from demo.chain import ChainSettings, run_chain  # noqa: E402
 from demo.qgis_cli import run_algorithm  # noqa: E402
 from demo.scene import build_scene  # noqa: E402
 from demo.stac_server import StacServer  # noqa: E402
+from lc_plugin.report import lead_value  # noqa: E402
 
 OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "output")
 
@@ -34,7 +35,8 @@ def main() -> int:
     with open(result["report"]["OUTPUT_JSON"]) as f:
         metrics = json.load(f)
     print()
-    print(f"Overall accuracy on held-out pixels: {metrics['overall_accuracy']:.3f} (kappa {metrics['kappa']:.3f}, n = {metrics['n']})")
+    lead = metrics["assessment"]["lead"]
+    print(f"{lead['label']}: {lead_value(lead)} (kappa {metrics['kappa']:.3f}, n = {metrics['n']}). {lead['why']}")
     print(f"Report:       {result['report']['OUTPUT_HTML']}")
     print(f"Land cover:   {result['mosaic']['OUTPUT_COG']} (VRT: {result['mosaic']['OUTPUT_VRT']})")
     print(f"Model:        {result['model']}")

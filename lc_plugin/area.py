@@ -533,8 +533,8 @@ def area_estimate_file(
         "title": f"Area estimates for {os.path.basename(map_path)} from {os.path.basename(sample_path)}",
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "inputs": {
-            "map": os.path.abspath(map_path),
-            "sample": os.path.abspath(sample_path),
+            "map": os.path.basename(map_path),  # no absolute paths in a report
+            "sample": os.path.basename(sample_path),
             "label_field": label_field,
             "points_read": int(rows.size),
             "points_used": int(keep.sum()),

@@ -30,11 +30,13 @@ from . import runstate
 from .clouds import DEFAULT_PROCESSING_RESOLUTION
 from .errors import Cancelled, LandCoverError
 from .monitor import Monitor
+from .redaction import redact_text, redact_url
 
 EXECUTORS = ["sequential", "processes", "dask"]
 DONE_MARKER = "done.json"
 PREPARED_MARKER = "prepared.json"
 PARAMETERS_FILE = "parameters.json"
+PARAMETERS_PARAMETER = "PARAMETERS_FILE"  # the Processing parameter that names such a file
 STEPS = ["download", "cloud mask", "filter", "interpolate", "reference", "classify"]
 CLOUD_METHODS = ["auto", "s2cloudless", "scl"]
 ONE_PASS_STEP = "cloud mask → filter → interpolate → classify (one pass)"
@@ -59,6 +61,8 @@ class BatchParameters:
     step_days: int = 16
     reference: str | None = None
     reference_field: str | None = None
+    reference_zero: str = "refuse"  # class id 0 in the field (reference.ClassOptions.zero)
+    reference_legend: str = "none"  # a built-in legend chosen for the reference (legends.LEGEND_CHOICES)
     erosion_px: int = 0
     grid_layer: str | None = None
     patch_ids: list[str] | None = None
@@ -66,16 +70,21 @@ class BatchParameters:
     cloud_resolution: float = DEFAULT_PROCESSING_RESOLUTION
     keep_intermediates: bool = False
 
+    def public(self) -> dict:
+        """The parameters as files and reports show them: the STAC URL without its secrets."""
+        return {**asdict(self), "stac_url": redact_url(self.stac_url)}
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        return json.dumps(self.public(), indent=2, sort_keys=True)
 
     def digest(self) -> str:
-        """Hash of what decides the outputs (patch selection and threads excluded)."""
-        return _hash({k: v for k, v in asdict(self).items() if k not in _NOT_IN_DIGEST})
+        """Hash of what decides the outputs (patch selection, threads and kept intermediate files excluded; a
+        rotated token in the STAC URL reads the same scenes, so the hash sees the redacted URL)."""
+        return _hash({k: v for k, v in self.public().items() if k not in _NOT_IN_DIGEST})
 
     def prepare_digest(self) -> str:
         """Hash of what decides a patch's stacks and reference (the model excluded)."""
-        return _hash({k: v for k, v in asdict(self).items() if k not in (*_NOT_IN_DIGEST, "model")})
+        return _hash({k: v for k, v in self.public().items() if k not in (*_NOT_IN_DIGEST, "model")})
 
     def save(self, path: str) -> None:
         tmp = path + ".tmp"
@@ -86,16 +95,27 @@ class BatchParameters:
     @classmethod
     def load(cls, path: str) -> BatchParameters:
         """Parameters from a JSON file (e.g. a previous run's ``parameters.json``)."""
+        expected = "expected the parameters.json of an earlier run"
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
         except (OSError, ValueError) as exc:
-            raise LandCoverError(f"Cannot read the parameters file {path}: {exc}", "PARAMETERS") from exc
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+            raise LandCoverError(f"Cannot read the parameters file {path} ({exc}); {expected}.", PARAMETERS_PARAMETER) from None
+        if not isinstance(data, dict):
+            raise LandCoverError(f"The parameters file {path} holds a {type(data).__name__}, not an object; {expected}.", PARAMETERS_PARAMETER)
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
         if unknown:
-            raise LandCoverError(f"Unknown entries in the parameters file {path}: {', '.join(unknown)}.", "PARAMETERS")
-        return cls(**data)
+            raise LandCoverError(f"Unknown entries in the parameters file {path}: {', '.join(unknown)}; {expected}.", PARAMETERS_PARAMETER)
+        defaults = cls(grid="", start="", end="")
+        for name, value in data.items():
+            default = getattr(defaults, name)
+            kind = (int, float) if isinstance(default, float) else type(default)
+            if default is not None and value is not None and not isinstance(value, kind):
+                raise LandCoverError(
+                    f"The parameters file {path} gives {name} = {value!r}; expected a {type(default).__name__}.", PARAMETERS_PARAMETER
+                )
+        return cls(**{"grid": "", "start": "", "end": "", **data})
 
     def check(self) -> None:
         if self.cloud_method not in CLOUD_METHODS:
@@ -225,7 +245,8 @@ def process_patch(params: dict, patch_id: str, run_folder: str, monitor: Monitor
     except BaseException as exc:  # noqa: BLE001 - a patch's failure is data for the report
         if isinstance(exc, KeyboardInterrupt):
             raise
-        record.update(error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(), duration_s=round(time.time() - started, 3))
+        error, trace = redact_text(f"{type(exc).__name__}: {exc}"), redact_text(traceback.format_exc())
+        record.update(error=error, traceback=trace, duration_s=round(time.time() - started, 3))
         for name, value in list(steps.items()):
             if value > 1e9:  # the step that raised never closed
                 steps[name] = round(time.time() - value, 3)
@@ -306,7 +327,10 @@ def _prepare_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step
     close("interpolate")
     if p.reference:
         m = step("reference")
-        reference.rasterize_reference_file(p.reference, p.reference_field, path["interpolated"], path["reference"], erosion_px=int(p.erosion_px), monitor=m)
+        options = reference.ClassOptions(zero=p.reference_zero, legend=p.reference_legend)
+        reference.rasterize_reference_file(
+            p.reference, p.reference_field, path["interpolated"], path["reference"], erosion_px=int(p.erosion_px), options=options, monitor=m
+        )
         close("reference")
 
 
@@ -395,12 +419,14 @@ def run_batch(
 
 
 def _failed_record(pid: str, exc: BaseException) -> dict:
-    error = f"{type(exc).__name__}: {exc}"
-    return {"patch": pid, "status": "failed", "outputs": {}, "steps": {}, "error": error, "traceback": "".join(traceback.format_exception(exc))}
+    error = redact_text(f"{type(exc).__name__}: {exc}")
+    trace = redact_text("".join(traceback.format_exception(exc)))
+    return {"patch": pid, "status": "failed", "outputs": {}, "steps": {}, "error": error, "traceback": trace}
 
 
 def _run_processes(data: dict, todo: list[str], run_folder: str, workers: int, collect: Callable[[dict], None], board: runstate.ProgressBoard) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_spawn_context())
     pending = {}
@@ -410,7 +436,12 @@ def _run_processes(data: dict, todo: list[str], run_folder: str, workers: int, c
             while queue and len(pending) < 2 * workers:  # submit lazily, so cancel stops submitting
                 pid = queue.pop(0)
                 board.start(pid)
-                pending[pool.submit(process_patch, data, pid, run_folder)] = pid
+                try:
+                    pending[pool.submit(process_patch, data, pid, run_folder)] = pid
+                except BrokenProcessPool as exc:  # a worker died (killed, out of memory): the rest cannot run now
+                    for lost in [pid, *queue]:
+                        collect(_failed_record(lost, exc))
+                    queue.clear()
             finished, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
             board.poll()  # forwards the workers' progress; raises Cancelled when the user cancels
             for fut in finished:
@@ -429,7 +460,8 @@ def _run_processes(data: dict, todo: list[str], run_folder: str, workers: int, c
 def _spawn_context():
     """Fresh interpreters, not forks: a fork of a process with threads (GDAL, HTTP, QGIS) can deadlock.
 
-    Inside QGIS ``sys.executable`` is the QGIS binary, so the children are started with python3.
+    Inside QGIS ``sys.executable`` is the QGIS binary, so the children are started with the Python
+    interpreter QGIS embeds (see ``_python_executable``).
     """
     import multiprocessing
 
@@ -441,13 +473,37 @@ def _spawn_context():
 
 
 def _python_executable() -> str | None:
-    """python3 when this process is not a Python interpreter (QGIS), else None (keep the default)."""
-    import shutil
+    """The interpreter of this process's own Python when ``sys.executable`` is not it, else None
+    (keep the default).
+
+    Inside QGIS ``sys.executable`` is the QGIS binary, or (QGIS 3.22 on Debian, embedded Python
+    resolving its program name on PATH) whatever ``python3`` comes first on PATH: with pyenv or
+    conda there that is another Python, without QGIS's packages, and every patch would fail
+    importing numpy. The embedded Python's prefix holds its interpreter; the version-named binary
+    first, so a same-prefix python3 of another version is never taken. The children get this
+    process's ``sys.path`` from multiprocessing.
+    """
     import sys
 
-    if os.path.basename(sys.executable or "").lower().startswith("python"):
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    names = [f"python{version}", "python3", "python"]
+    if os.name == "nt":
+        names = [f"python{version.replace('.', '')}.exe", "python3.exe", "python.exe"]
+    prefixes = dict.fromkeys((sys.prefix, sys.exec_prefix, getattr(sys, "base_exec_prefix", sys.exec_prefix)))
+    folders = [folder for prefix in prefixes for folder in (os.path.join(prefix, "bin"), prefix)]
+    current = sys.executable or ""
+    if os.path.basename(current).lower().startswith("python") and os.path.dirname(os.path.abspath(current)) in folders:
         return None
-    return shutil.which("python3")
+    for folder in folders:
+        for name in names:
+            candidate = os.path.join(folder, name)
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+    raise LandCoverError(
+        f"No Python {version} interpreter found under {sys.exec_prefix} to start the worker processes; "
+        "choose the sequential executor or Dask with a scheduler address.",
+        "EXECUTOR",
+    )
 
 
 def _run_dask(
@@ -562,7 +618,7 @@ def write_report(
         "workers": workers,
         "wall_s": round(wall_s, 3),
         "counts": counts,
-        "parameters": asdict(params),
+        "parameters": params.public(),
         "parameters_hash": params.digest(),
         "versions": package_versions(),
         "mosaic": mosaic_info,
@@ -582,7 +638,7 @@ def write_report(
             f"<tr style='background:{colour}'><td>{e(r['patch'])}</td><td>{e(r['status'])}</td>"
             f"<td>{r.get('duration_s', '')}</td><td>{e(r.get('error') or '')}{tb}</td></tr>"
         )
-    params_rows = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v))}</td></tr>" for k, v in asdict(params).items())
+    params_rows = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v))}</td></tr>" for k, v in params.public().items())
     version_rows = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in report["versions"].items())
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Land-cover run report</title>
 <style>body{{font-family:sans-serif}} td,th{{border:1px solid #ccc;padding:2px 6px}} table{{border-collapse:collapse}}</style></head><body>

@@ -8,6 +8,7 @@ ONNX model's metadata, and as a GDAL colour table so any GIS shows the colours.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 
 NODATA_CLASS = 0
@@ -26,7 +27,25 @@ SLOVENIA_LEGEND: dict[int, tuple[str, str]] = {
     10: ("snow and ice", "#000000"),
 }
 
-# Distinct colours for classes without a known legend entry (tab20-like).
+# Colours that mean something, for class names that say what they are (first match wins; checked
+# after the Slovenian legend's own names, whose colours eo-learn chose). Keywords are matched as
+# word prefixes of the lower-case name, so "Coniferous forest" is green and "Water bodies" blue.
+KEYWORD_COLORS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("water", "river", "lake", "sea", "ocean", "lagoon", "estuar", "reservoir", "pond", "canal"), "#1f78b4"),
+    (("wetland", "marsh", "bog", "peat", "swamp", "mangrove"), "#6fb7c9"),
+    (("snow", "ice", "glacier"), "#e8f4fa"),
+    (("conifer", "needle"), "#1b6b1b"),
+    (("forest", "tree", "wood", "broad"), "#2e8b2e"),
+    (("shrub", "scrub", "heath", "moor", "bush"), "#8a7a2a"),
+    (("grass", "meadow", "pasture", "herbaceous", "prairie"), "#9acd32"),
+    (("crop", "cultivat", "arable", "agricult", "farm", "field", "vineyard", "orchard", "rice"), "#f0d43a"),
+    (("urban", "built", "artificial", "building", "settlement", "road", "industr", "impervious", "sealed"), "#d7301f"),
+    (("bare", "rock", "sand", "soil", "beach", "dune", "sparse", "quarr", "mineral"), "#b8a88a"),
+    (("cloud",), "#ffffff"),
+    (("shadow",), "#555555"),
+)
+
+# Distinct colours for classes whose names say nothing known (tab20-like).
 _PALETTE = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
@@ -83,18 +102,28 @@ class ClassTable(tuple):
         return cmap
 
 
+def keyword_color(name: str) -> str | None:
+    """The meaningful colour of a class name (the Slovenian legend's name, else a keyword), or None."""
+    text = name.strip().lower().replace("schrub", "shrub")
+    for known, color in SLOVENIA_LEGEND.values():
+        if text == known:
+            return color
+    words = re.findall(r"[a-z]+", text)
+    for keywords, color in KEYWORD_COLORS:
+        if any(word.startswith(k) for word in words for k in keywords):
+            return color
+    return None
+
+
 def default_color(class_id: int, name: str = "") -> str:
-    """The Slovenian legend's colour when the id and name match it, else a palette colour."""
-    known = SLOVENIA_LEGEND.get(class_id)
-    if known and (not name or name.strip().lower().replace("schrub", "shrub") == known[0]):
-        return known[1]
-    return _PALETTE[(class_id - 1) % len(_PALETTE)]
+    """A colour that means something when the name is recognised, else a distinct palette colour by id."""
+    return keyword_color(name) or _PALETTE[(class_id - 1) % len(_PALETTE)]
 
 
 def make_class_table(names: dict[int, str]) -> ClassTable:
-    """Build a table from id → name, filling names and colours from the known legend."""
+    """Build a table from id → name; an empty name becomes "class <id>" (no legend is applied silently)."""
     classes = []
     for class_id, name in names.items():
-        label = name.strip() if name and name.strip() else SLOVENIA_LEGEND.get(class_id, (f"class {class_id}",))[0]
+        label = name.strip() if name and name.strip() else f"class {class_id}"
         classes.append(LandCoverClass(int(class_id), label, default_color(int(class_id), label)))
     return ClassTable(classes)

@@ -24,7 +24,8 @@ import rasterio
 from rasterio.windows import Window
 
 from .atomic import atomic_output, check_not_input
-from .classes import ClassTable
+from .classes import NODATA_CLASS, ClassTable
+from .cloudcheck import check_cloud_masked, clear_pixels
 from .deps import require
 from .errors import LandCoverError
 from .features import describe_layout_difference, feature_block, feature_layout, iter_feature_windows, read_bands_window
@@ -208,13 +209,17 @@ def classify_file(
     second_path: str | None = None,
     probabilities_out: str | None = None,
     block_rows: int = 256,
+    mask_path: str | None = None,
+    allow_unmasked: bool = False,
     monitor=None,
 ) -> ClassTable:
     """Write the class map (0 where any feature is missing) and optionally per-class probabilities.
 
     Pixel models run on blocks of ``block_rows`` rows; segmentation networks on overlapping tiles
     of their training size, blended (``iter_tiled_predictions``); a two-input network also takes the
-    second modality's stack ``second_path`` at its own resolution.
+    second modality's stack ``second_path`` at its own resolution. A stack never cloud-masked is
+    refused (``cloudcheck``) unless ``mask_path`` (a cloud mask stack, whose cloudy or no-data
+    pixels become no data in the map) or ``allow_unmasked`` is given.
     """
     monitor = ensure_monitor(monitor)
     if block_rows < 1:
@@ -233,6 +238,8 @@ def classify_file(
         raise LandCoverError(f"Could not open the time stack {stack_path}: {exc}", "INPUT") from exc
     check_compatible(model, dates, bands)
     read_second = second_reader(model, second_path, grid)
+    n_unmasked = check_cloud_masked([stack_path], [mask_path], allow_unmasked)
+    clear = clear_pixels(mask_path, dates, grid) if mask_path else None
 
     labels = np.zeros((grid.height, grid.width), dtype=np.uint8)
     tags = {"MODEL": os.path.basename(model_path)}
@@ -246,7 +253,14 @@ def classify_file(
                 if proba_dst.active:
                     proba_dst.write(strip_proba, Window(0, row0, grid.width, strip_labels.shape[0]))
         else:
-            _classify_pixels(model, src, dates, bands, grid, labels, proba_dst, block_rows, monitor)
+            _classify_pixels(model, src, dates, bands, grid, labels, proba_dst, block_rows, monitor, clear)
+        if clear is not None:
+            labels[~clear] = NODATA_CLASS
+            tags["CLOUD_MASK"] = os.path.basename(mask_path)
+        elif n_unmasked:
+            tags["CLOUD_MASK"] = "none: the stack was never cloud-masked (accepted with ALLOW_UNMASKED)"
+        if not labels.any():  # an all-no-data map would pass for a result
+            raise LandCoverError(f"{stack_path} has no pixel with data on every date and band: nothing to classify.", "INPUT")
         write_class_raster(out_path, labels, grid, model.classes, tags=tags)
     return model.classes
 
@@ -285,14 +299,17 @@ def second_reader(model: PixelModel | SegmentationModel, second_path: str | None
     return read_second
 
 
-def _classify_pixels(model: PixelModel, src, dates, bands, grid, labels: np.ndarray, proba_dst, block_rows: int, monitor) -> None:
-    """Fill ``labels`` (and the probability raster) block by block with a pixel model."""
+def _classify_pixels(model: PixelModel, src, dates, bands, grid, labels: np.ndarray, proba_dst, block_rows: int, monitor, clear=None) -> None:
+    """Fill ``labels`` (and the probability raster) block by block with a pixel model; pixels not ``clear`` stay no data."""
     n_classes = len(model.classes)
     done, total = 0, grid.height * grid.width
     for win in iter_feature_windows(grid.height, grid.width, len(model.feature_names), block_rows):
         block = read_bands_window(src, len(dates), bands, model.bands, win)
         feats = feature_block(block, model.bands)
         valid = np.isfinite(feats).all(axis=1)
+        if clear is not None:
+            rs, cs = win.toslices()
+            valid &= clear[rs, cs].ravel()
         block_labels = np.zeros(feats.shape[0], dtype=np.uint8)
         block_proba = np.full((feats.shape[0], n_classes), np.nan, dtype=np.float32) if proba_dst.active else None
         if valid.any():

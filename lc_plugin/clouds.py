@@ -535,8 +535,9 @@ def cloud_masks_file(
     masks = result.masks
     clear = int((masks == MASK_CLEAR).sum())
     cloud = int((masks == MASK_CLOUD).sum())
-    if clear + cloud:
-        monitor.info(f"Cloud masks ({result.method}): {100.0 * cloud / (clear + cloud):.1f} % of observed pixels are cloudy.")
+    if not clear + cloud:  # a mask of nothing but "no data" would pass for a result
+        raise LandCoverError(f"{stack_path} holds no data on any date (every pixel is NaN or no data); expected a downloaded time stack.", "INPUT")
+    monitor.info(f"Cloud masks ({result.method}): {100.0 * cloud / (clear + cloud):.1f} % of observed pixels are cloudy.")
     write_stack(mask_out, TimeStack(masks, list(dates), [MASK_BAND], grid, result.tags), kind="cloudmask", nodata=MASK_NODATA)
     if result.probabilities is not None and prob_out:
         write_stack(prob_out, TimeStack(result.probabilities, list(dates), [PROB_BAND], grid, result.tags), kind="cloudprob")

@@ -12,8 +12,6 @@ scene partly outside the footprint is kept with its data mask (and its coverage 
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import hashlib
 import json
 import os
@@ -24,6 +22,7 @@ from datetime import date
 import numpy as np
 import rasterio
 
+from .atomic import remove_leftovers
 from .cache import SceneCache, window_key
 from .errors import Cancelled, LandCoverError
 from .grid import Patch, read_patches
@@ -50,6 +49,8 @@ SOURCES = ["stac", "sentinelhub"]
 DEFAULT_THREADS = 4
 TAG_REQUEST = "LC_DOWNLOAD_REQUEST"
 CACHE_DIRNAME = ".lc_cache"
+# Seconds a cancelled download waits for the reads in flight before it gives up on them.
+IN_FLIGHT_GRACE_S = 0.8
 
 
 def make_source(
@@ -120,15 +121,6 @@ def stack_is_complete(path: str, key: str) -> bool:
     except (LandCoverError, rasterio.errors.RasterioError, OSError, ValueError):
         return False
     return True
-
-
-def _remove_leftovers(out_path: str) -> None:
-    """Temporary files of a killed run for this output (atomic_output's ``.<name>.*.partial.*``)."""
-    folder = os.path.dirname(os.path.abspath(out_path))
-    base, ext = os.path.splitext(os.path.basename(out_path))
-    for path in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(base)}.*.partial{ext}*")):
-        with contextlib.suppress(OSError):
-            os.remove(path)
 
 
 class _Frame:
@@ -232,7 +224,7 @@ def _download_patch(
         monitor.update(1.0)
         ids = [i for day in json.loads(tags.get("ITEM_IDS", "[]")) for i in day]
         return {"path": out_path, "dates": [d.isoformat() for d in dates], "items": ids, "skipped": True}
-    _remove_leftovers(out_path)
+    remove_leftovers(out_path)
     source.validate_bands(bands)
 
     scenes = source.search(grid, start, end, max_cloud, monitor.sub(0.0, 0.02))
@@ -279,10 +271,12 @@ def _download_patch(
                     monitor.info(f"Patch {patch.id}: {dates[ti]} ({done}/{t}) {ids}, {coverage[ti]:.0%} covered")
                     progress.update(done / t)
         except BaseException:
-            # Do not wait for reads in flight (a slow request could take a minute): they see the
-            # flag before their next band, and their results are dropped.
+            # Reads in flight see the flag before their next band and their results are dropped.
+            # Wait for them a little (not a minute for a slow request): a process that exits right
+            # after a cancel (qgis_process on SIGINT) can crash if GDAL threads still read.
             cancel.set()
             executor.shutdown(wait=False, cancel_futures=True)
+            wait(list(pending), timeout=IN_FLIGHT_GRACE_S)
             raise
         executor.shutdown(wait=True)
         used = [[s.id for s in f.used] for f in frames]

@@ -7,6 +7,8 @@ has a title, axis labels, class names and the class colours.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import re
 
@@ -36,10 +38,25 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _png(fig) -> bytes:
+_FORMAT: contextvars.ContextVar[str] = contextvars.ContextVar("figure_format", default="png")
+
+
+@contextlib.contextmanager
+def figure_format(fmt: str):
+    """Figures drawn inside are saved as ``fmt`` ("png" or "svg"; reports embed PNG and ship SVG beside)."""
+    token = _FORMAT.set(fmt)
+    try:
+        yield
+    finally:
+        _FORMAT.reset(token)
+
+
+def render(fig) -> bytes:
+    """The figure's bytes in the current format; SVG without a creation date, so reruns give the same file."""
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fmt = _FORMAT.get()
+    fig.savefig(buf, format=fmt, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
     return buf.getvalue()
 
 
@@ -59,7 +76,7 @@ def roc_png(curves: list[dict], colors: dict[int, str]) -> bytes:
     ax.set_title("ROC curves, one class vs the rest")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return render(fig)
 
 
 def importance_png(importance: np.ndarray, dates: list[str], features: list[str], title: str) -> bytes:
@@ -78,7 +95,7 @@ def importance_png(importance: np.ndarray, dates: list[str], features: list[str]
     ax.set_ylabel("Band / index")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
-    return _png(fig)
+    return render(fig)
 
 
 def class_counts_png(names: list[str], counts: list[int], colors: list[str], title: str) -> bytes:
@@ -95,7 +112,7 @@ def class_counts_png(names: list[str], counts: list[int], colors: list[str], tit
     ax.set_ylabel("Samples")
     ax.set_title(title)
     ax.margins(y=0.12)
-    return _png(fig)
+    return render(fig)
 
 
 def area_png(names: list[str], mapped: list[float], estimated: list[float], ci: list[float], colors: list[str]) -> bytes:
@@ -117,7 +134,7 @@ def area_png(names: list[str], mapped: list[float], estimated: list[float], ci: 
         Patch(facecolor="#888888", edgecolor="#333333", label="estimated area ± 95 % CI (right)"),
     ]
     ax.legend(handles=handles, fontsize=8)
-    return _png(fig)
+    return render(fig)
 
 
 def cv_png(folds: list[dict]) -> bytes:
@@ -134,7 +151,7 @@ def cv_png(folds: list[dict]) -> bytes:
     ax.set_ylabel("Score")
     ax.set_title("Cross-validation by spatial group")
     ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
+    return render(fig)
 
 
 def training_curves_png(epochs: list[dict], best_epoch: int) -> bytes:
@@ -162,4 +179,4 @@ def training_curves_png(epochs: list[dict], best_epoch: int) -> bytes:
     ax.set_ylabel("MIoU")
     ax.set_title("Validation mean intersection over union")
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return render(fig)

@@ -21,6 +21,7 @@ from .monitor import Monitor, ensure_monitor
 from .rasters import Grid
 
 GRID_LAYER = "patches"
+DEFAULT_MAX_PATCHES = 10_000  # 10 km patches: 1 million km², a few large countries
 _FIELDS = [
     ("patch_id", ogr.OFTString),
     ("col", ogr.OFTInteger),
@@ -258,9 +259,13 @@ def create_grid(
     patch_px: int = 1000,
     resolution: float = 10.0,
     buffer_px: int = 0,
+    max_patches: int = DEFAULT_MAX_PATCHES,
     monitor: Monitor | None = None,
 ) -> int:
     """Write the patches covering the AOI to a GeoPackage (layer ``patches``); return their count.
+
+    More than ``max_patches`` patches is refused before anything is written (a continent at 1 km
+    patches would take hours and gigabytes), with the count it would have been.
 
     Patch (col, row) covers ``[col*size, (col+1)*size] x [row*size, (row+1)*size]`` in the
     target CRS (``size = patch_px * resolution``), grown by ``buffer_px`` pixels on every side.
@@ -299,6 +304,8 @@ def create_grid(
     col0, col1 = math.floor(minx / size), math.floor(maxx / size)
     row0, row1 = math.floor(miny / size), math.floor(maxy / size)
     width = patch_px + 2 * buffer_px
+    if (col1 - col0 + 1) * (row1 - row0 + 1) > max_patches:  # the bounding box alone might be too many: count
+        _check_patch_count(aoi, size, (col0, col1, row0, row1), max_patches, monitor)
 
     with atomic_output(out_path) as tmp:
         ds = ogr.GetDriverByName("GPKG").CreateDataSource(tmp)
@@ -337,6 +344,36 @@ def create_grid(
             ds = None  # close (and on error roll back) before atomic_output renames or removes the file
         monitor.update(1.0)
     return count
+
+
+def _check_patch_count(aoi: ogr.Geometry, size: float, span: tuple[int, int, int, int], max_patches: int, monitor: Monitor) -> None:
+    """Refuse an AOI that needs more than ``max_patches`` patches, saying how many it would need.
+
+    The AOI's area gives a lower bound at once (a continent is refused in a second); below that
+    bound the patches are counted row by row, stopping past the limit.
+    """
+    advice = "raise MAX_PATCHES, choose a larger PATCH_SIZE or a smaller AOI."
+    at_least = math.ceil(aoi.GetArea() / (size * size))
+    if at_least > max_patches:
+        raise LandCoverError(
+            f"This AOI needs at least {at_least:,} patches of {size / 1000:g} km, more than MAX_PATCHES = {max_patches:,}; {advice}",
+            "MAX_PATCHES",
+        )
+    col0, col1, row0, row1 = span
+    count = 0
+    for i, row in enumerate(range(row1, row0 - 1, -1)):
+        monitor.check()
+        strip = aoi.Intersection(_box(col0 * size, row * size, (col1 + 1) * size, (row + 1) * size))
+        if strip is None or strip.IsEmpty():
+            continue
+        count += sum(_overlaps(_box(col * size, row * size, (col + 1) * size, (row + 1) * size), strip) for col in range(col0, col1 + 1))
+        if count > max_patches:
+            rows_left = row1 - row0 - i
+            raise LandCoverError(
+                f"This AOI needs more than {count:,} patches of {size / 1000:g} km ({rows_left} of {row1 - row0 + 1} rows not yet counted), "
+                f"more than MAX_PATCHES = {max_patches:,}; {advice}",
+                "MAX_PATCHES",
+            )
 
 
 def read_patches(grid_path: str, patch_ids: list[str] | None = None, layer: str | None = None) -> list[Patch]:

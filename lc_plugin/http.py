@@ -20,6 +20,7 @@ import urllib3
 
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
+from .redaction import redact_text
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -29,7 +30,9 @@ class RetryPolicy:
     """How often and how long to retry a transient failure.
 
     The n-th retry waits ``min(max_delay, backoff * 2**n)`` seconds, or what the server's
-    Retry-After asks (capped at ``max_retry_after``).
+    Retry-After asks (capped at ``max_retry_after``). ``deadline`` bounds a request and all its
+    retries together: a server that accepts connections and never answers costs that long, not
+    ``(retries + 1) * timeout``.
     """
 
     retries: int = 5
@@ -37,6 +40,7 @@ class RetryPolicy:
     max_delay: float = 60.0
     max_retry_after: float = 300.0
     timeout: float = 60.0
+    deadline: float = 180.0
 
     def delay(self, attempt: int) -> float:
         return min(self.max_delay, self.backoff * (2**attempt))
@@ -88,11 +92,12 @@ def sleep_or_cancel(seconds: float, monitor: Monitor | None, cancel: threading.E
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced by ``***`` (server error bodies may echo what we sent)."""
+    """``text`` with every secret replaced by ``***`` (server error bodies may echo what we sent),
+    and every URL in it redacted (passwords, tokens in query strings)."""
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    return text
+    return redact_text(text)
 
 
 def _never_connected(exc: BaseException) -> bool:
@@ -121,7 +126,7 @@ class HttpClient:
         secrets: Callable[[], Iterable[str]] | None = None,
         user_agent: str = "lc-plugin (QGIS land cover)",
     ) -> None:
-        self.name = name
+        self.name = redact_text(name)
         self.parameter = parameter
         self.policy = policy
         self._secrets = secrets or (lambda: ())
@@ -175,7 +180,8 @@ class HttpClient:
         """
         monitor = ensure_monitor(monitor)
         policy = self.policy
-        kwargs.setdefault("timeout", policy.timeout)
+        timeout = float(kwargs.pop("timeout", policy.timeout))  # type: ignore[arg-type]
+        give_up = time.monotonic() + policy.deadline
         headers = kwargs.pop("headers", None)
         host = urlsplit(url).netloc
         refreshed = False
@@ -193,10 +199,11 @@ class HttpClient:
             resp: requests.Response | None = None
             try:
                 hdrs = headers() if callable(headers) else headers
-                resp = self.session.request(method, url, headers=hdrs, **kwargs)
+                left = max(0.1, give_up - time.monotonic())
+                resp = self.session.request(method, url, headers=hdrs, timeout=min(timeout, left), **kwargs)
                 body = resp.content  # read it all now, inside the retry loop
             except requests.exceptions.Timeout as exc:
-                problem = f"no answer within {kwargs['timeout']} s ({type(exc).__name__})"
+                problem = f"no answer within {min(timeout, left):.0f} s ({type(exc).__name__})"
             except requests.exceptions.ConnectionError as exc:
                 if host not in self._answered and _never_connected(exc):
                     # Never reached: a wrong URL or a server that is down; say so now.
@@ -205,7 +212,7 @@ class HttpClient:
                     ) from None
                 problem = f"connection failed ({self.redact(_short(exc))})"
             except requests.exceptions.ChunkedEncodingError as exc:
-                problem = f"the answer was cut short ({_short(exc)})"
+                problem = f"the answer was cut short ({self.redact(_short(exc))})"
             except requests.exceptions.RequestException as exc:
                 raise HttpError(f"{self.name}: request failed ({self.redact(_short(exc))}).", self.parameter) from None
             else:
@@ -229,7 +236,9 @@ class HttpClient:
                     raise HttpError(self.redact(message), self.parameter, resp.status_code)
                 else:
                     return resp
-            if attempt >= policy.retries:
+            delay = policy.delay(attempt) if wait is None else wait
+            out_of_time = time.monotonic() + delay >= give_up
+            if attempt >= policy.retries or out_of_time:
                 status = resp.status_code if resp is not None and problem.startswith("HTTP") else None
                 detail = ""
                 if status is not None and resp is not None:
@@ -238,8 +247,8 @@ class HttpClient:
                     lead = f"{self.name} could not be reached: {problem}"
                 else:
                     lead = f"{self.name} failed: {problem}{detail}"
-                raise HttpError(f"{lead}, after {attempt + 1} attempts. Try again later.", self.parameter, status)
-            delay = policy.delay(attempt) if wait is None else wait
+                within = f" within the overall deadline of {policy.deadline:g} s" if out_of_time else ""
+                raise HttpError(f"{lead}, after {attempt + 1} attempts{within}. Try again later.", self.parameter, status)
             monitor.info(f"{self.name}: {problem}; retry {attempt + 1}/{policy.retries} in {delay:.1f} s")
             sleep_or_cancel(delay, monitor, cancel)
             attempt += 1
@@ -256,4 +265,4 @@ class HttpClient:
         try:
             return resp.json()
         except ValueError:
-            raise HttpError(f"{self.name} did not answer {url} with JSON: {self.redact(resp.text[:200])}", self.parameter) from None
+            raise HttpError(self.redact(f"{self.name} did not answer {url} with JSON: {resp.text[:200]}"), self.parameter) from None

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .atomic import check_not_input
+from .cloudcheck import TAG_CLOUD_MASKED, masked_provenance
 from .clouds import MASK_CLEAR
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
@@ -169,6 +170,28 @@ def interpolate_linear(
     return out
 
 
+def check_coverage(first: dt.date, last: dt.date, targets: list[dt.date], step_days: int) -> None:
+    """Refuse grid dates more than one step outside the observed dates: holding the edge value
+    there would fabricate a time series (a 2017 stack "interpolated" onto 2019 dates)."""
+    slack = dt.timedelta(days=int(step_days))
+    ranges = (
+        f"The grid dates run {targets[0].isoformat()} – {targets[-1].isoformat()} but the stack's observations span "
+        f"{first.isoformat()} – {last.isoformat()}"
+    )
+    if not first - slack <= targets[0] <= last + slack:
+        raise LandCoverError(
+            f"{ranges}: dates more than one step ({step_days} days) outside the observations would only repeat the nearest one; "
+            f"choose a START_DATE from {(first - slack).isoformat()} to {(last + slack).isoformat()}.",
+            "START_DATE",
+        )
+    if targets[-1] > last + slack:
+        raise LandCoverError(
+            f"{ranges}: dates more than one step ({step_days} days) after the last observation would only repeat it; "
+            f"choose an END_DATE up to {(last + slack).isoformat()}.",
+            "END_DATE",
+        )
+
+
 def target_dates(dates: list[dt.date], start: dt.date | None, end: dt.date | None, step_days: int, monitor: Monitor) -> list[dt.date]:
     """The output grid: start, start + step_days, … ≤ end, by default from the first to the last of ``dates``."""
     first, last = min(dates), max(dates)
@@ -180,6 +203,7 @@ def target_dates(dates: list[dt.date], start: dt.date | None, end: dt.date | Non
             "END_DATE",
         )
     targets = date_grid(start, end, step_days)
+    check_coverage(first, last, targets, step_days)
     if start < first or targets[-1] > last:
         monitor.info(
             f"The stack's observations span {first.isoformat()} – {last.isoformat()}; grid dates outside that repeat the nearest observation of each pixel."
@@ -210,6 +234,7 @@ def interpolate_file(
         raise LandCoverError(f"{stack_path} has no dates to interpolate.", "INPUT")
     if mask_path:
         check_mask_matches(stack_path, mask_path, dates, grid)
+        provenance = masked_provenance(read_stack_info(mask_path)[3])
     targets = target_dates(dates, start, end, step_days, monitor)
     keep = [i for i, b in enumerate(bands) if b not in CATEGORICAL_BANDS]
     if not keep:
@@ -224,6 +249,8 @@ def interpolate_file(
         STEP_DAYS=str(int(step_days)),
         INTERPOLATION_MASKED="yes" if mask_path else "no",
     )
+    if mask_path:
+        out_tags[TAG_CLOUD_MASKED] = provenance
     windows = list(file_windows(grid.height, grid.width, len(dates) * len(bands) * 4 + len(dates)))
     any_valid = False
     with StackWriter(out_path, targets, out_bands, grid, out_tags, kind="interpolated") as dst:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .errors import Cancelled
+from .redaction import redact_text
 
 
 class Monitor:
@@ -44,9 +45,9 @@ class Monitor:
             raise Cancelled("cancelled by the user")
 
     def info(self, message: str) -> None:
-        """Pass a human-readable line to the caller's log (never to stdout)."""
+        """Pass a human-readable line to the caller's log (never to stdout), with any secret in it masked."""
         if self._log is not None:
-            self._log(message)
+            self._log(redact_text(message))
 
     def sub(self, start: float, end: float) -> Monitor:
         """A monitor whose 0–1 covers ``start``–``end`` of this one."""

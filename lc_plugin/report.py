@@ -27,13 +27,17 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
+from .assessment import assess
 from .atomic import atomic_output, check_not_input
 from .classes import NODATA_CLASS, ClassTable, LandCoverClass, default_color
 from .deps import require
 from .errors import Cancelled, LandCoverError
+from .estimates import SIMPLE, STRATIFIED, simple_random_intervals, stratified_intervals
+from .figures import render
 from .metrics import accuracy_metrics, confusion_matrix, roc_one_vs_rest
 from .monitor import ensure_monitor
 from .rasters import TAG_CLASSES, Grid
+from .spatial import in_training_blocks, positions_in_training_blocks
 
 CHUNK_ROWS = 512
 MAX_ANNOTATED_CLASSES = 30  # larger matrices are drawn without numbers in the cells
@@ -141,8 +145,17 @@ def _read_reference(path: str, grid: Grid, reference_field: str | None, referenc
             if exc.parameter == "FIELD":  # the Reference raster step's name for the class field
                 exc.parameter = "REFERENCE_FIELD"
             raise
-        return ref, table, "vector"
+        return ref, table, "points" if _is_point_layer(path, reference_layer) else "vector"
     raise LandCoverError(f"The reference {path} is neither a raster nor a vector layer that GDAL can read.", "REFERENCE")
+
+
+def _is_point_layer(path: str, layer: str | None) -> bool:
+    """True for a layer of points (e.g. Sample design's), which the report reads as a stratified sample."""
+    from osgeo import ogr
+
+    ds = ogr.Open(path)
+    lyr = ds.GetLayerByName(layer) if layer else ds.GetLayer(0)
+    return lyr is not None and ogr.GT_Flatten(lyr.GetGeomType()) in (ogr.wkbPoint, ogr.wkbMultiPoint)
 
 
 def _merge_classes(tables: list[ClassTable | None], present_ids: list[int], notes: list[str]) -> ClassTable:
@@ -175,6 +188,7 @@ def accuracy_report_file(
     reference_layer: str | None = None,
     model_path: str | None = None,
     probabilities_path: str | None = None,
+    title: str | None = None,
     monitor=None,
 ) -> dict:
     """Compare a class raster with a reference (class raster on the same grid, or polygons) and write the report.
@@ -194,6 +208,7 @@ def accuracy_report_file(
         raise LandCoverError(f"The classification {classification_path} has no classified pixel (every pixel is 0 = no data).", "INPUT")
     monitor.update(0.05)
     ref, ref_table, kind = _read_reference(reference_path, grid, reference_field, reference_layer)
+    design = STRATIFIED if kind == "points" else SIMPLE
     if not np.any(ref != NODATA_CLASS):
         raise LandCoverError(f"The reference {reference_path} has no labelled pixel on the classification's grid.", "REFERENCE")
     monitor.update(0.3)
@@ -222,8 +237,8 @@ def accuracy_report_file(
     metrics = accuracy_metrics(cm, labels, classes.names)
     metrics["notes"] = notes + metrics["notes"]
     metrics["inputs"] = {
-        "classification": os.path.abspath(classification_path),
-        "reference": os.path.abspath(reference_path),
+        "classification": os.path.basename(classification_path),
+        "reference": os.path.basename(reference_path),
         "reference_kind": kind,
         "reference_field": reference_field if kind == "vector" else None,
         "reference_layer": reference_layer if kind == "vector" else None,
@@ -231,13 +246,30 @@ def accuracy_report_file(
         "pixels_classified": int((pred != NODATA_CLASS).sum()),
         "pixels_referenced": int((ref != NODATA_CLASS).sum()),
     }
-    title = f"Accuracy of {os.path.basename(classification_path)} against {os.path.basename(reference_path)}"
+    title = title or "Accuracy assessment of a land-cover map"
     monitor.update(0.85)
     extras = model_extras(model_path) if model_path else {}
+    compared = (ref != NODATA_CLASS) & (pred != NODATA_CLASS) & np.isin(ref, labels) & np.isin(pred, labels)
+    if extras.get("footprint") is not None:
+        extras["overlap"] = {"pixels": in_training_blocks(extras["footprint"], grid, compared), "of": int(compared.sum())}
+    extras["kind"] = "map"
+    if design == STRATIFIED:
+        mapped = np.bincount(pred.ravel(), minlength=256)[labels]
+        pixel_ha = abs(grid.transform.a * grid.transform.e) / 10_000
+        try:
+            extras["intervals"] = stratified_intervals(cm, labels, mapped, pixel_ha, classes.names)
+        except LandCoverError as exc:
+            notes.append(f"The point sample cannot be read as stratified by map class ({exc}); simple random intervals are shown.")
+        extras["evaluated"] = f"the {kind} reference points of {os.path.basename(reference_path)}, read as a sample stratified by map class"
+    else:
+        extras["evaluated"] = (
+            f"every pixel where the map and the reference ({os.path.basename(reference_path)}) both have a class, a census of "
+            "the reference rather than a probability sample"
+        )
     extras["roc"] = None
     if probabilities_path:
         extras["roc"] = _roc_from_raster(probabilities_path, grid, ref, pred, classes)
-        metrics["inputs"]["probabilities"] = os.path.abspath(probabilities_path)
+        metrics["inputs"]["probabilities"] = os.path.basename(probabilities_path)
     else:
         extras["roc_note"] = (
             "ROC curves and AUC are unavailable for a map-vs-reference report without probabilities: a class map holds "
@@ -296,8 +328,9 @@ def _roc_from_raster(path: str, grid: Grid, ref: np.ndarray, pred: np.ndarray, c
     return roc_one_vs_rest(y_true, proba[finite], ids, [_name_of(classes, c) for c in ids])
 
 
-def _read_predictions(path: str) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray | None]:
-    """y_true, y_pred, the class ids of the p_<id> columns of the training step's CSV and their (N, K) values."""
+def _read_predictions(path: str) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray | None, np.ndarray | None]:
+    """y_true, y_pred, the class ids of the p_<id> columns of the training step's CSV, their (N, K) values and the
+    (N, 3) source/row/col positions (None without those columns)."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
@@ -336,7 +369,13 @@ def _read_predictions(path: str) -> tuple[np.ndarray, np.ndarray, list[int], np.
             proba = None
         if proba is not None and not np.all(np.isfinite(proba)):
             proba = None
-    return cols[0], cols[1], p_ids, proba
+    positions = None
+    if all(c in header for c in ("source", "row", "col")):
+        try:
+            positions = np.array([[r[header.index(c)] for c in ("source", "row", "col")] for r in body], dtype=np.float64).astype(np.int64).reshape(-1, 3)
+        except ValueError:
+            positions = None
+    return cols[0], cols[1], p_ids, proba, positions
 
 
 def predictions_report_file(
@@ -346,6 +385,7 @@ def predictions_report_file(
     *,
     classes: ClassTable | None = None,
     model_path: str | None = None,
+    title: str | None = None,
     monitor=None,
 ) -> dict:
     """Report on the training step's held-out test predictions (CSV source,row,col,y_true,y_pred,p_<id>…).
@@ -357,7 +397,7 @@ def predictions_report_file(
     monitor = ensure_monitor(monitor)
     _check_outputs(json_out, html_out, [predictions_csv])
     monitor.update(0.0)
-    y_true, y_pred, p_ids, proba = _read_predictions(predictions_csv)
+    y_true, y_pred, p_ids, proba, positions = _read_predictions(predictions_csv)
     extras = model_extras(model_path) if model_path else {}
     if classes is None:
         classes = extras.get("classes")
@@ -376,8 +416,12 @@ def predictions_report_file(
     cm = confusion_matrix(y_true, y_pred, labels)
     metrics = accuracy_metrics(cm, labels, table.names)
     metrics["notes"] = notes + metrics["notes"]
-    metrics["inputs"] = {"predictions": os.path.abspath(predictions_csv), "rows": int(y_true.size)}
-    title = f"Held-out test accuracy ({os.path.basename(predictions_csv)})"
+    metrics["inputs"] = {"predictions": os.path.basename(predictions_csv), "rows": int(y_true.size)}
+    title = title or "Held-out accuracy of a land-cover classifier"
+    if positions is not None and extras.get("footprint") is not None:
+        extras["overlap"] = {"pixels": positions_in_training_blocks(extras["footprint"], positions[valid]), "of": int(valid.sum())}
+    extras["kind"] = "held-out"
+    extras["evaluated"] = "the held-out test pixels of Train classifier (its test predictions CSV)"
     monitor.update(0.5)
     extras["roc"] = None
     if proba is None:
@@ -441,10 +485,7 @@ def _heatmap_png(values: np.ndarray, names: list[str], title: str, fmt: str, vma
                 v = values[i, j]
                 ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=size, color="white" if v > threshold else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    return buf.getvalue()
+    return render(fig)
 
 
 def _name_of(table: ClassTable, cid: int) -> str:
@@ -461,7 +502,7 @@ def model_extras(model_path: str) -> dict:
 
     model = load_model(model_path)
     meta = model.metadata
-    extras: dict = {"classes": model.classes, "model": os.path.abspath(model_path)}
+    extras: dict = {"classes": model.classes, "model": os.path.basename(model_path)}
     try:
         if "lc_feature_importance" in meta:
             imp = json.loads(meta["lc_feature_importance"])
@@ -472,8 +513,13 @@ def model_extras(model_path: str) -> dict:
                 "gain": imp["gain"],
                 "split": imp["split"],
             }
+        if "lc_params" in meta:
+            extras["params"] = json.loads(meta["lc_params"])
+        if "lc_training_footprint" in meta:
+            extras["footprint"] = json.loads(meta["lc_training_footprint"])
         if "lc_test_metrics" in meta:
             tm = json.loads(meta["lc_test_metrics"])
+            extras["test_metrics"] = tm
             extras["training_counts"] = {int(k): int(v) for k, v in tm.get("train_class_counts", {}).items()}
             extras["test_counts"] = {int(k): int(v) for k, v in tm.get("test_class_counts", {}).items()}
         if "lc_cv" in meta:
@@ -502,6 +548,9 @@ table{border-collapse:collapse}th,td{border-bottom:1px solid #e5e5e5;padding:.3e
 th{background:#f5f5f5}td.name,th.name{text-align:left}
 .swatch{display:inline-block;width:.9em;height:.9em;border:1px solid #555;margin-right:.5em;vertical-align:middle}
 img{max-width:100%;height:auto}
+.lead{border:2px solid #2e7d32;border-radius:6px;padding:.6em 1em;margin:1em 0;background:#f3faf3}
+.lead .v{font-size:1.8em;font-weight:700}.lead .k{color:#333;font-weight:600}
+.warning{border-left:4px solid #c62828;background:#fff4f4;padding:.5em .8em}
 """
 
 
@@ -515,14 +564,69 @@ def _img(png: bytes, alt: str) -> str:
     return f'<p><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"></p>'
 
 
-def _html_page(doc: dict, classes: ClassTable, images: dict[str, list[tuple[str, bytes]]], csv_name: str) -> str:
+def lead_value(lead: dict) -> str:
+    value = lead["value"]
+    if "std" in value:
+        return f"{value['value']:.3f} ± {value['std']:.3f}"
+    if value["value"] is None:
+        return "n/a"
+    return f"{value['value']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
+
+
+def _with_ci(entry: dict) -> str:
+    return "n/a" if entry["value"] is None else f"{entry['value']:.3f} [{entry['low']:.3f}–{entry['high']:.3f}]"
+
+
+def _assessment_html(doc: dict) -> list[str]:
+    """Lead estimate, warnings, other figures explained, methods paragraph."""
+    e = html.escape
+    a = doc["assessment"]
+    lead = a["lead"]
+    parts = [
+        '<div class="lead"><div class="k">' + e(lead["label"]) + '</div><div class="v">' + e(lead_value(lead)) + "</div>",
+        f"<p>{e(lead['why'])}</p></div>",
+    ]
+    parts += [f'<p class="warning">⚠ {e(w)}</p>' for w in a["warnings"]]
+    if a["others"]:
+        parts.append("<h2>Other figures in this report</h2><ul>" + "".join(f"<li>{e(o)}</li>" for o in a["others"]) + "</ul>")
+    parts.append("<h2>Methods</h2><p>" + e(" ".join(a["methods"])) + "</p>")
+    return parts
+
+
+def _error_matrix_html(doc: dict, colors: dict[int, str]) -> list[str]:
+    """The error matrix with row and column totals (rows reference, columns map), as a paper prints it."""
+    e = html.escape
+    cm = np.asarray(doc["confusion_matrix"], dtype=np.int64)
+    names = doc["names"]
+    head = "".join(f"<th>{e(n)}</th>" for n in names)
+    parts = [
+        "<h2>Error matrix</h2><table><thead><tr><th class=\"name\">Reference \\ map</th>" + head + "<th>Total</th><th>Producer's acc.</th></tr></thead><tbody>"
+    ]
+    per_class = {c["id"]: c for c in doc["intervals"]["per_class"]}
+    for i, (cid, name) in enumerate(zip(doc["labels"], names)):
+        cells = "".join(f"<td>{v:,}</td>" for v in cm[i])
+        pa = _with_ci(per_class[cid]["producers_accuracy"])
+        parts.append(f'<tr><td class="name">{_swatch(colors.get(cid))}{e(name)}</td>{cells}<td><b>{int(cm[i].sum()):,}</b></td><td>{pa}</td></tr>')
+    totals = "".join(f"<td><b>{int(v):,}</b></td>" for v in cm.sum(axis=0))
+    ua = "".join(f"<td>{_with_ci(per_class[cid]['users_accuracy'])}</td>" for cid in doc["labels"])
+    oa = _with_ci(doc["intervals"]["overall_accuracy"])
+    parts.append(f'<tr><td class="name"><b>Total</b></td>{totals}<td><b>{int(cm.sum()):,}</b></td><td></td></tr>')
+    parts.append(f'<tr><td class="name">User\'s acc.</td>{ua}<td></td><td>OA {oa}</td></tr></tbody></table>')
+    parts.append(
+        f"<p class=\"meta\">Accuracies with 95 % confidence intervals: {e(doc['intervals']['method'])}; "
+        "n/a where undefined (no pixel mapped as, or referenced as, the class).</p>"
+    )
+    return parts
+
+
+def _html_page(doc: dict, classes: ClassTable, images: dict[str, list[tuple[str, bytes]]], csv_name: str, svg_names: list[str] = ()) -> str:
     e = html.escape
     colors = {c.id: c.color for c in classes}
     title = e(doc["title"])
     n = doc["n"]
     oa = doc["overall_accuracy"]
     cards = [
-        ("Overall accuracy", f"{_fmt(oa)} ({oa * 100:.1f} %)"),
+        ("Overall accuracy of this report", f"{_fmt(oa)} ({oa * 100:.1f} %)"),
         ("Cohen's kappa", _fmt(doc["kappa"])),
         ("Weighted F1", _fmt(doc["weighted_f1"])),
         ("Macro F1", _fmt(doc["macro_f1"])),
@@ -547,9 +651,11 @@ def _html_page(doc: dict, classes: ClassTable, images: dict[str, list[tuple[str,
         parts.append('<ul class="meta">')
         parts += [f"<li>{e(str(k))}: {e(str(v))}</li>" for k, v in inputs.items() if v is not None]
         parts.append("</ul>")
-    parts.append('<div class="headline">')
+    parts += _assessment_html(doc)
+    parts.append('<h2>Headline figures</h2><div class="headline">')
     parts += [f'<div class="card"><div class="v">{e(v)}</div><div class="k">{e(k)}</div></div>' for k, v in cards]
     parts.append("</div>")
+    parts += _error_matrix_html(doc, colors)
 
     parts.append("<h2>Per class</h2><table><thead><tr>")
     parts.append(
@@ -574,6 +680,8 @@ def _html_page(doc: dict, classes: ClassTable, images: dict[str, list[tuple[str,
         "the share of each reference class (recall), column-normalised cells the share of each predicted class "
         f"(precision). The counts are also in {e(csv_name)}.</p>"
     )
+    if svg_names:
+        parts.append("<p class=\"meta\">Every figure is also written as SVG beside this page: " + ", ".join(e(n) for n in svg_names) + ".</p>")
     parts += [_img(png, alt) for alt, png in images.get("confusion", [])]
 
     parts.append("<h2>ROC curves</h2>")
@@ -668,12 +776,50 @@ def _write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: s
         doc["training_counts"] = [{"id": cid, "name": _name_of(classes, cid), "count": count} for cid, count in sorted(extras["training_counts"].items())]
     if extras.get("feature_importance"):
         doc["feature_importance"] = extras["feature_importance"]
-    if extras.get("cv"):
-        doc["cross_validation"] = extras["cv"]
+    cv = extras.get("cv")
+    if cv and "skipped" in cv:
+        doc["notes"] = list(doc["notes"]) + [f"Cross-validation was not run: {cv['skipped']}"]
+    elif cv:
+        doc["cross_validation"] = cv
     if extras.get("history"):
         doc["training_history"] = extras["history"]
         doc["architecture"] = extras.get("architecture")
+    _mark_undefined(doc["per_class"])
+    doc["intervals"] = extras.get("intervals") or simple_random_intervals(np.asarray(doc["confusion_matrix"]), doc["labels"])
+    doc["notes"] = list(doc["notes"]) + list(doc["intervals"].get("notes", []))
+    doc["overlap_with_training"] = extras.get("overlap")
+    model_info = {"params": extras.get("params"), "test_metrics": extras.get("test_metrics"), "cv": cv}
+    doc["assessment"] = assess(extras.get("kind", "map"), doc, model_info, extras.get("overlap"), extras.get("evaluated", "the compared pixels"))
     text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
+
+    with figures.figure_format("png"):
+        images = _figures(doc, colors)
+    with figures.figure_format("svg"):
+        svgs = {f"{os.path.splitext(html_out)[0]}_{key}_{i + 1}.svg": svg for key, items in _figures(doc, colors).items() for i, (_, svg) in enumerate(items)}
+    csv_out = confusion_csv_path(json_out)
+    page = _html_page(doc, classes, images, os.path.basename(csv_out), [os.path.basename(p) for p in svgs])
+    outputs = [(json_out, text), (csv_out, _confusion_csv(doc)), *((path, svg.decode("utf-8")) for path, svg in svgs.items()), (html_out, page)]
+    for path, content in outputs:
+        with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(content)
+    return doc
+
+
+def _mark_undefined(per_class: list[dict]) -> None:
+    """Undefined accuracies become None ("n/a"): precision of a class never mapped, recall of one absent
+    from the reference, F1 and IoU of one absent from both (``accuracy_metrics`` reports 0, as scikit-learn)."""
+    for c in per_class:
+        if c["predicted"] == 0:
+            c["precision"] = None
+        if c["support"] == 0:
+            c["recall"] = None
+        if c["predicted"] == 0 and c["support"] == 0:
+            c["f1"] = c["iou"] = None
+
+
+def _figures(doc: dict, colors: dict[int, str]) -> dict[str, list[tuple[str, bytes]]]:
+    """Every figure of the report, as (caption, bytes) in the current ``figures.figure_format``."""
+    from . import figures
 
     cm = np.asarray(doc["confusion_matrix"], dtype=np.float64)
     recall = np.asarray(doc["confusion_matrix_recall"], dtype=np.float64)
@@ -716,12 +862,8 @@ def _write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: s
         images["history"] = [("Training curves", figures.training_curves_png(hist["epochs"], hist["best_epoch"]))]
     if doc.get("cross_validation"):
         images["cv"] = [("Cross-validation folds", figures.cv_png(doc["cross_validation"]["folds"]))]
-    csv_out = confusion_csv_path(json_out)
-    page = _html_page(doc, classes, images, os.path.basename(csv_out))
-    for path, content in ((json_out, text), (csv_out, _confusion_csv(doc)), (html_out, page)):
-        with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(content)
-    return doc
+    return images
+
 
 
 def write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: str, title: str, extras: dict | None = None) -> None:

@@ -69,6 +69,7 @@ class WorkerProgress:
         self._written = 0.0
         self._checked = 0.0
         self._cancelled = False
+        self._lock = threading.Lock()  # a patch's download threads log too; one temporary file per process
 
     def monitor(self) -> Monitor:
         return Monitor(self._progress, self._is_cancelled, self._log)
@@ -90,14 +91,14 @@ class WorkerProgress:
         return self._cancelled
 
     def _write(self) -> None:
-        self._written = time.monotonic()
-        os.makedirs(self.folder, exist_ok=True)
-        path = os.path.join(self.folder, PROGRESS_FILE)
-        # One temporary file per thread: a step's reader threads log too (two writers of one name race).
-        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"percent": round(self.percent, 2), "messages": list(self.messages)}, f)
-        os.replace(tmp, path)
+        with self._lock:
+            self._written = time.monotonic()
+            os.makedirs(self.folder, exist_ok=True)
+            path = os.path.join(self.folder, PROGRESS_FILE)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"percent": round(self.percent, 2), "messages": self.messages}, f)
+            os.replace(tmp, path)
 
 
 class ProgressBoard:

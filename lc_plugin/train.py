@@ -18,6 +18,7 @@ import rasterio
 from . import __version__
 from .atomic import atomic_output, check_not_input
 from .classes import NODATA_CLASS, ClassTable, LandCoverClass, make_class_table
+from .cloudcheck import check_cloud_masked, clear_pixels, cloud_provenance
 from .deps import require
 from .errors import LandCoverError
 from .features import (
@@ -31,8 +32,10 @@ from .features import (
 from .monitor import ensure_monitor
 from .rasters import Grid, read_class_raster, read_class_table, read_stack_info
 from .sampling import allocate_quotas, sample_with_quotas
+from .spatial import DEFAULT_BLOCK_PX, DEFAULT_CV_FOLDS, block_ids, dumps_footprint, group_folds, training_footprint
 
 MODEL_TYPE = "lightgbm-pixel"
+SPLITS = ("pixel", "patch", "block")  # the order of Train classifier's SPLIT enum (ids kept stable for scripts)
 MAX_ONNX_OPSET = 15  # highest default-domain opset onnxmltools 1.12–1.16 converts LightGBM to
 
 
@@ -186,7 +189,7 @@ def _onnx_session(model_bytes: bytes):
     return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _validate_params(stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate) -> None:
+def _validate_params(stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate, block_px) -> None:
     if not stack_paths:
         raise LandCoverError("Give at least one time stack to train on.", "INPUT")
     if len(stack_paths) != len(reference_paths):
@@ -198,8 +201,10 @@ def _validate_params(stack_paths, reference_paths, samples_per_class, test_fract
         raise LandCoverError(f"Samples per class must be at least 1, got {samples_per_class}.", "SAMPLES_PER_CLASS")
     if not 0.0 <= test_fraction < 1.0:
         raise LandCoverError(f"The test fraction must be in [0, 1), got {test_fraction}.", "TEST_FRACTION")
-    if split not in ("pixel", "patch"):
-        raise LandCoverError(f"The split must be 'pixel' or 'patch', got '{split}'.", "SPLIT")
+    if split not in SPLITS:
+        raise LandCoverError(f"The split must be one of {', '.join(SPLITS)}, got '{split}'.", "SPLIT")
+    if block_px < 1:
+        raise LandCoverError(f"The block size must be at least 1 pixel, got {block_px}.", "BLOCK_SIZE")
     if split == "patch":
         if len(stack_paths) < 2:
             raise LandCoverError(
@@ -254,6 +259,61 @@ def read_training_inputs(stack_paths, reference_paths):
     return dates0, bands0, [info[2] for info in infos], tables
 
 
+def _patch_and_local(flat: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    patch = np.searchsorted(offsets, flat, side="right") - 1
+    return patch, flat - offsets[patch]
+
+
+def spatial_groups(flat: np.ndarray, offsets: np.ndarray, grids: list[Grid], block_px: int) -> np.ndarray:
+    """The block (patch × ``block_px`` square) of every sampled pixel."""
+    patch, local = _patch_and_local(flat, offsets)
+    widths = np.array([g.width for g in grids])
+    heights = np.array([g.height for g in grids])
+    return block_ids(local, patch, widths, heights, block_px)
+
+
+def block_split(sampled, labels, offsets, grids, block_px: int, test_fraction: float, seed: int, monitor) -> np.ndarray:
+    """Which sampled pixels are held out: whole blocks, about ``test_fraction`` of them, balanced by class.
+
+    Blocks holding the only samples of a class stay in training (the model must know every class);
+    the test set then lacks that class and the report says so.
+    """
+    if test_fraction <= 0:
+        return np.zeros(sampled.size, dtype=bool)
+    groups = spatial_groups(sampled, offsets, grids, block_px)
+    folds = max(2, int(round(1.0 / test_fraction)))
+    fold, n_groups = group_folds(groups, labels, folds, seed)
+    if n_groups < 2:
+        raise LandCoverError(
+            f"The sampled pixels fall in a single {block_px}×{block_px}-pixel block, so no block can be held out; "
+            "use a smaller BLOCK_SIZE, more patches, or the patch split.",
+            "BLOCK_SIZE",
+        )
+    in_test = fold == 0
+    for class_id in np.unique(labels):
+        of_class = labels == class_id
+        if not (of_class & ~in_test).any():
+            keep = np.isin(groups, groups[of_class])
+            in_test &= ~keep
+            monitor.info(f"Class {int(class_id)} has samples in held-out blocks only; its {int(np.unique(groups[of_class]).size)} block(s) stay in training.")
+    return in_test
+
+
+def cloud_state(stack_path: str, mask_path: str | None) -> str:
+    """How a training stack's clouds were dealt with, for the model's metadata and the report."""
+    if mask_path:
+        return f"cloudy pixels of {os.path.basename(mask_path)} left out"
+    return cloud_provenance(read_stack_info(stack_path)[3]) or "never cloud-masked (accepted with ALLOW_UNMASKED)"
+
+
+def reference_provenance(path: str) -> dict:
+    """What the report's methods paragraph says about a reference raster (no paths, only names and settings)."""
+    with rasterio.open(path) as src:
+        tags = src.tags()
+    keep = ("SOURCE", "CLASS_FIELD", "CLASS_IDS", "CLASS_NAMES_FROM", "EROSION_PX")
+    return {"file": os.path.basename(path), **{k.lower(): tags[k] for k in keep if k in tags}}
+
+
 def read_reference_labels(path: str) -> np.ndarray:
     labels = read_class_raster(path)[0]
     if labels.size and (labels.min() < 0 or labels.max() > 255):
@@ -268,24 +328,34 @@ def train_classifier(
     *,
     samples_per_class: int = 5000,
     test_fraction: float = 0.25,
-    split: str = "pixel",
+    split: str = "block",
+    block_px: int = DEFAULT_BLOCK_PX,
     seed: int = 42,
     n_estimators: int = 300,
     num_leaves: int = 31,
     learning_rate: float = 0.1,
     drop_empty_classes: bool = False,
     predictions_out: str | None = None,
-    cv_folds: int = 0,
+    cv_folds: int = DEFAULT_CV_FOLDS,
+    mask_paths: list[str | None] | None = None,
+    allow_unmasked: bool = False,
     monitor=None,
 ) -> dict:
-    """Sample class-balanced pixels, fit LightGBM, check it on held-out pixels/patches, write the ONNX model.
+    """Sample class-balanced pixels, fit LightGBM, check it on held-out blocks/patches/pixels, write the ONNX model.
 
-    With ``cv_folds`` ≥ 2, also a k-fold cross-validation by spatial group (see ``cross_validate``),
-    stored in the model's ``lc_cv`` metadata.
+    The default split holds out whole ``block_px`` × ``block_px`` blocks (see ``spatial``), so test
+    pixels are not neighbours of training pixels. With ``cv_folds`` ≥ 2 (default 5), also a k-fold
+    cross-validation by spatial group (see ``cross_validate``) where there are enough groups,
+    stored in the model's ``lc_cv`` metadata. Stacks must be cloud-masked (``cloudcheck``): their
+    ``mask_paths`` (one per stack, or None) leave out cloudy pixels; ``allow_unmasked`` accepts
+    stacks without either and records it.
     """
     monitor = ensure_monitor(monitor)
     stack_paths, reference_paths = list(stack_paths), list(reference_paths)
-    _validate_params(stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate)
+    _validate_params(stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate, block_px)
+    mask_paths = list(mask_paths) if mask_paths else [None] * len(stack_paths)
+    if len(mask_paths) != len(stack_paths):
+        raise LandCoverError(f"{len(mask_paths)} cloud mask(s) for {len(stack_paths)} stack(s); give one per stack, in the same order.", "CLOUD_MASK")
     if cv_folds == 1 or cv_folds < 0:
         raise LandCoverError(f"Cross-validation needs at least 2 folds (0 = none), got {cv_folds}.", "CV_FOLDS")
     lgb = require("lightgbm")
@@ -300,6 +370,7 @@ def train_classifier(
             raise LandCoverError("The test predictions and the model need different file names.", "OUTPUT_PREDICTIONS")
 
     dates, bands, grids, tables = read_training_inputs(stack_paths, reference_paths)
+    n_unmasked = check_cloud_masked(stack_paths, mask_paths, allow_unmasked)
     fbands = feature_bands(bands)
     if not fbands:
         raise LandCoverError(f"The stacks have no reflectance bands to learn from (bands: {', '.join(bands)}).", "INPUT")
@@ -315,6 +386,8 @@ def train_classifier(
     done_pixels = 0
     for p, (path, grid, ref_path) in enumerate(zip(stack_paths, grids, reference_paths)):
         lab = read_reference_labels(ref_path)
+        if mask_paths[p]:
+            lab = np.where(clear_pixels(mask_paths[p], dates, grid), lab, NODATA_CLASS)
         present.update(int(v) for v in np.unique(lab))
         mask = np.zeros(lab.shape, dtype=bool)
         with rasterio.open(path) as src:
@@ -386,6 +459,10 @@ def train_classifier(
         in_test = is_test[np.searchsorted(offsets, sampled, side="right") - 1]
         train_idx, y_train_all = sampled[~in_test], sampled_labels[~in_test]
         test_idx, y_test_all = sampled[in_test], sampled_labels[in_test]
+    elif split == "block":
+        in_test = block_split(sampled, sampled_labels, offsets, grids, block_px, test_fraction, seed, monitor)
+        train_idx, y_train_all = sampled[~in_test], sampled_labels[~in_test]
+        test_idx, y_test_all = sampled[in_test], sampled_labels[in_test]
     else:
         train_parts, test_parts = [], []
         for class_id in table.ids:
@@ -427,6 +504,7 @@ def train_classifier(
         "samples_per_class": int(samples_per_class),
         "test_fraction": float(test_fraction),
         "split": split,
+        "block_px": int(block_px),
         "seed": int(seed),
         "n_estimators": int(n_estimators),
         "num_leaves": int(num_leaves),
@@ -434,6 +512,9 @@ def train_classifier(
         "drop_empty_classes": bool(drop_empty_classes),
         "n_patches": n_patches,
         "test_patches": sorted(test_patches),
+        "cloud_masking": [cloud_state(path, mask) for path, mask in zip(stack_paths, mask_paths)],
+        "unmasked_accepted": int(n_unmasked),
+        "references": [reference_provenance(path) for path in reference_paths],
         "lightgbm_version": lgb.__version__,
     }
     monitor.info(f"Training LightGBM on {len(y_train)} pixels × {n_features} features, {len(table)} classes.")
@@ -481,29 +562,31 @@ def train_classifier(
     booster = classifier.booster_
     importance = {kind: [float(v) for v in booster.feature_importance(importance_type=kind)] for kind in ("gain", "split")}
     metadata["lc_feature_importance"] = json.dumps(importance)
+    train_patch, train_local = _patch_and_local(train_idx, offsets)
+    metadata["lc_training_footprint"] = dumps_footprint(training_footprint(grids, train_patch, train_local, block_px))
     cv = None
     if cv_folds:
         # Groups: whole patches when there are enough, else square blocks so neighbours stay together.
         all_idx = np.concatenate([train_idx, test_idx])
-        patch = np.searchsorted(offsets, all_idx, side="right") - 1
         if n_patches >= cv_folds:
-            groups, group_kind = patch, "patch"
+            groups, group_kind = _patch_and_local(all_idx, offsets)[0], "patch"
         else:
-            local = all_idx - offsets[patch]
-            widths = np.array([g.width for g in grids])[patch]
-            block_cols = -(-np.array([g.width for g in grids])[patch] // CV_BLOCK)
-            groups = patch * 1_000_000 + (local // widths // CV_BLOCK) * block_cols + (local % widths) // CV_BLOCK
-            group_kind = f"block of {CV_BLOCK}×{CV_BLOCK} px"
-        cv = cross_validate(
-            np.concatenate([x_train, x_test]),
-            np.concatenate([y_train, y_test]),
-            groups,
-            cv_folds,
-            dict(n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate, seed=seed),
-            seed,
-            monitor=export.sub(0.0, 0.9),
-        )
-        cv["group"] = group_kind
+            groups, group_kind = spatial_groups(all_idx, offsets, grids, block_px), f"block of {block_px}×{block_px} px"
+        n_groups = np.unique(groups).size
+        if n_groups < cv_folds:
+            cv = {"skipped": f"{cv_folds}-fold cross-validation needs at least {cv_folds} spatial groups ({group_kind}); the samples fall in {n_groups}."}
+            monitor.info(cv["skipped"])
+        else:
+            cv = cross_validate(
+                np.concatenate([x_train, x_test]),
+                np.concatenate([y_train, y_test]),
+                groups,
+                cv_folds,
+                dict(n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate, seed=seed),
+                seed,
+                monitor=export.sub(0.0, 0.9),
+            )
+            cv["group"] = group_kind
         metadata["lc_cv"] = json.dumps(cv)
     onnx.helper.set_model_props(onx, {**metadata, "lc_test_metrics": json.dumps(metrics)})
     if predictions_out:
@@ -533,9 +616,6 @@ def train_classifier(
     }
 
 
-CV_BLOCK = 20  # pixels per side of a cross-validation block when there are fewer patches than folds
-
-
 def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, fit_params: dict, seed: int, monitor=None) -> dict:
     """Stratified group k-fold: groups (patches or blocks) never straddle folds, so neighbours do not leak.
 
@@ -545,19 +625,13 @@ def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int,
     from .metrics import accuracy_metrics, confusion_matrix
 
     monitor = ensure_monitor(monitor)
-    ids, inverse = np.unique(groups, return_inverse=True)
-    if ids.size < folds:
+    labels = sorted(int(v) for v in np.unique(y))
+    fold, n_groups = group_folds(groups, y, folds, seed)
+    if n_groups < folds:
         raise LandCoverError(
-            f"Cross-validation with {folds} folds needs at least {folds} spatial groups; the samples fall in {ids.size}. " "Use fewer folds or more patches.",
+            f"Cross-validation with {folds} folds needs at least {folds} spatial groups; the samples fall in {n_groups}. " "Use fewer folds or more patches.",
             "CV_FOLDS",
         )
-    labels = sorted(int(v) for v in np.unique(y))
-    majority = np.array([np.bincount(y[inverse == g]).argmax() for g in range(ids.size)])
-    rng = np.random.default_rng(seed)
-    order = np.lexsort((rng.random(ids.size), majority))
-    fold_of_group = np.empty(ids.size, dtype=np.int64)
-    fold_of_group[order] = np.arange(ids.size) % folds
-    fold = fold_of_group[inverse]
     results = []
     for k in range(folds):
         test = fold == k
@@ -584,7 +658,7 @@ def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int,
     return {
         "folds": results,
         "k": int(folds),
-        "n_groups": int(ids.size),
+        "n_groups": int(n_groups),
         "overall_accuracy_mean": float(oa.mean()),
         "overall_accuracy_std": float(oa.std()),
         "weighted_f1_mean": float(f1.mean()),

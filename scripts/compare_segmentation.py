@@ -87,7 +87,7 @@ def main() -> int:
 
         started = time.perf_counter()
         lgb_model = str(out / f"lightgbm_{fold}.onnx")
-        train.train_classifier([interpolated], [train_ref], lgb_model, test_fraction=0.0, seed=args.seed, drop_empty_classes=True)
+        train.train_classifier([interpolated], [train_ref], lgb_model, test_fraction=0.0, seed=args.seed, drop_empty_classes=True, cv_folds=0)
         lgb_map = str(out / f"lightgbm_{fold}.tif")
         classify.classify_file(lgb_model, interpolated, lgb_map)
         lgb_s = time.perf_counter() - started

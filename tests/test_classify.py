@@ -94,7 +94,7 @@ def test_band_order_and_extra_bands_do_not_matter(setup):
     order = ["B11", "SCL", "B08", "B02", "B04", "B03"]
     data = np.stack([stack.band(b) if b != "B02" else np.full_like(stack.band("B03"), 0.3) for b in order], axis=1)
     other = str(setup["folder"] / "reordered.tif")
-    write_stack(other, TimeStack(data, stack.dates, order, stack.grid))
+    write_stack(other, TimeStack(data, stack.dates, order, stack.grid, stack.tags))
     a, b = setup["folder"] / "orig.tif", setup["folder"] / "reord.tif"
     classify_file(setup["model"], setup["stacks"][0], str(a))
     classify_file(setup["model"], other, str(b))
@@ -105,7 +105,7 @@ def _variant(setup, name, dates=None, bands=None):
     stack = read_stack(setup["stacks"][0])
     keep = [stack.bands.index(b) for b in (bands or stack.bands)]
     path = str(setup["folder"] / name)
-    write_stack(path, TimeStack(stack.data[:, keep], dates or stack.dates, bands or stack.bands, stack.grid))
+    write_stack(path, TimeStack(stack.data[:, keep], dates or stack.dates, bands or stack.bands, stack.grid, stack.tags))
     return path
 
 
@@ -170,3 +170,13 @@ def test_cancel_leaves_no_output(setup):
                       monitor=Monitor(is_cancelled=cancelled))
     assert not out.exists() and not proba.exists()
     assert not [p for p in setup["folder"].iterdir() if "partial" in p.name]
+
+
+def test_stack_without_data_is_refused(setup, tmp_path):
+    """A NaN-only stack would give an all-no-data map: refused, nothing written."""
+    stack = read_stack(setup["stacks"][0])
+    empty = str(tmp_path / "nan.tif")
+    write_stack(empty, TimeStack(np.full_like(stack.data, np.nan), stack.dates, stack.bands, stack.grid, stack.tags))
+    with pytest.raises(LandCoverError, match="nothing to classify") as info:
+        classify_file(setup["model"], empty, str(tmp_path / "map.tif"), probabilities_out=str(tmp_path / "p.tif"))
+    assert info.value.parameter == "INPUT" and sorted(p.name for p in tmp_path.iterdir()) == ["nan.tif"]

@@ -277,7 +277,7 @@ def test_onnx_labels_equal_lightgbm(testpatch, tmp_path):
         "lc_bands": json.dumps(S2_BANDS),
     }
     onnx.save(model_to_onnx(model, x.shape[1], meta), str(tmp_path / "m.onnx"))
-    write_stack(str(tmp_path / "s.tif"), TimeStack(data, dates, S2_BANDS, grid_of(100, 101)))
+    write_stack(str(tmp_path / "s.tif"), TimeStack(data, dates, S2_BANDS, grid_of(100, 101), {"LC_CLOUD_MASKED": "synthetic"}))
     classify_file(str(tmp_path / "m.onnx"), str(tmp_path / "s.tif"), str(tmp_path / "c.tif"), block_rows=40)
     labels, _, _ = read_class_raster(str(tmp_path / "c.tif"))
     native = np.asarray(classes)[np.argmax(model.booster_.predict(x, num_threads=2), axis=1)]

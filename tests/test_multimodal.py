@@ -52,7 +52,7 @@ def write_patch(folder, index: int) -> tuple[str, str, str]:
     fine, coarse = grids(index)
     x, y = make_scene(PATCH_PX, PATCH_PX, seed=60 + index)
     paths = [str(folder / f"{name}_{index}.tif") for name in ("s2", "ref", "s3")]
-    write_stack(paths[0], TimeStack(x, DATES, BANDS, fine))
+    write_stack(paths[0], TimeStack(x, DATES, BANDS, fine, {"LC_CLOUD_MASKED": "synthetic, cloud-free"}))  # Classify checks (issue 15)
     write_class_raster(paths[1], y, fine, CLASSES)
     write_stack(paths[2], TimeStack(coarse_of(x), OLCI_DATES, OLCI_BANDS, coarse))
     return paths[0], paths[1], paths[2]

@@ -113,7 +113,7 @@ def test_table_lists_all_layer_classes_and_later_features_win(tmp_path):
     )
     labels, table = rasterize_reference(path, "CLASS_ID", GRID10)
     assert table.ids == [2, 5, 8]
-    assert table.names == ["forest", "water", "artificial surface"]  # legend names when no name field
+    assert table.names == ["class 2", "class 5", "class 8"]  # no legend applied unless chosen (issue 15)
     assert np.all(labels[7:, :3] == 8) and np.count_nonzero(labels == 2) == 91
 
 
@@ -166,7 +166,7 @@ def test_rasterize_reference_file_writes_class_raster(testpatch, tmp_path):
     direct, _ = rasterize_reference(gpkg, "LULC_ID", grid, erosion_px=1)
     np.testing.assert_array_equal(labels, direct)
     assert np.count_nonzero(labels == 0) > 155  # erosion removed border pixels
-    assert messages and "forest" in messages[0]
+    assert any("forest" in m for m in messages) and "names from the name field" in messages[0]
     with pytest.raises(LandCoverError) as err:
         rasterize_reference_file(gpkg, "LULC_ID", like, like)
     assert err.value.parameter == "OUTPUT"
@@ -176,9 +176,9 @@ def test_rasterize_reference_file_writes_class_raster(testpatch, tmp_path):
     ("field", "ftype", "value", "needle"),
     [
         ("NOPE", None, None, "available fields: CLASS_ID"),
-        ("S", ogr.OFTString, "forest", "type String"),
+        ("D", ogr.OFTDate, "2017-01-01", "type Date"),
         ("R", ogr.OFTReal, 2.5, "2.5"),
-        ("CLASS_ID", None, 300, "0–255"),
+        ("CLASS_ID", None, 300, "1–255"),
     ],
 )
 def test_field_errors(tmp_path, field, ftype, value, needle):
@@ -227,5 +227,5 @@ def test_missing_layer_and_name_field(tmp_path):
         rasterize_reference(path, "CLASS_ID", GRID10, name_field="LABEL")
     assert err.value.parameter == "NAME_FIELD"
     labels, table = rasterize_reference(path, "CLASS_ID", GRID10, layer="ref", name_field="CLASS_NAME")
-    assert table.names == ["cultivated land"]  # empty names fall back to the legend
+    assert table.names == ["class 1"]  # empty names: no legend applied unless chosen (issue 15)
     assert json.loads(table.to_json())[0]["id"] == 1

@@ -70,9 +70,10 @@ def _check_against_sklearn(doc: dict, pred: np.ndarray, ref: np.ndarray, labels:
     assert doc["overall_accuracy"] == pytest.approx(accuracy_score(t, p))
     assert doc["kappa"] == pytest.approx(cohen_kappa_score(t, p))
     prec, rec, f1, sup = precision_recall_fscore_support(t, p, labels=labels, zero_division=0)
-    assert [c["precision"] for c in doc["per_class"]] == pytest.approx(prec.tolist())
-    assert [c["recall"] for c in doc["per_class"]] == pytest.approx(rec.tolist())
-    assert [c["f1"] for c in doc["per_class"]] == pytest.approx(f1.tolist())
+    # Undefined accuracies are None ("n/a", issue 15) where scikit-learn's zero_division gives 0.
+    assert [0.0 if c["precision"] is None else c["precision"] for c in doc["per_class"]] == pytest.approx(prec.tolist())
+    assert [0.0 if c["recall"] is None else c["recall"] for c in doc["per_class"]] == pytest.approx(rec.tolist())
+    assert [0.0 if c["f1"] is None else c["f1"] for c in doc["per_class"]] == pytest.approx(f1.tolist())
     assert [c["support"] for c in doc["per_class"]] == sup.tolist()
     assert doc["macro_f1"] == pytest.approx(f1_score(t, p, average="macro", zero_division=0))
     assert doc["weighted_f1"] == pytest.approx(f1_score(t, p, labels=labels, average="weighted", zero_division=0))
@@ -119,10 +120,10 @@ def test_report_from_class_rasters_matches_sklearn(tmp_path):
     assert doc["names"] == CLASSES.names
     assert doc["title"] and doc["created"]
     assert doc["inputs"]["reference_kind"] == "raster"
-    assert doc["inputs"]["classification"] == str(tmp_path / "map.tif")
-    # Class 4 is never predicted: precision 0 with a note, no NaN anywhere (checked by _strict_json).
+    assert doc["inputs"]["classification"] == "map.tif"  # no absolute paths in a report (issue 15)
+    # Class 4 is never predicted: precision undefined (None, "n/a" on the page), no NaN anywhere (checked by _strict_json).
     water = doc["per_class"][3]
-    assert water["predicted"] == 0 and water["precision"] == 0.0 and water["support"] > 0
+    assert water["predicted"] == 0 and water["precision"] is None and water["support"] > 0
     assert any("'water' (id 4) was never predicted" in n for n in doc["notes"])
 
     page = _check_html(html_out, doc)
@@ -133,7 +134,11 @@ def test_report_from_class_rasters_matches_sklearn(tmp_path):
     csv_path = confusion_csv_path(str(json_out))
     assert csv_path == str(tmp_path / "out" / "report_confusion.csv")
     assert _csv_total(csv_path) == doc["n"]
-    assert sorted(os.listdir(tmp_path / "out")) == ["report.html", "report.json", "report_confusion.csv"]
+    svgs = [f"report_confusion_{i}.svg" for i in (1, 2, 3)]  # every figure also as SVG (issue 15)
+    assert sorted(os.listdir(tmp_path / "out")) == ["report.html", "report.json", "report_confusion.csv", *svgs]
+    for name in svgs:
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert "<svg" in text and "</svg>" in text and name in page
 
 
 def test_reference_without_class_table_and_extra_ids(tmp_path):

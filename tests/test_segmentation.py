@@ -35,6 +35,7 @@ T, C, S = 4, 3, 16
 DATES = [dt.date(2019, 3, 1) + dt.timedelta(days=30 * i) for i in range(T)]
 BANDS = ["B04", "B08", "B11"]
 CLASSES = make_class_table({1: "cultivated land", 2: "forest", 3: "water"})
+CLEAR = {"LC_CLOUD_MASKED": "synthetic, cloud-free"}  # stacks pass the cloud check of Classify (issue 15)
 
 
 def make_scene(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +221,7 @@ def test_classify_file_with_a_segmentation_model(trained, tmp_path):
     x, _ = make_scene(40, 29, seed=21)
     grid = Grid(CRS.from_epsg(32633), from_origin(500000, 5100000, 10, 10), 29, 40)
     stack = str(tmp_path / "stack.tif")
-    write_stack(stack, TimeStack(x, DATES, BANDS, grid))
+    write_stack(stack, TimeStack(x, DATES, BANDS, grid, CLEAR))
     out, proba_out = str(tmp_path / "map.tif"), str(tmp_path / "proba.tif")
     classify_file(trained["path"], stack, out, probabilities_out=proba_out)
     labels, table, _ = read_class_raster(out)
@@ -229,7 +230,7 @@ def test_classify_file_with_a_segmentation_model(trained, tmp_path):
     with rasterio.open(proba_out) as src:
         np.testing.assert_allclose(src.read(), expected_proba, atol=1e-6)
     shifted = str(tmp_path / "shifted.tif")
-    write_stack(shifted, TimeStack(x, [d + dt.timedelta(days=1) for d in DATES], BANDS, grid))
+    write_stack(shifted, TimeStack(x, [d + dt.timedelta(days=1) for d in DATES], BANDS, grid, CLEAR))
     with pytest.raises(LandCoverError, match="does not match the model") as err:
         classify_file(trained["path"], shifted, str(tmp_path / "no.tif"))
     assert err.value.parameter == "INPUT"
@@ -263,7 +264,7 @@ def write_tile_store(folder, n_patches: int = 2, size: int = 32) -> str:
         grid = Grid(CRS.from_epsg(32633), from_origin(500000 + 1000 * i, 5100000, 10, 10), size, size)
         stacks.append(str(folder / f"stack_{i}.tif"))
         refs.append(str(folder / f"ref_{i}.tif"))
-        write_stack(stacks[-1], TimeStack(x, DATES, BANDS, grid))
+        write_stack(stacks[-1], TimeStack(x, DATES, BANDS, grid, CLEAR))
         write_class_raster(refs[-1], y, grid, CLASSES)
     out = str(folder / "tiles.zarr")
     export_tiles(stacks, refs, out, tile_size=S, n_folds=4, seed=0)

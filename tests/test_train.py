@@ -11,7 +11,7 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
+from lc_plugin.classes import SLOVENIA_LEGEND, make_class_table
 from lc_plugin.errors import Cancelled, LandCoverError
 from lc_plugin.features import feature_block, feature_layout
 from lc_plugin.monitor import Monitor
@@ -57,8 +57,8 @@ def make_patch(folder, index: int, *, dates=DATES, bands=BANDS, class_ids=CLASS_
         data[0, 0][labels == nan_class] = np.nan
     stack_path = str(folder / f"stack_{index}.tif")
     ref_path = str(folder / f"ref_{index}.tif")
-    write_stack(stack_path, TimeStack(data, list(dates), list(bands), grid))
-    table = make_class_table({c: "" for c in (table_ids or class_ids)})
+    write_stack(stack_path, TimeStack(data, list(dates), list(bands), grid, {"LC_CLOUD_MASKED": "synthetic, cloud-free"}))
+    table = make_class_table({c: SLOVENIA_LEGEND[c][0] for c in (table_ids or class_ids)})
     write_class_raster(ref_path, labels, grid, table)
     return stack_path, ref_path, labels
 
@@ -102,13 +102,15 @@ def test_train_writes_onnx_with_metadata(trained):
     assert json.loads(meta["lc_dates"]) == [d.isoformat() for d in DATES]
     assert json.loads(meta["lc_bands"]) == ["B03", "B04", "B08", "B11"]  # SCL is not a feature
     params = json.loads(meta["lc_params"])
-    assert params["samples_per_class"] == 150 and params["split"] == "pixel" and params["seed"] == 42
+    # The default split holds out whole 20×20-pixel blocks (issue 15; it was by pixel).
+    assert params["samples_per_class"] == 150 and params["split"] == "block" and params["block_px"] == 20 and params["seed"] == 42
     metrics = json.loads(meta["lc_test_metrics"])
     assert metrics["n_train"] == summary["n_train"] and metrics["n_test"] == summary["n_test"]
     assert metrics["overall_accuracy"] == summary["test_overall_accuracy"]
-    # 150 per class sampled, a quarter of each class held out.
-    assert metrics["train_class_counts"] == {"1": 112, "2": 112, "3": 112}
-    assert metrics["test_class_counts"] == {"1": 38, "2": 38, "3": 38}
+    # 150 per class sampled, about a quarter of the blocks held out.
+    for c in ("1", "2", "3"):
+        assert metrics["train_class_counts"][c] + metrics["test_class_counts"][c] == 150 and metrics["test_class_counts"][c] > 0
+    assert 0.1 < metrics["n_test"] / 450 < 0.45
     sess = _session(trained["model"])
     assert [i.name for i in sess.get_inputs()] == ["features"]
     assert sess.get_inputs()[0].shape[1] == summary["n_features"]
@@ -287,11 +289,11 @@ def test_real_patch_ndvi_smoke(testpatch, tmp_path):
     grid = Grid(CRS.from_epsg(32633), from_bounds(465181.0522318204, 5079244.8912012065, 466180.53145382757, 5080254.63349641,
                                                   100, 101), 100, 101)
     stack = str(tmp_path / "ndvi.tif")
-    write_stack(stack, TimeStack(np.moveaxis(ndvi[keep], -1, 1).astype(np.float32), dates, ["NDVI"], grid))
+    write_stack(stack, TimeStack(np.moveaxis(ndvi[keep], -1, 1).astype(np.float32), dates, ["NDVI"], grid, {"LC_CLOUD_MASKED": "dates clear in IS_VALID only"}))
     ref = str(tmp_path / "ref.tif")
     rasterize_reference_file(str(tp / "vector_timeless" / "LULC.gpkg"), "LULC_ID", stack, ref)
     model = str(tmp_path / "m.onnx")
-    summary = train_classifier([stack], [ref], model, samples_per_class=1000, n_estimators=100)
+    summary = train_classifier([stack], [ref], model, samples_per_class=1000, n_estimators=100, cv_folds=0)
     assert [c["id"] for c in summary["classes"]] == [1, 2, 3, 4, 8]
     assert summary["n_features"] == len(dates) and summary["test_overall_accuracy"] > 0.75  # measured 0.852
     out = str(tmp_path / "map.tif")

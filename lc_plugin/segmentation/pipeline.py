@@ -149,9 +149,12 @@ def train_segmentation(
     tiles = open_tiles(dataset_path, second_sensor)
     result, metrics, extras = train_on_tiles(tiles, config, model_out, monitor=monitor)
     if report_out and metrics is not None:
-        metrics["inputs"] = {"data set": os.path.abspath(dataset_path), "test fold": config.test_fold, "settings": json.dumps(config.to_dict())}
+        dataset_name = os.path.basename(os.path.normpath(dataset_path))
+        metrics["inputs"] = {"data set": dataset_name, "test fold": config.test_fold, "settings": json.dumps(config.to_dict())}
         if second_sensor:
             metrics["inputs"]["second modality"] = second_sensor
+        extras["kind"] = "held-out"
+        extras["evaluated"] = f"the pixels of the tiles of test fold {config.test_fold}, which the network never trained on"
         json_out = os.path.splitext(report_out)[0] + ".json"
         write_report(metrics, tiles.classes, json_out, report_out, f"Segmentation network ({config.architecture}), test fold {config.test_fold}", extras)
     elif report_out:

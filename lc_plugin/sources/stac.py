@@ -33,6 +33,7 @@ from ..errors import Cancelled, LandCoverError
 from ..http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy, sleep_or_cancel
 from ..monitor import Monitor, ensure_monitor
 from ..rasters import Grid
+from ..redaction import join_url, redact_url
 from .base import Scene, Source, cloud_cover, item_date
 
 DEFAULT_STAC_URL = "https://earth-search.aws.element84.com/v1"
@@ -216,7 +217,7 @@ def _follow_pages(
 ) -> tuple[list[dict], bool]:
     """The items of one search through all its ``next`` links, and whether the last page looked cut
     short: as many items as the limit asked, no ``next`` link, and no ``numberMatched`` saying that was all."""
-    url, method = stac_url.rstrip("/") + "/search", "POST"
+    url, method = join_url(stac_url, "search"), "POST"
     found: dict[str, dict] = {}
     seen: set[str] = set()
     for _ in range(_MAX_PAGES):
@@ -603,6 +604,7 @@ def read_asset(
     }
     refreshed = False
     attempt = 0
+    give_up = time.monotonic() + policy.deadline  # one deadline for the read and its retries
     while True:
         url = signer.sign(href, monitor) if signer is not None else href
         path = gdal_path(url)
@@ -623,7 +625,8 @@ def read_asset(
             refreshed = True
             continue
         permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
-        if not path.startswith("/vsi") or permanent or attempt >= policy.retries:
+        out_of_time = time.monotonic() + policy.delay(attempt) >= give_up
+        if not path.startswith("/vsi") or permanent or attempt >= policy.retries or out_of_time:
             tries = f" after {attempt + 1} attempts" if attempt else ""
             raise LandCoverError(f"Could not read {href}{f' ({what})' if what else ''}{tries}: {detail}", "STAC_URL")
         if monitor is not None:
@@ -742,10 +745,10 @@ class StacSource(Source):
     def signature(self) -> str:
         # "scaling 2": reads before the Earth Search offset rules (wrong by 0.1 for sentinel-2-l2a and CDSE)
         # must not be resumed or taken from the cache.
-        return f"stac|{self.url}|{self.collection}|scaling 2"
+        return f"stac|{redact_url(self.url)}|{self.collection}|scaling 2"  # a rotated token reads the same scenes
 
     def tags(self) -> dict[str, str]:
-        tags = {"SOURCE": "stac", "STAC_URL": self.url, "COLLECTION": self.collection}
+        tags = {"SOURCE": "stac", "STAC_URL": redact_url(self.url), "COLLECTION": self.collection}
         if self.preset:
             tags["STAC_PRESET"] = self.preset
         return tags

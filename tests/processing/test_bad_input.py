@@ -149,10 +149,12 @@ def test_reference_field_missing(run_alg, patch_stack, tmp_path):
     expect_error(run_alg, "rasterizereference", {"REFERENCE": ref, "FIELD": "LULC_ID", "GRID": patch_stack, "OUTPUT": out}, "FIELD", "LULC_ID", outputs=[out])
 
 
-def test_reference_field_not_integer(run_alg, patch_stack, tmp_path):
+def test_reference_text_field_not_in_the_chosen_legend(run_alg, patch_stack, tmp_path):
+    # Text class fields are numbered 1..n since issue 15; a text the chosen legend (3 = CORINE) lacks is an error.
     ref = polygon_layer(tmp_path / "ref.gpkg", 32633, [BOX], fields={"NAME": ogr.OFTString})
     out = str(tmp_path / "ref.tif")
-    expect_error(run_alg, "rasterizereference", {"REFERENCE": ref, "FIELD": "NAME", "GRID": patch_stack, "OUTPUT": out}, "FIELD", outputs=[out])
+    params = {"REFERENCE": ref, "FIELD": "NAME", "GRID": patch_stack, "LEGEND": 3, "OUTPUT": out}
+    expect_error(run_alg, "rasterizereference", params, "LEGEND", "three", outputs=[out])
 
 
 def test_reference_outside_patch(run_alg, patch_stack, tmp_path):
@@ -181,7 +183,8 @@ def test_class_absent_from_training_data(run_alg, demo_chain_outputs, tmp_path):
     ref = str(tmp_path / "ref.tif")
     write_class_raster(ref, labels, stack.grid, make_class_table({2: "forest", 3: "grassland", 5: "water"}))
     model = str(tmp_path / "m.onnx")
-    expect_error(run_alg, "train", {"INPUT": [interpolated], "REFERENCE": [ref], "OUTPUT_MODEL": model}, "water", outputs=[model])
+    params = {"INPUT": [interpolated], "REFERENCE": [ref], "ALLOW_UNMASKED": True, "CV_FOLDS": 0, "OUTPUT_MODEL": model}
+    expect_error(run_alg, "train", params, "water", outputs=[model])
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +202,15 @@ def demo_chain_outputs(qgis_app, demo_scene, tmp_path_factory):
     )["OUTPUT"]
     model = processing.run(
         "landcover:train",
-        {"INPUT": [interp], "REFERENCE": [ref], "DROP_EMPTY_CLASSES": True, "N_ESTIMATORS": 20, "OUTPUT_MODEL": str(out / "m.onnx")},
+        # Interpolated without a cloud mask to stay quick: accepted explicitly (issue 15 refuses it by default).
+        {
+            "INPUT": [interp],
+            "REFERENCE": [ref],
+            "DROP_EMPTY_CLASSES": True,
+            "N_ESTIMATORS": 20,
+            "ALLOW_UNMASKED": True,
+            "CV_FOLDS": 0,
+            "OUTPUT_MODEL": str(out / "m.onnx"),
+        },
     )["OUTPUT_MODEL"]
     return model, interp

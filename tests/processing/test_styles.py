@@ -183,11 +183,14 @@ def test_probabilities_load_unchecked_below_the_map(project, stack, tmp_path):
 
     ref = run_and_load("rasterizereference", {"REFERENCE": str(LULC), "FIELD": "LULC_ID", "GRID": stack, "OUTPUT": str(tmp_path / "ref.tif")}, project)
     interp = run_and_load("interpolate", {"INPUT": stack, "STEP_DAYS": 40, "OUTPUT": str(tmp_path / "i.tif")}, project)
+    # A synthetic stack interpolated without cloud masks: accepted explicitly (issue 15 refuses it by default).
     train = {"INPUT": [interp["OUTPUT"]], "REFERENCE": [ref["OUTPUT"]], "N_ESTIMATORS": 5, "SAMPLES_PER_CLASS": 200, "DROP_EMPTY_CLASSES": True}
+    train.update(ALLOW_UNMASKED=True, CV_FOLDS=0)
     model = run_and_load("train", {**train, "OUTPUT_MODEL": str(tmp_path / "m.onnx")}, project)["OUTPUT_MODEL"]
     project.clear()
     map_path, proba_path = str(tmp_path / "a_map.tif"), str(tmp_path / "b_proba.tif")
-    run_and_load("classify", {"INPUT": interp["OUTPUT"], "MODEL": model, "OUTPUT": map_path, "OUTPUT_PROBABILITIES": proba_path}, project)
+    classify = {"INPUT": interp["OUTPUT"], "MODEL": model, "ALLOW_UNMASKED": True, "OUTPUT": map_path, "OUTPUT_PROBABILITIES": proba_path}
+    run_and_load("classify", classify, project)
     order = [node.layer() for node in project.layerTreeRoot().findLayers()]
     assert [layer.source() for layer in order] == [map_path, proba_path]
     nodes = project.layerTreeRoot().findLayers()
