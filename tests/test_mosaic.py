@@ -19,7 +19,7 @@ from lc_plugin.monitor import Monitor
 from lc_plugin.mosaic import mosaic_files
 from lc_plugin.rasters import TAG_CLASSES, Grid, write_class_raster, write_raster
 
-CLASSES = make_class_table({1: "", 2: "", 3: "", 4: "", 5: "water"})
+CLASSES = make_class_table({1: "cultivated land", 2: "forest", 3: "grassland", 4: "shrubland", 5: "water"})
 X0, Y0, PX = 500000.0, 5000000.0, 10.0
 SIZE = 300  # 2 × 300 px > the COG's 512-px block, so the COG gets an overview
 

@@ -66,7 +66,8 @@ def inputs(tmp_path: Path) -> dict:
     grid = Grid(CRS.from_epsg(32633), from_origin(465000, 5080000, 10, 10), 100, 100)
     data = np.random.default_rng(0).uniform(0.02, 0.3, (2, 5, 100, 100)).astype("float32")
     stack = tmp_path / "stack.tif"
-    write_stack(str(stack), TimeStack(data, [dt.date(2017, 6, 1), dt.date(2017, 7, 1)], ["B02", "B03", "B04", "B08", "B11"], grid))
+    dates, bands = [dt.date(2017, 6, 1), dt.date(2017, 7, 1)], ["B02", "B03", "B04", "B08", "B11"]
+    write_stack(str(stack), TimeStack(data, dates, bands, grid, {"LC_CLOUD_MASKED": "synthetic, cloud-free"}))  # Classify's cloud check
     (tmp_path / "engine").mkdir()
     reference = str(tmp_path / "engine" / "reference.tif")
     rasterize_reference_file(str(LULC), "LULC_ID", str(stack), reference)
