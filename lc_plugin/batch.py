@@ -261,12 +261,15 @@ def _one_pass_applies(model: str) -> bool:
 
 def _one_pass_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step: Callable[[str], Monitor], close: Callable[[str], None]) -> None:
     """Download → (reference) → the one-pass chain to the class map (``fused.classify_stack``)."""
-    from . import fused, reference
+    from . import fused, interpolate, reference
 
     _download(p, patch_id, path, step, close)
     if p.reference:
         m = step("reference")
-        reference.rasterize_reference_file(p.reference, p.reference_field, path["stack"], path["reference"], erosion_px=int(p.erosion_px), monitor=m)
+        options = reference.ClassOptions(zero=p.reference_zero, legend=p.reference_legend)
+        reference.rasterize_reference_file(
+            p.reference, p.reference_field, path["stack"], path["reference"], erosion_px=int(p.erosion_px), options=options, monitor=m
+        )
         close("reference")
     m = step(ONE_PASS_STEP)
     settings = fused.FusedSettings(
@@ -276,6 +279,7 @@ def _one_pass_patch(p: BatchParameters, patch_id: str, path: dict[str, str], ste
         step_days=int(p.step_days),
         start=dt.date.fromisoformat(str(p.start)),
         end=dt.date.fromisoformat(str(p.end)),
+        edge_days=interpolate.GRID_EDGE_DAYS,
     )
     fused.classify_stack(path["stack"], p.model, path["landcover"], settings, monitor=m)
     close(ONE_PASS_STEP)
@@ -322,6 +326,7 @@ def _prepare_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step
         step_days=int(p.step_days),
         start=dt.date.fromisoformat(str(p.start)),
         end=dt.date.fromisoformat(str(p.end)),
+        edge_days=interpolate.GRID_EDGE_DAYS,
         monitor=m,
     )
     close("interpolate")

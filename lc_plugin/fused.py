@@ -61,6 +61,7 @@ class FusedSettings:
     step_days: int = 16
     start: dt.date | None = None
     end: dt.date | None = None
+    edge_days: int | None = None
 
 
 @dataclass
@@ -123,7 +124,7 @@ def classify_stack(
     keep = clear_dates(valid_fractions(masks), dates, settings.min_valid_fraction)
     result.kept_dates = [dates[i] for i in keep]
     monitor.info(f"Kept {keep.size} of {len(dates)} dates with at least {float(settings.min_valid_fraction):.0%} clear observed pixels.")
-    result.targets = target_dates(result.kept_dates, settings.start, settings.end, settings.step_days, monitor)
+    result.targets = target_dates(result.kept_dates, settings.start, settings.end, settings.step_days, monitor, settings.edge_days)
     check_compatible(model, result.targets, [b for b in bands if b not in CATEGORICAL_BANDS])
     result.steps["filter"] = time.perf_counter() - clock
     clock = time.perf_counter()

@@ -38,6 +38,11 @@ CATEGORICAL_BANDS = ("SCL",)
 EDGES = ("hold", "nan")
 
 
+# How far a grid run's shared date grid may reach beyond a patch's observations (a season): a patch
+# whose first clear scene is in February still gets January's dates, a 2017 stack never 2019's.
+GRID_EDGE_DAYS = 92
+
+
 def date_grid(start: dt.date, end: dt.date, step_days: int) -> list[dt.date]:
     """start, start + step, … up to and including ``end`` when it falls on the grid."""
     if int(step_days) != step_days or step_days < 1:
@@ -170,30 +175,37 @@ def interpolate_linear(
     return out
 
 
-def check_coverage(first: dt.date, last: dt.date, targets: list[dt.date], step_days: int) -> None:
-    """Refuse grid dates more than one step outside the observed dates: holding the edge value
-    there would fabricate a time series (a 2017 stack "interpolated" onto 2019 dates)."""
-    slack = dt.timedelta(days=int(step_days))
+def check_coverage(first: dt.date, last: dt.date, targets: list[dt.date], step_days: int, edge_days: int | None = None) -> None:
+    """Refuse grid dates more than ``edge_days`` (default one step) outside the observed dates:
+    holding the edge value there would fabricate a time series (a 2017 stack "interpolated" onto
+    2019 dates). Grid runs allow a wider edge (``GRID_EDGE_DAYS``): every patch shares one date grid,
+    and a cloudy January must not fail a patch."""
+    edge_days = int(step_days) if edge_days is None else int(edge_days)
+    slack = dt.timedelta(days=edge_days)
+    beyond = "one step" if edge_days == int(step_days) else "the allowed edge"
     ranges = (
         f"The grid dates run {targets[0].isoformat()} – {targets[-1].isoformat()} but the stack's observations span "
         f"{first.isoformat()} – {last.isoformat()}"
     )
     if not first - slack <= targets[0] <= last + slack:
         raise LandCoverError(
-            f"{ranges}: dates more than one step ({step_days} days) outside the observations would only repeat the nearest one; "
+            f"{ranges}: dates more than {beyond} ({edge_days} days) outside the observations would only repeat the nearest one; "
             f"choose a START_DATE from {(first - slack).isoformat()} to {(last + slack).isoformat()}.",
             "START_DATE",
         )
     if targets[-1] > last + slack:
         raise LandCoverError(
-            f"{ranges}: dates more than one step ({step_days} days) after the last observation would only repeat it; "
+            f"{ranges}: dates more than {beyond} ({edge_days} days) after the last observation would only repeat it; "
             f"choose an END_DATE up to {(last + slack).isoformat()}.",
             "END_DATE",
         )
 
 
-def target_dates(dates: list[dt.date], start: dt.date | None, end: dt.date | None, step_days: int, monitor: Monitor) -> list[dt.date]:
-    """The output grid: start, start + step_days, … ≤ end, by default from the first to the last of ``dates``."""
+def target_dates(
+    dates: list[dt.date], start: dt.date | None, end: dt.date | None, step_days: int, monitor: Monitor, edge_days: int | None = None
+) -> list[dt.date]:
+    """The output grid: start, start + step_days, … ≤ end, by default from the first to the last of ``dates``
+    (``edge_days``: see ``check_coverage``)."""
     first, last = min(dates), max(dates)
     start = start or first
     end = end or last
@@ -203,7 +215,7 @@ def target_dates(dates: list[dt.date], start: dt.date | None, end: dt.date | Non
             "END_DATE",
         )
     targets = date_grid(start, end, step_days)
-    check_coverage(first, last, targets, step_days)
+    check_coverage(first, last, targets, step_days, edge_days)
     if start < first or targets[-1] > last:
         monitor.info(
             f"The stack's observations span {first.isoformat()} – {last.isoformat()}; grid dates outside that repeat the nearest observation of each pixel."
@@ -219,6 +231,7 @@ def interpolate_file(
     step_days: int = 16,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    edge_days: int | None = None,
     monitor: Monitor | None = None,
 ) -> list[dt.date]:
     """Interpolate a stack onto start, start + step_days, … ≤ end; return the output dates.
@@ -235,7 +248,7 @@ def interpolate_file(
     if mask_path:
         check_mask_matches(stack_path, mask_path, dates, grid)
         provenance = masked_provenance(read_stack_info(mask_path)[3])
-    targets = target_dates(dates, start, end, step_days, monitor)
+    targets = target_dates(dates, start, end, step_days, monitor, edge_days)
     keep = [i for i, b in enumerate(bands) if b not in CATEGORICAL_BANDS]
     if not keep:
         raise LandCoverError(f"{stack_path} holds only categorical bands ({', '.join(bands)}); nothing to interpolate.", "INPUT")
