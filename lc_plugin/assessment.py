@@ -27,22 +27,26 @@ def _ci(entry: dict) -> str:
     return f"{entry['value']:.3f} (95 % CI {entry['low']:.3f}–{entry['high']:.3f})"
 
 
+def _describe_reference(r: dict) -> str:
+    """'layer (class field F, how ids were made, eroded by N px)' for the methods paragraph."""
+    bits = [r.get("source") or r["file"]]
+    if r.get("class_field"):
+        bits.append(f"class field {r['class_field']}")
+    if r.get("class_ids"):
+        bits.append(r["class_ids"])
+    if r.get("erosion_px"):
+        bits.append(f"eroded by {r['erosion_px']} px")
+    return " (".join([bits[0], ", ".join(bits[1:])]) + ")" if len(bits) > 1 else bits[0]
+
+
 def _training_sentences(params: dict, test_metrics: dict, cv: dict | None) -> list[str]:
     out = []
     refs = params.get("references") or []
     if refs:
-        described = []
-        for r in refs[:3]:
-            bits = [r.get("source") or r["file"]]
-            if r.get("class_field"):
-                bits.append(f"class field {r['class_field']}")
-            if r.get("class_ids"):
-                bits.append(r["class_ids"])
-            if r.get("erosion_px"):
-                bits.append(f"eroded by {r['erosion_px']} px")
-            described.append(" (".join([bits[0], ", ".join(bits[1:])]) + ")" if len(bits) > 1 else bits[0])
-        more = f" and {len(refs) - 3} more" if len(refs) > 3 else ""
-        out.append(f"Reference: {'; '.join(described)}{more}, rasterized on the patch grid.")
+        # One patch's reference is usually described like the next (same layer, field, erosion): say it once.
+        described = list(dict.fromkeys(_describe_reference(r) for r in refs))
+        more = f" and {len(described) - 3} more" if len(described) > 3 else ""
+        out.append(f"Reference: {'; '.join(described[:3])}{more}, rasterized on the patch grid.")
     clouds = sorted(set(params.get("cloud_masking") or []))
     if clouds:
         out.append("Clouds: " + "; ".join(clouds) + ".")
