@@ -261,16 +261,10 @@ def _one_pass_applies(model: str) -> bool:
 
 def _one_pass_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step: Callable[[str], Monitor], close: Callable[[str], None]) -> None:
     """Download → (reference) → the one-pass chain to the class map (``fused.classify_stack``)."""
-    from . import fused, interpolate, reference
+    from . import fused, interpolate
 
     _download(p, patch_id, path, step, close)
-    if p.reference:
-        m = step("reference")
-        options = reference.ClassOptions(zero=p.reference_zero, legend=p.reference_legend)
-        reference.rasterize_reference_file(
-            p.reference, p.reference_field, path["stack"], path["reference"], erosion_px=int(p.erosion_px), options=options, monitor=m
-        )
-        close("reference")
+    _reference(p, path["stack"], path, step, close)
     m = step(ONE_PASS_STEP)
     settings = fused.FusedSettings(
         cloud_method=p.cloud_method,
@@ -309,7 +303,7 @@ def _download(p: BatchParameters, patch_id: str, path: dict[str, str], step: Cal
 
 def _prepare_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step: Callable[[str], Monitor], close: Callable[[str], None]) -> None:
     """Download → cloud mask → filter → interpolate → (reference) for one patch, into ``path``."""
-    from . import clouds, interpolate, reference, scenes
+    from . import clouds, interpolate, scenes
 
     _download(p, patch_id, path, step, close)
     m = step("cloud mask")
@@ -330,13 +324,21 @@ def _prepare_patch(p: BatchParameters, patch_id: str, path: dict[str, str], step
         monitor=m,
     )
     close("interpolate")
-    if p.reference:
-        m = step("reference")
-        options = reference.ClassOptions(zero=p.reference_zero, legend=p.reference_legend)
-        reference.rasterize_reference_file(
-            p.reference, p.reference_field, path["interpolated"], path["reference"], erosion_px=int(p.erosion_px), options=options, monitor=m
-        )
-        close("reference")
+    _reference(p, path["interpolated"], path, step, close)
+
+
+def _reference(p: BatchParameters, grid_path: str, path: dict[str, str], step: Callable[[str], Monitor], close: Callable[[str], None]) -> None:
+    """Rasterize the run's reference (if any) on the grid of ``grid_path``, with the run's class options."""
+    from . import reference
+
+    if not p.reference:
+        return
+    m = step("reference")
+    options = reference.ClassOptions(zero=p.reference_zero, legend=p.reference_legend)
+    reference.rasterize_reference_file(
+        p.reference, p.reference_field, grid_path, path["reference"], erosion_px=int(p.erosion_px), options=options, monitor=m
+    )
+    close("reference")
 
 
 @dataclass

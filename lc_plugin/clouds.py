@@ -27,7 +27,6 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +35,7 @@ import rasterio
 from .atomic import check_not_input
 from .deps import require
 from .errors import LandCoverError
-from .monitor import Monitor, ensure_monitor
+from .monitor import Monitor, ensure_monitor, run_threaded
 from .rasters import Grid, TimeStack, read_stack_info, stack_layout, write_stack
 from .trees import available as trees_available
 from .trees import forest_from_lightgbm, predict_proba
@@ -465,16 +464,7 @@ def compute_masks(
         for i, first in enumerate(blocks):
             mask_block(first, monitor.sub(i / len(blocks), (i + 1) / len(blocks)))
     else:  # progress from this thread only, block by block
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lc-clouds") as pool:
-            futures = [pool.submit(mask_block, first, Monitor()) for first in blocks]
-            try:
-                for i, future in enumerate(as_completed(futures)):
-                    future.result()
-                    monitor.update((i + 1) / len(blocks))
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        run_threaded(lambda first: mask_block(first, Monitor()), blocks, threads, monitor, "lc-clouds")
 
     out_tags = dict(tags)
     out_tags["METHOD"] = used

@@ -22,7 +22,6 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,7 +34,7 @@ from .clouds import DEFAULT_PROCESSING_RESOLUTION, DEFAULT_SCL_CLASSES, MASK_CLE
 from .errors import LandCoverError
 from .features import feature_block
 from .interpolate import CATEGORICAL_BANDS, interpolate_linear, target_dates
-from .monitor import Monitor, ensure_monitor
+from .monitor import Monitor, ensure_monitor, run_threaded
 from .rasters import file_windows, read_stack_info, write_class_raster
 from .scenes import DEFAULT_MIN_VALID_FRACTION, check_min_valid_fraction, clear_dates, valid_fractions
 
@@ -171,16 +170,7 @@ def _classify_windows(
                 totals[name] += seconds
 
     windows = file_windows(height, width, keep.size * len(used) * 4 + keep.size, WINDOW_BYTES)
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lc-fused") as pool:
-        futures = [pool.submit(run, w) for w in windows]
-        try:
-            for i, future in enumerate(as_completed(futures)):
-                future.result()
-                monitor.update((i + 1) / len(futures))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    run_threaded(run, windows, threads, monitor, "lc-fused")
     result.thread_seconds.update(totals)
     if not any(any_valid):
         raise LandCoverError(

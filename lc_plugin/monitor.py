@@ -6,7 +6,8 @@ Engine functions take a ``Monitor``; the Processing layer builds one from its fe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from .errors import Cancelled
 from .redaction import redact_text
@@ -63,3 +64,19 @@ class Monitor:
 def ensure_monitor(monitor: Monitor | None) -> Monitor:
     """Engine entry points accept ``None`` and use a silent monitor."""
     return monitor if monitor is not None else Monitor()
+
+
+def run_threaded(task: Callable, items: Iterable, threads: int, monitor: Monitor, name: str) -> None:
+    """Run ``task(item)`` for every item on ``threads`` threads, reporting progress (and so noticing a
+    cancel) from the calling thread as tasks finish; on cancel or error, queued tasks are dropped and the
+    exception is raised once the running ones end."""
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name) as pool:
+        futures = [pool.submit(task, item) for item in items]
+        try:
+            for i, future in enumerate(as_completed(futures)):
+                future.result()
+                monitor.update((i + 1) / len(futures))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
