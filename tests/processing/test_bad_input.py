@@ -13,6 +13,7 @@ from rasterio.transform import from_origin
 
 from lc_plugin.classes import make_class_table
 from lc_plugin.rasters import Grid, TimeStack, read_stack, write_class_raster, write_stack
+from tests.downloads import download_params
 
 
 def polygon_layer(path, epsg: int, rings: list[list[tuple[float, float]]], geometry=ogr.wkbPolygon, fields=None):
@@ -82,18 +83,6 @@ def grid_path(qgis_app, demo_scene, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("grid") / "grid.gpkg")
     return processing.run("landcover:creategrid", {"AOI": scene.aoi_path, "PATCH_SIZE": 100, "OUTPUT": out})["OUTPUT"]
 
-
-def download_params(grid, url, collection, folder, start="2017-01-01", end="2017-03-31"):
-    return {
-        "PATCHES": grid,
-        "PATCH_ID": "465_5079",
-        "START_DATE": start,
-        "END_DATE": end,
-        "STAC_URL": url,
-        "COLLECTION": collection,
-        "MAX_CLOUD": 100,
-        "OUTPUT_FOLDER": folder,
-    }
 
 
 def test_download_no_scenes_in_date_range(run_alg, grid_path, demo_scene, tmp_path):

@@ -22,6 +22,7 @@ from rasterio.transform import from_origin
 from lc_plugin.classes import make_class_table
 from lc_plugin.clouds import S2CLOUDLESS_BANDS
 from lc_plugin.rasters import Grid, TimeStack, read_stack, read_stack_info, write_class_raster, write_stack
+from tests.downloads import download_params
 from tests.vectors import write_polygon
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,18 +190,6 @@ def demo_grid(qgis_app, demo_scene, tmp_path_factory) -> str:
     create_grid(scene.aoi_path, grid, patch_px=100)
     return grid
 
-
-def download_params(grid: str, url: str, collection: str, folder: str) -> dict:
-    return {
-        "PATCHES": grid,
-        "PATCH_ID": "465_5079",
-        "START_DATE": "2017-01-01",
-        "END_DATE": "2017-03-31",
-        "STAC_URL": url,
-        "COLLECTION": collection,
-        "MAX_CLOUD": 100,
-        "OUTPUT_FOLDER": folder,
-    }
 
 
 def test_download_with_credentials_in_the_url_keeps_them_out_of_tags_and_log(qgis_app, demo_scene, demo_grid, tmp_path):
