@@ -19,8 +19,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
-from ..lc_plugin.errors import Cancelled, LandCoverError
-from ..lc_plugin.monitor import Monitor
+from ..lc_plugin.core.errors import Cancelled, LandCoverError
+from ..lc_plugin.core.monitor import Monitor
 from . import faults
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))

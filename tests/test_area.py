@@ -12,7 +12,9 @@ from osgeo import ogr
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.area import (
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, write_class_raster
+from lc_plugin.validation.area import (
     allocate_sample,
     area_estimate_file,
     cochran_sample_size,
@@ -20,8 +22,6 @@ from lc_plugin.area import (
     olofsson_estimates,
     sample_design_file,
 )
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import Grid, write_class_raster
 from tests.maps import CLASSES, truth_and_map
 
 # Olofsson et al. (2014), section 5: strata = map classes deforestation, forest gain, stable forest,

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from lc_plugin import batch
-from lc_plugin.batch import BatchParameters, run_batch
-from lc_plugin.errors import LandCoverError
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.runs import batch
+from lc_plugin.runs.batch import BatchParameters, run_batch
 
 gdal.UseExceptions()
 
@@ -168,7 +168,7 @@ def test_killed_run_resumes_with_the_same_result(setup):
     params.save(str(tmp / "killed.json"))
     code = (
         "import sys; sys.path.insert(0, sys.argv[3]);"
-        "from lc_plugin.batch import BatchParameters, run_batch;"
+        "from lc_plugin.runs.batch import BatchParameters, run_batch;"
         "run_batch(BatchParameters.load(sys.argv[1]), sys.argv[2])"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -202,7 +202,7 @@ class Recorder:
         self.cancel_when = cancel_when
 
     def monitor(self):
-        from lc_plugin.monitor import Monitor
+        from lc_plugin.core.monitor import Monitor
 
         return Monitor(self.percents.append, lambda: bool(self.cancel_when and self.cancel_when(self)), self.lines.append)
 
@@ -223,8 +223,8 @@ def test_workers_report_each_step_to_the_run(setup):
 def test_cancel_stops_running_workers_and_leaves_no_partial_file(setup):
     import time
 
-    from lc_plugin import runstate
-    from lc_plugin.errors import Cancelled
+    from lc_plugin.core.errors import Cancelled
+    from lc_plugin.runs import runstate
 
     tmp, params, reference, server = setup
     ids = reference.done[:4]
@@ -249,8 +249,8 @@ def test_cancel_stops_running_workers_and_leaves_no_partial_file(setup):
 
 
 def test_prepare_train_on_the_grid_then_classify_reuses_the_patches(setup):
-    from lc_plugin.classify import classify_file
-    from lc_plugin.train import train_classifier
+    from lc_plugin.ml.classify import classify_file
+    from lc_plugin.ml.train import train_classifier
 
     tmp, params, reference, _ = setup
     ids = reference.done[:6]

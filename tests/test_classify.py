@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import rasterio
 
-from lc_plugin.classify import check_compatible, classify_file, load_model
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.features import feature_block
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import TimeStack, read_class_raster, read_stack, write_stack
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import TimeStack, read_class_raster, read_stack, write_stack
+from lc_plugin.ml.classify import check_compatible, classify_file, load_model
+from lc_plugin.timeseries.features import feature_block
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("lightgbm")
@@ -21,7 +21,7 @@ onnx = pytest.importorskip("onnx")
 
 from test_train import BANDS, DATES, FAST, make_dataset  # noqa: E402  (synthetic data builder shared with test_train)
 
-from lc_plugin.train import fit_lightgbm, model_to_onnx, train_classifier  # noqa: E402
+from lc_plugin.ml.train import fit_lightgbm, model_to_onnx, train_classifier  # noqa: E402
 
 
 @pytest.fixture(scope="module")

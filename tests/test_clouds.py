@@ -11,7 +11,10 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.clouds import (
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_stack
+from lc_plugin.timeseries.clouds import (
     DEFAULT_PROCESSING_RESOLUTION,
     DEFAULT_SCL_CLASSES,
     S2CLOUDLESS_BANDS,
@@ -23,9 +26,6 @@ from lc_plugin.clouds import (
     scl_masks,
     upsample_bilinear,
 )
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid, TimeStack, read_stack, write_stack
 
 pytest.importorskip("s2cloudless")
 

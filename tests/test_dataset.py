@@ -12,11 +12,11 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.dataset import export_tiles, iterative_stratification, open_tile_store
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid, TimeStack, tile_starts, write_class_raster, write_stack
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import Grid, TimeStack, tile_starts, write_class_raster, write_stack
+from lc_plugin.reference.dataset import export_tiles, iterative_stratification, open_tile_store
 
 zarr = pytest.importorskip("zarr")
 

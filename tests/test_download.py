@@ -30,12 +30,13 @@ from rasterio.warp import transform_bounds
 
 from demo.scene import write_cog
 from demo.stac_server import StacServer
-from lc_plugin.download import download_patch, download_patches, find_asset, search_items
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.grid import Patch, create_grid
-from lc_plugin.http import RetryPolicy
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid, read_stack
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.http import RetryPolicy
+from lc_plugin.io.rasters import Grid, read_stack
+from lc_plugin.runs.grid import Patch, create_grid
+from lc_plugin.sources.download import download_patch, download_patches
+from lc_plugin.sources.stac import find_asset, search_items
 from tests.vectors import write_polygon
 
 X0, Y0 = 400000.0, 5100000.0

@@ -20,13 +20,13 @@ import requests
 from osgeo import gdal
 
 from demo.stac_server import DROP, StacServer, fail
-from lc_plugin.cache import window_key
-from lc_plugin.download import download_patch, download_patches, request_key
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.grid import read_patches
-from lc_plugin.http import HttpClient, HttpError, RetryPolicy, retry_after_seconds
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import read_stack
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.cache import window_key
+from lc_plugin.io.http import HttpClient, HttpError, RetryPolicy, retry_after_seconds
+from lc_plugin.io.rasters import read_stack
+from lc_plugin.runs.grid import read_patches
+from lc_plugin.sources.download import download_patch, download_patches, request_key
 from lc_plugin.sources.stac import StacSource
 from tests.test_download import BANDS, COLLECTION, END, ITEMS, PATCH, START, build_scene, expected_day1, free_port, patch_centres
 from tests.vectors import write_polygon
@@ -243,8 +243,8 @@ def test_cache_makes_rerun_free_and_resume_skips(scene, tmp_path):
 KILL_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
-    from lc_plugin.download import download_patches
-    from lc_plugin.http import RetryPolicy
+    from lc_plugin.sources.download import download_patches
+    from lc_plugin.io.http import RetryPolicy
     download_patches({grid!r}, {out!r}, start="2023-06-01", end="2023-06-30", stac_url={url!r}, collection={coll!r},
                      bands={bands!r}, threads=1, policy=RetryPolicy(retries=2, backoff=0.02))
 """)
@@ -252,7 +252,7 @@ KILL_SCRIPT = textwrap.dedent("""
 
 def test_resume_after_killed_run(scene, tmp_path):
 
-    from lc_plugin.grid import create_grid
+    from lc_plugin.runs.grid import create_grid
 
     aoi = write_polygon(str(tmp_path / "aoi.gpkg"), "POLYGON((400250 5099450,400650 5099450,400650 5099650,400250 5099650,400250 5099450))")
     grid = str(tmp_path / "grid.gpkg")
@@ -305,7 +305,7 @@ def test_resume_after_killed_run(scene, tmp_path):
 
 
 def test_presets(monkeypatch):
-    from lc_plugin.download import make_source
+    from lc_plugin.sources.download import make_source
 
     pc = make_source("stac", preset="planetary-computer")
     assert pc.url == "https://planetarycomputer.microsoft.com/api/stac/v1" and pc.signer is not None

@@ -17,15 +17,15 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from demo.stac_server import StacServer
-from lc_plugin import batch
-from lc_plugin.atomic import atomic_directory, atomic_output, remove_leftovers
-from lc_plugin.errors import LandCoverError
-from lc_plugin.grid import create_grid
-from lc_plugin.http import HttpClient, HttpError, RetryPolicy
-from lc_plugin.interpolate import GRID_EDGE_DAYS, interpolate_file
-from lc_plugin.rasters import Grid, TimeStack, write_stack
-from lc_plugin.redaction import join_url, redact_text, redact_url
+from lc_plugin.core.atomic import atomic_directory, atomic_output, remove_leftovers
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.core.redaction import join_url, redact_text, redact_url
+from lc_plugin.io.http import HttpClient, HttpError, RetryPolicy
+from lc_plugin.io.rasters import Grid, TimeStack, write_stack
+from lc_plugin.runs import batch
+from lc_plugin.runs.grid import create_grid
 from lc_plugin.sources.stac import search_items
+from lc_plugin.timeseries.interpolate import GRID_EDGE_DAYS, interpolate_file
 from tests.test_download import COLLECTION, END, START, build_scene
 from tests.vectors import write_polygon
 

@@ -9,9 +9,9 @@ import pytest
 from osgeo import ogr, osr
 from rasterio.crs import CRS
 
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.grid import create_grid, read_patches, utm_epsg_for_lonlat
-from lc_plugin.monitor import Monitor
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.runs.grid import create_grid, read_patches, utm_epsg_for_lonlat
 
 
 def srs_of(crs: int | str | None) -> osr.SpatialReference | None:

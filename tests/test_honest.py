@@ -11,13 +11,13 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from scipy import ndimage
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.classify import classify_file
-from lc_plugin.errors import LandCoverError
-from lc_plugin.estimates import simple_random_intervals, stratified_intervals, wilson_interval
-from lc_plugin.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
-from lc_plugin.report import accuracy_report_file, predictions_report_file
-from lc_plugin.train import train_classifier
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
+from lc_plugin.ml.classify import classify_file
+from lc_plugin.ml.train import train_classifier
+from lc_plugin.validation.estimates import simple_random_intervals, stratified_intervals, wilson_interval
+from lc_plugin.validation.report import accuracy_report_file, predictions_report_file
 from tests.test_area import PAPER_IDS, PAPER_MAPPED, PAPER_N, PAPER_NAMES, PAPER_PIXEL_HA
 
 pytest.importorskip("lightgbm")

@@ -14,10 +14,10 @@ import pytest
 import rasterio
 from safe_products import build_safe, metadata_xml, zip_safe
 
-from lc_plugin.errors import LandCoverError
-from lc_plugin.importer import find_products, import_patches, import_products
-from lc_plugin.products import parse_metadata
-from lc_plugin.rasters import read_stack
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import read_stack
+from lc_plugin.sources.importer import find_products, import_patches, import_products
+from lc_plugin.sources.products import parse_metadata
 
 DATA = Path(__file__).resolve().parent / "data"
 TIMESERIES = DATA / "s2-l2a-timeseries"
@@ -200,7 +200,7 @@ def test_static_catalogue_and_absolute_hrefs(tmp_path):
 
 
 def test_per_patch_stacks_on_a_grid(tmp_path):
-    from lc_plugin.grid import create_grid
+    from lc_plugin.runs.grid import create_grid
 
     aoi = tmp_path / "aoi.geojson"
     x0, y0 = 582780 + 1200, 5111220 - 2400

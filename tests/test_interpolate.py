@@ -10,11 +10,11 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-import lc_plugin.interpolate as interpolate_module
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.interpolate import date_grid, interpolate_file, interpolate_linear
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid, TimeStack, read_stack, write_stack
+import lc_plugin.timeseries.interpolate as interpolate_module
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_stack
+from lc_plugin.timeseries.interpolate import date_grid, interpolate_file, interpolate_linear
 
 
 def patch_grid(width: int = 100, height: int = 101, x0: float = 465181.05) -> Grid:

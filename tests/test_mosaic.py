@@ -13,11 +13,11 @@ from osgeo import gdal
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.monitor import Monitor
-from lc_plugin.mosaic import mosaic_files
-from lc_plugin.rasters import TAG_CLASSES, Grid, write_class_raster, write_raster
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.mosaic import mosaic_files
+from lc_plugin.io.rasters import TAG_CLASSES, Grid, write_class_raster, write_raster
 
 CLASSES = make_class_table({1: "cultivated land", 2: "forest", 3: "grassland", 4: "shrubland", 5: "water"})
 X0, Y0, PX = 500000.0, 5000000.0, 10.0

@@ -11,10 +11,10 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.dataset import export_tiles, open_tile_store
-from lc_plugin.errors import LandCoverError
-from lc_plugin.modalities import coarse_tile_size, coarse_tiles, tile_corners
-from lc_plugin.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
+from lc_plugin.reference.dataset import export_tiles, open_tile_store
+from lc_plugin.timeseries.modalities import coarse_tile_size, coarse_tiles, tile_corners
 from tests.test_segmentation import BANDS, CLASSES, DATES, TINY, make_scene
 
 torch = pytest.importorskip("torch")
@@ -23,11 +23,11 @@ pytest.importorskip("onnx")
 pytest.importorskip("zarr")
 torch.set_num_threads(1)
 
-from lc_plugin.classify import classify_file, load_model, predict_array, second_reader  # noqa: E402
-from lc_plugin.segmentation import MULTIMODAL_ARCHITECTURES  # noqa: E402
-from lc_plugin.segmentation.models import build_model  # noqa: E402
-from lc_plugin.segmentation.pipeline import train_segmentation  # noqa: E402
-from lc_plugin.segmentation.training import TrainConfig  # noqa: E402
+from lc_plugin.ml.classify import classify_file, load_model, predict_array, second_reader  # noqa: E402
+from lc_plugin.ml.segmentation import MULTIMODAL_ARCHITECTURES  # noqa: E402
+from lc_plugin.ml.segmentation.models import build_model  # noqa: E402
+from lc_plugin.ml.segmentation.pipeline import train_segmentation  # noqa: E402
+from lc_plugin.ml.segmentation.training import TrainConfig  # noqa: E402
 
 OLCI_DATES = [dt.date(2019, 4, 1), dt.date(2019, 7, 1)]
 OLCI_BANDS = ["Oa08", "Oa17"]
@@ -100,7 +100,7 @@ def test_export_refuses_a_tile_that_is_not_whole_coarse_pixels(store, tmp_path):
 
 @pytest.mark.parametrize("architecture", MULTIMODAL_ARCHITECTURES)
 def test_two_input_networks_forward_and_onnx(tmp_path, architecture):
-    from lc_plugin.segmentation.export import save_model, to_onnx_bytes, with_metadata
+    from lc_plugin.ml.segmentation.export import save_model, to_onnx_bytes, with_metadata
 
     torch.manual_seed(0)
     net = build_model(architecture, 4, 3, 3, width=4, depth=3, second=(2, 2, [0.1, 0.2], [0.5, 0.5])).eval()

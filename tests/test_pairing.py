@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lc_plugin.errors import LandCoverError
-from lc_plugin.pairing import name_keys, pair_stacks, patch_key
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.reference.pairing import name_keys, pair_stacks, patch_key
 
 
 def test_pairs_by_patch_id_in_folder_or_file_name():

@@ -7,10 +7,10 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.errors import LandCoverError
-from lc_plugin.postprocess import majority_filter, reclassify_file, reclassify_table, sieve, sieve_file
-from lc_plugin.rasters import Grid, read_class_raster, write_class_raster
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, read_class_raster, write_class_raster
+from lc_plugin.ml.postprocess import majority_filter, reclassify_file, reclassify_table, sieve, sieve_file
 
 MAP = np.array(
     [

@@ -10,9 +10,9 @@ from osgeo import gdal, ogr, osr
 from rasterio.crs import CRS
 from rasterio.transform import from_bounds, from_origin
 
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import Grid, read_class_raster, write_raster
-from lc_plugin.reference import disk, erode_classes, rasterize_reference, rasterize_reference_file
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, read_class_raster, write_raster
+from lc_plugin.reference.rasterize import disk, erode_classes, rasterize_reference, rasterize_reference_file
 
 gdal.UseExceptions()
 ogr.UseExceptions()
@@ -157,7 +157,7 @@ def test_rasterize_reference_file_writes_class_raster(testpatch, tmp_path):
     out = str(tmp_path / "ref.tif")
     gpkg = str(testpatch / "TestEOPatch" / "vector_timeless" / "LULC.gpkg")
     messages = []
-    from lc_plugin.monitor import Monitor
+    from lc_plugin.core.monitor import Monitor
 
     table = rasterize_reference_file(gpkg, "LULC_ID", like, out, erosion_px=1, monitor=Monitor(log=messages.append))
     labels, stored, out_grid = read_class_raster(out)

@@ -10,12 +10,12 @@ import pytest
 import rasterio
 from osgeo import ogr
 
-from lc_plugin.classes import default_color, make_class_table
-from lc_plugin.errors import LandCoverError
-from lc_plugin.legends import BUILTIN, read_legend_file
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import write_raster
-from lc_plugin.reference import ClassOptions, burn_reference, rasterize_reference_file
+from lc_plugin.core.classes import default_color, make_class_table
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.core.legends import BUILTIN, read_legend_file
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import write_raster
+from lc_plugin.reference.rasterize import ClassOptions, burn_reference, rasterize_reference_file
 from tests.test_reference import GRID10, box, write_gpkg
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,11 +21,11 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from lc_plugin.classes import ClassTable, LandCoverClass
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid, write_class_raster
-from lc_plugin.report import accuracy_report_file, confusion_csv_path, predictions_report_file
+from lc_plugin.core.classes import ClassTable, LandCoverClass
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import Grid, write_class_raster
+from lc_plugin.validation.report import accuracy_report_file, confusion_csv_path, predictions_report_file
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMG_RE = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)"')
@@ -146,7 +146,7 @@ def test_reference_without_class_table_and_extra_ids(tmp_path):
     pred, ref = _maps(1)
     ref[ref == 3] = 7  # an id no table knows: never matched by the map
     write_class_raster(str(tmp_path / "map.tif"), pred, GRID, CLASSES)
-    from lc_plugin.rasters import write_raster
+    from lc_plugin.io.rasters import write_raster
 
     write_raster(str(tmp_path / "ref.tif"), ref, GRID, nodata=0)
     doc = accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
@@ -176,7 +176,7 @@ def _write_polygons(path, polygons: list[tuple[tuple[float, float, float, float]
 
 
 def test_vector_reference(tmp_path):
-    from lc_plugin.reference import rasterize_reference
+    from lc_plugin.reference.rasterize import rasterize_reference
 
     x0, y1 = 500000.0, 5000000.0  # grid origin (top left); 50 × 40 pixels of 10 m
     gpkg = tmp_path / "ref.gpkg"

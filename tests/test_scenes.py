@@ -11,9 +11,9 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import Grid, TimeStack, read_stack, write_stack
-from lc_plugin.scenes import filter_scenes_file, valid_fractions
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_stack
+from lc_plugin.timeseries.scenes import filter_scenes_file, valid_fractions
 
 
 def patch_grid(width: int = 100, height: int = 101, x0: float = 465181.05) -> Grid:
@@ -150,7 +150,7 @@ def test_outputs_may_not_overwrite_inputs(tmp_path):
 
 def test_filter_to_vrt_copies_no_pixel_and_reads_the_same(real_series, tmp_path):
     """A .vrt output lists the kept dates' bands of the input: same stack for every reader, pixels not rewritten."""
-    from lc_plugin.interpolate import interpolate_file
+    from lc_plugin.timeseries.interpolate import interpolate_file
 
     data, clm, dates = real_series
     stack, mask = write_pair(tmp_path, data, clm, dates)

@@ -15,11 +15,11 @@ from rasterio.transform import Affine
 from rasterio.warp import transform_bounds
 
 from demo.stac_server import fail
-from lc_plugin.download import download_patch, make_source
-from lc_plugin.errors import LandCoverError
-from lc_plugin.grid import Patch
-from lc_plugin.http import RetryPolicy
-from lc_plugin.rasters import Grid, read_stack
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.http import RetryPolicy
+from lc_plugin.io.rasters import Grid, read_stack
+from lc_plugin.runs.grid import Patch
+from lc_plugin.sources.download import download_patch, make_source
 from lc_plugin.sources.sentinelhub import SentinelHubSource, evalscript
 from tests.servers import SentinelHubServer, sh_item, sh_value
 

@@ -26,9 +26,9 @@ from rasterio.warp import transform
 
 from demo.scene import write_cog
 from demo.stac_server import StacServer
-from lc_plugin.errors import LandCoverError
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import Grid
 from lc_plugin.sources.stac import StacSource, confirm_offset, load_item, read_item, scaling, search_items
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "stac")

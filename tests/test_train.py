@@ -11,12 +11,12 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import SLOVENIA_LEGEND, make_class_table
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.features import feature_block, feature_layout
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid, TimeStack, read_stack, write_class_raster, write_stack
-from lc_plugin.train import fit_lightgbm, model_to_onnx, train_classifier
+from lc_plugin.core.classes import SLOVENIA_LEGEND, make_class_table
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_class_raster, write_stack
+from lc_plugin.ml.train import fit_lightgbm, model_to_onnx, train_classifier
+from lc_plugin.timeseries.features import feature_block, feature_layout
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -276,9 +276,9 @@ def test_real_patch_ndvi_smoke(testpatch, tmp_path):
     """Cheap end-to-end run on real data: NDVI of the 29 fully cloud-free dates + the real LULC reference."""
     from rasterio.transform import from_bounds
 
-    from lc_plugin.classify import classify_file
-    from lc_plugin.rasters import read_class_raster
-    from lc_plugin.reference import rasterize_reference_file
+    from lc_plugin.io.rasters import read_class_raster
+    from lc_plugin.ml.classify import classify_file
+    from lc_plugin.reference.rasterize import rasterize_reference_file
 
     tp = testpatch / "TestEOPatch"
     ndvi = np.load(tp / "data" / "NDVI.npy", allow_pickle=False)

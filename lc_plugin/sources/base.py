@@ -14,9 +14,9 @@ from datetime import date
 
 import numpy as np
 
-from ..errors import LandCoverError
-from ..monitor import Monitor
-from ..rasters import Grid, parse_date
+from ..core.errors import LandCoverError
+from ..core.monitor import Monitor
+from ..io.rasters import Grid, parse_date
 
 
 @dataclass

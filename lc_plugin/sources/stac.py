@@ -29,11 +29,11 @@ import numpy as np
 from osgeo import gdal
 from rasterio.warp import transform_bounds
 
-from ..errors import Cancelled, LandCoverError
-from ..http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy, sleep_or_cancel
-from ..monitor import Monitor, ensure_monitor
-from ..rasters import Grid
-from ..redaction import join_url, redact_url
+from ..core.errors import Cancelled, LandCoverError
+from ..core.monitor import Monitor, ensure_monitor
+from ..core.redaction import join_url, redact_url
+from ..io.http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy, sleep_or_cancel
+from ..io.rasters import Grid
 from .base import Scene, Source, cloud_cover, item_date
 
 DEFAULT_STAC_URL = "https://earth-search.aws.element84.com/v1"
