@@ -562,7 +562,7 @@ class LandCoverDock(QgsDockWidget):
             settings = self.settings(write_area_file=True)
             settings.check()
         except LandCoverError as exc:
-            self.step_label.setText(f"{exc.parameter}: {exc}" if exc.parameter else str(exc))
+            self.step_label.setText(f"{exc.argument}: {exc}" if exc.argument else str(exc))
             return
         self.save_to_project()
         self.loaded = {}

@@ -150,10 +150,10 @@ def test_changed_parameters_redo_every_patch_and_bad_settings_name_the_parameter
     assert not batch.is_done(os.path.join(reference.run_folder, reference.done[0]), replace(params, step_days=20).digest())
     with pytest.raises(LandCoverError) as err:
         run_batch(params, str(tmp_path), executor="spark")
-    assert err.value.parameter == "EXECUTOR"
+    assert err.value.argument == "EXECUTOR"
     with pytest.raises(LandCoverError) as err:
         run_batch(replace(params, model=str(tmp_path / "none.onnx")), str(tmp_path))
-    assert err.value.parameter == "MODEL"
+    assert err.value.argument == "MODEL"
 
 
 def test_killed_run_resumes_with_the_same_result(setup):
@@ -272,7 +272,7 @@ def test_prepare_train_on_the_grid_then_classify_reuses_the_patches(setup):
     np.testing.assert_array_equal(_array(check), _array(stacks[0].replace("interpolated.tif", "landcover.tif")))
     with pytest.raises(LandCoverError) as err:
         batch.training_pairs(str(tmp / "no-such-run"))
-    assert err.value.parameter == "RUN_FOLDER"
+    assert err.value.argument == "RUN_FOLDER"
 
 
 def test_remote_dask_scheduler_runs_the_grid(setup):

@@ -89,7 +89,7 @@ def test_persistent_failure_says_what_and_how_often(scene):
         srv.faults.add("/conformance", *[fail(502)] * 10)
         with pytest.raises(HttpError) as err:
             HttpClient("The STAC API at X", "STAC_URL", policy=FAST).request("GET", srv.url + "/conformance")
-    assert err.value.status == 502 and err.value.parameter == "STAC_URL"
+    assert err.value.status == 502 and err.value.argument == "STAC_URL"
     assert "HTTP 502" in str(err.value) and "5 attempts" in str(err.value)
 
 
@@ -164,7 +164,7 @@ def test_cog_not_found_fails_at_once(scene, tmp_path):
         t0 = time.monotonic()
         with pytest.raises(LandCoverError) as err:
             fetch(srv, str(tmp_path / "p.tif"), policy=RetryPolicy(retries=3, backoff=2))
-    assert time.monotonic() - t0 < 2 and "red.tif" in str(err.value) and err.value.parameter == "STAC_URL"
+    assert time.monotonic() - t0 < 2 and "red.tif" in str(err.value) and err.value.argument == "STAC_URL"
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tif")]
 
 
@@ -314,7 +314,7 @@ def test_presets(monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
     with pytest.raises(LandCoverError) as err:
         make_source("stac", preset="cdse")
-    assert err.value.parameter == "PRESET" and "AWS_ACCESS_KEY_ID" in str(err.value)
+    assert err.value.argument == "PRESET" and "AWS_ACCESS_KEY_ID" in str(err.value)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     cdse = make_source("stac", preset="cdse")
@@ -322,10 +322,10 @@ def test_presets(monkeypatch):
     assert "s" not in cdse.tags().values()
     with pytest.raises(LandCoverError) as err:
         make_source("stac", preset="nope")
-    assert err.value.parameter == "PRESET"
+    assert err.value.argument == "PRESET"
     with pytest.raises(LandCoverError) as err:
         make_source("ftp")
-    assert err.value.parameter == "SOURCE"
+    assert err.value.argument == "SOURCE"
     for source in (pc, es, cdse):
         source.close()
 

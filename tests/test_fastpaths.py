@@ -139,7 +139,7 @@ def test_cloud_engine_is_checked(scene_crop):
 
     with pytest.raises(LandCoverError) as err:
         s2cloudless_probabilities(scene_crop[:, :2, :2], engine="gpu")
-    assert err.value.parameter == "ENGINE"
+    assert err.value.argument == "ENGINE"
 
 
 @pytest.fixture(scope="module")

@@ -110,7 +110,7 @@ def test_cv_needs_enough_groups(tmp_path):
     y = np.array([1, 2] * 5)
     with pytest.raises(LandCoverError) as info:
         cross_validate(x, y, np.zeros(10), 3, {}, 0)
-    assert info.value.parameter == "CV_FOLDS"
+    assert info.value.argument == "CV_FOLDS"
 
 
 def test_map_report_with_probability_raster(model, tmp_path):

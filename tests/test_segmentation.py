@@ -233,7 +233,7 @@ def test_classify_file_with_a_segmentation_model(trained, tmp_path):
     write_stack(shifted, TimeStack(x, [d + dt.timedelta(days=1) for d in DATES], BANDS, grid, CLEAR))
     with pytest.raises(LandCoverError, match="does not match the model") as err:
         classify_file(trained["path"], shifted, str(tmp_path / "no.tif"))
-    assert err.value.parameter == "INPUT"
+    assert err.value.argument == "INPUT"
 
 
 def test_config_round_trip_json_and_yaml(tmp_path):
@@ -249,10 +249,10 @@ def test_config_round_trip_json_and_yaml(tmp_path):
     (tmp_path / "bad.json").write_text('{"epoch": 3}')
     with pytest.raises(LandCoverError, match="Unknown training setting") as err:
         load_config(str(tmp_path / "bad.json"))
-    assert err.value.parameter == "CONFIG"
+    assert err.value.argument == "CONFIG"
     with pytest.raises(LandCoverError) as err:
         TrainConfig(architecture="vgg").validate()
-    assert err.value.parameter == "ARCHITECTURE"
+    assert err.value.argument == "ARCHITECTURE"
 
 
 def write_tile_store(folder, n_patches: int = 2, size: int = 32) -> str:
@@ -285,4 +285,4 @@ def test_train_segmentation_from_a_tile_store(tmp_path):
     assert "Training curves" in page and "MIoU" in page and page.count("data:image/png") >= 4
     with pytest.raises(LandCoverError) as err:
         train_segmentation(store, model, None, TrainConfig(test_fold=9, epochs=1, **TINY))
-    assert err.value.parameter == "TEST_FOLD"
+    assert err.value.argument == "TEST_FOLD"

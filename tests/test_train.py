@@ -171,7 +171,7 @@ def test_missing_class_error_and_drop_option(tmp_path):
     model = tmp_path / "m.onnx"
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(model), **FAST)
-    assert err.value.parameter == "REFERENCE"
+    assert err.value.argument == "REFERENCE"
     assert "6 'wetlands'" in str(err.value) and "DROP_EMPTY_CLASSES" in str(err.value)
     assert not model.exists()
     messages = []
@@ -187,7 +187,7 @@ def test_class_without_valid_data_counts_as_empty(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, nan_class=3)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.parameter == "REFERENCE" and "3 'grassland'" in str(err.value)
+    assert err.value.argument == "REFERENCE" and "3 'grassland'" in str(err.value)
 
 
 def test_patch_split_holds_out_whole_patches(tmp_path):
@@ -219,7 +219,7 @@ def test_patch_split_needs_two_patches(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, n_patches=1)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), split="patch", **FAST)
-    assert err.value.parameter == "SPLIT"
+    assert err.value.argument == "SPLIT"
 
 
 def test_stacks_must_share_dates_and_bands(tmp_path):
@@ -227,7 +227,7 @@ def test_stacks_must_share_dates_and_bands(tmp_path):
     s1, r1, _ = make_patch(tmp_path, 1, dates=[DATES[0], DATES[1], dt.date(2017, 9, 1)])
     with pytest.raises(LandCoverError) as err:
         train_classifier([s0, s1], [r0, r1], str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.parameter == "INPUT"
+    assert err.value.argument == "INPUT"
     assert "stack 2" in str(err.value) and "2017-08-01 vs 2017-09-01" in str(err.value)
 
 
@@ -235,27 +235,27 @@ def test_reference_must_be_on_the_stack_grid(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, [refs[0], refs[0]], str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.parameter == "REFERENCE" and "Pair 2" in str(err.value)
+    assert err.value.argument == "REFERENCE" and "Pair 2" in str(err.value)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs[:1], str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.parameter == "REFERENCE"
+    assert err.value.argument == "REFERENCE"
 
 
 def test_needs_two_classes(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, class_ids=(2,))
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.parameter == "REFERENCE" and "at least 2 classes" in str(err.value)
+    assert err.value.argument == "REFERENCE" and "at least 2 classes" in str(err.value)
 
 
 def test_bad_parameters(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, n_patches=1)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), test_fraction=1.0)
-    assert err.value.parameter == "TEST_FRACTION"
+    assert err.value.argument == "TEST_FRACTION"
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, stacks[0])
-    assert err.value.parameter == "OUTPUT_MODEL"
+    assert err.value.argument == "OUTPUT_MODEL"
 
 
 def test_cancel_during_fit_writes_nothing(tmp_path):

@@ -37,7 +37,7 @@ def test_check_names_what_is_missing(tmp_path):
                               ({"source": "local"}, "INPUT"), ({"output_folder": ""}, "OUTPUT_FOLDER")]:
         with pytest.raises(LandCoverError) as err:
             WorkbenchSettings(**{**base, **change}).check()
-        assert err.value.parameter == parameter
+        assert err.value.argument == parameter
 
 
 def test_batch_parameters_are_a_rungrid_parameters_file(tmp_path):

@@ -1,11 +1,15 @@
-"""Progress and cancellation without a QGIS dependency.
+"""Progress and cancellation without a QGIS dependency: the engine's one way to hear "stop".
 
 Engine functions take a ``Monitor``; the Processing layer builds one from its feedback
-(``Monitor(feedback.setProgress, feedback.isCanceled)``), a notebook passes nothing.
+(``Monitor(feedback.setProgress, feedback.isCanceled)``), a grid run's worker from its run folder's
+cancel file (``runstate``), a notebook passes nothing. Code that stops work of its own accord (a failed
+read among several threads) calls ``monitor.cancel()``: the monitor and every ``sub`` monitor of it then
+report cancelled, from any thread.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -26,11 +30,13 @@ class Monitor:
         is_cancelled: Callable[[], bool] | None = None,
         log: Callable[[str], object] | None = None,
         _span: tuple[float, float] = (0.0, 1.0),
+        _stop: threading.Event | None = None,
     ) -> None:
         self._progress = progress
         self._is_cancelled = is_cancelled
         self._log = log
         self._span = _span
+        self._stop = _stop if _stop is not None else threading.Event()
 
     def update(self, fraction: float) -> None:
         """Report progress and raise ``Cancelled`` if the caller asked to stop."""
@@ -40,9 +46,20 @@ class Monitor:
             fraction = min(max(fraction, 0.0), 1.0)
             self._progress(100.0 * (lo + (hi - lo) * fraction))
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether the caller, or code sharing this monitor, asked to stop (safe from any thread)."""
+        if not self._stop.is_set() and self._is_cancelled is not None and self._is_cancelled():
+            self._stop.set()
+        return self._stop.is_set()
+
+    def cancel(self) -> None:
+        """Ask every user of this monitor (and of its parent and ``sub`` monitors) to stop."""
+        self._stop.set()
+
     def check(self) -> None:
         """Raise ``Cancelled`` if the caller asked to stop."""
-        if self._is_cancelled is not None and self._is_cancelled():
+        if self.cancelled:
             raise Cancelled("cancelled by the user")
 
     def info(self, message: str) -> None:
@@ -58,6 +75,7 @@ class Monitor:
             self._is_cancelled,
             self._log,
             (lo + (hi - lo) * start, lo + (hi - lo) * end),
+            self._stop,
         )
 
 

@@ -52,8 +52,8 @@ DEFAULT_POLICY = RetryPolicy()
 class HttpError(LandCoverError):
     """A request that failed for good; ``status`` is the last HTTP status (None: no answer)."""
 
-    def __init__(self, message: str, parameter: str | None = None, status: int | None = None) -> None:
-        super().__init__(message, parameter)
+    def __init__(self, message: str, argument: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, argument)
         self.status = status
 
 

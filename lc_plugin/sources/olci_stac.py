@@ -145,7 +145,7 @@ class AssetFetcher:
         except HttpError as exc:
             if str(exc).startswith(_label(item)):
                 raise
-            raise LandCoverError(f"{_label(item)}: fetching {name} failed: {exc}", exc.parameter) from None
+            raise LandCoverError(f"{_label(item)}: fetching {name} failed: {exc}", exc.argument) from None
         with open(tmp, "wb") as f:
             f.write(resp.content)
 

@@ -142,8 +142,8 @@ def _read_reference(path: str, grid: Grid, reference_field: str | None, referenc
         try:
             ref, table = rasterize_reference(path, reference_field, grid, layer=reference_layer)
         except LandCoverError as exc:
-            if exc.parameter == "FIELD":  # the Reference raster step's name for the class field
-                exc.parameter = "REFERENCE_FIELD"
+            if exc.argument == "FIELD":  # the Reference raster step's name for the class field
+                exc.argument = "REFERENCE_FIELD"
             raise
         return ref, table, "points" if _is_point_layer(path, reference_layer) else "vector"
     raise LandCoverError(f"The reference {path} is neither a raster nor a vector layer that GDAL can read.", "REFERENCE")
