@@ -54,6 +54,10 @@ def _encoding(kind: str, dtype: np.dtype) -> dict:
     return options
 
 
+# How far (in pixels) two transforms may differ and still be the same grid (see ``Grid.difference``).
+GRID_TOLERANCE_PX = 1e-3
+
+
 @dataclass
 class Grid:
     """Where a raster lies: CRS, affine transform and size in pixels."""
@@ -69,6 +73,23 @@ class Grid:
         x0, y0 = t.c, t.f
         x1, y1 = x0 + t.a * self.width, y0 + t.e * self.height
         return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+    def difference(self, other: Grid) -> str | None:
+        """How ``other`` lies differently, in words; None on the same grid. Transforms may differ by up to
+        ``GRID_TOLERANCE_PX`` of a pixel: the float rounding of files other tools wrote (a raster calculator,
+        a warp) must not make the same grid 'different'."""
+        if (self.width, self.height) != (other.width, other.height):
+            return f"size {self.width}×{self.height} vs {other.width}×{other.height} pixels"
+        if self.crs != other.crs:
+            return f"CRS {self.crs} vs {other.crs}"
+        tol = GRID_TOLERANCE_PX * max(abs(self.transform.a), abs(self.transform.e), 1e-12)
+        if any(abs(x - y) > tol for x, y in zip(self.transform[:6], other.transform[:6])):
+            return f"transform {tuple(self.transform)[:6]} vs {tuple(other.transform)[:6]}"
+        return None
+
+    def same_as(self, other: Grid) -> bool:
+        """Same size, CRS and (within ``GRID_TOLERANCE_PX``) transform: pixels can be compared one to one."""
+        return self.difference(other) is None
 
     @classmethod
     def of(cls, path: str) -> Grid:

@@ -32,16 +32,6 @@ SPLITS = ("pixel", "patch", "block")  # the order of Train classifier's SPLIT en
 MAX_ONNX_OPSET = 15  # highest default-domain opset onnxmltools 1.12–1.16 converts LightGBM to
 
 
-def grid_difference(a: Grid, b: Grid) -> str | None:
-    if (a.width, a.height) != (b.width, b.height):
-        return f"size {a.width}×{a.height} vs {b.width}×{b.height} pixels"
-    if a.crs != b.crs:
-        return f"CRS {a.crs} vs {b.crs}"
-    tol = 1e-6 * max(abs(a.transform.a), abs(a.transform.e), 1e-12)
-    if not a.transform.almost_equals(b.transform, precision=tol):
-        return f"transform {tuple(a.transform)[:6]} vs {tuple(b.transform)[:6]}"
-    return None
-
 
 def merge_class_tables(tables: list[ClassTable | None], present: set[int], monitor) -> ClassTable:
     """Union of the references' tables (first wins on a conflict); ids without a table get legend names."""
@@ -240,7 +230,7 @@ def read_training_inputs(stack_paths, reference_paths):
             tables.append(read_class_table(ref_path))
         except rasterio.errors.RasterioIOError as exc:
             raise LandCoverError(f"Could not open reference raster {i} ({ref_path}): {exc}", "REFERENCE") from exc
-        diff = grid_difference(info[2], grid)
+        diff = info[2].difference(grid)
         if diff:
             raise LandCoverError(
                 f"Pair {i}: reference {ref_path} is not on the grid of stack {stack_paths[i - 1]} ({diff}). "

@@ -39,7 +39,7 @@ from ..core.deps import install_advice, require
 from ..core.errors import LandCoverError
 from ..core.monitor import ensure_monitor
 from ..io.rasters import FILE_BLOCK_BYTES, Grid, parse_date, read_stack_info, tile_starts
-from ..ml.train import grid_difference, merge_class_tables, read_reference_labels, read_training_inputs
+from ..ml.train import merge_class_tables, read_reference_labels, read_training_inputs
 from ..timeseries.features import describe_layout_difference, read_bands_window
 from ..timeseries.modalities import coarse_tile_size, coarse_tiles, pixel_size, tile_corners
 
@@ -293,7 +293,7 @@ def _extra_layouts(extra_stacks, stack_paths, grids, tile_size: int) -> dict[str
 
 def _extra_tile_size(sensor: str, path: str, stack_path: str, grid: Grid, extra_grid: Grid, tile_size: int) -> int | None:
     """None for a stack on the primary grid; the coarse tile size for a coarser one (its own resolution is kept)."""
-    diff = grid_difference(grid, extra_grid)
+    diff = grid.difference(extra_grid)
     if diff is None:
         return None
     same_resolution = np.isclose(abs(extra_grid.transform.a), abs(grid.transform.a)) and np.isclose(abs(extra_grid.transform.e), abs(grid.transform.e))

@@ -29,13 +29,14 @@ import rasterio
 from rasterio.windows import Window
 
 from ..core.atomic import check_not_input
+from ..core.bands import CATEGORICAL_BANDS
 from ..core.errors import LandCoverError
 from ..core.monitor import Monitor, ensure_monitor, run_threaded
 from ..io.rasters import file_windows, read_stack_info, write_class_raster
 from ..ml.classify import PixelModel, check_compatible, load_model
 from ..timeseries.clouds import DEFAULT_PROCESSING_RESOLUTION, DEFAULT_SCL_CLASSES, MASK_CLEAR, compute_masks
 from ..timeseries.features import feature_block
-from ..timeseries.interpolate import CATEGORICAL_BANDS, interpolate_linear, target_dates
+from ..timeseries.interpolate import interpolate_linear, target_dates
 from ..timeseries.scenes import DEFAULT_MIN_VALID_FRACTION, check_min_valid_fraction, clear_dates, valid_fractions
 
 # Input bytes per window: two windows in flight plus their interpolated values and features stay

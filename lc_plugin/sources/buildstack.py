@@ -27,10 +27,10 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
 from ..core.atomic import check_not_input
+from ..core.bands import CATEGORICAL_BANDS
 from ..core.errors import LandCoverError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import Grid, StackWriter
-from .products import CATEGORICAL
 
 INTEGER_REFLECTANCE_SCALE = 0.0001
 _DATE_IN_NAME = r"(?<!\d)(\d{4}-?\d{2}-?\d{2})(?!\d)"
@@ -151,7 +151,7 @@ def _scale_offset(src: rasterio.io.DatasetReader, index: int, scale: float | Non
 def _warp(layer: Layer, grid: Grid, scale: float | None, offset: float) -> np.ndarray:
     """One input band on ``grid`` as float32, scaled to reflectance (classes as they are), NaN = no data."""
     out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
-    categorical = layer.band in CATEGORICAL
+    categorical = layer.band in CATEGORICAL_BANDS
     with rasterio.open(layer.path) as src:
         reproject(
             rasterio.band(src, layer.index),

@@ -29,6 +29,7 @@ from rasterio.transform import Affine
 from rasterio.warp import transform_bounds
 
 from ..core.atomic import check_not_input
+from ..core.bands import CATEGORICAL_BANDS
 from ..core.errors import Cancelled, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.http import RetryPolicy
@@ -36,7 +37,7 @@ from ..io.rasters import Grid
 from ..runs.grid import Patch, read_patches
 from .base import Scene, Source, cloud_cover, item_date
 from .download import download_patch
-from .products import CATEGORICAL, S2_BANDS, SafeProduct, open_safe_folder, open_safe_zip, safe_metadata_file
+from .products import S2_BANDS, SafeProduct, open_safe_folder, open_safe_zip, safe_metadata_file
 from .stac import StacSource, find_asset, read_asset
 
 LOCAL_READS = RetryPolicy(retries=0)  # a local file that fails once fails again
@@ -298,7 +299,12 @@ def _read_safe(product: SafeProduct, grid: Grid, bands: list[str], resolution: f
         if cancel.is_set():
             raise Cancelled("cancelled by the user")
         dn = read_asset(
-            product.band_path(band, resolution), grid, categorical=band in CATEGORICAL, nodata=0.0, what=f"band {band} of {product.name}", policy=LOCAL_READS
+            product.band_path(band, resolution),
+            grid,
+            categorical=band in CATEGORICAL_BANDS,
+            nodata=0.0,
+            what=f"band {band} of {product.name}",
+            policy=LOCAL_READS,
         )
         out[bi] = product.to_reflectance(band, dn)
     return out

@@ -35,11 +35,12 @@ from rasterio.warp import transform_bounds
 from ..core.atomic import atomic_output, check_not_input
 from ..core.errors import LandCoverError
 from ..core.monitor import Monitor, ensure_monitor
+from ..io.gdal_errors import gdal_errors
 from ..io.http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy
 from ..io.rasters import Grid, TimeStack, write_stack
 from . import olci
 from .base import item_date
-from .stac import PRESETS, gdal_config, gdal_errors, gdal_path, search_items
+from .stac import PRESETS, gdal_config, gdal_path, search_items
 
 DEFAULT_STAC_URL = PRESETS["cdse"].url
 DEFAULT_COLLECTION = "sentinel-3-olci-1-efr-ntc"

@@ -22,13 +22,13 @@ from datetime import date
 
 import numpy as np
 
+from ..core.bands import CATEGORICAL_BANDS
 from ..core.errors import LandCoverError
 from ..io.rasters import parse_date
 
 METADATA_FILES = ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml")
 #: Sentinel-2 bands in their usual order; SCL (L2A only) last.
 S2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12", "SCL"]
-CATEGORICAL = {"SCL"}
 _BAND_IN_NAME = re.compile(r"_(B\d\d|B8A|SCL)(?:_(\d\d)m)?$")
 
 
@@ -55,7 +55,7 @@ class SafeProduct:
 
     def to_reflectance(self, band: str, dn: np.ndarray) -> np.ndarray:
         """DN (NaN = no data) to reflectance with this product's offset and quantification; SCL unchanged."""
-        if band in CATEGORICAL:
+        if band in CATEGORICAL_BANDS:
             return dn
         return (dn + np.float32(self.offsets.get(band, 0.0))) / np.float32(self.quantification)
 

@@ -72,7 +72,7 @@ def clear_pixels(mask_path: str, dates: list, grid: Grid, parameter: str = "CLOU
             data = src.read()
     except (LandCoverError, rasterio.errors.RasterioIOError) as exc:
         raise LandCoverError(f"Could not read the cloud mask {mask_path}: {exc}", parameter) from exc
-    if (mask_grid.width, mask_grid.height, mask_grid.crs) != (grid.width, grid.height, grid.crs) or not mask_grid.transform.almost_equals(grid.transform):
+    if not mask_grid.same_as(grid):
         raise LandCoverError(f"The cloud mask {mask_path} is not on the grid of its stack; use the mask made from that stack.", parameter)
     if len(mask_dates) != 1 and list(mask_dates) != list(dates):
         raise LandCoverError(

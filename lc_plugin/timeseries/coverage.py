@@ -10,11 +10,10 @@ import numpy as np
 import rasterio
 
 from ..core.atomic import check_not_input
+from ..core.bands import reflectance_indices
 from ..core.errors import LandCoverError
 from ..core.monitor import Monitor
 from ..io.rasters import Grid, read_stack_info, write_raster
-
-CATEGORICAL = ("SCL", "CLM", "CLP")
 
 
 def valid_count_file(stack_path: str, out_path: str, mask_path: str | None = None, monitor: Monitor | None = None) -> int:
@@ -25,7 +24,7 @@ def valid_count_file(stack_path: str, out_path: str, mask_path: str | None = Non
     monitor = monitor or Monitor()
     check_not_input(out_path, [stack_path, mask_path or ""], "OUTPUT")
     dates, bands, grid, _ = read_stack_info(stack_path)
-    reflectance = [i for i, band in enumerate(bands) if band not in CATEGORICAL] or list(range(len(bands)))
+    reflectance = reflectance_indices(bands)
     mask_dates = None
     if mask_path:
         mask_dates, mask_bands, mask_grid, _ = read_stack_info(mask_path)

@@ -14,18 +14,18 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from ..core.bands import numeric_bands
 from ..core.errors import LandCoverError
 
 # Normalised differences (a - b) / (a + b) added for every date whose stack has both bands.
 INDICES: dict[str, tuple[str, str]] = {"NDVI": ("B08", "B04"), "NDWI": ("B03", "B08"), "NDBI": ("B11", "B08")}
 
 # Bands that are not reflectances and never become features.
-NON_FEATURE_BANDS = ("SCL",)
 
 
 def feature_bands(bands: list[str]) -> list[str]:
     """The stack bands that become features (all but the scene classification layer)."""
-    return [b for b in bands if b not in NON_FEATURE_BANDS]
+    return numeric_bands(bands)
 
 
 def feature_indices(bands: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..core.atomic import check_not_input
+from ..core.bands import CATEGORICAL_BANDS
 from ..core.errors import LandCoverError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import StackWriter, file_windows, read_stack, read_stack_info
@@ -34,7 +35,6 @@ from .scenes import check_mask_matches
 # Elements (dates × bands × pixels) of the input handled per row block: bounds the temporaries.
 _BLOCK_ELEMENTS = 1 << 25
 _MAX_BLOCK_ROWS = 256
-CATEGORICAL_BANDS = ("SCL",)
 EDGES = ("hold", "nan")
 
 

@@ -17,10 +17,11 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from ..core.bands import numeric_bands
 from ..core.classes import NODATA_CLASS, ClassTable
 from ..core.errors import LandCoverError
 from ..io.rasters import TAG_CLASSES, read_stack
-from .features import INDICES, NON_FEATURE_BANDS
+from .features import INDICES
 
 CLOUD_BAND = "CLM"
 
@@ -59,7 +60,7 @@ class PixelClass:
 def series_names(bands: list[str]) -> list[str]:
     """What can be plotted for a stack with ``bands``: its indices first (the usual view), then its bands."""
     indices = [name for name, (a, b) in INDICES.items() if a in bands and b in bands]
-    return indices + [b for b in bands if b not in NON_FEATURE_BANDS]
+    return indices + numeric_bands(bands)
 
 
 def pixel_index(path: str, x: float, y: float) -> tuple[int, int]:

@@ -41,15 +41,6 @@ def valid_fractions(mask: np.ndarray) -> np.ndarray:
     return np.where(observed > 0, clear / np.maximum(observed, 1), 0.0).astype(np.float64)
 
 
-def same_grid(a: Grid, b: Grid) -> bool:
-    """Same CRS, size and (to a millionth of a pixel) the same transform."""
-    return (
-        a.width == b.width
-        and a.height == b.height
-        and a.crs == b.crs
-        and a.transform.almost_equals(b.transform, precision=1e-6 * max(abs(a.transform.a), abs(a.transform.e), 1e-9))
-    )
-
 
 def check_mask_matches(stack_path: str, mask_path: str, stack_dates: list[dt.date], stack_grid: Grid) -> None:
     """Refuse a mask that is not a CLM stack on the stack's dates and grid (parameter MASK)."""
@@ -73,7 +64,7 @@ def check_mask_matches(stack_path: str, mask_path: str, stack_dates: list[dt.dat
             f"they must be the same dates in the same order.{detail} Make the mask from this stack.",
             "MASK",
         )
-    if not same_grid(m_grid, stack_grid):
+    if not m_grid.same_as(stack_grid):
         raise LandCoverError(
             f"The cloud mask {mask_path} ({m_grid.width}×{m_grid.height} px, {m_grid.crs}) is not on the grid of the "
             f"stack {stack_path} ({stack_grid.width}×{stack_grid.height} px, {stack_grid.crs}); make the mask from this stack.",

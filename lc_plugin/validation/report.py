@@ -59,12 +59,6 @@ def _describe_grid(grid: Grid) -> str:
     return f"{grid.width}×{grid.height} px, {crs}, origin ({t.c:.3f}, {t.f:.3f}), pixel size {t.a:g}×{-t.e:g}"
 
 
-def _same_grid(a: Grid, b: Grid) -> bool:
-    if (a.width, a.height) != (b.width, b.height) or a.crs != b.crs:
-        return False
-    tol = 1e-3 * max(abs(a.transform.a), abs(a.transform.e), 1e-12)
-    return all(abs(x - y) <= tol for x, y in zip(a.transform[:6], b.transform[:6]))
-
 
 def _read_label_raster(path: str, parameter: str, what: str) -> tuple[np.ndarray, ClassTable | None, Grid]:
     """Band 1 as uint8 class ids (0 = no data, including the raster's own nodata value)."""
@@ -126,7 +120,7 @@ def _read_reference(path: str, grid: Grid, reference_field: str | None, referenc
         raise LandCoverError(f"The reference {path!r} does not exist; choose a class raster or a polygon layer.", "REFERENCE")
     if _is_raster(path):
         ref, table, ref_grid = _read_label_raster(path, "REFERENCE", "reference")
-        if not _same_grid(ref_grid, grid):
+        if not ref_grid.same_as(grid):
             raise LandCoverError(
                 f"The reference raster is on another grid than the classification: reference {_describe_grid(ref_grid)}; "
                 f"classification {_describe_grid(grid)}. Use a reference raster made for this map's grid "
@@ -305,7 +299,7 @@ def _roc_from_raster(path: str, grid: Grid, ref: np.ndarray, pred: np.ndarray, c
                         "PROBABILITIES",
                     )
                 ids = table.ids
-            if not _same_grid(p_grid, grid):
+            if not p_grid.same_as(grid):
                 raise LandCoverError(
                     f"The probability raster is on another grid than the classification: {_describe_grid(p_grid)} vs " f"{_describe_grid(grid)}.",
                     "PROBABILITIES",
