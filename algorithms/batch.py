@@ -20,10 +20,10 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..lc_plugin import runs
 from ..lc_plugin.core import legends
 from ..lc_plugin.core.redaction import has_redaction, redact_url
 from ..lc_plugin.reference import rasterize as reference
-from ..lc_plugin.runs import batch
 from .base import LandCoverAlgorithm
 from .params import END_DATE, START_DATE, add_date_parameters, bands_parameter, date_range
 from .rasterize import ZERO_CHOICES_LABELS
@@ -74,6 +74,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     )
 
     GRID = "GRID"
+    ARGUMENTS = {"grid_path": "GRID", "layer": "GRID"}  # read_patches, inside run_batch
     MODEL = "MODEL"
     PARAMETERS_FILE = "PARAMETERS_FILE"
     STAC_URL = "STAC_URL"
@@ -100,7 +101,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     FAILED = "FAILED"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        defaults = batch.BatchParameters(grid="", start="", end="")
+        defaults = runs.BatchParameters(grid="", start="", end="")
         self.addParameter(QgsProcessingParameterFeatureSource(self.GRID, self.tr("Patch grid"), [QgsProcessing.TypeVectorPolygon]))
         self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterFile(self.PARAMETERS_FILE, self.tr("Parameters file (JSON)"), extension="json", optional=True))
@@ -113,7 +114,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 self.MAX_CLOUD, self.tr("Max scene cloud cover (%)"), QgsProcessingParameterNumber.Double, 80.0, minValue=0, maxValue=100
             )
         )
-        self.addParameter(QgsProcessingParameterEnum(self.CLOUD_METHOD, self.tr("Cloud mask method"), batch.CLOUD_METHODS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(self.CLOUD_METHOD, self.tr("Cloud mask method"), runs.CLOUD_METHODS, defaultValue=0))
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.MIN_VALID_FRACTION, self.tr("Min valid fraction"), QgsProcessingParameterNumber.Double, 0.8, minValue=0, maxValue=1
@@ -141,7 +142,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         )
         self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_ZERO_ID, self.tr("Class id 0 in the reference field"), ZERO_CHOICES_LABELS, defaultValue=0))
         self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_LEGEND, self.tr("Reference legend"), list(legends.LEGEND_LABELS), defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), runs.EXECUTORS, defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(self.WORKERS, self.tr("Workers"), QgsProcessingParameterNumber.Integer, 2, minValue=1))
         self.addParameter(QgsProcessingParameterString(self.SCHEDULER, self.tr("Dask scheduler address (empty: local cluster)"), "", optional=True))
         self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_FAILURES, self.tr("Accept failed patches (end normally)"), False))
@@ -156,7 +157,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         model = self.parameterAsFile(parameters, self.MODEL, context) or None
         file = self.parameterAsFile(parameters, self.PARAMETERS_FILE, context)
         if file:
-            params = batch.BatchParameters.load(file)
+            params = runs.BatchParameters.load(file)
             params.grid, params.grid_layer, params.model = grid, layer, model
             if has_redaction(params.stac_url):  # saved without its secret: take it from STAC_URL
                 given = self.parameterAsString(parameters, self.STAC_URL, context).strip()
@@ -171,7 +172,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
             if start is None or end is None:
                 raise QgsProcessingException(f"{START_DATE if start is None else END_DATE}: give the period (YYYY-MM-DD) or a parameters file.")
             bands = self.parameterAsEnumStrings(parameters, self.BANDS, context)
-            params = batch.BatchParameters(
+            params = runs.BatchParameters(
                 grid=grid,
                 grid_layer=layer,
                 model=model,
@@ -181,7 +182,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 collection=self.parameterAsString(parameters, self.COLLECTION, context).strip(),
                 bands=bands,
                 max_cloud=self.parameterAsDouble(parameters, self.MAX_CLOUD, context),
-                cloud_method=batch.CLOUD_METHODS[self.parameterAsEnum(parameters, self.CLOUD_METHOD, context)],
+                cloud_method=runs.CLOUD_METHODS[self.parameterAsEnum(parameters, self.CLOUD_METHOD, context)],
                 min_valid_fraction=self.parameterAsDouble(parameters, self.MIN_VALID_FRACTION, context),
                 step_days=self.parameterAsInt(parameters, self.STEP_DAYS, context),
                 cloud_resolution=self.parameterAsDouble(parameters, self.PROCESSING_RESOLUTION, context),
@@ -192,10 +193,10 @@ class RunGridAlgorithm(LandCoverAlgorithm):
             )
         params.keep_intermediates = self.parameterAsBool(parameters, self.KEEP_INTERMEDIATES, context)
         run_folder = self.parameterAsString(parameters, self.RUN_FOLDER, context)
-        result = batch.run_batch(
+        result = runs.run_batch(
             params,
             run_folder,
-            executor=batch.EXECUTORS[self.parameterAsEnum(parameters, self.EXECUTOR, context)],
+            executor=runs.EXECUTORS[self.parameterAsEnum(parameters, self.EXECUTOR, context)],
             workers=self.parameterAsInt(parameters, self.WORKERS, context),
             scheduler=self.parameterAsString(parameters, self.SCHEDULER, context).strip() or None,
             monitor=monitor,

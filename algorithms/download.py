@@ -77,6 +77,7 @@ class DownloadAlgorithm(LandCoverAlgorithm):
 
     PATCHES = "PATCHES"
     PATCH_ID = "PATCH_ID"
+    ARGUMENTS = {"grid_path": "PATCHES", "layer": "PATCHES", "patch_ids": "PATCH_ID"}  # runs.grid.read_patches
     MAX_CLOUD = "MAX_CLOUD"
     BANDS = "BANDS"
     STAC_URL = "STAC_URL"

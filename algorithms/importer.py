@@ -62,6 +62,7 @@ class ImportProductsAlgorithm(LandCoverAlgorithm):
     EXTENT = "EXTENT"
     PATCHES = "PATCHES"
     PATCH_ID = "PATCH_ID"
+    ARGUMENTS = {"grid_path": "PATCHES", "layer": "PATCHES", "patch_ids": "PATCH_ID"}  # runs.grid.read_patches
     RESOLUTION = "RESOLUTION"
     BANDS = "BANDS"
     OUTPUT = "OUTPUT"

@@ -17,12 +17,13 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from demo.stac_server import StacServer
+from lc_plugin import runs
 from lc_plugin.core.atomic import atomic_directory, atomic_output, remove_leftovers
 from lc_plugin.core.errors import LandCoverError
 from lc_plugin.core.redaction import join_url, redact_text, redact_url
 from lc_plugin.io.http import HttpClient, HttpError, RetryPolicy
 from lc_plugin.io.rasters import Grid, TimeStack, write_stack
-from lc_plugin.runs import batch
+from lc_plugin.runs import executors, run_report
 from lc_plugin.runs.grid import create_grid
 from lc_plugin.sources.stac import search_items
 from lc_plugin.timeseries.interpolate import GRID_EDGE_DAYS, interpolate_file
@@ -157,13 +158,13 @@ def test_workers_use_the_running_python_not_the_first_python3_on_path(tmp_path, 
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(sys, "executable", "/usr/bin/qgis_process.bin")
-    python = batch._python_executable()
+    python = executors.python_executable()
     assert python.startswith(sys.prefix) and os.path.basename(python) == f"python{sys.version_info.major}.{sys.version_info.minor}"
     monkeypatch.setattr(sys, "executable", str(fake))
-    assert batch._python_executable() == python
+    assert executors.python_executable() == python
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(1, mp_context=batch._spawn_context()) as pool:  # a worker that must import numpy
+    with ProcessPoolExecutor(1, mp_context=executors.spawn_context()) as pool:  # a worker that must import numpy
         assert pool.submit(np.sqrt, 4.0).result() == 2.0
 
 
@@ -180,21 +181,21 @@ def test_garbage_parameters_file_names_parameters_file(tmp_path, content, words)
     path = tmp_path / "parameters.json"
     path.write_text(content)
     with pytest.raises(LandCoverError) as info:
-        batch.BatchParameters.load(str(path))
-    assert info.value.argument == "PARAMETERS_FILE"
+        runs.BatchParameters.load(str(path))
+    assert info.value.argument == "parameters_file"
     for word in words:
         assert word in str(info.value), str(info.value)
 
 
 def test_parameters_and_report_hold_no_secret(tmp_path):
-    params = batch.BatchParameters(grid="g.gpkg", start="2017-01-01", end="2017-12-31", stac_url="https://u:pw-secret@h/v1?token=tok-secret")
+    params = runs.BatchParameters(grid="g.gpkg", start="2017-01-01", end="2017-12-31", stac_url="https://u:pw-secret@h/v1?token=tok-secret")
     params.save(str(tmp_path / "parameters.json"))
-    record = batch._failed_record("1_2", OSError(f"cannot open {params.stac_url}/search"))
-    batch.write_report(str(tmp_path), params, [record], None, executor="sequential", workers=1, wall_s=1.0)
+    record = executors.failed_record("1_2", OSError(f"cannot open {params.stac_url}/search"))
+    run_report.write_report(str(tmp_path), params, [record], None, executor="sequential", workers=1, wall_s=1.0)
     for name in ("parameters.json", "report.json", "report.html"):
         text = (tmp_path / name).read_text()
         assert "pw-secret" not in text and "tok-secret" not in text and "h/v1" in text, name
-    saved = batch.BatchParameters.load(str(tmp_path / "parameters.json"))
+    saved = runs.BatchParameters.load(str(tmp_path / "parameters.json"))
     assert saved.stac_url == "https://u:***@h/v1?token=***" and saved.digest() == params.digest()  # a rotated token resumes
 
 
@@ -206,14 +207,14 @@ def test_too_many_patches_refused_before_writing(tmp_path):
     out = tmp_path / "grid.gpkg"
     with pytest.raises(LandCoverError) as info:
         create_grid(aoi, str(out), patch_px=100, resolution=10.0, max_patches=9_999)  # 100 x 100 patches of 1 km
-    assert info.value.argument == "MAX_PATCHES" and "10,000 patches" in str(info.value), str(info.value)
+    assert info.value.argument == "max_patches" and "10,000 patches" in str(info.value), str(info.value)
     assert os.listdir(tmp_path) == ["aoi.gpkg"]
     # A thin diagonal AOI: small area, large bounding box; counted row by row.
     diagonal = write_polygon(str(tmp_path / "d.gpkg"), "POLYGON ((400000 5000000, 400100 5000000, 500000 5099900, 500000 5100000, 400000 5000000))")
     with pytest.raises(LandCoverError, match="more than") as info:
         create_grid(diagonal, str(out), patch_px=100, resolution=10.0, max_patches=150)
-    assert info.value.argument == "MAX_PATCHES" and not out.exists()
-    assert create_grid(diagonal, str(out), patch_px=100, resolution=10.0, max_patches=10_000) == 199
+    assert info.value.argument == "max_patches" and not out.exists()
+    assert create_grid(diagonal, str(out), patch_px=100, resolution=10.0, max_patches=10_000).count == 199
     # = the 1 km cells on the diagonal y = x plus the 99 below it that the band x - 0.1 km < y < x enters.
 
 

@@ -14,7 +14,7 @@ from rasterio.transform import from_origin
 
 from lc_plugin.core.errors import LandCoverError
 from lc_plugin.io.rasters import Grid, TimeStack, write_stack
-from lc_plugin.runs.batch import BatchParameters
+from lc_plugin.runs import BatchParameters
 from lc_plugin.runs.workflow import WorkbenchSettings, list_scenes, reference_legend, scene_quicklook, scene_tile, write_area
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # not imported from conftest: two conftest modules share a session

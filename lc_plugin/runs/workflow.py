@@ -26,7 +26,7 @@ from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import Grid, parse_date, read_stack_info
 from ..reference.rasterize import rasterize_reference
 from ..sources.download import DEFAULT_BANDS, DEFAULT_COLLECTION, DEFAULT_STAC_URL, make_source
-from .batch import CLOUD_METHODS, BatchParameters
+from .parameters import CLOUD_METHODS, BatchParameters
 
 SOURCES = ["stac", "sentinelhub", "local"]
 STAC_PRESETS = ["", "earth-search", "planetary-computer", "cdse"]  # download's PRESET enum, in order
