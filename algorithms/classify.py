@@ -46,6 +46,7 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
     MODEL = "MODEL"
     BLOCK_ROWS = "BLOCK_ROWS"
     CLOUD_MASK = "CLOUD_MASK"
+    ARGUMENTS = {"stack_path": "INPUT", "mask_path": "CLOUD_MASK"}  # timeseries.cloudcheck
     ALLOW_UNMASKED = "ALLOW_UNMASKED"
     OUTPUT = "OUTPUT"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"

@@ -71,6 +71,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
     SPLIT = "SPLIT"
     BLOCK_SIZE = "BLOCK_SIZE"
     CLOUD_MASK = "CLOUD_MASK"
+    ARGUMENTS = {"stack_paths": "INPUT", "mask_paths": "CLOUD_MASK"}  # timeseries.cloudcheck
     ALLOW_UNMASKED = "ALLOW_UNMASKED"
     DROP_EMPTY_CLASSES = "DROP_EMPTY_CLASSES"
     SEED = "SEED"

@@ -228,9 +228,9 @@ def small_stack(path: str, dates: list[dt.date]) -> str:
 @pytest.mark.parametrize(
     ("start", "end", "parameter"),
     [
-        (dt.date(2019, 1, 1), dt.date(2019, 12, 31), "START_DATE"),  # a 2017 stack onto 2019 dates
-        (dt.date(2016, 11, 1), dt.date(2017, 6, 1), "START_DATE"),
-        (dt.date(2017, 3, 1), dt.date(2017, 9, 1), "END_DATE"),
+        (dt.date(2019, 1, 1), dt.date(2019, 12, 31), "start"),  # a 2017 stack onto 2019 dates
+        (dt.date(2016, 11, 1), dt.date(2017, 6, 1), "start"),
+        (dt.date(2017, 3, 1), dt.date(2017, 9, 1), "end"),
     ],
 )
 def test_interpolation_outside_the_observed_dates_is_refused(tmp_path, start, end, parameter):
@@ -245,18 +245,18 @@ def test_interpolation_outside_the_observed_dates_is_refused(tmp_path, start, en
 
 def test_interpolation_within_one_step_of_the_observations_is_kept(tmp_path):
     stack = small_stack(str(tmp_path / "s.tif"), [dt.date(2017, 3, 1), dt.date(2017, 5, 1), dt.date(2017, 7, 1)])
-    dates = interpolate_file(stack, str(tmp_path / "i.tif"), step_days=16, start=dt.date(2017, 2, 13), end=dt.date(2017, 7, 17))
+    dates = interpolate_file(stack, str(tmp_path / "i.tif"), step_days=16, start=dt.date(2017, 2, 13), end=dt.date(2017, 7, 17)).dates
     assert dates[0] == dt.date(2017, 2, 13) and dates[-1] == dt.date(2017, 7, 7)  # Feb 13 = Mar 1 - 16 days
-    dates = interpolate_file(stack, str(tmp_path / "j.tif"), step_days=16, start=dt.date(2017, 7, 1), end=dt.date(2017, 7, 17))
-    assert dates == [dt.date(2017, 7, 1), dt.date(2017, 7, 17)]  # Jul 17 = Jul 1 + 16 days
+    dates = interpolate_file(stack, str(tmp_path / "j.tif"), step_days=16, start=dt.date(2017, 7, 1), end=dt.date(2017, 7, 17)).dates
+    assert dates == (dt.date(2017, 7, 1), dt.date(2017, 7, 17))  # Jul 17 = Jul 1 + 16 days
 
 
 def test_grid_runs_allow_a_season_at_the_edges_but_not_another_year(tmp_path):
     """A grid run's shared date grid may start a season before a patch's first clear scene
     (``GRID_EDGE_DAYS``): a cloudy January must not fail the patch; a 2017 stack still never gets 2019."""
     stack = small_stack(str(tmp_path / "s.tif"), [dt.date(2017, 3, 1), dt.date(2017, 5, 1), dt.date(2017, 7, 1)])
-    dates = interpolate_file(stack, str(tmp_path / "i.tif"), step_days=16, start=dt.date(2017, 1, 1), end=dt.date(2017, 9, 30), edge_days=GRID_EDGE_DAYS)
+    dates = interpolate_file(stack, str(tmp_path / "i.tif"), step_days=16, start=dt.date(2017, 1, 1), end=dt.date(2017, 9, 30), edge_days=GRID_EDGE_DAYS).dates
     assert dates[0] == dt.date(2017, 1, 1) and dates[-1] == dt.date(2017, 9, 30)  # Jan 1 + 17 × 16 days, before Jul 1 + 92 days
     with pytest.raises(LandCoverError, match=r"the allowed edge \(92 days\)") as info:
         interpolate_file(stack, str(tmp_path / "j.tif"), step_days=16, start=dt.date(2019, 1, 1), end=dt.date(2019, 12, 31), edge_days=GRID_EDGE_DAYS)
-    assert info.value.argument == "START_DATE" and not (tmp_path / "j.tif").exists()
+    assert info.value.argument == "start" and not (tmp_path / "j.tif").exists()

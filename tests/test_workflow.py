@@ -33,8 +33,8 @@ def test_settings_round_trip_and_unknown_entries_are_ignored():
 def test_check_names_what_is_missing(tmp_path):
     base = dict(aoi="a.gpkg", start="2017-01-01", end="2017-12-31", reference="r.gpkg", reference_field="LULC_ID", output_folder=str(tmp_path))
     WorkbenchSettings(**base).check()
-    for change, parameter in [({"aoi": ""}, "AOI"), ({"start": "2017-13-01"}, "START_DATE"), ({"reference": ""}, "REFERENCE"),
-                              ({"source": "local"}, "INPUT"), ({"output_folder": ""}, "OUTPUT_FOLDER")]:
+    for change, parameter in [({"aoi": ""}, "aoi"), ({"start": "2017-13-01"}, "start"), ({"reference": ""}, "reference"),
+                              ({"source": "local"}, "local_stacks"), ({"output_folder": ""}, "output_folder")]:
         with pytest.raises(LandCoverError) as err:
             WorkbenchSettings(**{**base, **change}).check()
         assert err.value.argument == parameter

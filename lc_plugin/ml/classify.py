@@ -238,8 +238,8 @@ def classify_file(
         raise LandCoverError(f"Could not open the time stack {stack_path}: {exc}", "INPUT") from exc
     check_compatible(model, dates, bands)
     read_second = second_reader(model, second_path, grid)
-    n_unmasked = check_cloud_masked([stack_path], [mask_path], allow_unmasked)
-    clear = clear_pixels(mask_path, dates, grid) if mask_path else None
+    n_unmasked = check_cloud_masked([stack_path], [mask_path], allow_unmasked, "stack_path")
+    clear = clear_pixels(mask_path, dates, grid, "mask_path") if mask_path else None
 
     labels = np.zeros((grid.height, grid.width), dtype=np.uint8)
     tags = {"MODEL": os.path.basename(model_path)}

@@ -353,7 +353,7 @@ def train_classifier(
             raise LandCoverError("The test predictions and the model need different file names.", "OUTPUT_PREDICTIONS")
 
     dates, bands, grids, tables = read_training_inputs(stack_paths, reference_paths)
-    n_unmasked = check_cloud_masked(stack_paths, mask_paths, allow_unmasked)
+    n_unmasked = check_cloud_masked(stack_paths, mask_paths, allow_unmasked, "stack_paths")
     fbands = feature_bands(bands)
     if not fbands:
         raise LandCoverError(f"The stacks have no reflectance bands to learn from (bands: {', '.join(bands)}).", "INPUT")
@@ -370,7 +370,7 @@ def train_classifier(
     for p, (path, grid, ref_path) in enumerate(zip(stack_paths, grids, reference_paths)):
         lab = read_reference_labels(ref_path)
         if mask_paths[p]:
-            lab = np.where(clear_pixels(mask_paths[p], dates, grid), lab, NODATA_CLASS)
+            lab = np.where(clear_pixels(mask_paths[p], dates, grid, "mask_paths"), lab, NODATA_CLASS)
         present.update(int(v) for v in np.unique(lab))
         mask = np.zeros(lab.shape, dtype=bool)
         with rasterio.open(path) as src:
