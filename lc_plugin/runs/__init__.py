@@ -3,7 +3,7 @@ in parallel, locally or on Dask; the fused one-pass chain and the workbench's se
 
 from .batch import BatchResult, run_batch
 from .executors import EXECUTORS
-from .grid import Patch, create_grid, read_patches
+from .grid import Patch, PatchGrid, create_grid, read_patches
 from .markers import DONE_MARKER, is_done, training_pairs
 from .parameters import CLOUD_METHODS, BatchParameters
 from .patch import ONE_PASS_STEP, process_patch
@@ -16,6 +16,7 @@ __all__ = [
     "BatchParameters",
     "BatchResult",
     "Patch",
+    "PatchGrid",
     "create_grid",
     "process_patch",
     "read_patches",

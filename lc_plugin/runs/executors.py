@@ -13,6 +13,8 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
+from multiprocessing.context import BaseContext
+from typing import Any
 
 from ..core.errors import InputError
 from ..core.redaction import redact_text
@@ -60,7 +62,7 @@ def run_processes(data: dict, todo: list[str], run_folder: str, workers: int, co
     pool.shutdown(wait=True)
 
 
-def _collect_future(future, pid: str, collect: Collect) -> None:
+def _collect_future(future: Any, pid: str, collect: Collect) -> None:
     """Hand a finished patch's record to ``collect``; a worker that failed outside the patch gives a failed record."""
     try:
         collect(future.result())
@@ -68,7 +70,7 @@ def _collect_future(future, pid: str, collect: Collect) -> None:
         collect(failed_record(pid, exc))
 
 
-def spawn_context():
+def spawn_context() -> BaseContext:
     """Fresh interpreters, not forks: a fork of a process with threads (GDAL, HTTP, QGIS) can deadlock.
 
     Inside QGIS ``sys.executable`` is the QGIS binary, so the children are started with the Python
@@ -151,7 +153,7 @@ def run_dask(
             cluster.close()
 
 
-def _collect_dask(results, futures: dict, collect: Collect, board: runstate.ProgressBoard) -> None:
+def _collect_dask(results: Any, futures: dict, collect: Collect, board: runstate.ProgressBoard) -> None:
     """Collect Dask's finished patches as they come, polling the board (progress, cancel) meanwhile."""
     while True:
         board.poll()  # forwards the workers' progress; raises Cancelled when the user cancels

@@ -37,8 +37,8 @@ from ..core.deps import require
 from ..core.errors import DataError, InputError, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor, run_threaded
 from ..io.rasters import Grid, TimeStack, read_stack_info, stack_layout, write_stack
+from .trees import BinnedForest, forest_from_lightgbm, predict_proba
 from .trees import available as trees_available
-from .trees import forest_from_lightgbm, predict_proba
 
 S2CLOUDLESS_BANDS = ["B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12"]
 # Sen2Cor SCL classes: 3 cloud shadow, 8 cloud medium probability, 9 cloud high probability,
@@ -119,7 +119,7 @@ def _onnx_cloud_session():
 
 
 @functools.lru_cache(maxsize=1)
-def _binned_cloud_forest():
+def _binned_cloud_forest() -> BinnedForest:
     """s2cloudless's model file as the node tables of the numba tree kernel (its trees, unchanged)."""
     with open(_detector().model_filename, encoding="utf-8") as f:
         return forest_from_lightgbm(f.read())
@@ -360,19 +360,19 @@ def _choose_method(method: str, bands: list[str]) -> str:
             f"The stack has neither the ten bands s2cloudless needs (it lacks {', '.join(missing)}) nor the SCL band "
             f"(its bands: {', '.join(bands)}). Download L1C data with {', '.join(S2CLOUDLESS_BANDS)}, or L2A data "
             "with the SCL band.",
-            "METHOD",
+            "method",
         )
     if method == "s2cloudless" and missing:
         raise InputError(
             f"s2cloudless needs the L1C bands {', '.join(S2CLOUDLESS_BANDS)}, but the stack lacks {', '.join(missing)}. "
             "Sentinel-2 L2A products have no B10, so use the SCL method (download the SCL band) or download L1C data.",
-            "METHOD",
+            "method",
         )
     if method == "scl" and "SCL" not in bands:
         raise InputError(
             f"The SCL method needs the band SCL (L2A scene classification), which the stack lacks (its bands: "
             f"{', '.join(bands)}). Download L2A data with the SCL band, or use the s2cloudless method on L1C data.",
-            "METHOD",
+            "method",
         )
     return method
 
