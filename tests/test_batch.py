@@ -239,7 +239,7 @@ def test_cancel_stops_running_workers_and_leaves_no_partial_file(setup):
     finally:
         server.faults.clear()
     assert runstate.cancel_requested(str(run))
-    leftovers = [p for p in run.rglob("*") if p.is_file() and (".tmp" in p.name or p.name == runs.DONE_MARKER)]
+    leftovers = [p for p in run.rglob("*") if p.is_file() and (".tmp" in p.name or ".partial" in p.name or p.name == runs.DONE_MARKER)]
     assert not leftovers, leftovers
     # the next run clears the cancel request and completes with the uninterrupted result
     result = run_batch(replace(params, patch_ids=ids), str(run), executor="processes", workers=2)

@@ -248,7 +248,7 @@ def test_interpolation_within_one_step_of_the_observations_is_kept(tmp_path):
     dates = interpolate_file(stack, str(tmp_path / "i.tif"), step_days=16, start=dt.date(2017, 2, 13), end=dt.date(2017, 7, 17)).dates
     assert dates[0] == dt.date(2017, 2, 13) and dates[-1] == dt.date(2017, 7, 7)  # Feb 13 = Mar 1 - 16 days
     dates = interpolate_file(stack, str(tmp_path / "j.tif"), step_days=16, start=dt.date(2017, 7, 1), end=dt.date(2017, 7, 17)).dates
-    assert dates == (dt.date(2017, 7, 1), dt.date(2017, 7, 17))  # Jul 17 = Jul 1 + 16 days
+    assert dates == [dt.date(2017, 7, 1), dt.date(2017, 7, 17)]  # Jul 17 = Jul 1 + 16 days
 
 
 def test_grid_runs_allow_a_season_at_the_edges_but_not_another_year(tmp_path):

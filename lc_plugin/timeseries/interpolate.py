@@ -49,7 +49,7 @@ class Interpolated:
     """The interpolated stack ``interpolate_file`` wrote, and its dates."""
 
     path: str
-    dates: tuple[dt.date, ...]
+    dates: list[dt.date]
 
 
 def date_grid(start: dt.date, end: dt.date, step_days: int) -> list[dt.date]:
@@ -293,4 +293,4 @@ def interpolate_file(
                 "Check the cloud mask, or use a longer period or a lower cloud filter.",
                 "stack_path",
             )
-    return Interpolated(out_path, tuple(targets))
+    return Interpolated(out_path, targets)

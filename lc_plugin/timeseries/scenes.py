@@ -39,7 +39,7 @@ class FilteredStack:
 
     stack_path: str
     mask_path: str
-    dates: tuple[dt.date, ...]
+    dates: list[dt.date]
 
 
 def valid_fractions(mask: np.ndarray) -> np.ndarray:
@@ -159,7 +159,7 @@ def filter_scenes_file(
         monitor.update(1.0)
     else:
         _copy_dates(stack_path, stack_out, keep.tolist(), kept_dates, list(bands), grid, {**tags, **filter_tags}, write_mask, monitor.sub(0.2, 0.95))
-    return FilteredStack(stack_out, mask_out, tuple(kept_dates))
+    return FilteredStack(stack_out, mask_out, kept_dates)
 
 
 def _copy_dates(
