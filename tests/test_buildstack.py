@@ -80,7 +80,7 @@ def test_a_stack_from_other_files_runs_through_the_whole_chain(per_band_files, t
     scl = read_stack(stack).band("SCL")
     np.testing.assert_array_equal(masks.data[:, 0], np.isin(scl, [3, 8, 9, 10]).astype(np.uint8))
     interpolated = str(tmp_path / "interp.tif")
-    dates = interpolate_file(stack, interpolated, mask_path=clm, step_days=5)
+    dates = interpolate_file(stack, interpolated, mask_path=clm, step_days=5).dates
     assert dates == [date(2023, 8, 10), date(2023, 8, 15), date(2023, 8, 20)]
     values = read_stack(interpolated)
     assert values.bands == ["B02", "B03", "B04", "B08"] and np.isfinite(values.data).all()
