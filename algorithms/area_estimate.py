@@ -37,6 +37,16 @@ class AreaEstimateAlgorithm(LandCoverAlgorithm):
         "OUTPUT_HTML=area.html OUTPUT_JSON=area.json</code>"
     )
 
+    # The engine's arguments whose parameter id is not their upper-case form.
+    ARGUMENTS = {
+        "map_path": "INPUT",
+        "sample_path": "SAMPLE",
+        "sample_layer": "SAMPLE",
+        "label_field": "REFERENCE_FIELD",
+        "json_out": "OUTPUT_JSON",
+        "html_out": "OUTPUT_HTML",
+    }
+
     INPUT = "INPUT"
     SAMPLE = "SAMPLE"
     REFERENCE_FIELD = "REFERENCE_FIELD"

@@ -50,6 +50,17 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         "OUTPUT_HTML=report.html OUTPUT_JSON=report.json</code>"
     )
 
+    # The engine's arguments whose parameter id is not their upper-case form.
+    ARGUMENTS = {
+        "classification_path": "INPUT",
+        "reference_path": "REFERENCE",
+        "reference_layer": "REFERENCE",
+        "predictions_csv": "PREDICTIONS",
+        "model_path": "MODEL",
+        "json_out": "OUTPUT_JSON",
+        "html_out": "OUTPUT_HTML",
+    }
+
     INPUT = "INPUT"
     REFERENCE = "REFERENCE"
     REFERENCE_FIELD = "REFERENCE_FIELD"

@@ -38,6 +38,9 @@ class SampleDesignAlgorithm(LandCoverAlgorithm):
         "OUTPUT=sample.gpkg</code>"
     )
 
+    # The engine's arguments whose parameter id is not their upper-case form.
+    ARGUMENTS = {"map_path": "INPUT", "out_path": "OUTPUT"}
+
     INPUT = "INPUT"
     SAMPLE_SIZE = "SAMPLE_SIZE"
     TARGET_SE = "TARGET_SE"

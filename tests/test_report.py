@@ -197,7 +197,7 @@ def test_vector_reference(tmp_path):
 
     with pytest.raises(LandCoverError) as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(gpkg), str(tmp_path / "v.json"), str(tmp_path / "v.html"))
-    assert info.value.argument == "REFERENCE_FIELD"
+    assert info.value.argument == "reference_field"
 
     doc = accuracy_report_file(
         str(tmp_path / "map.tif"),
@@ -221,7 +221,7 @@ def test_empty_classification_is_a_clear_error(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     with pytest.raises(LandCoverError, match="no classified pixel") as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
-    assert info.value.argument == "INPUT"
+    assert info.value.argument == "classification_path"
     assert sorted(os.listdir(tmp_path)) == ["map.qml", "map.tif", "map.tif.aux.xml", "ref.qml", "ref.tif", "ref.tif.aux.xml"]
 
 
@@ -233,7 +233,7 @@ def test_no_overlap_is_a_clear_error(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     with pytest.raises(LandCoverError, match="No pixel where both the map and the reference have a class") as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
-    assert info.value.argument == "REFERENCE"
+    assert info.value.argument == "reference_path"
 
 
 def test_reference_on_another_grid(tmp_path):
@@ -243,7 +243,7 @@ def test_reference_on_another_grid(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, other, CLASSES)
     with pytest.raises(LandCoverError) as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
-    assert info.value.argument == "REFERENCE"
+    assert info.value.argument == "reference_path"
     message = str(info.value)
     assert "origin (500100.000, 5000000.000)" in message and "origin (500000.000, 5000000.000)" in message
 
@@ -254,7 +254,7 @@ def test_outputs_must_not_overwrite_inputs_and_cancel_leaves_nothing(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     with pytest.raises(LandCoverError) as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "ref.tif"))
-    assert info.value.argument == "OUTPUT_HTML"
+    assert info.value.argument == "html_out"
     calls = []
 
     def cancel_later() -> bool:
@@ -306,10 +306,10 @@ def test_predictions_report_bad_csv(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(LandCoverError, match="y_true") as info:
         predictions_report_file(str(bad), str(tmp_path / "p.json"), str(tmp_path / "p.html"))
-    assert info.value.argument == "PREDICTIONS"
+    assert info.value.argument == "predictions_csv"
     empty = tmp_path / "empty.csv"
     empty.write_text("source,row,col,y_true,y_pred,p_1\n")
     with pytest.raises(LandCoverError, match="no row") as info:
         predictions_report_file(str(empty), str(tmp_path / "p.json"), str(tmp_path / "p.html"))
-    assert info.value.argument == "PREDICTIONS"
+    assert info.value.argument == "predictions_csv"
     assert not (tmp_path / "p.json").exists()

@@ -1,4 +1,5 @@
-"""Report figures as PNG bytes: ROC curves, feature importance, class frequencies, area estimates.
+"""Report figures as PNG (or SVG) bytes: error-matrix heat maps, ROC curves, feature importance, class
+frequencies, area estimates, cross-validation folds and training curves.
 
 Drawn with matplotlib's object API on an Agg canvas, never through ``pyplot`` (global state, and
 Processing runs algorithms in a worker thread where QGIS's Qt backend is unsafe). Every figure
@@ -17,6 +18,7 @@ import numpy as np
 from ..core.deps import require
 
 _COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_ANNOTATED_CLASSES = 30  # larger matrices are drawn without numbers in the cells
 
 
 def _label(name: str, width: int = 24) -> str:
@@ -58,6 +60,32 @@ def render(fig) -> bytes:
     fmt = _FORMAT.get()
     fig.savefig(buf, format=fmt, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
     return buf.getvalue()
+
+
+def heatmap_png(values: np.ndarray, names: list[str], title: str, fmt: str, vmax: float, xlabel: str = "Predicted", ylabel: str = "Reference") -> bytes:
+    """An error-matrix heat map (rows = ``ylabel``, columns = ``xlabel``), cells written with ``fmt`` up to 30 classes."""
+    k = len(names)
+    side = min(max(4.5, 0.55 * k + 2.5), 24.0)
+    fig = _figure(side + 1.2, side)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=vmax if vmax > 0 else 1.0, interpolation="nearest")
+    ticks = [_label(n) for n in names]
+    ax.set_xticks(range(k))
+    ax.set_xticklabels(ticks, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(k))
+    ax.set_yticklabels(ticks)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if k <= MAX_ANNOTATED_CLASSES:
+        size = 10 if k <= 8 else (8 if k <= 15 else 6)
+        threshold = 0.5 * (vmax if vmax > 0 else 1.0)
+        for i in range(k):
+            for j in range(k):
+                v = values[i, j]
+                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=size, color="white" if v > threshold else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return render(fig)
 
 
 def roc_png(curves: list[dict], colors: dict[int, str]) -> bytes:
