@@ -126,7 +126,7 @@ def importance_png(importance: np.ndarray, dates: list[str], features: list[str]
     return render(fig)
 
 
-def class_counts_png(names: list[str], counts: list[int], colors: list[str], title: str) -> bytes:
+def class_counts_png(names: list[str], counts: list[int], colors: list[str | None], title: str) -> bytes:
     """A bar chart of sample counts per class, with the counts written on the bars."""
     fig = _figure(min(max(5.0, 0.7 * len(names) + 2.5), 20.0), 4.5)
     ax = fig.add_subplot(1, 1, 1)
@@ -143,7 +143,7 @@ def class_counts_png(names: list[str], counts: list[int], colors: list[str], tit
     return render(fig)
 
 
-def area_png(names: list[str], mapped: list[float], estimated: list[float], ci: list[float], colors: list[str]) -> bytes:
+def area_png(names: list[str], mapped: list[float], estimated: list[float], ci: list[float], colors: list[str | None]) -> bytes:
     """Mapped area vs the stratified estimate with its 95 % confidence interval, per class (ha)."""
     fig = _figure(min(max(5.5, 0.9 * len(names) + 2.5), 20.0), 4.8)
     ax = fig.add_subplot(1, 1, 1)

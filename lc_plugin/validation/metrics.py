@@ -9,9 +9,11 @@ absent from the reference, a single class) give 0 rather than NaN and leave a no
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ..core.errors import LandCoverError
+from ..core.errors import DataError
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: list[int]) -> np.ndarray:
@@ -71,10 +73,9 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
         raise ValueError(f"{len(names)} names for {k} labels")
     n = int(cm.sum())
     if n == 0:
-        raise LandCoverError(
+        raise DataError(  # no argument is at fault: the data are
             "No pixel where both the map and the reference have a class, so accuracy cannot be computed. "
-            "Check that the reference overlaps the classified area and uses the same class ids.",
-            "REFERENCE",
+            "Check that the reference overlaps the classified area and uses the same class ids."
         )
 
     tp = np.diag(cm)
@@ -195,11 +196,12 @@ def roc_one_vs_rest(y_true: np.ndarray, proba: np.ndarray, labels: list[int], na
     names = [str(v) for v in names] if names is not None else [f"class {v}" for v in labels]
     if proba.ndim != 2 or proba.shape != (y_true.size, len(labels)):
         raise ValueError(f"probabilities of shape {proba.shape} do not match {y_true.size} samples × {len(labels)} classes")
-    per_class, notes = [], []
+    per_class: list[dict[str, Any]] = []
+    notes: list[str] = []
     for i, cid in enumerate(labels):
         pos = y_true == cid
         support = int(pos.sum())
-        entry = {"id": cid, "name": names[i], "support": support, "auc": None, "fpr": [], "tpr": []}
+        entry: dict[str, Any] = {"id": cid, "name": names[i], "support": support, "auc": None, "fpr": [], "tpr": []}
         if 0 < support < y_true.size and np.all(np.isfinite(proba[:, i])):
             fpr, tpr, _ = roc_curve(pos, proba[:, i])
             entry["auc"] = auc(fpr, tpr)

@@ -33,29 +33,9 @@ def _ratio(num, den) -> np.ndarray:
     return out
 
 
-def olofsson_estimates(
-    n: np.ndarray,
-    mapped_pixels: np.ndarray,
-    pixel_area_ha: float,
-    labels: list[int],
-    names: list[str] | None = None,
-    *,
-    z: float = Z_95,
-) -> dict:
-    """Stratified estimators of area proportions, areas, user's/producer's/overall accuracy and their SEs.
-
-    ``n``: (K, K) sample counts, rows = map class (stratum), columns = reference class, in the
-    order of ``labels``; ``mapped_pixels``: (K,) mapped pixel count per class. Equations of
-    Olofsson et al. (2014): p̂_ij = W_i n_ij / n_i. (eq. 9), p̂_.j = Σ_i p̂_ij, its SE (eq. 10),
-    user's U_i = n_ii / n_i., producer's P_j = p̂_jj / p̂_.j, overall O = Σ p̂_jj, their variances
-    (eqs. 5–7). Raises LandCoverError for an empty sample or a mapped class without sample points.
-    """
-    n = np.asarray(n, dtype=np.float64)
-    big_n = np.asarray(mapped_pixels, dtype=np.float64)
+def _check_sample(n: np.ndarray, big_n: np.ndarray, labels: list[int], names: list[str]) -> list[str]:
+    """Refuse a sample that cannot give estimates (empty, or a mapped class without points); note single-point strata."""
     k = len(labels)
-    names = [str(v) for v in names] if names is not None else [f"class {v}" for v in labels]
-    if n.shape != (k, k) or big_n.shape != (k,):
-        raise ValueError(f"n {n.shape} and mapped_pixels {big_n.shape} do not match {k} labels")
     if n.sum() <= 0:
         raise DataError(
             "The sample has no labelled point inside the map: nothing to estimate from. "
@@ -80,6 +60,49 @@ def olofsson_estimates(
             "Stratum/strata " + ", ".join(single) + " have a single sample point: its variance cannot be estimated "
             "(n_i − 1 = 0) and is left out, so the standard errors are too small. Label at least 2 points per class."
         )
+    return notes
+
+
+def _producers_variance(big_n: np.ndarray, n_hat_j: np.ndarray, producers: np.ndarray, var_terms: np.ndarray) -> np.ndarray:
+    """Variance of producer's accuracy P_j (eq. 7, in pixel totals N); 0 for a class no point references."""
+    k = big_n.size
+    var_users = np.diag(var_terms)
+    var_prod = np.zeros(k)
+    for j in range(k):
+        if n_hat_j[j] <= 0:
+            continue
+        others = [i for i in range(k) if i != j]
+        term1 = big_n[j] ** 2 * (1 - producers[j]) ** 2 * var_users[j]
+        term2 = producers[j] ** 2 * float((big_n[others] ** 2 * var_terms[others, j]).sum())
+        var_prod[j] = (term1 + term2) / n_hat_j[j] ** 2
+    return var_prod
+
+
+def olofsson_estimates(
+    n: np.ndarray,
+    mapped_pixels: np.ndarray,
+    pixel_area_ha: float,
+    labels: list[int],
+    names: list[str] | None = None,
+    *,
+    z: float = Z_95,
+) -> dict:
+    """Stratified estimators of area proportions, areas, user's/producer's/overall accuracy and their SEs.
+
+    ``n``: (K, K) sample counts, rows = map class (stratum), columns = reference class, in the
+    order of ``labels``; ``mapped_pixels``: (K,) mapped pixel count per class. Equations of
+    Olofsson et al. (2014): p̂_ij = W_i n_ij / n_i. (eq. 9), p̂_.j = Σ_i p̂_ij, its SE (eq. 10),
+    user's U_i = n_ii / n_i., producer's P_j = p̂_jj / p̂_.j, overall O = Σ p̂_jj, their variances
+    (eqs. 5–7). Raises DataError for an empty sample or a mapped class without sample points.
+    """
+    n = np.asarray(n, dtype=np.float64)
+    big_n = np.asarray(mapped_pixels, dtype=np.float64)
+    k = len(labels)
+    names = [str(v) for v in names] if names is not None else [f"class {v}" for v in labels]
+    if n.shape != (k, k) or big_n.shape != (k,):
+        raise ValueError(f"n {n.shape} and mapped_pixels {big_n.shape} do not match {k} labels")
+    n_i = n.sum(axis=1)
+    notes = _check_sample(n, big_n, labels, names)
     total = float(big_n.sum())
     w = big_n / total
     frac = _ratio(n, n_i[:, None])  # n_ij / n_i.
@@ -96,14 +119,7 @@ def olofsson_estimates(
     # Producer's accuracy P_j = p̂_jj / p̂_.j and its variance (eq. 7, in pixel totals N).
     n_hat_j = (big_n[:, None] * frac).sum(axis=0)  # estimated reference total of class j (pixels)
     producers = _ratio(np.diag(p), pj)
-    var_prod = np.zeros(k)
-    for j in range(k):
-        if n_hat_j[j] <= 0:
-            continue
-        others = [i for i in range(k) if i != j]
-        term1 = big_n[j] ** 2 * (1 - producers[j]) ** 2 * var_users[j]
-        term2 = producers[j] ** 2 * float((big_n[others] ** 2 * var_terms[others, j]).sum())
-        var_prod[j] = (term1 + term2) / n_hat_j[j] ** 2
+    var_prod = _producers_variance(big_n, n_hat_j, producers, var_terms)
     no_ref = [i for i in range(k) if pj[i] <= 0]
     if no_ref:
         notes.append(

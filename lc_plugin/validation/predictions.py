@@ -40,11 +40,9 @@ def roc_from_raster(path: str, grid: Grid, ref: np.ndarray, pred: np.ndarray, cl
     try:
         with rasterio.open(path) as src:
             p_grid = Grid(src.crs, src.transform, src.width, src.height)
-            ids = []
-            for band in range(1, src.count + 1):
-                cid = src.tags(band).get("CLASS_ID")
-                ids.append(int(cid) if cid is not None and cid.isdigit() else None)
-            if None in ids:
+            tagged = [src.tags(band).get("CLASS_ID") for band in range(1, src.count + 1)]
+            ids = [int(cid) for cid in tagged if cid is not None and cid.isdigit()]
+            if len(ids) < src.count:
                 text = src.tags().get(TAG_CLASSES)
                 table = ClassTable.from_json(text) if text else None
                 if table is None or len(table) != src.count:
