@@ -77,7 +77,7 @@ class AreaEstimateAlgorithm(LandCoverAlgorithm):
             label_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context) or "reference",
             sample_layer=uri.get("layerName") or None,
             monitor=monitor,
-        )
+        ).document
         for note in doc["notes"]:
             feedback.pushInfo(note)
         return {self.OUTPUT_HTML: html, self.OUTPUT_JSON: json_out, self.OVERALL_ACCURACY: doc["overall_accuracy"]}

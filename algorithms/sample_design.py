@@ -98,7 +98,7 @@ class SampleDesignAlgorithm(LandCoverAlgorithm):
             label_field=self.parameterAsString(parameters, self.LABEL_FIELD, context) or "reference",
             seed=self.parameterAsInt(parameters, self.SEED, context),
             monitor=monitor,
-        )
+        ).design
         for note in design["notes"]:
             feedback.reportError(note, fatalError=False)
         return {self.OUTPUT: out, self.N_POINTS: design["sample_size"]}

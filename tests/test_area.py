@@ -118,8 +118,11 @@ def test_sample_design_and_estimate_files(tmp_path):
 
     design = sample_design_file(
         map_path, str(tmp_path / "sample.gpkg"), target_se=0.02, expected_accuracy=0.8, expected_accuracy_by_class="3:0.6", min_per_class=30
-    )
+    ).design
     _strict(design)
+    with pytest.raises(LandCoverError, match="strictly between 0 and 1") as info:
+        sample_design_file(map_path, str(tmp_path / "x.gpkg"), expected_accuracy_by_class="3:1.5")
+    assert info.value.argument == "expected_accuracy_by_class" and not (tmp_path / "x.gpkg").exists()
     sizes = {c["id"]: c["sample_size"] for c in design["classes"]}
     assert sizes[3] == 30 and design["sample_size"] == sum(sizes.values())
     assert design["sample_size"] >= design["cochran_sample_size"]
@@ -139,7 +142,9 @@ def test_sample_design_and_estimate_files(tmp_path):
             layer.SetFeature(f)
     ds = None
 
-    doc = area_estimate_file(map_path, str(tmp_path / "sample.gpkg"), str(tmp_path / "a.json"), str(tmp_path / "a.html"))
+    estimate = area_estimate_file(map_path, str(tmp_path / "sample.gpkg"), str(tmp_path / "a.json"), str(tmp_path / "a.html"))
+    assert estimate.csv_path == str(tmp_path / "a_confusion.csv") and estimate.html_path == str(tmp_path / "a.html")
+    doc = estimate.document
     _strict(json.loads((tmp_path / "a.json").read_text()))
     assert doc["n_sample"] == design["sample_size"] - 3
     assert any("3 point(s) without a reference label" in n for n in doc["notes"])

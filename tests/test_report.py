@@ -112,10 +112,12 @@ def test_report_from_class_rasters_matches_sklearn(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     json_out, html_out = tmp_path / "out" / "report.json", tmp_path / "out" / "report.html"
     seen = []
-    result = accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(json_out), str(html_out), monitor=Monitor(seen.append))
+    written = accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(json_out), str(html_out), monitor=Monitor(seen.append))
     assert seen[-1] == pytest.approx(100.0)
     doc = _strict_json(json_out)
-    assert doc == json.loads(json.dumps(result))
+    assert doc == json.loads(json.dumps(written.document))
+    assert (written.json_path, written.html_path, written.csv_path) == (str(json_out), str(html_out), confusion_csv_path(str(json_out)))
+    assert [os.path.basename(p) for p in written.svg_paths] == [f"report_confusion_{i}.svg" for i in (1, 2, 3)]
     _check_against_sklearn(doc, pred, ref, [1, 2, 3, 4])
     assert doc["names"] == CLASSES.names
     assert doc["title"] and doc["created"]
@@ -149,7 +151,7 @@ def test_reference_without_class_table_and_extra_ids(tmp_path):
     from lc_plugin.io.rasters import write_raster
 
     write_raster(str(tmp_path / "ref.tif"), ref, GRID, nodata=0)
-    doc = accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
+    doc = accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html")).document
     assert doc["labels"] == [1, 2, 3, 4, 7]
     assert doc["names"][-1] == "class 7"
     _check_against_sklearn(doc, pred, ref, [1, 2, 3, 4, 7])
@@ -206,7 +208,7 @@ def test_vector_reference(tmp_path):
         str(tmp_path / "v.html"),
         reference_field="code",
         reference_layer="landcover",
-    )
+    ).document
     ref, _ = rasterize_reference(str(gpkg), "code", GRID, layer="landcover")
     assert (ref != 0).sum() == 40 * 20 + 40 * 25
     _check_against_sklearn(doc, pred, ref, [1, 2, 3, 4])
@@ -289,7 +291,7 @@ def test_predictions_report(tmp_path):
     csv_in = tmp_path / "test_predictions.csv"
     _write_predictions(csv_in, y_true, y_pred, [1, 2, 3, 4])
 
-    doc = predictions_report_file(str(csv_in), str(tmp_path / "p.json"), str(tmp_path / "p.html"), classes=CLASSES)
+    doc = predictions_report_file(str(csv_in), str(tmp_path / "p.json"), str(tmp_path / "p.html"), classes=CLASSES).document
     _check_against_sklearn(doc, y_pred, y_true, [1, 2, 3, 4])
     assert doc["names"] == CLASSES.names
     page = _check_html(tmp_path / "p.html", _strict_json(tmp_path / "p.json"))
@@ -297,7 +299,7 @@ def test_predictions_report(tmp_path):
     assert _csv_total(tmp_path / "p_confusion.csv") == 300
 
     # Without a class table the ids (and the p_<id> columns' ids) name the classes.
-    doc = predictions_report_file(str(csv_in), str(tmp_path / "q.json"), str(tmp_path / "q.html"))
+    doc = predictions_report_file(str(csv_in), str(tmp_path / "q.json"), str(tmp_path / "q.html")).document
     assert doc["labels"] == [1, 2, 3, 4] and doc["names"] == ["class 1", "class 2", "class 3", "class 4"]
 
 

@@ -29,7 +29,7 @@ from .area_page import area_page
 from .labels import read_label_raster
 from .olofsson import ALLOCATIONS, allocate_sample, cochran_sample_size, draw_stratified_sample, mapped_pixel_counts, olofsson_estimates
 
-__all__ = ["ALLOCATIONS", "area_estimate_file", "parse_expected_accuracy", "sample_design_file"]
+__all__ = ["ALLOCATIONS", "AreaEstimate", "DrawnSample", "area_estimate_file", "parse_expected_accuracy", "sample_design_file"]
 
 _SAMPLE_FIELDS = ("point_id", "map_class", "map_name", "weight")
 
@@ -73,7 +73,25 @@ def parse_expected_accuracy(text: str | None, default: float, ids: list[int]) ->
 
 
 @dataclass(frozen=True)
-class SampleDesign:
+class DrawnSample:
+    """What ``sample_design_file`` wrote: the GeoPackage of points, and the design it keeps as metadata."""
+
+    path: str
+    design: dict  # sizes and weights per class, notes (see ``sample_design_file``)
+
+
+@dataclass(frozen=True)
+class AreaEstimate:
+    """What ``area_estimate_file`` wrote: its files, and the document (every estimate, as in the JSON file)."""
+
+    json_path: str
+    html_path: str
+    csv_path: str
+    document: dict
+
+
+@dataclass(frozen=True)
+class _Plan:
     """What ``sample_design_file`` decides before drawing: the classes sampled and the sizes."""
 
     ids: list[int]
@@ -86,7 +104,7 @@ class SampleDesign:
 
 def _plan(
     labels: np.ndarray, table: ClassTable, sample_size: int, target_se: float, users_text: str | None, default: float, allocation: str, minimum: int
-) -> SampleDesign:
+) -> _Plan:
     """Classes, expected accuracies and sample sizes: eq. 13 unless a size is given, then the allocation."""
     counts = mapped_pixel_counts(labels)
     ids = [cid for cid in table.ids if counts[cid] > 0]
@@ -94,7 +112,7 @@ def _plan(
     users = parse_expected_accuracy(users_text, default, ids)
     n_cochran = cochran_sample_size(mapped / mapped.sum(), users, target_se)
     total = int(sample_size) if sample_size > 0 else n_cochran
-    return SampleDesign(ids, mapped, users, n_cochran, total, allocate_sample(total, mapped, allocation, minimum))
+    return _Plan(ids, mapped, users, n_cochran, total, allocate_sample(total, mapped, allocation, minimum))
 
 
 def _write_sample(
@@ -148,13 +166,13 @@ def sample_design_file(
     label_field: str = "reference",
     seed: int = 42,
     monitor: Monitor | None = None,
-) -> dict:
+) -> DrawnSample:
     """Draw a stratified random sample of pixel centres from a class map into a point GeoPackage.
 
     ``sample_size`` 0 means: compute it from ``target_se`` of overall accuracy and the expected
     user's accuracies (``cochran_sample_size``). Each point carries its map class and an empty
-    integer ``label_field`` for the analyst. Returns the design (sizes and counts per class), the
-    JSON document the GeoPackage keeps as its ``LC_SAMPLE_DESIGN`` metadata.
+    integer ``label_field`` for the analyst; the design (sizes and counts per class) is kept as the
+    layer's ``LC_SAMPLE_DESIGN`` metadata.
     """
     monitor = ensure_monitor(monitor)
     check_not_input(out_path, [map_path], "out_path")
@@ -197,7 +215,7 @@ def sample_design_file(
     points = (np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64), labels.ravel()[idx])
     _write_sample(out_path, grid, points, names, dict(zip(plan.ids, weights.tolist())), design, monitor)
     monitor.info(f"Drew {idx.size} points ({', '.join(f'{names[c]}: {k}' for c, k in zip(plan.ids, plan.per_class))}).")
-    return design
+    return DrawnSample(out_path, design)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,12 +350,12 @@ def area_estimate_file(
     label_field: str = "reference",
     sample_layer: str | None = None,
     monitor: Monitor | None = None,
-) -> dict:
+) -> AreaEstimate:
     """Labelled stratified sample + the map it was drawn from → Olofsson area estimates as JSON, HTML and CSV.
 
     The stratum of a point is the map class under it (read from the map, not from the point's
     attributes); its reference class is ``label_field``. The error matrix of sample counts is
-    written to ``<json stem>_confusion.csv``. Returns the JSON document.
+    written to ``<json stem>_confusion.csv``.
     """
     monitor = ensure_monitor(monitor)
     csv_out = os.path.splitext(json_out)[0] + "_confusion.csv"
@@ -379,4 +397,4 @@ def area_estimate_file(
     with contextlib.suppress(Cancelled):
         monitor.update(1.0)
     monitor.info(f"Overall accuracy {doc['overall_accuracy']:.4f} ± {doc['overall_accuracy_ci95']:.4f} (95 % CI) from {doc['n_sample']} points.")
-    return doc
+    return AreaEstimate(json_out, html_out, csv_out, doc)

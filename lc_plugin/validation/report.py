@@ -20,6 +20,7 @@ import datetime as dt
 import io
 import json
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,9 +38,20 @@ from .metrics import accuracy_metrics, confusion_matrix, roc_one_vs_rest
 from .predictions import model_extras, name_of, read_predictions, roc_from_raster
 from .report_page import accuracy_page, lead_value, report_figures
 
-__all__ = ["accuracy_report_file", "confusion_csv_path", "lead_value", "model_extras", "predictions_report_file", "write_report"]
+__all__ = ["AccuracyReport", "accuracy_report_file", "confusion_csv_path", "lead_value", "model_extras", "predictions_report_file", "write_report"]
 
 CHUNK_ROWS = 512
+
+
+@dataclass(frozen=True)
+class AccuracyReport:
+    """What a report step wrote: its files, and the document (every number, as in the JSON file)."""
+
+    json_path: str
+    html_path: str
+    csv_path: str
+    svg_paths: tuple[str, ...]
+    document: dict
 
 
 def confusion_csv_path(json_out: str) -> str:
@@ -131,13 +143,13 @@ def accuracy_report_file(
     probabilities_path: str | None = None,
     title: str | None = None,
     monitor: Monitor | None = None,
-) -> dict:
+) -> AccuracyReport:
     """Compare a class raster with a reference (class raster on the same grid, polygons or points) and write the report.
 
     Pixels where either the map or the reference is 0 (no data) are left out. With ``model_path``
     the report adds the model's feature importance, training class counts and cross-validation;
     with ``probabilities_path`` (the Classify step's probability raster) one-vs-rest ROC curves
-    over up to ``ROC_MAX_PIXELS`` randomly chosen reference pixels. Returns the document written to ``json_out``.
+    over up to ``ROC_MAX_PIXELS`` randomly chosen reference pixels.
     """
     monitor = ensure_monitor(monitor)
     _check_outputs(json_out, html_out, [classification_path, reference_path])
@@ -180,11 +192,11 @@ def accuracy_report_file(
         metrics["inputs"]["probabilities"] = os.path.basename(probabilities_path)
     else:
         extras["roc_note"] = _NO_MAP_ROC
-    doc = _write_report(metrics, classes, json_out, html_out, title or "Accuracy assessment of a land-cover map", extras)
+    written = _write_report(metrics, classes, json_out, html_out, title or "Accuracy assessment of a land-cover map", extras)
     with contextlib.suppress(Cancelled):  # the outputs are complete; a late cancel does not undo them
         monitor.update(1.0)
     monitor.info(f"Overall accuracy {metrics['overall_accuracy']:.4f}, kappa {metrics['kappa']:.4f} over {metrics['n']} pixels.")
-    return doc
+    return written
 
 
 def predictions_report_file(
@@ -196,12 +208,11 @@ def predictions_report_file(
     model_path: str | None = None,
     title: str | None = None,
     monitor: Monitor | None = None,
-) -> dict:
+) -> AccuracyReport:
     """Report on the training step's held-out test predictions (CSV source,row,col,y_true,y_pred,p_<id>…).
 
     The p_<id> probabilities give one-vs-rest ROC curves and AUCs; ``model_path`` adds the
     model's classes, feature importance, training class counts and cross-validation.
-    Returns the document written to ``json_out``.
     """
     monitor = ensure_monitor(monitor)
     _check_outputs(json_out, html_out, [predictions_csv])
@@ -236,10 +247,10 @@ def predictions_report_file(
     else:
         rows = valid & np.isin(y_true, p_ids)
         extras["roc"] = roc_one_vs_rest(y_true[rows], proba[rows], p_ids, [name_of(table, c) for c in p_ids])
-    doc = _write_report(metrics, table, json_out, html_out, title or "Held-out accuracy of a land-cover classifier", extras)
+    written = _write_report(metrics, table, json_out, html_out, title or "Held-out accuracy of a land-cover classifier", extras)
     with contextlib.suppress(Cancelled):
         monitor.update(1.0)
-    return doc
+    return written
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,8 +328,8 @@ def _document(metrics: dict, classes: ClassTable, title: str, extras: dict) -> d
     return doc
 
 
-def _write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: str, title: str, extras: dict | None = None) -> dict:
-    """Render every output in memory (JSON, CSV, SVG figures, HTML), then write them; returns the JSON document."""
+def _write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: str, title: str, extras: dict | None = None) -> AccuracyReport:
+    """Render every output in memory (JSON, CSV, SVG figures, HTML), then write them."""
     doc = _document(metrics, classes, title, extras or {})
     text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
     colors = {c.id: c.color for c in classes}
@@ -333,7 +344,7 @@ def _write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: s
     for path, content in outputs:
         with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(content)
-    return doc
+    return AccuracyReport(json_out, html_out, csv_out, tuple(svgs), doc)
 
 
 def write_report(metrics: dict, classes: ClassTable, json_out: str, html_out: str, title: str, extras: dict | None = None) -> None:
