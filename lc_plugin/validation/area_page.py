@@ -6,7 +6,7 @@ import numpy as np
 
 from ..core.classes import ClassTable
 from . import figures
-from .pages import bullets, cards, esc, image, page, swatch, table
+from .pages import bullets, cards, esc, image, number, page, swatch, table
 
 _CITATION = (
     "Olofsson, Foody, Herold, Stehman, Woodcock, Wulder (2014), Good practices for estimating area and assessing "
@@ -26,8 +26,8 @@ _HEAD = [
 ]
 
 
-def _f(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+def _f(value: float | None) -> str:
+    return number(value, 3)
 
 
 def _ha(value: float) -> str:

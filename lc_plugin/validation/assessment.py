@@ -9,6 +9,8 @@ cross-validation), and says why any other figure it shows is not that estimate.
 
 from __future__ import annotations
 
+from .pages import number
+
 SPLIT_WORDS = {
     "block": "whole {b} × {b}-pixel blocks held out (about {f:.0%} of the blocks, dealt so that every class is spread over both sides), "
     "so no test pixel neighbours a training pixel",
@@ -18,7 +20,7 @@ SPLIT_WORDS = {
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    return number(value, 3)
 
 
 def _ci(entry: dict) -> str:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import io
-import re
 
 import numpy as np
 
 from ..core.deps import require
+from .pages import valid_color
 
-_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_ANNOTATED_CLASSES = 30  # larger matrices are drawn without numbers in the cells
 
 
@@ -27,7 +26,7 @@ def _label(name: str, width: int = 24) -> str:
 
 
 def _color(color: str | None) -> str:
-    return color if color and _COLOR_RE.match(color) else "#888888"
+    return valid_color(color, "#888888")
 
 
 def _figure(width: float, height: float):

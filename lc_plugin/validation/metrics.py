@@ -46,8 +46,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: list[int]) 
     return np.bincount(flat, minlength=k * k).astype(np.int64).reshape(k, k)
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den with 0 where den == 0 (scikit-learn's zero_division=0)."""
+def ratio(num, den) -> np.ndarray:
+    """num / den (arrays, broadcast) with 0 where den == 0: scikit-learn's zero_division=0, and an empty stratum's share."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
@@ -81,12 +81,12 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
     tp = np.diag(cm)
     support = cm.sum(axis=1)  # reference count per class
     predicted = cm.sum(axis=0)
-    precision = _ratio(tp, predicted)
-    recall = _ratio(tp, support)
+    precision = ratio(tp, predicted)
+    recall = ratio(tp, support)
     # 2TP / (2TP + FP + FN) equals 2PR / (P + R) and is 0 (not NaN) when TP = 0.
-    f1 = _ratio(2 * tp, support + predicted)
+    f1 = ratio(2 * tp, support + predicted)
     # Intersection over union (Jaccard) TP / (TP + FP + FN), the segmentation literature's score.
-    iou = _ratio(tp, support + predicted - tp)
+    iou = ratio(tp, support + predicted - tp)
 
     notes: list[str] = []
     present = (support > 0) | (predicted > 0)
@@ -114,8 +114,8 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
     macro_f1 = float(f1[present].mean()) if present.any() else 0.0
     miou = float(iou[present].mean()) if present.any() else 0.0
     weighted_f1 = float((f1 * support).sum() / n)
-    recall_matrix = _ratio(cm, support[:, np.newaxis])
-    precision_matrix = _ratio(cm, predicted[np.newaxis, :])
+    recall_matrix = ratio(cm, support[:, np.newaxis])
+    precision_matrix = ratio(cm, predicted[np.newaxis, :])
 
     per_class = [
         {

@@ -20,17 +20,10 @@ import numpy as np
 
 from ..core.classes import NODATA_CLASS
 from ..core.errors import DataError, InputError
+from .metrics import ratio
 
 Z_95 = 1.959963984540054  # two-sided 95 % normal quantile (the paper rounds to 1.96)
 ALLOCATIONS = ("olofsson", "proportional", "equal")
-
-
-def _ratio(num, den) -> np.ndarray:
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
 
 
 def _check_sample(n: np.ndarray, big_n: np.ndarray, labels: list[int], names: list[str]) -> list[str]:
@@ -105,7 +98,7 @@ def olofsson_estimates(
     notes = _check_sample(n, big_n, labels, names)
     total = float(big_n.sum())
     w = big_n / total
-    frac = _ratio(n, n_i[:, None])  # n_ij / n_i.
+    frac = ratio(n, n_i[:, None])  # n_ij / n_i.
     p = w[:, None] * frac  # estimated area proportions p̂_ij (eq. 9)
     pj = p.sum(axis=0)  # p̂_.j
     den = np.where(n_i > 1, n_i - 1, np.inf)[:, None]  # a single-point stratum contributes no variance
@@ -118,7 +111,7 @@ def olofsson_estimates(
     var_overall = float((w**2 * var_users).sum())
     # Producer's accuracy P_j = p̂_jj / p̂_.j and its variance (eq. 7, in pixel totals N).
     n_hat_j = (big_n[:, None] * frac).sum(axis=0)  # estimated reference total of class j (pixels)
-    producers = _ratio(np.diag(p), pj)
+    producers = ratio(np.diag(p), pj)
     var_prod = _producers_variance(big_n, n_hat_j, producers, var_terms)
     no_ref = [i for i in range(k) if pj[i] <= 0]
     if no_ref:
@@ -212,7 +205,7 @@ def allocate_sample(total: int, mapped_pixels, allocation: str = "olofsson", min
     k = int(present.sum())
     if k == 0:
         raise DataError("The map has no classified pixel to sample.", "mapped_pixels")
-    w = _ratio(big_n, big_n.sum())
+    w = ratio(big_n, big_n.sum())
     if allocation == "equal":
         share = np.where(present, total / k, 0.0)
     elif allocation == "proportional":

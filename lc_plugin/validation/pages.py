@@ -36,6 +36,16 @@ img{max-width:100%;height:auto}
 """
 
 
+def number(value: float | None, digits: int) -> str:
+    """A score or estimate with ``digits`` decimals; "n/a" where it is undefined (None), never 0."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def valid_color(color: str | None, fallback: str) -> str:
+    """A class colour if it is ``#rrggbb``, else ``fallback``: colours go into style attributes and figures."""
+    return color if color and _COLOR_RE.match(color) else fallback
+
+
 def esc(text: object) -> str:
     """``text`` (any value, as ``str``) safe inside an element or a quoted attribute."""
     return html.escape(str(text))
@@ -77,8 +87,7 @@ def cards(items: Iterable[tuple[str, str]]) -> str:
 
 def swatch(color: str | None) -> str:
     """A class colour as a small square; anything but ``#rrggbb`` (it goes into a style) shows grey."""
-    color = color if color and _COLOR_RE.match(color) else "#cccccc"
-    return f'<span class="swatch" style="background:{color}"></span>'
+    return f'<span class="swatch" style="background:{valid_color(color, "#cccccc")}"></span>'
 
 
 def image(png: bytes, alt: str) -> str:

@@ -12,13 +12,13 @@ import numpy as np
 
 from ..core.classes import ClassTable
 from . import figures
-from .pages import bullets, cards, esc, image, page, swatch, table
+from .pages import bullets, cards, esc, image, number, page, swatch, table
 
 Images = dict[str, list[tuple[str, bytes]]]
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+def _fmt(value: float | None) -> str:
+    return number(value, 4)
 
 
 def _with_ci(entry: dict) -> str:
