@@ -121,7 +121,8 @@ def render_all(work: str) -> dict[str, str]:
         {"patch": "p2", "status": "failed", "error": "boom & <bad>", "traceback": "Traceback <x>"},
         {"patch": "p3", "status": "skipped"},
     ]
-    batch.package_versions = lambda: {"numpy": "1.24", "gdal": "3.6"}  # fixed, so the page does not depend on the venv
+    # Fixed versions, so the page does not depend on the venv (patched where write_report looks them up).
+    sys.modules[batch.write_report.__module__].package_versions = lambda: {"numpy": "1.24", "gdal": "3.6"}
     os.makedirs(path["run"], exist_ok=True)
     _, pages["batch"] = batch.write_report(path["run"], params, records, None, executor="threads", workers=2, wall_s=3.25)
     return pages
