@@ -200,6 +200,9 @@ def test_vector_reference(tmp_path):
     with pytest.raises(LandCoverError) as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(gpkg), str(tmp_path / "v.json"), str(tmp_path / "v.html"))
     assert info.value.argument == "reference_field"
+    with pytest.raises(LandCoverError, match="no field 'nope'") as info:  # raised by rasterize_reference, named as the caller knows it
+        accuracy_report_file(str(tmp_path / "map.tif"), str(gpkg), str(tmp_path / "v.json"), str(tmp_path / "v.html"), reference_field="nope")
+    assert info.value.argument == "reference_field"
 
     doc = accuracy_report_file(
         str(tmp_path / "map.tif"),
