@@ -65,7 +65,7 @@ def test_retry_after_values():
 def test_429_honours_retry_after_then_500_then_success(scene):
     with StacServer(scene) as srv:
         srv.faults.add("/conformance", fail(429, "1"), fail(500), fail(503))
-        client = HttpClient("test server", "STAC_URL", policy=FAST)
+        client = HttpClient("test server", "stac_url", policy=FAST)
         t0 = time.monotonic()
         resp = client.request("GET", srv.url + "/conformance")
         elapsed = time.monotonic() - t0
@@ -78,7 +78,7 @@ def test_truncated_and_dropped_answers_are_retried(scene):
         requests.get(srv.url + "/conformance")  # the host has answered once
         srv.faults.truncate("/collections", times=2)
         srv.faults.add("/collections", DROP)
-        client = HttpClient("test server", "STAC_URL", policy=FAST)
+        client = HttpClient("test server", "stac_url", policy=FAST)
         data = client.get_json(srv.url + "/collections")
     assert data["collections"][0]["id"] == COLLECTION
     assert client.attempts == 4 and len(srv.faults.fired) == 3
@@ -88,8 +88,8 @@ def test_persistent_failure_says_what_and_how_often(scene):
     with StacServer(scene) as srv:
         srv.faults.add("/conformance", *[fail(502)] * 10)
         with pytest.raises(HttpError) as err:
-            HttpClient("The STAC API at X", "STAC_URL", policy=FAST).request("GET", srv.url + "/conformance")
-    assert err.value.status == 502 and err.value.argument == "STAC_URL"
+            HttpClient("The STAC API at X", "stac_url", policy=FAST).request("GET", srv.url + "/conformance")
+    assert err.value.status == 502 and err.value.argument == "stac_url"
     assert "HTTP 502" in str(err.value) and "5 attempts" in str(err.value)
 
 
@@ -97,12 +97,12 @@ def test_refused_at_first_contact_fails_fast_but_mid_run_is_retried(scene):
     url = f"http://127.0.0.1:{free_port()}"
     t0 = time.monotonic()
     with pytest.raises(HttpError) as err:
-        HttpClient(f"The STAC API at {url}", "STAC_URL", policy=RetryPolicy(backoff=5)).request("GET", url + "/")
+        HttpClient(f"The STAC API at {url}", "stac_url", policy=RetryPolicy(backoff=5)).request("GET", url + "/")
     assert time.monotonic() - t0 < 1 and "could not be reached" in str(err.value)
 
     srv = StacServer(scene).start()
     port = srv.port = int(srv.url.rsplit(":", 1)[1])
-    client = HttpClient("test server", "STAC_URL", policy=RetryPolicy(retries=6, backoff=0.1, timeout=5))
+    client = HttpClient("test server", "stac_url", policy=RetryPolicy(retries=6, backoff=0.1, timeout=5))
     assert client.request("GET", srv.url + "/conformance").status_code == 200
     srv.close()  # the server goes away mid-run and comes back on the same port
     client.session.close()  # drop the kept-alive connection (its handler thread outlives close())
@@ -164,7 +164,7 @@ def test_cog_not_found_fails_at_once(scene, tmp_path):
         t0 = time.monotonic()
         with pytest.raises(LandCoverError) as err:
             fetch(srv, str(tmp_path / "p.tif"), policy=RetryPolicy(retries=3, backoff=2))
-    assert time.monotonic() - t0 < 2 and "red.tif" in str(err.value) and err.value.argument == "STAC_URL"
+    assert time.monotonic() - t0 < 2 and "red.tif" in str(err.value) and err.value.argument == "stac_url"
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tif")]
 
 
@@ -314,7 +314,7 @@ def test_presets(monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
     with pytest.raises(LandCoverError) as err:
         make_source("stac", preset="cdse")
-    assert err.value.argument == "PRESET" and "AWS_ACCESS_KEY_ID" in str(err.value)
+    assert err.value.argument == "preset" and "AWS_ACCESS_KEY_ID" in str(err.value)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     cdse = make_source("stac", preset="cdse")
@@ -322,10 +322,10 @@ def test_presets(monkeypatch):
     assert "s" not in cdse.tags().values()
     with pytest.raises(LandCoverError) as err:
         make_source("stac", preset="nope")
-    assert err.value.argument == "PRESET"
+    assert err.value.argument == "preset"
     with pytest.raises(LandCoverError) as err:
         make_source("ftp")
-    assert err.value.argument == "SOURCE"
+    assert err.value.argument == "source"
     for source in (pc, es, cdse):
         source.close()
 

@@ -130,7 +130,7 @@ def test_bad_products_are_refused_naming_products(tmp_path, product):
     os.remove(os.path.join(product, "Oa17_radiance.nc"))
     with pytest.raises(LandCoverError, match="lacks Oa17_radiance.nc") as err:
         olci.olci_stack([product], _patch())
-    assert err.value.argument == "PRODUCTS_FOLDER"
+    assert err.value.argument == "product_paths"
     other = op.write_product(str(tmp_path / "l2"), START)
     manifest = os.path.join(other, "xfdumanifest.xml")
     with open(manifest, encoding="utf-8") as f:

@@ -99,8 +99,8 @@ def test_stac_stack_file_and_what_a_search_must_be_given(tmp_path, tmp_cache):
         olci_stac.olci_stac_stack_file(server.url, olci_stac.DEFAULT_COLLECTION, grid_raster, out, start=DAY, end=DAY, policy=FAST)
         with pytest.raises(LandCoverError, match="lists no item of sentinel-3-olci-1-efr-ntc over the patch between 2020-01-01") as err:
             olci_stac.olci_stac_stack(server.url, olci_stac.DEFAULT_COLLECTION, patch, dt.date(2020, 1, 1), dt.date(2020, 1, 31), policy=FAST)
-        assert err.value.argument == "COLLECTION"
-        with pytest.raises(LandCoverError, match="needs both START_DATE and END_DATE"):
+        assert err.value.argument == "collection"
+        with pytest.raises(LandCoverError, match="needs both a start and an end date"):
             olci_stac.olci_stac_stack(server.url, olci_stac.DEFAULT_COLLECTION, patch, None, DAY)
     assert read_stack(out).dates == [DAY]
 
