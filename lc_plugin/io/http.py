@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
+import requests  # type: ignore[import-untyped]  # the venv has no types-requests
 import urllib3
 
 from ..core.errors import ServiceError
@@ -244,8 +244,8 @@ class HttpClient:
             sleep_or_cancel(delay, monitor)
             attempt += 1
 
-    def get_json(self, url: str, **kwargs: object) -> object:
-        resp = self.request("GET", url, **kwargs)
+    def get_json(self, url: str, *, monitor: Monitor | None = None) -> object:
+        resp = self.request("GET", url, monitor=monitor)
         return self._json(resp, url)
 
     def _json(self, resp: requests.Response, url: str) -> object:

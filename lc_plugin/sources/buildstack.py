@@ -93,8 +93,8 @@ def _file_layers(path: str, given_date: date | None, pattern: str | None, bands:
             count, tags, descriptions = src.count, src.tags(), list(src.descriptions)
     except (rasterio.errors.RasterioError, OSError) as exc:
         raise InputError(f"{path} is not a raster GDAL can read ({exc}).", "inputs") from None
-    dated = [_DATED_DESCRIPTION.match(d or "") for d in descriptions]
-    if given_date is None and pattern is None and bands is None and all(dated):  # a time stack already
+    dated = [m for m in (_DATED_DESCRIPTION.match(d or "") for d in descriptions) if m]
+    if given_date is None and pattern is None and bands is None and len(dated) == count:  # a time stack already
         return [Layer(path, i + 1, parse_date_text(m.group(1), "inputs"), m.group(2)) for i, m in enumerate(dated)]
     day = given_date or (_date_from_name(path, pattern, "date_pattern") if pattern else None)
     if day is None and pattern:
@@ -116,7 +116,7 @@ def _file_layers(path: str, given_date: date | None, pattern: str | None, bands:
             "give {argument}, e.g. B02,B03,B04,B08 for a four-band file.",
             "bands",
         )
-    return [Layer(path, i + 1, day, n) for i, n in enumerate(names)]
+    return [Layer(path, i + 1, day, n) for i, n in enumerate(names) if n is not None]
 
 
 def _band_name(description: str, path: str, count: int) -> str | None:
@@ -181,7 +181,7 @@ def collect_layers(inputs: list[str], *, dates: list[str] | None = None, date_pa
     """Every input band with its date and band name (see the module docstring for where they come from)."""
     if dates and len(dates) != len(inputs):
         raise InputError(f"{{argument}} gives {len(dates)} date(s) for {len(inputs)} file(s); give one per file, in the same order.", "dates")
-    given = [parse_date_text(d, "dates") for d in dates] if dates else [None] * len(inputs)
+    given: list[date | None] = [parse_date_text(d, "dates") for d in dates] if dates else [None] * len(inputs)
     layers = [layer for path, day in zip(inputs, given) for layer in _file_layers(path, day, date_pattern or None, bands or None)]
     by_date: dict[date, set[str]] = {}
     for layer in layers:

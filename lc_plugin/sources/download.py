@@ -18,6 +18,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import date
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -50,9 +51,10 @@ def make_source(
     endpoint: str | None = None,
     credentials: tuple[str, str] | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> Source:
-    """A source by name: ``stac`` (any URL or a preset) or ``sentinelhub`` (an endpoint preset or URL)."""
+    """A source by name: ``stac`` (any URL or a preset) or ``sentinelhub`` (an endpoint preset or URL);
+    ``kwargs`` go to that source's class."""
     if source == "stac":
         return (
             StacSource(stac_url or "", collection or "", preset=preset, policy=policy, **kwargs)
@@ -253,8 +255,8 @@ def _download_patch(
                     out.write(data[np.newaxis], dates=slice(ti, ti + 1))
                     coverage[ti] = float((~np.isnan(data).all(axis=0)).mean())
                     done += 1
-                    ids = ", ".join(s.id for s in frames[ti].used)
-                    monitor.info(f"Patch {patch.id}: {dates[ti]} ({done}/{t}) {ids}, {coverage[ti]:.0%} covered")
+                    read = ", ".join(s.id for s in frames[ti].used)
+                    monitor.info(f"Patch {patch.id}: {dates[ti]} ({done}/{t}) {read}, {coverage[ti]:.0%} covered")
                     progress.update(done / t)
         except BaseException:
             # Reads in flight see the cancel before their next band and their results are dropped.
@@ -294,7 +296,7 @@ def download_patches(
     source: Source | None = None,
     resume: bool = True,
     cache_dir: str | None = "",
-    **kwargs: object,
+    **kwargs: Any,
 ) -> list[str]:
     """Download every (or the chosen) patch of a grid to ``<out_dir>/<patch_id>.tif``.
 
@@ -313,7 +315,7 @@ def download_patches(
     if source is None:
         source = StacSource(
             str(kwargs.pop("stac_url", DEFAULT_STAC_URL)), str(kwargs.pop("collection", DEFAULT_COLLECTION)), policy=kwargs.get("policy", DEFAULT_POLICY)
-        )  # type: ignore[arg-type]
+        )
     paths = []
     try:
         for i, patch in enumerate(patches):
@@ -321,7 +323,7 @@ def download_patches(
             monitor.info(f"Patch {patch.id} ({i + 1}/{len(patches)})")
             download_patch(
                 patch, path, source=source, resume=resume, cache_dir=cache_dir, monitor=monitor.sub(i / len(patches), (i + 1) / len(patches)), **kwargs
-            )  # type: ignore[arg-type]
+            )
             paths.append(path)
     finally:
         if own_source:

@@ -339,7 +339,8 @@ def area_grid(
 
 
 def _in_crs(bounds: tuple[float, float, float, float], src: CRS, dst: CRS) -> tuple[float, float, float, float]:
-    return tuple(bounds) if src == dst else transform_bounds(src, dst, *bounds, densify_pts=21)
+    x0, y0, x1, y1 = bounds if src == dst else transform_bounds(src, dst, *bounds, densify_pts=21)
+    return x0, y0, x1, y1
 
 
 def _union_bounds(scenes: list[Scene], crs: CRS) -> tuple[float, float, float, float]:

@@ -31,7 +31,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any
 
 import numpy as np
 from rasterio.transform import Affine
@@ -44,7 +44,6 @@ from ..io.rasters import Grid, TimeStack, write_stack
 OLCI_BANDS = [f"Oa{i:02d}" for i in range(1, 22)]
 OLCI_RESOLUTION = 300.0  # metres: the full-resolution product's nominal pixel at nadir
 PRODUCT_TYPE = "OL_1_EFR___"
-T = TypeVar("T")
 _NS = {"sentinel-safe": "http://www.esa.int/safe/sentinel/1.1", "sentinel3": "http://www.esa.int/safe/sentinel/sentinel-3/1.0"}
 _SCAN_STEP = 16  # rows/columns between the geolocation samples that locate the patch in the swath
 INVALID_BIT = 25  # of quality_flags
@@ -156,8 +155,8 @@ class _NetCDF:
         ds = self._gdal(lambda: gdal.OpenEx(path, gdal.OF_MULTIDIM_RASTER), "as NetCDF")
         self._ds, self._root = ds, self._gdal(ds.GetRootGroup, "as NetCDF")
 
-    def _gdal(self, call: Callable[[], T | None], what: str) -> T:
-        """``call()``'s result; an error that quotes GDAL when it fails or gives nothing."""
+    def _gdal(self, call: Callable[[], Any], what: str) -> Any:
+        """``call()``'s result (a GDAL object, untyped); an error that quotes GDAL when it fails or gives nothing."""
         with gdal_errors() as errors:
             try:
                 result = call()

@@ -106,7 +106,7 @@ def product_hrefs(item: dict, manifest_path: str) -> dict[str, str]:
             + "; it cannot be read as an OLCI EFR product.",
             "collection",
         )
-    return hrefs
+    return {name: href for name, href in hrefs.items() if href is not None}
 
 
 def _public(href: str) -> str:

@@ -74,8 +74,8 @@ def gdal_config(options: dict[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
-        for key, value in saved.items():
-            gdal.SetThreadLocalConfigOption(key, value)
+        for key, previous in saved.items():
+            gdal.SetThreadLocalConfigOption(key, previous)
 
 
 def gdal_path(href: str) -> str:

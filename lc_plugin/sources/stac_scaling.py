@@ -78,13 +78,13 @@ def _declared(asset: dict) -> tuple[float | None, float | None, float, str]:
     rb = rb if isinstance(rb, dict) else {}
     band = (asset.get("bands") or [None])[0]
     band = band if isinstance(band, dict) else {}
-    nodata = next((d.get("nodata") for d in (asset, band, rb) if d.get("nodata") is not None), 0)
+    nodata = float(next((d["nodata"] for d in (asset, band, rb) if d.get("nodata") is not None), 0))
     for holder, where in ((asset, "asset raster:scale/raster:offset (STAC 1.1)"), (band, "bands raster:scale/raster:offset (STAC 1.1)")):
         if "raster:scale" in holder or "raster:offset" in holder:
-            return holder.get("raster:scale"), holder.get("raster:offset"), float(nodata), where
+            return holder.get("raster:scale"), holder.get("raster:offset"), nodata, where
     if "scale" in rb or "offset" in rb:
-        return rb.get("scale"), rb.get("offset"), float(nodata), "raster:bands scale/offset (STAC 1.0)"
-    return None, None, float(nodata), ""
+        return rb.get("scale"), rb.get("offset"), nodata, "raster:bands scale/offset (STAC 1.0)"
+    return None, None, nodata, ""
 
 
 def scaling(item: dict, key: str) -> Scaling:
@@ -112,8 +112,8 @@ def scaling(item: dict, key: str) -> Scaling:
     if base == "scl":
         return Scaling(1.0, 0.0, nodata, "scene classes, used as they are")
     if base in ("aot", "wvp"):
-        told = "" if (scale, offset or 0) == (_ATMOSPHERE_SCALE, 0) or scale is None else f"; the item's {scale:g}/{offset or 0:g} is not followed"
-        return Scaling(_ATMOSPHERE_SCALE, 0.0, nodata, f"{base.upper()} is quantified by 1000 without offset (ESA product XML){told}")
+        ignored = "" if (scale, offset or 0) == (_ATMOSPHERE_SCALE, 0) or scale is None else f"; the item's {scale:g}/{offset or 0:g} is not followed"
+        return Scaling(_ATMOSPHERE_SCALE, 0.0, nodata, f"{base.upper()} is quantified by 1000 without offset (ESA product XML){ignored}")
     baseline = processing_baseline(item)
     shifted = _baseline_shifts_dn(baseline)
     scale = float(scale) if scale is not None else DEFAULT_SCALE

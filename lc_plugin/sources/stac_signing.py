@@ -33,8 +33,9 @@ class PlanetaryComputerSigner:
     def token(self, monitor: Monitor | None = None) -> str:
         with self._lock:
             if self._token is None or time.time() > self._expiry - 300:
-                data = self._client.get_json(f"{self.token_url}/{quote(self.collection)}", monitor=monitor)
-                token = data.get("token") if isinstance(data, dict) else None
+                answer = self._client.get_json(f"{self.token_url}/{quote(self.collection)}", monitor=monitor)
+                data = answer if isinstance(answer, dict) else {}
+                token = data.get("token")
                 if not token:
                     raise HttpError(f"{self._client.name} answered without a token.", "preset")
                 self._token = str(token).lstrip("?")
