@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests  # type: ignore[import-untyped]  # the venv has no types-requests
+import requests
 import urllib3
 
 from ..core.errors import ServiceError

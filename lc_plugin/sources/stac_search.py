@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from datetime import date, timedelta
 
-import requests  # type: ignore[import-untyped]  # the venv has no types-requests
+import requests
 
 from ..core.errors import ServiceError
 from ..core.monitor import Monitor, ensure_monitor
