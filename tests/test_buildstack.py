@@ -48,7 +48,7 @@ def test_dates_and_bands_come_from_the_file_names(per_band_files, tmp_path):
     result = build_stack(per_band_files, out)
     stack = read_stack(out)
     assert [d.strftime("%Y%m%d") for d in stack.dates] == DAYS and stack.bands == ["B02", "B03", "B04", "B08", "SCL"]
-    assert result["bands"] == stack.bands
+    assert result.bands == stack.bands
     for t, day in enumerate(DAYS):
         with rasterio.open(product(day) / "B04.tif") as src:
             dn = src.read(1).astype(np.float64)

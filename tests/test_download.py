@@ -35,7 +35,7 @@ from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.http import RetryPolicy
 from lc_plugin.io.rasters import Grid, read_stack
 from lc_plugin.runs.grid import Patch, create_grid
-from lc_plugin.sources.download import download_patch, download_patches
+from lc_plugin.sources.download import DownloadResult, download_patch, download_patches
 from lc_plugin.sources.stac_assets import find_asset
 from lc_plugin.sources.stac_search import search_items
 from tests.vectors import write_polygon
@@ -163,7 +163,7 @@ def free_port() -> int:
 def test_download_patch_values(server, tmp_path):
     out = str(tmp_path / "patch.tif")
     summary = fetch(server, out)
-    assert summary == {"path": out, "dates": ["2023-06-01", "2023-06-06"], "items": ["S2_W_20230601", "S2_E_20230601", "S2_P_20230606"]}
+    assert summary == DownloadResult(out, ["2023-06-01", "2023-06-06"], ["S2_W_20230601", "S2_E_20230601", "S2_P_20230606"])
     stack = read_stack(out)
     assert stack.dates == [date(2023, 6, 1), date(2023, 6, 6)]
     assert stack.bands == BANDS

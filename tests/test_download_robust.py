@@ -232,9 +232,9 @@ def test_cache_makes_rerun_free_and_resume_skips(scene, tmp_path):
         assert not [r for r in srv.requests if "/cogs/" in r] and first > 0  # every scene from the cache
         srv.requests.clear()
         summary = fetch(srv, str(tmp_path / "b.tif"), resume=True)
-        assert summary["skipped"] and srv.requests == []
+        assert summary.skipped and srv.requests == []
         summary = fetch(srv, str(tmp_path / "b.tif"), resume=True, bands=["B04"])  # another request: redone
-        assert "skipped" not in summary and read_stack(str(tmp_path / "b.tif")).bands == ["B04"]
+        assert not summary.skipped and read_stack(str(tmp_path / "b.tif")).bands == ["B04"]
     np.testing.assert_array_equal(read_stack(str(tmp_path / "a.tif")).data, ref)
     fetch_ok = StacSource("http://x", COLLECTION)
     assert request_key(fetch_ok, PATCH.grid, START, END, 80, BANDS) != request_key(fetch_ok, PATCH.grid, START, END, 70, BANDS)

@@ -70,7 +70,7 @@ def test_sentinelhub_download_values_and_metadata(tmp_path):
     assert stack.grid.transform == GRID.transform and stack.grid.crs == GRID.crs
     assert json.loads(stack.tags["ITEM_IDS"]) == [["S2A_T33TVM_20230601", "S2A_T33TWM_20230601"], ["S2B_T33TWM_20230604"]]
     assert stack.tags["SOURCE"] == "sentinelhub" and json.loads(stack.tags["PROCESSING_BASELINE"]) == [["05.09"], ["05.09"]]
-    assert summary["dates"] == ["2023-06-01", "2023-06-04"]
+    assert summary.dates == ["2023-06-01", "2023-06-04"]
     xx, yy = centres()
     inside = xx < 404300
     # Georeferencing by hand: pixel (row 0, col 0) is centred on (404005, 5095995): global col 400, row 400.
@@ -167,7 +167,7 @@ def test_large_patch_is_split_into_blocks_the_process_api_accepts(tmp_path):
         # The catalogue was asked with the Accept header it wants (the server refuses others with 406).
         accepts = [json.loads(h).get("Accept") for r, h in zip(srv.requests, srv.seen_headers) if "/catalog/" in r]
         assert accepts == ["application/geo+json"]
-    stack = read_stack(out["path"])
+    stack = read_stack(out.path)
     t = wide.transform
     xx, yy = np.meshgrid(t.c + 10 * (np.arange(2600) + 0.5), t.f - 10 * (np.arange(30) + 0.5))
     np.testing.assert_allclose(stack.data[0, 0], sh_value("B04", 3, xx, yy), atol=1e-6)

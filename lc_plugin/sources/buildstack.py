@@ -50,6 +50,15 @@ class Layer:
     band: str
 
 
+@dataclass(frozen=True)
+class BuildStackResult:
+    """The stack written, its dates (ISO) and its band names, in file order."""
+
+    path: str
+    dates: list[str]
+    bands: list[str]
+
+
 def parse_date_text(text: str, argument: str) -> date:
     """YYYY-MM-DD, YYYYMMDD, YYYY_MM_DD or YYYYDDD (day of year)."""
     digits = re.sub(r"\D", "", text)
@@ -206,7 +215,7 @@ def build_stack(
     scale: float | None = None,
     offset: float = 0.0,
     monitor: Monitor | None = None,
-) -> dict:
+) -> BuildStackResult:
     """Write one time stack from ``inputs`` on ``grid`` (default: the first file's); return its dates and bands.
 
     ``scale``/``offset``: reflectance = value × scale + offset for every non-class band; without ``scale``,
@@ -231,4 +240,4 @@ def build_stack(
                 target[fill] = values[fill]
             out.write(frame, dates=slice(ti, ti + 1))
             monitor.update((ti + 1) / len(days))
-    return {"path": out_path, "dates": [d.isoformat() for d in days], "bands": names}
+    return BuildStackResult(out_path, [d.isoformat() for d in days], names)

@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -40,6 +41,17 @@ TAG_REQUEST = "LC_DOWNLOAD_REQUEST"
 CACHE_DIRNAME = ".lc_cache"
 # Seconds a cancelled download waits for the reads in flight before it gives up on them.
 IN_FLIGHT_GRACE_S = 0.8
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What a patch's download wrote: the stack, its dates (ISO), the catalogue items read, and
+    whether a complete stack of the same request was found and kept (``skipped``)."""
+
+    path: str
+    dates: list[str]
+    items: list[str]
+    skipped: bool = False
 
 
 def make_source(
@@ -171,8 +183,8 @@ def download_patch(
     resume: bool = False,
     policy: RetryPolicy = DEFAULT_POLICY,
     monitor: Monitor | None = None,
-) -> dict:
-    """Write the patch's time stack (reflectance 0-1, classes, NaN = no data); return a summary.
+) -> DownloadResult:
+    """Write the patch's time stack (reflectance 0-1, classes, NaN = no data); return what was written.
 
     ``bands`` default ``DEFAULT_BANDS``; ``source`` defaults to a STAC source on ``stac_url``/``collection``. ``cache_dir`` keeps
     every scene read (dropped once the stack is written unless ``keep_cache``); ``resume``
@@ -204,7 +216,7 @@ def _download_patch(
     keep_cache: bool,
     resume: bool,
     monitor: Monitor,
-) -> dict:
+) -> DownloadResult:
     grid = patch.grid
     key = request_key(source, grid, start, end, max_cloud, bands)
     if resume and stack_is_complete(out_path, key):
@@ -212,7 +224,7 @@ def _download_patch(
         monitor.info(f"Patch {patch.id}: complete stack found, skipped ({out_path})")
         monitor.update(1.0)
         ids = [i for day in json.loads(tags.get("ITEM_IDS", "[]")) for i in day]
-        return {"path": out_path, "dates": [d.isoformat() for d in dates], "items": ids, "skipped": True}
+        return DownloadResult(out_path, [d.isoformat() for d in dates], ids, skipped=True)
     remove_leftovers(out_path)
     source.validate_bands(bands)
 
@@ -283,7 +295,7 @@ def _download_patch(
     if cache is not None and not keep_cache:
         cache.drop_group(patch.id)
     monitor.update(1.0)
-    return {"path": out_path, "dates": [d.isoformat() for d in dates], "items": [i for ids in used for i in ids]}
+    return DownloadResult(out_path, [d.isoformat() for d in dates], [i for ids in used for i in ids])
 
 
 def download_patches(

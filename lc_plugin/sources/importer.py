@@ -35,7 +35,7 @@ from ..io.http import RetryPolicy
 from ..io.rasters import Grid
 from ..runs.grid import Patch, read_patches
 from .base import Scene, Source, cloud_cover, item_date
-from .download import download_patch
+from .download import DownloadResult, download_patch
 from .products import S2_BANDS, SafeProduct, open_safe_folder, open_safe_zip, safe_metadata_file
 from .stac import StacSource
 from .stac_assets import find_asset, read_asset
@@ -348,7 +348,7 @@ def _union_bounds(scenes: list[Scene], crs: CRS) -> tuple[float, float, float, f
     return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
 
 
-def _write(source: ProductSource, patch: Patch, out_path: str, bands: list[str] | None, monitor: Monitor) -> dict:
+def _write(source: ProductSource, patch: Patch, out_path: str, bands: list[str] | None, monitor: Monitor) -> DownloadResult:
     scenes = source.overlapping(patch.grid)
     bands = list(bands) if bands else source.available_bands(scenes or source.scenes)
     if not bands:
@@ -368,10 +368,10 @@ def import_products(
     resolution: float = 10.0,
     bands: list[str] | None = None,
     monitor: Monitor | None = None,
-) -> dict:
+) -> DownloadResult:
     """One time stack of the products over ``extent`` (any CRS; default: all the products' area) on a
     ``resolution`` m grid in the first product's CRS. ``bands`` default: every band all products have.
-    Returns Download's summary (path, dates, item ids)."""
+    Returns Download's result (path, dates, item ids)."""
     monitor = ensure_monitor(monitor)
     check_not_input(out_path, inputs, "out_path")
     scenes = find_products(inputs)
