@@ -14,7 +14,6 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine
 from rasterio.warp import transform_bounds
 
-from demo.stac_server import fail
 from lc_plugin.core.errors import LandCoverError
 from lc_plugin.io.http import RetryPolicy
 from lc_plugin.io.rasters import Grid, read_stack
@@ -22,6 +21,7 @@ from lc_plugin.runs.grid import Patch
 from lc_plugin.sources.download import download_patch, make_source
 from lc_plugin.sources.sentinelhub import SentinelHubSource, evalscript
 from tests.servers import SentinelHubServer, sh_item, sh_value
+from tests.stac_faults import fail
 
 FAST = RetryPolicy(retries=4, backoff=0.02, timeout=5)
 GRID = Grid(CRS.from_epsg(32633), Affine(10.0, 0.0, 404000.0, 0.0, -10.0, 5096000.0), 40, 30)
