@@ -410,7 +410,7 @@ def olci_stack_file(
 
 
 def patch_grid(grid_raster: str) -> Grid:
-    """The grid of the raster given as GRID."""
+    """The grid of the patch raster ``grid_raster`` (the OLCI stack covers it)."""
     if not os.path.isfile(grid_raster):
         raise InputError(f"The patch raster {grid_raster} does not exist.", "grid_raster")
     return Grid.of(grid_raster)
