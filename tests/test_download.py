@@ -30,7 +30,7 @@ from rasterio.warp import transform_bounds
 
 from demo.scene import write_cog
 from demo.stac_server import StacServer
-from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.errors import Cancelled, DataError, InputError, LandCoverError
 from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.http import RetryPolicy
 from lc_plugin.io.rasters import Grid, read_stack
@@ -266,7 +266,7 @@ def test_not_a_stac_api(server, tmp_path):
 def test_no_scenes(server, tmp_path):
     with pytest.raises(LandCoverError) as err:
         fetch(server, str(tmp_path / "p.tif"), start=date(2022, 1, 1), end=date(2022, 3, 1))
-    assert err.value.argument == "start"
+    assert isinstance(err.value, DataError) and err.value.argument == "start"
     assert "2022-01-01" in str(err.value) and "2022-03-01" in str(err.value) and "widen" in str(err.value)
     with pytest.raises(LandCoverError) as err:  # only the cloudy scene in that window
         fetch(server, str(tmp_path / "p.tif"), start=date(2023, 6, 10), end=date(2023, 6, 12), max_cloud=50)
@@ -283,7 +283,7 @@ def test_bad_arguments(server, tmp_path):
     ):
         with pytest.raises(LandCoverError) as err:
             fetch(server, str(tmp_path / "p.tif"), **kwargs)
-        assert err.value.argument == parameter, kwargs
+        assert isinstance(err.value, InputError) and err.value.argument == parameter, kwargs
     assert "B08" in str(err.value) and "S2_" in str(err.value)
     assert not os.listdir(tmp_path)
 

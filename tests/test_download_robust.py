@@ -19,7 +19,7 @@ import pytest
 import requests
 from osgeo import gdal
 
-from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.errors import Cancelled, LandCoverError, ServiceError
 from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.cache import window_key
 from lc_plugin.io.http import HttpClient, HttpError, RetryPolicy, retry_after_seconds
@@ -89,7 +89,7 @@ def test_persistent_failure_says_what_and_how_often(scene):
         srv.faults.add("/conformance", *[fail(502)] * 10)
         with pytest.raises(HttpError) as err:
             HttpClient("The STAC API at X", "stac_url", policy=FAST).request("GET", srv.url + "/conformance")
-    assert err.value.status == 502 and err.value.argument == "stac_url"
+    assert isinstance(err.value, ServiceError) and err.value.status == 502 and err.value.argument == "stac_url"
     assert "HTTP 502" in str(err.value) and "5 attempts" in str(err.value)
 
 
