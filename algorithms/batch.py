@@ -74,7 +74,6 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     )
 
     GRID = "GRID"
-    ARGUMENTS = {"grid_path": "GRID", "layer": "GRID"}  # read_patches, inside run_batch
     MODEL = "MODEL"
     PARAMETERS_FILE = "PARAMETERS_FILE"
     STAC_URL = "STAC_URL"
@@ -99,6 +98,8 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     OUTPUT_REPORT = "OUTPUT_REPORT"
     DONE = "DONE"
     FAILED = "FAILED"
+    # Download errors of a patch, and the grid read by runs.grid.read_patches inside run_batch.
+    ARGUMENTS = {"start": "START_DATE", "end": "END_DATE", "grid_path": "GRID", "layer": "GRID"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         defaults = runs.BatchParameters(grid="", start="", end="")
@@ -209,10 +210,10 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 f"in {run_folder} and a rerun resumes from them. Set {self.ALLOW_FAILURES}=true to accept failed patches."
             )
         out = {self.RUN_FOLDER: run_folder, self.OUTPUT_REPORT: result.report_html, self.DONE: len(result.done), self.FAILED: len(result.failed)}
-        if result.mosaic and result.mosaic.get("cog") and os.path.isfile(result.mosaic["cog"]):
-            out[self.OUTPUT_MOSAIC] = result.mosaic["cog"]
-            self.load_output(context, result.mosaic["cog"], self.tr("Land-cover mosaic"), self.OUTPUT_MOSAIC)
-            self.style_as_classes(context, result.mosaic["cog"])
+        if result.mosaic and result.mosaic.cog and os.path.isfile(result.mosaic.cog):
+            out[self.OUTPUT_MOSAIC] = result.mosaic.cog
+            self.load_output(context, result.mosaic.cog, self.tr("Land-cover mosaic"), self.OUTPUT_MOSAIC)
+            self.style_as_classes(context, result.mosaic.cog)
         return out
 
     def reference_file(self, parameters, context, feedback) -> str | None:

@@ -56,6 +56,7 @@ class BuildStackAlgorithm(LandCoverAlgorithm):
     SCALE = "SCALE"
     OFFSET = "OFFSET"
     OUTPUT = "OUTPUT"
+    ARGUMENTS = {"inputs": "INPUT", "out_path": "OUTPUT"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("Rasters (one date per file)"), QgsProcessing.TypeRaster))

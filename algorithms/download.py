@@ -77,7 +77,6 @@ class DownloadAlgorithm(LandCoverAlgorithm):
 
     PATCHES = "PATCHES"
     PATCH_ID = "PATCH_ID"
-    ARGUMENTS = {"grid_path": "PATCHES", "layer": "PATCHES", "patch_ids": "PATCH_ID"}  # runs.grid.read_patches
     MAX_CLOUD = "MAX_CLOUD"
     BANDS = "BANDS"
     STAC_URL = "STAC_URL"
@@ -95,6 +94,15 @@ class DownloadAlgorithm(LandCoverAlgorithm):
     PRESETS = [None, "earth-search", "planetary-computer", "cdse"]
     OUTPUT = "OUTPUT"
     STACKS = "STACKS"
+    ARGUMENTS = {
+        "grid_path": "PATCHES",
+        "layer": "PATCHES",
+        "patch_ids": "PATCH_ID",
+        "start": "START_DATE",
+        "end": "END_DATE",
+        "endpoint": "SH_ENDPOINT",
+        "credentials": "AUTHCFG",
+    }
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterFeatureSource(self.PATCHES, self.tr("Patch grid"), [QgsProcessing.TypeVectorPolygon]))

@@ -62,12 +62,12 @@ class ImportProductsAlgorithm(LandCoverAlgorithm):
     EXTENT = "EXTENT"
     PATCHES = "PATCHES"
     PATCH_ID = "PATCH_ID"
-    ARGUMENTS = {"grid_path": "PATCHES", "layer": "PATCHES", "patch_ids": "PATCH_ID"}  # runs.grid.read_patches
     RESOLUTION = "RESOLUTION"
     BANDS = "BANDS"
     OUTPUT = "OUTPUT"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
     STACKS = "STACKS"
+    ARGUMENTS = {"inputs": "INPUT", "out_path": "OUTPUT", "grid_path": "PATCHES", "layer": "PATCHES", "patch_ids": "PATCH_ID"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(

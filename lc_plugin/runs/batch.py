@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 from ..core.errors import InputError
 from ..core.monitor import Monitor, ensure_monitor
+from ..io.mosaic import MosaicResult
 from . import runstate
 from .executors import EXECUTORS, run_dask, run_processes
 from .markers import is_done, read_marker
@@ -30,7 +31,7 @@ class BatchResult:
 
     run_folder: str
     records: list[dict]
-    mosaic: dict | None
+    mosaic: MosaicResult | None
     report_json: str
     report_html: str
 
@@ -124,7 +125,7 @@ def _run_patches(
         run_dask(data, todo, run_folder, workers, scheduler, collect, board)
 
 
-def _mosaic(run_folder: str, records: list[dict], monitor: Monitor) -> dict | None:
+def _mosaic(run_folder: str, records: list[dict], monitor: Monitor) -> MosaicResult | None:
     """Mosaic the class maps of the finished patches (VRT and COG in the run folder); None without any."""
     classified = [r for r in records if r["status"] in ("done", "skipped") and "landcover" in r["outputs"]]
     maps = [os.path.join(run_folder, r["patch"], r["outputs"]["landcover"]) for r in classified]
