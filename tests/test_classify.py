@@ -21,7 +21,8 @@ onnx = pytest.importorskip("onnx")
 
 from test_train import BANDS, DATES, FAST, make_dataset  # noqa: E402  (synthetic data builder shared with test_train)
 
-from lc_plugin.ml.train import fit_lightgbm, model_to_onnx, train_classifier  # noqa: E402
+from lc_plugin.ml.boosting import fit_lightgbm, model_to_onnx  # noqa: E402
+from lc_plugin.ml.train import train_classifier  # noqa: E402
 
 
 @pytest.fixture(scope="module")

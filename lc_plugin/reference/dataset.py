@@ -34,14 +34,14 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from ..core.atomic import atomic_directory, check_not_input
-from ..core.classes import NODATA_CLASS, ClassTable
+from ..core.classes import NODATA_CLASS, ClassTable, merge_class_tables
 from ..core.deps import install_advice, require
 from ..core.errors import LandCoverError
 from ..core.monitor import ensure_monitor
 from ..io.rasters import FILE_BLOCK_BYTES, Grid, parse_date, read_stack_info, tile_starts
-from ..ml.train import merge_class_tables, read_reference_labels, read_training_inputs
 from ..timeseries.features import describe_layout_difference, read_bands_window
 from ..timeseries.modalities import coarse_tile_size, coarse_tiles, pixel_size, tile_corners
+from .training_inputs import read_reference_labels, read_training_inputs
 
 DATASET_VERSION = 1
 _RESERVED = {"labels", "valid", "folds", "transforms", "patches", "offsets"}
@@ -430,14 +430,17 @@ def export_tiles(
     area, sensor = _check_export_parameters(stack_paths, reference_paths, tile_size, overlap, n_folds, min_labelled_fraction, area, sensor, extra_stacks)
     _check_output(output_path, stack_paths + reference_paths + [p for paths in extra_stacks.values() for p in paths])
 
-    dates, bands, grids, tables = read_training_inputs(stack_paths, reference_paths)
+    inputs = read_training_inputs(stack_paths, reference_paths)
+    dates, bands, grids = inputs.dates, inputs.bands, inputs.grids
     patch_labels = [read_reference_labels(path) for path in reference_paths]
     crs = grids[0].crs
     for path, grid in zip(stack_paths[1:], grids[1:]):
         if grid.crs != crs:
             raise LandCoverError(f"All stacks must share one CRS for the store's tile georeferencing, but {path} is in {grid.crs}, not {crs}.", "INPUT")
     extra_layouts = _extra_layouts(extra_stacks, stack_paths, grids, tile_size)
-    classes = merge_class_tables(tables, {int(v) for lab in patch_labels for v in np.unique(lab)}, monitor)
+    classes, conflicts = merge_class_tables(inputs.tables, {int(v) for lab in patch_labels for v in np.unique(lab)})
+    for c in conflicts:
+        monitor.info(f"Class {c.class_id} is called '{c.kept}' in one reference and '{c.other}' in another; using '{c.kept}'.")
     year = _dataset_year(dates) if year is None else int(year)
     patch_tiles, tile_labels = zip(
         *(_labelled_tiles(path, grid, lab, tile_size, overlap, min_labelled_fraction) for path, grid, lab in zip(stack_paths, grids, patch_labels))
