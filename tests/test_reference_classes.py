@@ -34,8 +34,8 @@ def test_ids_numbered_from_zero_are_refused_with_how_to_remap(tmp_path):
     path = _layer(tmp_path, [0, 1, 2])
     with pytest.raises(LandCoverError) as err:
         burn_reference(path, "C", GRID10)
-    assert err.value.argument == "FIELD"
-    assert "0 means no data" in str(err.value) and "ZERO_ID" in str(err.value)
+    assert err.value.argument == "class_field"
+    assert "0 means no data" in str(err.value) and "shift every id up by one" in str(err.value)
 
 
 def test_ids_numbered_from_zero_are_shifted_on_request(tmp_path):
@@ -95,7 +95,7 @@ def test_corine_codes_as_text_use_the_clc_legend(tmp_path):
     assert len(clc.entries) == 44 and clc.id_of("523") == 44 and clc.id_of(111) == 1 and clc.id_of("999") is None
     with pytest.raises(LandCoverError) as err:
         burn_reference(_layer(tmp_path, ["311", "999", "211"], ftype=ogr.OFTString, name="bad"), "C", GRID10, options=ClassOptions(legend="clc"))
-    assert err.value.argument == "LEGEND" and "999" in str(err.value)
+    assert err.value.argument == "legend" and "999" in str(err.value)
 
 
 def test_worldcover_and_slovenia_legends_only_when_chosen(tmp_path):
@@ -137,7 +137,7 @@ def test_csv_and_qml_legend_files_and_a_colour_field(tmp_path):
     assert read_legend_file(str(categorized)) == {"311": ("Broad-leaved forest", "#80ff00"), "512": ("Water bodies", "#80f2e6")}
     with pytest.raises(LandCoverError) as err:
         burn_reference(path, "C", GRID10, options=ClassOptions(color_field="NOPE"))
-    assert err.value.argument == "COLOR_FIELD"
+    assert err.value.argument == "color_field"
 
 
 def test_default_colours_mean_something():
