@@ -140,7 +140,7 @@ def two_input_model(store):
 
 def test_trained_two_input_model_describes_both_inputs(two_input_model):
     path, summary = two_input_model
-    assert summary["epochs"] == 2 and summary["test_miou"] is not None
+    assert summary.epochs == 2 and summary.test_miou is not None
     model = load_model(path)
     second = json.loads(model.metadata["lc_second_input"])
     assert second["sensor"] == "S3OLCI" and second["dates"] == ["2019-04-01", "2019-07-01"] and second["bands"] == OLCI_BANDS
