@@ -146,7 +146,7 @@ def test_single_date_cloudy_stack_is_refused_accepted_when_asked_and_reported(tm
     assert "never cloud-masked (accepted with ALLOW_UNMASKED)" in " ".join(doc["assessment"]["methods"])
     with pytest.raises(LandCoverError) as err:
         classify_file(model, stack, str(tmp_path / "map.tif"))
-    assert err.value.argument == "INPUT" and not (tmp_path / "map.tif").exists()
+    assert err.value.argument == "stack_path" and not (tmp_path / "map.tif").exists()
     # With its cloud mask: cloudy pixels are neither sampled nor classified.
     masked_csv = str(tmp_path / "masked.csv")
     train_classifier([stack], [ref], model, cv_folds=0, mask_paths=[mask], split="pixel", predictions_out=masked_csv, **FAST)

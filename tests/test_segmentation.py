@@ -233,7 +233,7 @@ def test_classify_file_with_a_segmentation_model(trained, tmp_path):
     write_stack(shifted, TimeStack(x, [d + dt.timedelta(days=1) for d in DATES], BANDS, grid, CLEAR))
     with pytest.raises(LandCoverError, match="does not match the model") as err:
         classify_file(trained["path"], shifted, str(tmp_path / "no.tif"))
-    assert err.value.argument == "INPUT"
+    assert err.value.argument == "stack_path"
 
 
 def test_config_round_trip_json_and_yaml(tmp_path):
