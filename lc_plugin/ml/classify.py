@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -45,7 +46,7 @@ _PROBA_PROFILE = {
 class PixelModel:
     """An ONNX session with the class table and feature layout stored in the model."""
 
-    session: object
+    session: Any
     classes: ClassTable
     feature_names: list[str]
     dates: list[dt.date]
@@ -81,7 +82,7 @@ class SegmentationModel:
     """An ONNX segmentation network: raw (N, T, C, H, W) values in (and a coarse second input when ``second``
     is set), (N, K, H, W) probabilities out."""
 
-    session: object
+    session: Any
     classes: ClassTable
     dates: list[dt.date]
     bands: list[str]
@@ -225,9 +226,10 @@ def classify_file(
     if block_rows < 1:
         raise InputError(f"The block size must be at least 1 row, got {block_rows}.", argument="block_rows")
     model = load_model(model_path)
-    check_not_input(out_path, [model_path, stack_path, second_path], "out_path")
+    inputs = [p for p in (model_path, stack_path, second_path) if p]
+    check_not_input(out_path, inputs, "out_path")
     if probabilities_out:
-        check_not_input(probabilities_out, [model_path, stack_path, second_path], "probabilities_out")
+        check_not_input(probabilities_out, inputs, "probabilities_out")
         if os.path.realpath(probabilities_out) == os.path.realpath(out_path):
             raise InputError("The probabilities and the land-cover map need different file names.", argument="probabilities_out")
     try:
@@ -254,7 +256,7 @@ def classify_file(
                     proba_dst.write(strip_proba, Window(0, row0, grid.width, strip_labels.shape[0]))
         else:
             _classify_pixels(model, src, dates, bands, grid, labels, proba_dst, block_rows, monitor, clear)
-        if clear is not None:
+        if clear is not None and mask_path:
             labels[~clear] = NODATA_CLASS
             tags["CLOUD_MASK"] = os.path.basename(mask_path)
         elif n_unmasked:
@@ -268,11 +270,11 @@ def classify_file(
 def second_reader(model: PixelModel | SegmentationModel, second_path: str | None, grid) -> Callable[[int, int], np.ndarray] | None:
     """``read_second(row, col)``: the second stack's tile under the model tile at pixel (row, col) of ``grid``, at the
     second stack's own resolution; None for a one-input model. A missing or mismatched second stack is refused (``second_path``)."""
-    spec = getattr(model, "second", None)
-    if spec is None:
+    if not isinstance(model, SegmentationModel) or model.second is None:
         if second_path:
             raise InputError(f"{model.path} takes one input stack; leave the second stack empty.", argument="second_path")
         return None
+    spec = model.second
     wanted = f"{spec.sensor}, {len(spec.dates)} dates × {len(spec.bands)} bands at {spec.resolution:g} m"
     if not second_path:
         raise InputError(f"The model is a two-input network: give its second stack ({wanted}).", argument="second_path")
@@ -413,11 +415,12 @@ class _ProbabilityWriter:
     def __init__(self, path: str | None, grid, model: PixelModel | SegmentationModel, tags: dict[str, str]) -> None:
         self.path, self.grid, self.model, self.tags = path, grid, model, tags
         self.active = bool(path)
-        self._ctx = self._dst = None
+        self._ctx: Any = None
+        self._dst: Any = None
 
     def __enter__(self) -> _ProbabilityWriter:
         if self.active:
-            self._ctx = atomic_output(self.path)
+            self._ctx = atomic_output(str(self.path))
             tmp = self._ctx.__enter__()
             profile = dict(
                 driver="GTiff", width=self.grid.width, height=self.grid.height, count=len(self.model.classes),

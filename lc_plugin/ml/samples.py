@@ -89,7 +89,7 @@ class SampleSplit:
 def scan_usable(patches: PatchSet, monitor: Monitor) -> UsablePixels:
     """Pass 1, one patch at a time: which labelled pixels have every feature finite (kept as bits),
     and how many of each class, so the sample can be spread over patches without holding them."""
-    usable_bits, counts, present = [], np.zeros((len(patches.stacks), 256), dtype=np.int64), set()
+    usable_bits, counts, present = [], np.zeros((len(patches.stacks), 256), dtype=np.int64), set[int]()
     total_pixels = sum(g.height * g.width for g in patches.grids)
     done_pixels = 0
     n_dates, n_features = len(patches.dates), patches.n_features

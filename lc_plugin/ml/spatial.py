@@ -68,7 +68,7 @@ def training_footprint(grids: list[Grid], patch: np.ndarray, flat_index: np.ndar
                 "width": g.width,
                 "height": g.height,
                 "block_px": int(block_px),
-                "blocks": base64.b64encode(np.packbits(used)).decode("ascii"),
+                "blocks": base64.b64encode(np.packbits(used).tobytes()).decode("ascii"),
                 "pixels": int(local.size),
             }
         )

@@ -130,6 +130,8 @@ def _extra_layouts(extra_stacks, stack_paths, grids, tile_size: int) -> dict[str
             raise InputError(
                 f"Sensor {sensor}: the extra stacks must all have one resolution (on the primary grid or all coarser alike).", argument="extra_stacks"
             )
+        if first is None:  # cannot happen: one extra stack per time stack, and there is at least one
+            raise InputError(f"Sensor {sensor}: no extra stack given.", argument="extra_stacks")
         layouts[sensor] = (*first, sizes.pop())
     return layouts
 
