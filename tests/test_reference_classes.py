@@ -12,7 +12,7 @@ from osgeo import ogr
 
 from lc_plugin.core.classes import default_color, make_class_table
 from lc_plugin.core.errors import LandCoverError
-from lc_plugin.core.legends import BUILTIN, read_legend_file
+from lc_plugin.core.legends import builtin_legends, read_legend_file
 from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.rasters import write_raster
 from lc_plugin.reference.rasterize import ClassOptions, burn_reference, rasterize_reference_file
@@ -91,7 +91,7 @@ def test_corine_codes_as_text_use_the_clc_legend(tmp_path):
         ("Water bodies", "#80f2e6"),
     ]
     assert burnt.labels[0, 0] == 23 and burnt.labels[0, 9] == 12
-    clc = BUILTIN["clc"]
+    clc = builtin_legends()["clc"]
     assert len(clc.entries) == 44 and clc.id_of("523") == 44 and clc.id_of(111) == 1 and clc.id_of("999") is None
     with pytest.raises(LandCoverError) as err:
         burn_reference(_layer(tmp_path, ["311", "999", "211"], ftype=ogr.OFTString, name="bad"), "C", GRID10, options=ClassOptions(legend="clc"))

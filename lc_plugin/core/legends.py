@@ -26,8 +26,8 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from functools import cache
 
-from ..reference.corine import clc_recode
 from .classes import SLOVENIA_LEGEND
 from .errors import InputError
 
@@ -69,15 +69,21 @@ class Legend:
 
 def _clc_legend() -> Legend:
     """CORINE level 3 from ``corine.clc_recode`` (the EEA legend): grid codes 1–44, the codes 111–523 as aliases."""
+    from ..reference.corine import clc_recode  # here, not at import: reference/ builds on core/, not the reverse
+
     codes, table = clc_recode("3")
     return Legend("clc", "CORINE Land Cover level 3", {c.id: (c.name, c.color) for c in table}, {str(code): cid for code, cid in codes.items()})
 
 
-BUILTIN: dict[str, Legend] = {
-    "slovenia": Legend("slovenia", "eo-learn Slovenia LULC", dict(SLOVENIA_LEGEND)),
-    "worldcover": Legend("worldcover", "ESA WorldCover 2021", {v: (n, c) for v, n, c in _WORLDCOVER}),
-    "clc": _clc_legend(),
-}
+@cache
+def builtin_legends() -> dict[str, Legend]:
+    """The built-in legends by key (made once, on first use)."""
+    return {
+        "slovenia": Legend("slovenia", "eo-learn Slovenia LULC", dict(SLOVENIA_LEGEND)),
+        "worldcover": Legend("worldcover", "ESA WorldCover 2021", {v: (n, c) for v, n, c in _WORLDCOVER}),
+        "clc": _clc_legend(),
+    }
+
 # The order of the Processing enum LEGEND (0 = none).
 LEGEND_CHOICES = ("none", "slovenia", "worldcover", "clc")
 LEGEND_LABELS = (
@@ -91,9 +97,10 @@ LEGEND_LABELS = (
 def builtin_legend(key: str | None) -> Legend | None:
     if not key or key == "none":
         return None
-    if key not in BUILTIN:
+    legends = builtin_legends()
+    if key not in legends:
         raise InputError(f"Unknown legend '{key}'; choose one of: {', '.join(LEGEND_CHOICES)}.", argument="legend")
-    return BUILTIN[key]
+    return legends[key]
 
 
 def _color(text: str | None, path: str, where: str) -> str:

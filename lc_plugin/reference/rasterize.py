@@ -66,7 +66,7 @@ class ClassOptions:
 
     name_field: str | None = None
     color_field: str | None = None
-    legend: str | None = None  # a key of legends.BUILTIN, or None/"none"
+    legend: str | None = None  # a key of legends.builtin_legends(), or None/"none"
     legend_file: str | None = None
     zero: str = "refuse"  # a class id 0 in the field: "refuse", "shift" (every id + 1) or "nodata"
 
