@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from osgeo import ogr
 
-from lc_plugin.core.classes import default_color, make_class_table
+from lc_plugin.core.classes import ClassTable, LandCoverClass, NameConflict, default_color, make_class_table, merge_class_tables
 from lc_plugin.core.errors import LandCoverError
 from lc_plugin.core.legends import builtin_legends, read_legend_file
 from lc_plugin.core.monitor import Monitor
@@ -147,3 +147,13 @@ def test_default_colours_mean_something():
     assert colors["Arable land"] == "#f0d43a" and colors["Urban fabric"] == "#d7301f"
     assert colors["Xyz"] == "#9467bd"  # unrecognised: the palette's fifth colour for id 5
     assert make_class_table({5: ""}).by_id(5).name == "class 5"  # no legend applied silently
+
+
+def test_merged_class_table_first_table_wins_and_names_ids_seen_only_in_the_data():
+    forest, water = LandCoverClass(2, "Forest", "#00aa00"), LandCoverClass(5, "water", "#0000ff")
+    other = ClassTable([LandCoverClass(0, "no data", "#000000"), LandCoverClass(2, "Woodland", "#112233"), LandCoverClass(5, " WATER ", "#123456")])
+    table, conflicts = merge_class_tables([ClassTable([forest, water]), None, other], [0, 2, 7])
+    # id 0 is never a class; 2 and 5 keep the first table's name and colour; 7 is only in the data
+    assert list(table) == [forest, water, LandCoverClass(7, "class 7", default_color(7))]
+    assert conflicts == [NameConflict(2, "Forest", "Woodland")]  # " WATER " is the same name (case and spaces aside)
+

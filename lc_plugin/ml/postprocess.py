@@ -20,7 +20,7 @@ import numpy as np
 from osgeo import gdal
 
 from ..core.atomic import check_not_input
-from ..core.classes import NODATA_CLASS, ClassTable, LandCoverClass, default_color
+from ..core.classes import NODATA_CLASS, ClassTable, LandCoverClass, default_color, merge_class_tables
 from ..core.errors import InputError, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import Grid, read_class_raster, write_class_raster
@@ -185,9 +185,7 @@ def reclassify_file(input_path: str, out_path: str, rows: Iterable[Sequence], mo
         raise InputError("The reclassification table is empty; give at least one row old id, new id.", argument="rows")
     monitor.update(0.3)
     out = reclassify(labels, mapping)
-    present = set(np.unique(out).tolist()) - {NODATA_CLASS}
-    missing = sorted(present - set(table.ids))
-    table = ClassTable([*table, *(LandCoverClass(i, f"class {i}", default_color(i)) for i in missing)])
+    table = merge_class_tables([table], np.unique(out).tolist())[0]  # ids left unmapped but not in the table get a name
     write_class_raster(out_path, out, grid, table)
     monitor.update(1.0)
     return table
@@ -205,4 +203,4 @@ def _read_map(path: str) -> tuple[np.ndarray, ClassTable | None, Grid]:
 
 def _table_of(labels: np.ndarray) -> ClassTable:
     """A default table for a class raster written by another tool (ids present, default names)."""
-    return ClassTable(LandCoverClass(int(i), f"class {i}", default_color(int(i))) for i in np.unique(labels) if i != NODATA_CLASS)
+    return merge_class_tables([], np.unique(labels).tolist())[0]
