@@ -28,6 +28,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
     ARGUMENTS = {
         "stack_paths": "INPUT",
         "reference_paths": "REFERENCE",
+        "references": "REFERENCE",
         "mask_paths": "CLOUD_MASK",
         "block_px": "BLOCK_SIZE",
         "model_out": "OUTPUT_MODEL",
