@@ -5,7 +5,8 @@ The entry points below take paths and a ``Monitor`` and return a path, a class t
 importing them is cheap (lightgbm, onnx and torch are imported when a step runs).
 """
 
-from .classify import classify_file, load_model
+from .classify import classify_file
+from .onnx_models import PixelModel, SegmentationModel, load_model
 from .postprocess import SieveResult, reclassify_file, sieve_file
 from .segmentation.pipeline import SegmentationResult, train_segmentation
 from .segmentation.training import TrainConfig
@@ -13,6 +14,8 @@ from .train import ClassifierConfig, TrainResult, train_classifier
 
 __all__ = [
     "ClassifierConfig",
+    "PixelModel",
+    "SegmentationModel",
     "SegmentationResult",
     "SieveResult",
     "TrainConfig",

@@ -86,7 +86,7 @@ def evaluate_tiles(model: Any, tiles: TileSet, idx: np.ndarray, batch_size: int 
 
 def train_on_tiles(tiles: TileSet, config: TrainConfig, model_out: str, *, monitor: Monitor | None = None) -> tuple[FitResult, dict | None, dict]:
     """Fit on the training folds, write the ONNX model, return (fit, test-fold metrics or None, report extras)."""
-    from ..classify import load_model
+    from ..onnx_models import load_model
     from .export import save_model, second_input_metadata, segmentation_metadata, to_onnx_bytes, with_metadata
 
     monitor = ensure_monitor(monitor)
