@@ -1,6 +1,6 @@
 """What every Land cover algorithm shares: metadata, help, feedback and error translation.
 
-An algorithm subclass declares its ids, description, notes and example as class constants, its parameters
+An algorithm subclass declares its ids, description and notes as class constants, its parameters
 (each with its help) in ``initAlgorithm`` and implements ``run_step`` (``run`` is QGIS's own); this base turns engine errors into
 ``QgsProcessingException`` (naming the parameter) and QGIS feedback into a ``Monitor``.
 """
@@ -40,14 +40,13 @@ GROUPS = {
 
 
 class LandCoverAlgorithm(QgsProcessingAlgorithm):
-    """Base class: subclasses set ALG_ID, DISPLAY_NAME, GROUP_ID, HELP (and NOTES, EXAMPLE) and implement run_step()."""
+    """Base class: subclasses set ALG_ID, DISPLAY_NAME, GROUP_ID, HELP, NOTES and implement run_step()."""
 
     ALG_ID = ""
     DISPLAY_NAME = ""
     GROUP_ID = ""
     HELP = ""  # what the algorithm does; the parameters' help and defaults come from their definitions
-    NOTES = ""  # shown after the parameters: what holds for several of them, packages needed
-    EXAMPLE = ""  # a qgis_process command line
+    NOTES = ""  # shown after the parameters: what holds for several of them, packages needed, a qgis_process example
     # Engine arguments whose parameter id here is not their upper-case form (see ``parameter_for``).
     ARGUMENTS: dict[str, str] = {}
 
@@ -68,8 +67,8 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         return self.GROUP_ID
 
     def shortHelpString(self) -> str:  # noqa: N802
-        """Generated (help_text.algorithm_help): description, each parameter with its help and default, notes, example."""
-        return algorithm_help(self, self.tr(self.HELP), self.tr(self.NOTES), self.EXAMPLE)
+        """Generated (help_text.algorithm_help): description, each parameter with its help and default, notes."""
+        return algorithm_help(self, self.tr(self.HELP), self.tr(self.NOTES))
 
     def helpUrl(self) -> str:  # noqa: N802
         """The help shipped inside the plugin (no public homepage yet), at this algorithm's section."""

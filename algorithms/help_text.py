@@ -3,7 +3,7 @@
 Each parameter carries its own help (``setHelp``, also the dialog's tooltip); the text shown by
 ``shortHelpString`` and shipped in resources/help is the algorithm's description, then one line per
 parameter (label, id, flags, default value read from the definition, choices, help), then the outputs
-that are not parameters, the notes and the qgis_process example.
+that are not parameters, then the notes (which end with a qgis_process example).
 """
 
 from __future__ import annotations
@@ -17,18 +17,15 @@ ADVANCED = QgsProcessingParameterDefinition.FlagAdvanced
 OPTIONAL = QgsProcessingParameterDefinition.FlagOptional
 
 
-def algorithm_help(algorithm, description: str, notes: str, example: str) -> str:
-    """The whole help text (HTML fragment, lines separated by <br>)."""
-    lines = [description]
-    lines += [parameter_line(definition) for definition in algorithm.parameterDefinitions()]
+def algorithm_help(algorithm, description: str, notes: str) -> str:
+    """The whole help text: an HTML fragment (the dialog's help panel, a section of resources/help), lines
+    separated by <br>, an empty line between description, parameters and notes."""
+    parameters = [parameter_line(definition) for definition in algorithm.parameterDefinitions()]
     outputs = other_outputs(algorithm)
     if outputs:
-        lines.append("Also returned: " + ", ".join(outputs) + ".")
-    if notes:
-        lines.append(notes)
-    if example:
-        lines.append(f"Example: <code>{example}</code>")
-    return "<br>".join(lines)
+        parameters.append("Also returned: " + ", ".join(outputs) + ".")
+    parts = [description, "<br>".join(parameters), notes]
+    return "<br><br>".join(part for part in parts if part)
 
 
 def parameter_line(definition) -> str:
