@@ -244,10 +244,10 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 f"in {run_folder} and a rerun resumes from them. Set {self.ALLOW_FAILURES}=true to accept failed patches."
             )
         out = {self.RUN_FOLDER: run_folder, self.OUTPUT_REPORT: result.report_html, self.DONE: len(result.done), self.FAILED: len(result.failed)}
-        if result.mosaic and result.mosaic.get("cog") and os.path.isfile(result.mosaic["cog"]):
-            out[self.OUTPUT_MOSAIC] = result.mosaic["cog"]
-            self.load_output(context, result.mosaic["cog"], self.tr("Land-cover mosaic"), self.OUTPUT_MOSAIC)
-            self.style_as_classes(context, result.mosaic["cog"])
+        if result.mosaic and result.mosaic.cog and os.path.isfile(result.mosaic.cog):
+            out[self.OUTPUT_MOSAIC] = result.mosaic.cog
+            self.load_output(context, result.mosaic.cog, self.tr("Land-cover mosaic"), self.OUTPUT_MOSAIC)
+            self.style_as_classes(context, result.mosaic.cog)
         return out
 
     def reference_file(self, parameters, context, feedback) -> str | None:

@@ -26,6 +26,7 @@ class MosaicAlgorithm(LandCoverAlgorithm):
         "Example: <code>qgis_process run landcover:mosaic -- INPUT=a.tif INPUT=b.tif OUTPUT_VRT=map.vrt OUTPUT_COG=map_cog.tif</code>"
     )
 
+    ARGUMENTS = {"paths": "INPUT", "vrt_out": "OUTPUT_VRT", "cog_out": "OUTPUT_COG"}
     INPUT = "INPUT"
     OUTPUT_VRT = "OUTPUT_VRT"
     OUTPUT_COG = "OUTPUT_COG"
@@ -49,7 +50,7 @@ class MosaicAlgorithm(LandCoverAlgorithm):
         vrt = self.parameterAsFileOutput(parameters, self.OUTPUT_VRT, context)
         cog = self.output_path(parameters, self.OUTPUT_COG, context, (".tif", ".tiff")) or None
         info = mosaic.mosaic_files(paths, vrt, cog, monitor=monitor)
-        feedback.pushInfo(f"Mosaic of {len(paths)} rasters: {info['width']} × {info['height']} px")
+        feedback.pushInfo(f"Mosaic of {len(paths)} rasters: {info.width} × {info.height} px")
         result = {self.OUTPUT_VRT: vrt}
         if cog:
             result[self.OUTPUT_COG] = cog

@@ -30,6 +30,7 @@ class SplitStackAlgorithm(LandCoverAlgorithm):
         "Example: <code>qgis_process run landcover:splitstack -- INPUT=interpolated.tif OUTPUT_FOLDER=dates</code>"
     )
 
+    ARGUMENTS = {"stack_path": "INPUT", "out_dir": "OUTPUT_FOLDER"}
     INPUT = "INPUT"
     LOAD_LAYERS = "LOAD_LAYERS"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"

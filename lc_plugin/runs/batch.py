@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, fields
 from ..core.errors import Cancelled, LandCoverError
 from ..core.monitor import Monitor
 from ..core.redaction import redact_text, redact_url
+from ..io.mosaic import MosaicResult
 from ..timeseries.clouds import DEFAULT_PROCESSING_RESOLUTION
 from . import runstate
 
@@ -346,7 +347,7 @@ def _reference(p: BatchParameters, grid_path: str, path: dict[str, str], step: C
 class BatchResult:
     run_folder: str
     records: list[dict]
-    mosaic: dict | None
+    mosaic: MosaicResult | None
     report_json: str
     report_html: str
 
@@ -615,7 +616,7 @@ def workflow_figure(path: str, with_reference: bool) -> str | None:
 
 
 def write_report(
-    run_folder: str, params: BatchParameters, records: list[dict], mosaic_info: dict | None, *, executor: str, workers: int, wall_s: float
+    run_folder: str, params: BatchParameters, records: list[dict], mosaic_info: MosaicResult | None, *, executor: str, workers: int, wall_s: float
 ) -> tuple[str, str]:
     """``report.json`` and ``report.html``: per patch status, duration, error; parameters, versions, graph."""
     counts = {s: sum(r["status"] == s for r in records) for s in ("done", "skipped", "failed")}
@@ -629,7 +630,7 @@ def write_report(
         "parameters": params.public(),
         "parameters_hash": params.digest(),
         "versions": package_versions(),
-        "mosaic": mosaic_info,
+        "mosaic": asdict(mosaic_info) if mosaic_info else None,
         "patches": records,
     }
     rj = os.path.join(run_folder, "report.json")
