@@ -32,6 +32,16 @@ class AreaEstimateAlgorithm(LandCoverAlgorithm):
         "OUTPUT_JSON=area.json</code>"
     )
 
+    # The engine's arguments whose parameter id is not their upper-case form.
+    ARGUMENTS = {
+        "map_path": "INPUT",
+        "sample_path": "SAMPLE",
+        "sample_layer": "SAMPLE",
+        "label_field": "REFERENCE_FIELD",
+        "json_out": "OUTPUT_JSON",
+        "html_out": "OUTPUT_HTML",
+    }
+
     INPUT = "INPUT"
     SAMPLE = "SAMPLE"
     REFERENCE_FIELD = "REFERENCE_FIELD"
@@ -77,7 +87,7 @@ class AreaEstimateAlgorithm(LandCoverAlgorithm):
             label_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context) or "reference",
             sample_layer=uri.get("layerName") or None,
             monitor=monitor,
-        )
+        ).document
         for note in doc["notes"]:
             feedback.pushInfo(note)
         return {self.OUTPUT_HTML: html, self.OUTPUT_JSON: json_out, self.OVERALL_ACCURACY: doc["overall_accuracy"]}

@@ -73,6 +73,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     OUTPUT_REPORT = "OUTPUT_REPORT"
     DONE = "DONE"
     FAILED = "FAILED"
+    ARGUMENTS = {"start": "START_DATE", "end": "END_DATE"}  # download errors of a patch
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         defaults = batch.BatchParameters(grid="", start="", end="")

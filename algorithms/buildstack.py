@@ -42,6 +42,7 @@ class BuildStackAlgorithm(LandCoverAlgorithm):
     SCALE = "SCALE"
     OFFSET = "OFFSET"
     OUTPUT = "OUTPUT"
+    ARGUMENTS = {"inputs": "INPUT", "out_path": "OUTPUT"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(

@@ -47,6 +47,7 @@ class DownloadOlciAlgorithm(LandCoverAlgorithm):
     GRID = "GRID"
     RESOLUTION = "RESOLUTION"
     OUTPUT = "OUTPUT"
+    ARGUMENTS = {"product_paths": "PRODUCTS_FOLDER", "grid_raster": "GRID", "out_path": "OUTPUT", "start": "START_DATE", "end": "END_DATE"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(

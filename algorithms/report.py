@@ -44,6 +44,17 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         "OUTPUT_JSON=report.json</code>"
     )
 
+    # The engine's arguments whose parameter id is not their upper-case form.
+    ARGUMENTS = {
+        "classification_path": "INPUT",
+        "reference_path": "REFERENCE",
+        "reference_layer": "REFERENCE",
+        "predictions_csv": "PREDICTIONS",
+        "model_path": "MODEL",
+        "json_out": "OUTPUT_JSON",
+        "html_out": "OUTPUT_HTML",
+    }
+
     INPUT = "INPUT"
     REFERENCE = "REFERENCE"
     REFERENCE_FIELD = "REFERENCE_FIELD"
@@ -101,7 +112,7 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         reference = self.parameterAsLayer(parameters, self.REFERENCE, context)
         if predictions:
             model = self.parameterAsFile(parameters, self.MODEL, context)
-            metrics = report.predictions_report_file(predictions, json_out, html, model_path=model or None, title=title, monitor=monitor)
+            metrics = report.predictions_report_file(predictions, json_out, html, model_path=model or None, title=title, monitor=monitor).document
         elif reference is not None and self.parameterAsRasterLayer(parameters, self.INPUT, context) is not None:
             uri = QgsProviderRegistry.instance().decodeUri(reference.providerType(), reference.source())
             metrics = report.accuracy_report_file(
@@ -115,7 +126,7 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
                 probabilities_path=self.optional_raster_path(parameters, self.PROBABILITIES, context),
                 title=title,
                 monitor=monitor,
-            )
+            ).document
         else:
             raise QgsProcessingException(
                 f"{self.INPUT}: give a land-cover map and a {self.REFERENCE}, or the {self.PREDICTIONS} CSV written by Train classifier."

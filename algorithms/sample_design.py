@@ -28,6 +28,9 @@ class SampleDesignAlgorithm(LandCoverAlgorithm):
         "Example: <code>qgis_process run landcover:sampledesign -- INPUT=map.tif MIN_PER_CLASS=50 OUTPUT=sample.gpkg</code>"
     )
 
+    # The engine's arguments whose parameter id is not their upper-case form.
+    ARGUMENTS = {"map_path": "INPUT", "out_path": "OUTPUT"}
+
     INPUT = "INPUT"
     SAMPLE_SIZE = "SAMPLE_SIZE"
     TARGET_SE = "TARGET_SE"
@@ -107,7 +110,7 @@ class SampleDesignAlgorithm(LandCoverAlgorithm):
             label_field=self.parameterAsString(parameters, self.LABEL_FIELD, context) or "reference",
             seed=self.parameterAsInt(parameters, self.SEED, context),
             monitor=monitor,
-        )
+        ).design
         for note in design["notes"]:
             feedback.reportError(note, fatalError=False)
         return {self.OUTPUT: out, self.N_POINTS: design["sample_size"]}
