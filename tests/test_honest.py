@@ -74,8 +74,8 @@ def splits(tmp_path_factory):
 
 def test_pixel_split_is_measurably_optimistic_and_the_report_leads_with_the_honest_estimate(splits):
     pixel, block = splits["pixel"], splits["block"]
-    oa_pixel, oa_block = pixel["summary"]["test_overall_accuracy"], block["summary"]["test_overall_accuracy"]
-    cv = block["summary"]["cv"]
+    oa_pixel, oa_block = pixel["summary"].test_overall_accuracy, block["summary"].test_overall_accuracy
+    cv = block["summary"].cv
     # Measured: pixel split 0.751, block split 0.608, 3-fold block CV 0.577 ± 0.037 (seeded, deterministic).
     assert oa_pixel - oa_block > 0.1
     assert oa_pixel - cv["overall_accuracy_mean"] > 0.1 and abs(oa_block - cv["overall_accuracy_mean"]) < 0.1
@@ -90,7 +90,7 @@ def test_pixel_split_is_measurably_optimistic_and_the_report_leads_with_the_hone
     overlap = pixel["doc"]["overlap_with_training"]
     assert overlap["pixels"] > 0.9 * overlap["of"]
     assert p["lead"]["label"].startswith("Spatial cross-validation (3 folds by block of 20×20 px)")
-    assert p["lead"]["value"]["value"] == pytest.approx(pixel["summary"]["cv"]["overall_accuracy_mean"])
+    assert p["lead"]["value"]["value"] == pytest.approx(pixel["summary"].cv["overall_accuracy_mean"])
     assert "optimistic" in p["warnings"][0] and "optimistic" in p["others"][0]
     assert "individual pixels held out at random" in " ".join(p["methods"])
     for key in ("pixel", "block"):
