@@ -27,6 +27,7 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
 from .atomic import check_not_input
+from .clouds import overview_factors
 from .errors import LandCoverError
 from .monitor import Monitor, ensure_monitor
 from .products import CATEGORICAL
@@ -221,7 +222,7 @@ def build_stack(
     files = [sorted({os.path.basename(la.path) for la in layers if la.date == day}) for day in days]
     tags = {"SOURCE": "buildstack", "ITEM_IDS": json.dumps(files)}
     monitor.info(f"{len(inputs)} files → {len(days)} dates × {len(names)} bands ({', '.join(names)}) on {grid.width} × {grid.height} px")
-    with StackWriter(out_path, days, names, grid, tags) as out:
+    with StackWriter(out_path, days, names, grid, tags, overviews=overview_factors(grid)) as out:
         for ti, day in enumerate(days):
             frame = np.full((1, len(names), grid.height, grid.width), np.nan, dtype=np.float32)
             for layer in (la for la in layers if la.date == day):

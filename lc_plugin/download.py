@@ -24,6 +24,7 @@ import rasterio
 
 from .atomic import remove_leftovers
 from .cache import SceneCache, window_key
+from .clouds import overview_factors
 from .errors import Cancelled, LandCoverError
 from .grid import Patch, read_patches
 from .http import DEFAULT_POLICY, RetryPolicy
@@ -250,7 +251,9 @@ def _download_patch(
     coverage: list[float] = [0.0] * len(frames)
     t = len(frames)
     # The stack's deflate compression (at close) uses every core: it is a large part of the time.
-    with gdal_config({"GDAL_NUM_THREADS": "ALL_CPUS"}), StackWriter(out_path, dates, bands, grid, {TAG_REQUEST: key}) as out:
+    with gdal_config({"GDAL_NUM_THREADS": "ALL_CPUS"}), StackWriter(
+        out_path, dates, bands, grid, {TAG_REQUEST: key}, overviews=overview_factors(grid)
+    ) as out:
         executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lc-download")
         pending: dict[Future, int] = {}
         try:
