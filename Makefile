@@ -41,6 +41,7 @@ test: setup setup-dl
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 demo: setup
 	QT_QPA_PLATFORM=offscreen $(PY) demo/run_demo.py

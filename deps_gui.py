@@ -71,7 +71,7 @@ class DependencyCheck:
         self.task: DepsInstallTask | None = None
 
     def start(self) -> list[str]:
-        from .lc_plugin import deps
+        from .lc_plugin.core import deps
 
         deps.INSTALL_FOLDER = profile_deps_folder()  # the engine's advice names the real folder
         deps_installer.add_to_path(deps.INSTALL_FOLDER)

@@ -1,27 +1,27 @@
 """One Processing algorithm per pipeline step; each only translates to and from the engine."""
 
-from .accuracy_report import AccuracyReportAlgorithm
 from .area_estimate import AreaEstimateAlgorithm
-from .build_stack import BuildStackAlgorithm
+from .batch import RunGridAlgorithm
+from .buildstack import BuildStackAlgorithm
 from .classify import ClassifyAlgorithm
-from .cloud_masks import CloudMasksAlgorithm
-from .create_grid import CreateGridAlgorithm
+from .clouds import CloudMasksAlgorithm
+from .coverage import ValidCountAlgorithm
+from .dataset import ExportDatasetAlgorithm
 from .download import DownloadAlgorithm
-from .download_olci import DownloadOlciAlgorithm
-from .export_dataset import ExportDatasetAlgorithm
-from .filter_scenes import FilterScenesAlgorithm
-from .import_products import ImportProductsAlgorithm
+from .grid import CreateGridAlgorithm
+from .importer import ImportProductsAlgorithm
 from .interpolate import InterpolateAlgorithm
 from .mosaic import MosaicAlgorithm
-from .rasterize_reference import RasterizeReferenceAlgorithm
+from .olci import DownloadOlciAlgorithm
+from .rasterize import RasterizeReferenceAlgorithm
 from .reclassify import ReclassifyAlgorithm
-from .run_grid import RunGridAlgorithm
+from .report import AccuracyReportAlgorithm
 from .sample_design import SampleDesignAlgorithm
+from .scenes import FilterScenesAlgorithm
 from .sieve import SieveAlgorithm
-from .split_stack import SplitStackAlgorithm
+from .split import SplitStackAlgorithm
 from .train import TrainAlgorithm
 from .train_segmentation import TrainSegmentationAlgorithm
-from .valid_count import ValidCountAlgorithm
 
 ALGORITHMS = [
     CreateGridAlgorithm,

@@ -12,7 +12,7 @@ from qgis.core import (
     QgsProviderRegistry,
 )
 
-from ..lc_plugin import area
+from ..lc_plugin.validation import area
 from .base import LandCoverAlgorithm
 
 

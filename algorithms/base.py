@@ -19,8 +19,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
-from ..lc_plugin.errors import Cancelled, LandCoverError
-from ..lc_plugin.monitor import Monitor
+from ..lc_plugin.core.errors import ARGUMENT, Cancelled, LandCoverError
+from ..lc_plugin.core.monitor import Monitor
 from . import faults
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
@@ -45,6 +45,8 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     DISPLAY_NAME = ""
     GROUP_ID = ""
     HELP = ""
+    # Engine arguments whose parameter id here is not their upper-case form (see ``parameter_for``).
+    ARGUMENTS: dict[str, str] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,9 +124,7 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
                 if caught:  # the signal came after the last cancel check: the exit code still says stopped
                     raise Cancelled(caught[0])
             except LandCoverError as exc:
-                parameter = exc.parameter or faults.parameter_named_in(self, parameters, str(exc))
-                prefix = f"{parameter}: " if parameter else ""
-                raise QgsProcessingException(faults.report_failure(self, prefix + str(exc))) from None
+                raise QgsProcessingException(faults.report_failure(self, self.engine_message(exc, parameters))) from None
             except Cancelled as exc:
                 who = f"Stopped by {caught[0]}" if caught else "Cancelled by the user"
                 what = "the outputs were already written" if finished else "no output was written"
@@ -136,6 +136,24 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(faults.report_failure(self, message)) from None
         self.style_outputs(result, context)
         return result
+
+    def parameter_for(self, argument: str | None) -> str | None:
+        """This algorithm's parameter id for an engine argument: ``ARGUMENTS`` where the names differ,
+        else the argument's upper-case form when that is a parameter here, else the argument itself."""
+        if argument is None:
+            return None
+        if argument in self.ARGUMENTS:
+            return self.ARGUMENTS[argument]
+        upper = argument.upper()
+        return upper if self.parameterDefinition(upper) is not None else argument
+
+    def engine_message(self, exc: LandCoverError, parameters: dict) -> str:
+        """An engine error in this algorithm's words: its parameter id where the message says
+        ``{argument}``, else in front of the message (or the parameter whose file the message names)."""
+        parameter = self.parameter_for(exc.argument) or faults.parameter_named_in(self, parameters, str(exc))
+        if ARGUMENT in exc.template:
+            return exc.render(parameter)
+        return f"{parameter}: {exc}" if parameter else str(exc)
 
     def run_step(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback, monitor: Monitor) -> dict:
         raise NotImplementedError

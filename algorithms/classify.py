@@ -10,7 +10,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..lc_plugin import classify
+from ..lc_plugin.ml import classify
 from .base import LandCoverAlgorithm
 
 

@@ -20,9 +20,8 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..lc_plugin import download
-from ..lc_plugin.errors import LandCoverError
-from ..lc_plugin.sources import sentinelhub
+from ..lc_plugin.core.errors import LandCoverError
+from ..lc_plugin.sources import download, sentinelhub
 from .base import LandCoverAlgorithm
 from .params import add_date_parameters, bands_parameter, date_range
 

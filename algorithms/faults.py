@@ -33,7 +33,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
-from ..lc_plugin.redaction import redact_text
+from ..lc_plugin.core.redaction import redact_text
 
 IO_ERRORS = (OSError, rasterio.errors.RasterioError)
 _NO_LIMIT = 1e300  # QGIS's "no minimum/maximum" is ±DBL_MAX

@@ -8,7 +8,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..lc_plugin import interpolate
+from ..lc_plugin.timeseries import interpolate
 from .base import LandCoverAlgorithm
 from .params import add_date_parameters, date_range
 

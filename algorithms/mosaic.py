@@ -9,8 +9,8 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
 )
 
-from ..lc_plugin import mosaic
-from ..lc_plugin.rasters import read_class_table
+from ..lc_plugin.io import mosaic
+from ..lc_plugin.io.rasters import read_class_table
 from .base import LandCoverAlgorithm
 
 

@@ -8,7 +8,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..lc_plugin import postprocess
+from ..lc_plugin.ml import postprocess
 from .base import LandCoverAlgorithm
 
 HEADERS = ["Old id", "New id", "New name", "New colour"]

@@ -11,7 +11,7 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from ..lc_plugin import area
+from ..lc_plugin.validation import area
 from .base import LandCoverAlgorithm
 
 

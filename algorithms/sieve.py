@@ -11,7 +11,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..lc_plugin import postprocess
+from ..lc_plugin.ml import postprocess
 from .base import LandCoverAlgorithm
 
 

@@ -27,9 +27,9 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate, QDateTime, QTime
 from qgis.PyQt.QtGui import QColor
 
-from ..lc_plugin.classes import ClassTable
-from ..lc_plugin.errors import LandCoverError
-from ..lc_plugin.rasters import TAG_CLASSES, TAG_KIND, stack_layout
+from ..lc_plugin.core.classes import ClassTable
+from ..lc_plugin.core.errors import LandCoverError
+from ..lc_plugin.io.rasters import TAG_CLASSES, TAG_KIND, stack_layout
 
 STYLES_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "styles")
 TRUE_COLOUR = ("B04", "B03", "B02")

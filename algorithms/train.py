@@ -13,10 +13,11 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from ..lc_plugin import batch, train
-from ..lc_plugin.errors import LandCoverError
-from ..lc_plugin.pairing import pair_stacks
-from ..lc_plugin.spatial import DEFAULT_BLOCK_PX, DEFAULT_CV_FOLDS
+from ..lc_plugin.core.errors import LandCoverError
+from ..lc_plugin.ml import train
+from ..lc_plugin.ml.spatial import DEFAULT_BLOCK_PX, DEFAULT_CV_FOLDS
+from ..lc_plugin.reference.pairing import pair_stacks
+from ..lc_plugin.runs import batch
 from .base import LandCoverAlgorithm
 
 

@@ -13,9 +13,9 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..lc_plugin import deps
-from ..lc_plugin.segmentation import ARCHITECTURES
-from ..lc_plugin.segmentation.training import DEVICES, TrainConfig, load_config
+from ..lc_plugin.core import deps
+from ..lc_plugin.ml.segmentation import ARCHITECTURES
+from ..lc_plugin.ml.segmentation.training import DEVICES, TrainConfig, load_config
 from .base import LandCoverAlgorithm
 
 
@@ -113,7 +113,7 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
             import torch  # noqa: F401
         except ImportError as exc:
             raise QgsProcessingException(torch_missing()) from exc
-        from ..lc_plugin.segmentation.pipeline import train_segmentation
+        from ..lc_plugin.ml.segmentation.pipeline import train_segmentation
 
         config = TrainConfig(
             architecture=ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],

@@ -1,4 +1,4 @@
-"""Patches per minute of the grid runner (lc_plugin.batch) for 1 and 2 workers, process pool and Dask.
+"""Patches per minute of the grid runner (lc_plugin.runs.batch) for 1 and 2 workers, process pool and Dask.
 
 The demo scene (demo/scene.py) served on 127.0.0.1, a grid of small patches, a model trained once;
 each configuration runs the whole chain (download → classify) into a fresh run folder. The wall
@@ -81,7 +81,7 @@ def run(quick: bool = False) -> str:
     from demo.grid_run import grid_run_parameters
     from demo.scene import build_scene
     from demo.stac_server import StacServer
-    from lc_plugin.batch import run_batch
+    from lc_plugin.runs.batch import run_batch
 
     patch_px = 40 if quick else 25
     configs = [("sequential", 1)] + [(e, w) for e in ("processes", "dask") for w in ((1, 2) if quick else (1, 2, 3, 4))]
@@ -109,7 +109,7 @@ def run(quick: bool = False) -> str:
     figure = scaling_figure(rows, Path(__file__).resolve().parent / "grid_scaling.png")
     compute = whole_patch_seconds()
     lines = [
-        "## Grid runs (lc_plugin.batch)",
+        "## Grid runs (lc_plugin.runs.batch)",
         "",
         f"{n} demo patches of {patch_px} × {patch_px} px, {start} – {end} (whole chain: download from a local STAC server → "
         f"SCL masks → filter → interpolate 30 d → reference → classify), then mosaic and report. Wall time includes starting "

@@ -6,10 +6,10 @@ Scenes: ../shared/data/s2cloudless-scene (one 856×512 px L1C scene, 47 % cloud)
 13-band scenes of ../shared/data/eo-learn-testpatch (REFERENCE_SCENES.npy, 101×100 px). For each
 processing resolution the model runs on block means, its probabilities are interpolated back
 bilinearly and s2cloudless's post-processing (threshold 0.4, average_over 4, dilation 2) runs at
-10 m, as lc_plugin.clouds does; agreement = share of pixels whose mask equals the 10 m mask.
+10 m, as lc_plugin.timeseries.clouds does; agreement = share of pixels whose mask equals the 10 m mask.
 Model time = s2cloudless_probabilities (block means + model + upsampling), median of 3, 2 cores.
 run.py appends the section this writes (``--only cloudres``); the default resolution of
-lc_plugin.clouds is the coarsest one with ≥ 97 % agreement on every scene, with margin.
+lc_plugin.timeseries.clouds is the coarsest one with ≥ 97 % agreement on every scene, with margin.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ TITLE = "## Cloud masks at a processing resolution (agreement with the 10 m mask
 
 def scenes() -> dict[str, np.ndarray]:
     """(T, H, W, 10) TOA reflectance of each real scene set, in the model's band order."""
-    from lc_plugin.clouds import S2CLOUDLESS_BANDS
+    from lc_plugin.timeseries.clouds import S2CLOUDLESS_BANDS
 
     idx = [S2_BANDS.index(b) for b in S2CLOUDLESS_BANDS]
     scene = np.load(DATA / "s2cloudless-scene" / "input_arrays.npz")["s2_im"][..., idx]
@@ -43,7 +43,7 @@ def scenes() -> dict[str, np.ndarray]:
 
 def measure(bands: np.ndarray, resolutions: list[int], repeats: int) -> list[tuple[int, float, float, float]]:
     """(resolution, pooled agreement %, worst date's agreement %, median model seconds) per resolution."""
-    from lc_plugin.clouds import s2cloudless_masks, s2cloudless_probabilities
+    from lc_plugin.timeseries.clouds import s2cloudless_masks, s2cloudless_probabilities
 
     full = None
     rows = []
@@ -61,7 +61,7 @@ def measure(bands: np.ndarray, resolutions: list[int], repeats: int) -> list[tup
 
 
 def run(quick: bool = False) -> str:
-    from lc_plugin.clouds import DEFAULT_PROCESSING_RESOLUTION, s2cloudless_probabilities
+    from lc_plugin.timeseries.clouds import DEFAULT_PROCESSING_RESOLUTION, s2cloudless_probabilities
 
     s2cloudless_probabilities(np.zeros((1, 8, 8, 10), dtype=np.float32))  # load the model before any clock
     resolutions = [10, 40, 160] if quick else RESOLUTIONS

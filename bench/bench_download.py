@@ -110,9 +110,9 @@ def run(quick: bool = False) -> str:
     from rasterio.crs import CRS
     from rasterio.transform import Affine
 
-    from lc_plugin.download import download_patch
-    from lc_plugin.grid import Patch
-    from lc_plugin.rasters import Grid
+    from lc_plugin.io.rasters import Grid
+    from lc_plugin.runs.grid import Patch
+    from lc_plugin.sources.download import download_patch
 
     n_dates, patch_px = (6, 400) if quick else (30, 1000)
     threads_list = [1, 4] if quick else [1, 2, 4, 8]

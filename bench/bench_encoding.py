@@ -93,7 +93,7 @@ def measure(values: np.ndarray, options: dict, dtype: str, tile: int, folder: st
     import rasterio
     from rasterio.transform import from_origin
 
-    from lc_plugin.rasters import file_windows
+    from lc_plugin.io.rasters import file_windows
 
     count, height, width = values.shape
     stored, nodata = encode(values, dtype)

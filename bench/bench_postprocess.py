@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from lc_plugin.postprocess import majority_filter, reclassify, sieve  # noqa: E402
+from lc_plugin.ml.postprocess import majority_filter, reclassify, sieve  # noqa: E402
 
 
 def noisy_map(size: int, seed: int = 0) -> np.ndarray:

@@ -28,9 +28,9 @@ TITLE = "## Segmentation networks (CPU: onnxruntime inference, PyTorch training)
 
 
 def _model_file(folder: str, architecture: str, n_dates: int, n_bands: int, tile: int, overlap: int, fit) -> str:
-    from lc_plugin.classes import make_class_table
-    from lc_plugin.segmentation.export import save_model, segmentation_metadata, to_onnx_bytes, with_metadata
-    from lc_plugin.segmentation.training import TrainConfig
+    from lc_plugin.core.classes import make_class_table
+    from lc_plugin.ml.segmentation.export import save_model, segmentation_metadata, to_onnx_bytes, with_metadata
+    from lc_plugin.ml.segmentation.training import TrainConfig
 
     classes = make_class_table({i: "" for i in range(1, 9)})
     config = TrainConfig(architecture=architecture)
@@ -45,10 +45,10 @@ def _model_file(folder: str, architecture: str, n_dates: int, n_bands: int, tile
 def run(quick: bool = False) -> str:
     import torch
 
-    from lc_plugin.classify import load_model, predict_array, tile_starts
-    from lc_plugin.segmentation import ARCHITECTURES
-    from lc_plugin.segmentation.models import build_model
-    from lc_plugin.segmentation.training import FitResult, TrainConfig, fit
+    from lc_plugin.ml.classify import load_model, predict_array, tile_starts
+    from lc_plugin.ml.segmentation import ARCHITECTURES
+    from lc_plugin.ml.segmentation.models import build_model
+    from lc_plugin.ml.segmentation.training import FitResult, TrainConfig, fit
 
     n_dates, n_bands, tile, overlap = 23, 9, 64, 16
     size = 128 if quick else 512
@@ -57,7 +57,7 @@ def run(quick: bool = False) -> str:
     raster = rng.uniform(0.0, 0.5, (n_dates, n_bands, size, size)).astype(np.float32)
     x = rng.uniform(0.0, 0.5, (n_train, n_dates, n_bands, tile, tile)).astype(np.float32)
     y = rng.integers(1, 9, (n_train, tile, tile)).astype(np.uint8)
-    from lc_plugin.classes import make_class_table
+    from lc_plugin.core.classes import make_class_table
 
     classes = make_class_table({i: "" for i in range(1, 9)})
     rows = []
@@ -80,7 +80,7 @@ def run(quick: bool = False) -> str:
     lines = [
         TITLE,
         "",
-        f"{size}×{size} px raster × {n_dates} dates × {n_bands} bands classified through `lc_plugin.classify.predict_array` "
+        f"{size}×{size} px raster × {n_dates} dates × {n_bands} bands classified through `lc_plugin.ml.classify.predict_array` "
         f"(the tiled, blended path of landcover:classify: {tile}-px tiles, {overlap}-px overlap, {len(tile_starts(size, tile, overlap)) ** 2} "
         f"tiles); networks of width 16, depth 3, 8 classes; onnxruntime {__import__('onnxruntime').__version__} "
         f"CPUExecutionProvider, torch {torch.__version__} ({torch.get_num_threads()} threads). Training: one epoch (the second) "

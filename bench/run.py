@@ -79,7 +79,7 @@ def write_generated_stack(path: Path, n_dates: int, size: int, names: list[str],
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
 
-    from lc_plugin.rasters import Grid, StackWriter
+    from lc_plugin.io.rasters import Grid, StackWriter
 
     if path.exists():
         return
@@ -95,7 +95,7 @@ def write_generated_mask(path: Path, size: int, dates: list[dt.date], cloudy: fl
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
 
-    from lc_plugin.rasters import Grid, StackWriter
+    from lc_plugin.io.rasters import Grid, StackWriter
 
     if path.exists():
         return
@@ -122,9 +122,9 @@ def train_model(path_onnx: Path, path_txt: Path, dates: list[dt.date], bands: li
         return
     import onnx
 
-    from lc_plugin.classes import make_class_table
-    from lc_plugin.features import feature_block, feature_layout
-    from lc_plugin.train import fit_lightgbm, model_to_onnx
+    from lc_plugin.core.classes import make_class_table
+    from lc_plugin.ml.train import fit_lightgbm, model_to_onnx
+    from lc_plugin.timeseries.features import feature_block, feature_layout
 
     rng = np.random.default_rng(1)
     base = scene_bands(bands)
@@ -166,7 +166,7 @@ def worker(name: str, args: list[str]) -> dict:
     work = Path(args[0])
     save = "save" in args
     if name == "clouds_ours":
-        from lc_plugin.clouds import s2cloudless_masks, s2cloudless_probabilities
+        from lc_plugin.timeseries.clouds import s2cloudless_masks, s2cloudless_probabilities
 
         engine = args[1]
         bands = np.load(work / "clouds_bands.npy")
@@ -204,7 +204,7 @@ def worker(name: str, args: list[str]) -> dict:
             np.save(work / "clouds_ref_probs.npy", probs)
         return result
     if name == "interp_ours":
-        from lc_plugin.interpolate import interpolate_linear
+        from lc_plugin.timeseries.interpolate import interpolate_linear
 
         data = np.load(work / "interp_tbhw.npy")
         valid = np.load(work / "interp_valid.npy")
@@ -217,7 +217,7 @@ def worker(name: str, args: list[str]) -> dict:
             np.save(work / "interp_ours_out.npy", out)
         return {"seconds": seconds}
     if name == "interp_file":
-        from lc_plugin.interpolate import interpolate_file
+        from lc_plugin.timeseries.interpolate import interpolate_file
 
         t0 = _now()
         interpolate_file(str(work / "interp_stack.tif"), str(work / "interp_out.tif"), mask_path=str(work / "interp_mask.tif"))
@@ -236,7 +236,7 @@ def worker(name: str, args: list[str]) -> dict:
 
 
 def _classify_worker(name: str, work: Path, save: bool) -> dict:
-    from lc_plugin.features import feature_block
+    from lc_plugin.timeseries.features import feature_block
 
     data = np.load(work / "classify_stack.npy")
     bands = json.loads((work / "classify_bands.json").read_text())
@@ -244,7 +244,7 @@ def _classify_worker(name: str, work: Path, save: bool) -> dict:
     rows = max(1, (1 << 20) // w)  # ~1 M pixels of features per block, like classify_file's windows
     labels = np.zeros(h * w, dtype=np.uint8)
     if name == "classify_ours":
-        from lc_plugin.classify import load_model
+        from lc_plugin.ml.classify import load_model
 
         model = load_model(str(work / "classify_model.onnx"))
 
@@ -274,10 +274,10 @@ def _classify_worker(name: str, work: Path, save: bool) -> dict:
 
 def _chain_worker(work: Path, tag: str) -> dict:
     """Downloaded stack → cloud masks → filter (a VRT) → interpolate → classify, the separate steps file to file."""
-    from lc_plugin.classify import classify_file
-    from lc_plugin.clouds import cloud_masks_file
-    from lc_plugin.interpolate import interpolate_file
-    from lc_plugin.scenes import filter_scenes_file
+    from lc_plugin.ml.classify import classify_file
+    from lc_plugin.timeseries.clouds import cloud_masks_file
+    from lc_plugin.timeseries.interpolate import interpolate_file
+    from lc_plugin.timeseries.scenes import filter_scenes_file
 
     d = work / tag
     steps = {}
@@ -298,8 +298,8 @@ def _chain_worker(work: Path, tag: str) -> dict:
 
 
 def _fused_worker(work: Path, tag: str) -> dict:
-    """The same chain in one pass (lc_plugin.fused, what the grid run does with a pixel model)."""
-    from lc_plugin.fused import FusedSettings, classify_stack
+    """The same chain in one pass (lc_plugin.runs.fused, what the grid run does with a pixel model)."""
+    from lc_plugin.runs.fused import FusedSettings, classify_stack
 
     d = work / tag
     t0 = _now()
@@ -312,7 +312,7 @@ def _read_once_worker(work: Path, tag: str) -> dict:
     """Every band of the stack read once, window by window (tile-aligned, one thread): the I/O floor."""
     import rasterio
 
-    from lc_plugin.rasters import file_windows
+    from lc_plugin.io.rasters import file_windows
 
     t0 = _now()
     total = 0
@@ -324,8 +324,8 @@ def _read_once_worker(work: Path, tag: str) -> dict:
 
 def _post_chain_worker(work: Path, tag: str) -> dict:
     """Cloud-masked stack → interpolate → classify (the steps after cloud masking)."""
-    from lc_plugin.classify import classify_file
-    from lc_plugin.interpolate import interpolate_file
+    from lc_plugin.ml.classify import classify_file
+    from lc_plugin.timeseries.interpolate import interpolate_file
 
     d = work / tag
     t0 = _now()
@@ -443,7 +443,7 @@ def bench_clouds(quick: bool, log) -> list[str]:
         base = base[: size[0], : size[1]]
     bands = np.stack([np.roll(base, (t * 137, t * 211), axis=(0, 1)) for t in range(n_dates)])
     np.save(WORK / "clouds_bands.npy", bands)
-    from lc_plugin.clouds import _onnx_cloud_session
+    from lc_plugin.timeseries.clouds import _onnx_cloud_session
 
     t0 = time.perf_counter()
     _onnx_cloud_session.cache_clear()
@@ -465,7 +465,7 @@ def bench_clouds(quick: bool, log) -> list[str]:
     masks_ref = np.load(WORK / "clouds_ref_masks.npy")
     px = bands.shape[0] * bands.shape[1] * bands.shape[2]
     ref = runs["ref"]
-    label = {"numba": "lc_plugin.trees kernel (numba)", "onnxruntime": "model trees in onnxruntime (fallback without numba)"}
+    label = {"numba": "lc_plugin.timeseries.trees kernel (numba)", "onnxruntime": "model trees in onnxruntime (fallback without numba)"}
 
     def steps(r: dict) -> str:
         return " + ".join(f"{v:.2f}" for v in r.get("steps", {}).values())
@@ -537,7 +537,7 @@ def bench_interpolation(quick: bool, log) -> list[str]:
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
 
-    from lc_plugin.rasters import Grid, StackWriter
+    from lc_plugin.io.rasters import Grid, StackWriter
 
     grid = Grid(CRS.from_epsg(32633), from_origin(500000, 5100000, 10, 10), w, h)
     tbhw = np.load(WORK / "interp_tbhw.npy", mmap_mode="r")
@@ -610,8 +610,8 @@ def bench_classification(quick: bool, log) -> list[str]:
 
 
 def bench_chain(quick: bool, log) -> list[str]:
-    from lc_plugin.clouds import DEFAULT_PROCESSING_RESOLUTION, _choose_engine
-    from lc_plugin.interpolate import date_grid
+    from lc_plugin.timeseries.clouds import DEFAULT_PROCESSING_RESOLUTION, _choose_engine
+    from lc_plugin.timeseries.interpolate import date_grid
 
     engine = _choose_engine("auto")  # what cloud_masks_file uses
     n_dates, size = (12, 256) if quick else (70, CHAIN_SIZE[0])
@@ -682,7 +682,7 @@ def chain_lines(d: Path, runs: dict, size: int, n_dates: int, n_targets: int, n_
         f"Peak memory: ours **{gib(fused['rss'])}** (target ≤ 2.5 GiB: {memory_verdict}), "
         f"eo-learn {gib(eo['rss'])} ({split}×{split} EOPatches of {size // split}² px, one after another).",
         "",
-        "Ours, one pass (`lc_plugin.fused.classify_stack`, what the grid run does with a pixel model; 2 threads):",
+        "Ours, one pass (`lc_plugin.runs.fused.classify_stack`, what the grid run does with a pixel model; 2 threads):",
         "",
         "| step | s |",
         "|---|---|",
@@ -736,7 +736,7 @@ def bench_scaling(quick: bool, log) -> list[str]:
         log(f"scaling: {size}² × {n_dates} dates")
         write_generated_stack(d / "stack.tif", n_dates, size, L2A_BANDS, dates)
         write_generated_mask(d / "clm.tif", size, dates)
-        from lc_plugin.interpolate import date_grid
+        from lc_plugin.timeseries.interpolate import date_grid
 
         targets = date_grid(dates[0], dates[-1], 16)
         train_model(d / "model.onnx", d / "model.txt", targets, L2A_BANDS, n_estimators=50)
@@ -884,7 +884,7 @@ def main() -> None:
         ("bench_cloud_resolution.py", "Cloud masks at a processing resolution (agreement with the 10 m masks, real scenes)"),
         ("bench_encoding.py", "Intermediate encodings (GeoTIFF, GDAL 3.6)"),
         ("bench_download.py", "Download"),
-        ("bench_batch.py", "Grid runs (lc_plugin.batch)"),
+        ("bench_batch.py", "Grid runs (lc_plugin.runs.batch)"),
         ("bench_segmentation.py", "Segmentation networks"),
         ("bench_postprocess.py", "Post-processing"),
     )

@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from lc_plugin.batch import BatchParameters
-from lc_plugin.clouds import cloud_masks_file
-from lc_plugin.download import download_patch
-from lc_plugin.grid import create_grid, read_patches
-from lc_plugin.interpolate import interpolate_file
-from lc_plugin.reference import rasterize_reference_file
-from lc_plugin.train import train_classifier
+from lc_plugin.ml.train import train_classifier
+from lc_plugin.reference.rasterize import rasterize_reference_file
+from lc_plugin.runs.batch import BatchParameters
+from lc_plugin.runs.grid import create_grid, read_patches
+from lc_plugin.sources.download import download_patch
+from lc_plugin.timeseries.clouds import cloud_masks_file
+from lc_plugin.timeseries.interpolate import interpolate_file
 
 from .scene import DemoScene
 

@@ -17,7 +17,7 @@ from demo.chain import ChainSettings, run_chain  # noqa: E402
 from demo.qgis_cli import run_algorithm  # noqa: E402
 from demo.scene import build_scene  # noqa: E402
 from demo.stac_server import StacServer  # noqa: E402
-from lc_plugin.report import lead_value  # noqa: E402
+from lc_plugin.validation.report import lead_value  # noqa: E402
 
 OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "output")
 

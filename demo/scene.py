@@ -50,7 +50,7 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from lc_plugin.atomic import atomic_output  # noqa: E402
+from lc_plugin.core.atomic import atomic_output  # noqa: E402
 
 SCENE_VERSION = 2  # 2: Earth Search sentinel-2-l2a convention (offset already in the pixels)
 COLLECTION_ID = "sentinel-2-l2a-demo"

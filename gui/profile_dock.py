@@ -1,6 +1,6 @@
 """Pixel time-series profiles: a map tool and a dock that plots what a clicked pixel went through.
 
-Click a pixel with the tool: the dock reads (lc_plugin.profiles) its series from the chosen time
+Click a pixel with the tool: the dock reads (lc_plugin.timeseries.profiles) its series from the chosen time
 stack — raw observations as dots, the ones the cloud-mask stack marks as cloudy as crosses — the
 interpolated curve from the interpolated stack, for a band or NDVI/NDWI/NDBI, and the class and
 class probabilities from a map. Every click adds a pixel (overlaid in its own colour) until Clear.
@@ -22,9 +22,9 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor
 from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ..lc_plugin.errors import LandCoverError
-from ..lc_plugin.profiles import PixelClass, PixelSeries, read_pixel_class, read_pixel_series, series_names
-from ..lc_plugin.rasters import read_stack_info
+from ..lc_plugin.core.errors import LandCoverError
+from ..lc_plugin.io.rasters import read_stack_info
+from ..lc_plugin.timeseries.profiles import PixelClass, PixelSeries, read_pixel_class, read_pixel_series, series_names
 from .compat import RASTER_LAYERS
 from .plot import PlotWidget
 

@@ -1,7 +1,7 @@
 """Background tasks of the workbench: the scene search and the run, each step a Processing algorithm.
 
 Why one QgsTask for the run rather than one QgsProcessingAlgRunnerTask per step: each step's
-parameters depend on the previous step's outputs, and the chain (lc_plugin.workflow) is plain
+parameters depend on the previous step's outputs, and the chain (lc_plugin.runs.workflow) is plain
 Python; the task runs it in QGIS's task manager thread, runs every step as the algorithm from the
 Processing registry (``QgsProcessingAlgorithm.run``, as Processing's own runner task does) and
 tells the dock, through queued signals, which step runs, how far it is and which result to load.
@@ -14,8 +14,8 @@ import json
 from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
-from ..lc_plugin.errors import Cancelled, LandCoverError
-from ..lc_plugin.workflow import WorkbenchSettings, run_workbench
+from ..lc_plugin.core.errors import Cancelled, LandCoverError
+from ..lc_plugin.runs.workflow import WorkbenchSettings, run_workbench
 
 
 class StepFeedback(QgsProcessingFeedback):

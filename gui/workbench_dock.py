@@ -1,6 +1,6 @@
 """The "Land cover" dock: from an area on the canvas to a validated map in one panel.
 
-What the user chooses here becomes a ``WorkbenchSettings`` (lc_plugin.workflow); Run and Preview
+What the user chooses here becomes a ``WorkbenchSettings`` (lc_plugin.runs.workflow); Run and Preview
 hand it to a background task that executes the chain as Processing algorithms; each result is
 loaded, styled from its own metadata, as soon as it is written; the accuracy report opens at the
 end. The settings are kept in the project (and as ``settings.json`` + a rungrid
@@ -49,9 +49,9 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..algorithms.styling import apply_style, raster_info
-from ..lc_plugin.batch import CLOUD_METHODS
-from ..lc_plugin.errors import LandCoverError
-from ..lc_plugin.workflow import SOURCES, STAC_PRESETS, WorkbenchSettings, list_scenes, reference_legend, write_area
+from ..lc_plugin.core.errors import LandCoverError
+from ..lc_plugin.runs.batch import CLOUD_METHODS
+from ..lc_plugin.runs.workflow import SOURCES, STAC_PRESETS, WorkbenchSettings, list_scenes, reference_legend, write_area
 from .compat import POLYGON_LAYERS
 from .tasks import WorkbenchTask, add_to_history, scene_search_task
 
@@ -562,7 +562,7 @@ class LandCoverDock(QgsDockWidget):
             settings = self.settings(write_area_file=True)
             settings.check()
         except LandCoverError as exc:
-            self.step_label.setText(f"{exc.parameter}: {exc}" if exc.parameter else str(exc))
+            self.step_label.setText(f"{exc.argument}: {exc}" if exc.argument else str(exc))
             return
         self.save_to_project()
         self.loaded = {}

@@ -41,7 +41,7 @@ HELP = {
 
 def build():
     from landcover.algorithms.params import date_parameter
-    from landcover.lc_plugin import download
+    from landcover.lc_plugin.sources import download
     from qgis.core import (
         QgsProcessing,
         QgsProcessingModelAlgorithm,

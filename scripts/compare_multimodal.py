@@ -10,9 +10,9 @@ averaged over 30 × 30-pixel cells (≈ 300 m, the OLCI full-resolution pixel) a
 so the comparison shows what the two-input path does, not what OLCI would add.
 
 Tiles of 30 px (≈ 300 m: one coarse pixel each) cut the 101 × 100-px patch into 16 tiles with 4 folds
-(lc_plugin.dataset.export_tiles, the coarse stack kept at 300 m as the store's second sensor). For each test fold
+(lc_plugin.reference.dataset.export_tiles, the coarse stack kept at 300 m as the store's second sensor). For each test fold
 both networks (same architecture, width, depth, seed, epochs) train on two folds and validate on the next; each
-classifies the whole patch through lc_plugin.classify (the two-input one with the 300 m stack as its second input);
+classifies the whole patch through lc_plugin.ml.classify (the two-input one with the 300 m stack as its second input);
 the same accuracy report scores both on the same test pixels (the test tiles' pixels that no training or validation
 tile covers). Prints per-fold and mean ± std figures as JSON; outputs in build/compare-multimodal/.
 """
@@ -33,11 +33,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from compare_segmentation import KEYS, fold_mask  # noqa: E402
 from real_patch_report import interpolated_and_reference  # noqa: E402
 
-from lc_plugin import classify, report  # noqa: E402
-from lc_plugin.dataset import export_tiles, open_tile_store  # noqa: E402
-from lc_plugin.rasters import Grid, TimeStack, read_class_raster, read_stack, write_class_raster, write_stack  # noqa: E402
-from lc_plugin.segmentation.pipeline import open_tiles, train_on_tiles  # noqa: E402
-from lc_plugin.segmentation.training import TrainConfig, split_folds  # noqa: E402
+from lc_plugin.io.rasters import Grid, TimeStack, read_class_raster, read_stack, write_class_raster, write_stack  # noqa: E402
+from lc_plugin.ml import classify  # noqa: E402
+from lc_plugin.ml.segmentation.pipeline import open_tiles, train_on_tiles  # noqa: E402
+from lc_plugin.ml.segmentation.training import TrainConfig, split_folds  # noqa: E402
+from lc_plugin.reference.dataset import export_tiles, open_tile_store  # noqa: E402
+from lc_plugin.validation import report  # noqa: E402
 
 CELL = 30  # fine pixels per coarse pixel along each axis
 SENSOR = "S3SYN"

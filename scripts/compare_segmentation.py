@@ -5,9 +5,9 @@
 
 The real 2017 NDVI series (interpolated on a 16-day grid, 24 dates) and the LULC reference (1 px
 erosion) of scripts/real_patch_report.py are cut into 20×20-px tiles with 5 folds
-(lc_plugin.dataset.export_tiles). For each test fold: the network trains on three folds and
+(lc_plugin.reference.dataset.export_tiles). For each test fold: the network trains on three folds and
 validates (early stopping) on the next one; LightGBM trains on the pixels of those four folds.
-Both classify the whole patch through lc_plugin.classify (the network tiled and blended) and are
+Both classify the whole patch through lc_plugin.ml.classify (the network tiled and blended) and are
 scored by the same accuracy report on the same test pixels: those of the test fold's tiles that no
 other tile covers (the last row of tiles is shifted inward and overlaps its neighbour). Prints
 per-fold and mean ± std figures as JSON; reports land in build/compare-segmentation/.
@@ -30,11 +30,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from real_patch_report import interpolated_and_reference  # noqa: E402
 
-from lc_plugin import classify, report, train  # noqa: E402
-from lc_plugin.dataset import export_tiles  # noqa: E402
-from lc_plugin.rasters import read_class_raster, write_class_raster  # noqa: E402
-from lc_plugin.segmentation.pipeline import open_tiles, train_on_tiles  # noqa: E402
-from lc_plugin.segmentation.training import TrainConfig, split_folds  # noqa: E402
+from lc_plugin.io.rasters import read_class_raster, write_class_raster  # noqa: E402
+from lc_plugin.ml import classify, train  # noqa: E402
+from lc_plugin.ml.segmentation.pipeline import open_tiles, train_on_tiles  # noqa: E402
+from lc_plugin.ml.segmentation.training import TrainConfig, split_folds  # noqa: E402
+from lc_plugin.reference.dataset import export_tiles  # noqa: E402
+from lc_plugin.validation import report  # noqa: E402
 
 KEYS = ("n", "overall_accuracy", "kappa", "weighted_f1", "macro_f1", "miou")
 
@@ -68,7 +69,7 @@ def main() -> int:
     store_path = str(out / "tiles.zarr")
     export_tiles([interpolated], [ref], store_path, tile_size=args.tile, n_folds=5, seed=0)
     tiles = open_tiles(store_path)
-    from lc_plugin.dataset import open_tile_store
+    from lc_plugin.reference.dataset import open_tile_store
 
     offsets = open_tile_store(store_path).offsets
 

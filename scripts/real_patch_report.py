@@ -31,8 +31,11 @@ from rasterio.transform import from_bounds
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lc_plugin import area, classify, interpolate, reference, report, train  # noqa: E402
-from lc_plugin.rasters import Grid, TimeStack, read_class_raster, write_stack  # noqa: E402
+from lc_plugin.io.rasters import Grid, TimeStack, read_class_raster, write_stack  # noqa: E402
+from lc_plugin.ml import classify, train  # noqa: E402
+from lc_plugin.reference import rasterize as reference  # noqa: E402
+from lc_plugin.timeseries import interpolate  # noqa: E402
+from lc_plugin.validation import area, report  # noqa: E402
 
 
 def build_inputs(data: Path, out: Path) -> tuple[str, str, Grid]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lc_plugin.classes import ClassTable, LandCoverClass
-from lc_plugin.rasters import Grid
+from lc_plugin.core.classes import ClassTable, LandCoverClass
+from lc_plugin.io.rasters import Grid
 
 CLASSES = ClassTable([LandCoverClass(1, "forest", "#054907"), LandCoverClass(2, "grassland", "#ffa500"), LandCoverClass(3, "water", "#069af3")])
 

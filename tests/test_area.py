@@ -12,7 +12,9 @@ from osgeo import ogr
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.area import (
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, write_class_raster
+from lc_plugin.validation.area import (
     allocate_sample,
     area_estimate_file,
     cochran_sample_size,
@@ -20,8 +22,6 @@ from lc_plugin.area import (
     olofsson_estimates,
     sample_design_file,
 )
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import Grid, write_class_raster
 from tests.maps import CLASSES, truth_and_map
 
 # Olofsson et al. (2014), section 5: strata = map classes deforestation, forest gain, stable forest,
@@ -80,10 +80,10 @@ def test_sample_size_and_allocation_follow_the_paper():
     assert allocate_sample(100, np.array([3, 0, 1000]), "olofsson", 50).tolist() == [3, 0, 50]
     with pytest.raises(LandCoverError) as info:
         cochran_sample_size(w, [0.7, 1.0, 0.9, 0.95], 0.01)
-    assert info.value.parameter == "EXPECTED_ACCURACY"
+    assert info.value.argument == "EXPECTED_ACCURACY"
     with pytest.raises(LandCoverError) as info:
         allocate_sample(100, PAPER_MAPPED, "random")
-    assert info.value.parameter == "ALLOCATION"
+    assert info.value.argument == "ALLOCATION"
 
 
 def test_draw_stratified_sample():
@@ -97,7 +97,7 @@ def test_draw_stratified_sample():
 def test_degenerate_cases_are_clear():
     with pytest.raises(LandCoverError, match="no labelled point") as info:
         olofsson_estimates(np.zeros((2, 2)), [10, 10], 0.01, [1, 2])
-    assert info.value.parameter == "SAMPLE"
+    assert info.value.argument == "SAMPLE"
     with pytest.raises(LandCoverError, match="no labelled sample point") as info:
         olofsson_estimates(np.array([[3, 1], [0, 0]]), [10, 10], 0.01, [1, 2], ["a", "b"])
     assert "'b'" in str(info.value)
@@ -165,9 +165,9 @@ def test_sample_design_and_estimate_files(tmp_path):
     # A missing field, or nothing labelled: a clear error naming the field, and no output.
     with pytest.raises(LandCoverError, match="has no field 'missing'") as info:
         area_estimate_file(map_path, str(tmp_path / "sample.gpkg"), str(tmp_path / "b.json"), str(tmp_path / "b.html"), label_field="missing")
-    assert info.value.parameter == "REFERENCE_FIELD"
+    assert info.value.argument == "REFERENCE_FIELD"
     sample_design_file(map_path, str(tmp_path / "empty.gpkg"), sample_size=20, min_per_class=2)
     with pytest.raises(LandCoverError, match="No point") as info:
         area_estimate_file(map_path, str(tmp_path / "empty.gpkg"), str(tmp_path / "b.json"), str(tmp_path / "b.html"))
-    assert info.value.parameter == "REFERENCE_FIELD"
+    assert info.value.argument == "REFERENCE_FIELD"
     assert not (tmp_path / "b.json").exists() and not (tmp_path / "b.html").exists()

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from lc_plugin import batch
-from lc_plugin.batch import BatchParameters, run_batch
-from lc_plugin.errors import LandCoverError
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.runs import batch
+from lc_plugin.runs.batch import BatchParameters, run_batch
 
 gdal.UseExceptions()
 
@@ -150,10 +150,10 @@ def test_changed_parameters_redo_every_patch_and_bad_settings_name_the_parameter
     assert not batch.is_done(os.path.join(reference.run_folder, reference.done[0]), replace(params, step_days=20).digest())
     with pytest.raises(LandCoverError) as err:
         run_batch(params, str(tmp_path), executor="spark")
-    assert err.value.parameter == "EXECUTOR"
+    assert err.value.argument == "EXECUTOR"
     with pytest.raises(LandCoverError) as err:
         run_batch(replace(params, model=str(tmp_path / "none.onnx")), str(tmp_path))
-    assert err.value.parameter == "MODEL"
+    assert err.value.argument == "MODEL"
 
 
 def test_killed_run_resumes_with_the_same_result(setup):
@@ -168,7 +168,7 @@ def test_killed_run_resumes_with_the_same_result(setup):
     params.save(str(tmp / "killed.json"))
     code = (
         "import sys; sys.path.insert(0, sys.argv[3]);"
-        "from lc_plugin.batch import BatchParameters, run_batch;"
+        "from lc_plugin.runs.batch import BatchParameters, run_batch;"
         "run_batch(BatchParameters.load(sys.argv[1]), sys.argv[2])"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -202,7 +202,7 @@ class Recorder:
         self.cancel_when = cancel_when
 
     def monitor(self):
-        from lc_plugin.monitor import Monitor
+        from lc_plugin.core.monitor import Monitor
 
         return Monitor(self.percents.append, lambda: bool(self.cancel_when and self.cancel_when(self)), self.lines.append)
 
@@ -223,8 +223,8 @@ def test_workers_report_each_step_to_the_run(setup):
 def test_cancel_stops_running_workers_and_leaves_no_partial_file(setup):
     import time
 
-    from lc_plugin import runstate
-    from lc_plugin.errors import Cancelled
+    from lc_plugin.core.errors import Cancelled
+    from lc_plugin.runs import runstate
 
     tmp, params, reference, server = setup
     ids = reference.done[:4]
@@ -249,8 +249,8 @@ def test_cancel_stops_running_workers_and_leaves_no_partial_file(setup):
 
 
 def test_prepare_train_on_the_grid_then_classify_reuses_the_patches(setup):
-    from lc_plugin.classify import classify_file
-    from lc_plugin.train import train_classifier
+    from lc_plugin.ml.classify import classify_file
+    from lc_plugin.ml.train import train_classifier
 
     tmp, params, reference, _ = setup
     ids = reference.done[:6]
@@ -272,7 +272,7 @@ def test_prepare_train_on_the_grid_then_classify_reuses_the_patches(setup):
     np.testing.assert_array_equal(_array(check), _array(stacks[0].replace("interpolated.tif", "landcover.tif")))
     with pytest.raises(LandCoverError) as err:
         batch.training_pairs(str(tmp / "no-such-run"))
-    assert err.value.parameter == "RUN_FOLDER"
+    assert err.value.argument == "RUN_FOLDER"
 
 
 def test_remote_dask_scheduler_runs_the_grid(setup):

@@ -14,9 +14,9 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
-from lc_plugin.buildstack import build_stack, collect_layers, parse_date_text
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import Grid, read_stack, read_stack_info
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, read_stack, read_stack_info
+from lc_plugin.sources.buildstack import build_stack, collect_layers, parse_date_text
 
 TIMESERIES = Path(__file__).resolve().parent / "data" / "s2-l2a-timeseries"
 DAYS = ["20230810", "20230813", "20230815", "20230818", "20230820"]
@@ -65,12 +65,12 @@ def test_a_stack_from_other_files_runs_through_the_whole_chain(per_band_files, t
     """SCL cloud masks → interpolation → LightGBM training → classification on a built stack."""
     pytest.importorskip("lightgbm")
     pytest.importorskip("onnxruntime")
-    from lc_plugin.classes import ClassTable, LandCoverClass
-    from lc_plugin.classify import classify_file
-    from lc_plugin.clouds import cloud_masks_file
-    from lc_plugin.interpolate import interpolate_file
-    from lc_plugin.rasters import write_class_raster
-    from lc_plugin.train import train_classifier
+    from lc_plugin.core.classes import ClassTable, LandCoverClass
+    from lc_plugin.io.rasters import write_class_raster
+    from lc_plugin.ml.classify import classify_file
+    from lc_plugin.ml.train import train_classifier
+    from lc_plugin.timeseries.clouds import cloud_masks_file
+    from lc_plugin.timeseries.interpolate import interpolate_file
 
     stack = str(tmp_path / "stack.tif")
     build_stack(per_band_files, stack)
@@ -119,10 +119,10 @@ def test_dates_from_a_list_or_a_pattern_and_bands_from_a_list(tmp_path):
     assert {la.date for la in layers} == {date(2023, 8, 1)}  # day 213 of 2023
     with pytest.raises(LandCoverError) as err:
         build_stack(paths, str(tmp_path / "b.tif"))
-    assert err.value.parameter == "DATES" and "scene_0.tif" in str(err.value)
+    assert err.value.argument == "DATES" and "scene_0.tif" in str(err.value)
     with pytest.raises(LandCoverError) as err:
         build_stack(paths[1:], str(tmp_path / "c.tif"), date_pattern=r"(\d{7})", bands=["B02", "B03"])
-    assert err.value.parameter == "BANDS" and "4 band(s)" in str(err.value)
+    assert err.value.argument == "BANDS" and "4 band(s)" in str(err.value)
     assert not (tmp_path / "b.tif").exists() and not (tmp_path / "c.tif").exists()
 
 

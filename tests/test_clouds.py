@@ -11,7 +11,10 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.clouds import (
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_stack
+from lc_plugin.timeseries.clouds import (
     DEFAULT_PROCESSING_RESOLUTION,
     DEFAULT_SCL_CLASSES,
     S2CLOUDLESS_BANDS,
@@ -23,9 +26,6 @@ from lc_plugin.clouds import (
     scl_masks,
     upsample_bilinear,
 )
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid, TimeStack, read_stack, write_stack
 
 pytest.importorskip("s2cloudless")
 
@@ -113,7 +113,7 @@ def test_mask_without_postprocessing_is_a_plain_threshold():
 def test_bad_postprocessing_parameters(kwargs, parameter):
     with pytest.raises(LandCoverError) as err:
         s2cloudless_masks(np.zeros((1, 5, 5), dtype=np.float32), **kwargs)
-    assert err.value.parameter == parameter
+    assert err.value.argument == parameter
 
 
 def test_scl_masks_by_hand():
@@ -215,7 +215,7 @@ def test_s2cloudless_on_l2a_stack_explains_b10(tmp_path):
     write_l2a_stack(tmp_path / "l2a.tif")
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "l2a.tif"), str(tmp_path / "clm.tif"), method="s2cloudless")
-    assert err.value.parameter == "METHOD"
+    assert err.value.argument == "METHOD"
     text = str(err.value)
     assert "B10" in text and "L2A" in text and "SCL" in text and "L1C" in text
     assert "B01" in text  # names every missing band
@@ -226,13 +226,13 @@ def test_scl_method_without_scl_band(tmp_path):
     write_l2a_stack(tmp_path / "bands.tif", with_scl=False)
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "bands.tif"), str(tmp_path / "clm.tif"), method="scl")
-    assert err.value.parameter == "METHOD" and "SCL" in str(err.value)
+    assert err.value.argument == "METHOD" and "SCL" in str(err.value)
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "bands.tif"), str(tmp_path / "clm.tif"))  # auto: neither source
-    assert err.value.parameter == "METHOD"
+    assert err.value.argument == "METHOD"
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "bands.tif"), str(tmp_path / "clm.tif"), method="fmask")
-    assert err.value.parameter == "METHOD"
+    assert err.value.argument == "METHOD"
 
 
 def test_digital_numbers_are_refused(reference, tmp_path):
@@ -240,7 +240,7 @@ def test_digital_numbers_are_refused(reference, tmp_path):
     write_l1c_stack(tmp_path / "dn.tif", scenes * 10000, dates)
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "dn.tif"), str(tmp_path / "clm.tif"))
-    assert err.value.parameter == "INPUT" and "10000" in str(err.value)
+    assert err.value.argument == "INPUT" and "10000" in str(err.value)
 
 
 def test_cancel_leaves_no_output(reference, tmp_path):
@@ -255,7 +255,7 @@ def test_output_may_not_overwrite_input(tmp_path):
     write_l2a_stack(tmp_path / "l2a.tif")
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "l2a.tif"), str(tmp_path / "l2a.tif"))
-    assert err.value.parameter == "OUTPUT"
+    assert err.value.argument == "OUTPUT"
 
 
 def test_block_means_by_hand():
@@ -290,7 +290,7 @@ def test_resolution_factor():
     assert resolution_factor(grid, 0) == 1 and resolution_factor(grid, 10) == 1 and resolution_factor(grid, 4) == 1
     with pytest.raises(LandCoverError) as err:
         resolution_factor(grid, -10)
-    assert err.value.parameter == "PROCESSING_RESOLUTION"
+    assert err.value.argument == "PROCESSING_RESOLUTION"
 
 
 def test_processing_resolution_agrees_with_full_resolution(s2cloudless_scene):

@@ -1,4 +1,4 @@
-"""CORINE Land Cover legend and reference rasters (lc_plugin.corine)."""
+"""CORINE Land Cover legend and reference rasters (lc_plugin.reference.corine)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from osgeo import ogr, osr
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
-from lc_plugin import corine
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import Grid, read_class_raster, write_raster
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, read_class_raster, write_raster
+from lc_plugin.reference import corine
 
 PATCH = Grid(CRS.from_epsg(32633), Affine(10, 0, 465_000, 0, -10, 5_080_000), 60, 40)
 
@@ -91,7 +91,7 @@ def test_no_data_codes_and_bad_codes(tmp_path):
     bad = _clc_layer(tmp_path / "bad.gpkg", ["311", "31A", "512"])
     with pytest.raises(LandCoverError, match="'31A' is not a CORINE code") as err:
         corine.rasterize_clc(bad, "Code_18", PATCH)
-    assert err.value.parameter == "FIELD"
+    assert err.value.argument == "FIELD"
     unknown = _clc_layer(tmp_path / "unknown.gpkg", ["311", "314", "512"])
     with pytest.raises(LandCoverError, match="314 .*not a CORINE level-3 code"):
         corine.rasterize_clc(unknown, "Code_18", PATCH)

@@ -20,13 +20,13 @@ import requests
 from osgeo import gdal
 
 from demo.stac_server import DROP, StacServer, fail
-from lc_plugin.cache import window_key
-from lc_plugin.download import download_patch, download_patches, request_key
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.grid import read_patches
-from lc_plugin.http import HttpClient, HttpError, RetryPolicy, retry_after_seconds
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import read_stack
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.cache import window_key
+from lc_plugin.io.http import HttpClient, HttpError, RetryPolicy, retry_after_seconds
+from lc_plugin.io.rasters import read_stack
+from lc_plugin.runs.grid import read_patches
+from lc_plugin.sources.download import download_patch, download_patches, request_key
 from lc_plugin.sources.stac import StacSource
 from tests.test_download import BANDS, COLLECTION, END, ITEMS, PATCH, START, build_scene, expected_day1, free_port, patch_centres
 from tests.vectors import write_polygon
@@ -89,7 +89,7 @@ def test_persistent_failure_says_what_and_how_often(scene):
         srv.faults.add("/conformance", *[fail(502)] * 10)
         with pytest.raises(HttpError) as err:
             HttpClient("The STAC API at X", "STAC_URL", policy=FAST).request("GET", srv.url + "/conformance")
-    assert err.value.status == 502 and err.value.parameter == "STAC_URL"
+    assert err.value.status == 502 and err.value.argument == "STAC_URL"
     assert "HTTP 502" in str(err.value) and "5 attempts" in str(err.value)
 
 
@@ -164,7 +164,7 @@ def test_cog_not_found_fails_at_once(scene, tmp_path):
         t0 = time.monotonic()
         with pytest.raises(LandCoverError) as err:
             fetch(srv, str(tmp_path / "p.tif"), policy=RetryPolicy(retries=3, backoff=2))
-    assert time.monotonic() - t0 < 2 and "red.tif" in str(err.value) and err.value.parameter == "STAC_URL"
+    assert time.monotonic() - t0 < 2 and "red.tif" in str(err.value) and err.value.argument == "STAC_URL"
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tif")]
 
 
@@ -243,8 +243,8 @@ def test_cache_makes_rerun_free_and_resume_skips(scene, tmp_path):
 KILL_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
-    from lc_plugin.download import download_patches
-    from lc_plugin.http import RetryPolicy
+    from lc_plugin.sources.download import download_patches
+    from lc_plugin.io.http import RetryPolicy
     download_patches({grid!r}, {out!r}, start="2023-06-01", end="2023-06-30", stac_url={url!r}, collection={coll!r},
                      bands={bands!r}, threads=1, policy=RetryPolicy(retries=2, backoff=0.02))
 """)
@@ -252,7 +252,7 @@ KILL_SCRIPT = textwrap.dedent("""
 
 def test_resume_after_killed_run(scene, tmp_path):
 
-    from lc_plugin.grid import create_grid
+    from lc_plugin.runs.grid import create_grid
 
     aoi = write_polygon(str(tmp_path / "aoi.gpkg"), "POLYGON((400250 5099450,400650 5099450,400650 5099650,400250 5099650,400250 5099450))")
     grid = str(tmp_path / "grid.gpkg")
@@ -305,7 +305,7 @@ def test_resume_after_killed_run(scene, tmp_path):
 
 
 def test_presets(monkeypatch):
-    from lc_plugin.download import make_source
+    from lc_plugin.sources.download import make_source
 
     pc = make_source("stac", preset="planetary-computer")
     assert pc.url == "https://planetarycomputer.microsoft.com/api/stac/v1" and pc.signer is not None
@@ -314,7 +314,7 @@ def test_presets(monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
     with pytest.raises(LandCoverError) as err:
         make_source("stac", preset="cdse")
-    assert err.value.parameter == "PRESET" and "AWS_ACCESS_KEY_ID" in str(err.value)
+    assert err.value.argument == "PRESET" and "AWS_ACCESS_KEY_ID" in str(err.value)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     cdse = make_source("stac", preset="cdse")
@@ -322,10 +322,10 @@ def test_presets(monkeypatch):
     assert "s" not in cdse.tags().values()
     with pytest.raises(LandCoverError) as err:
         make_source("stac", preset="nope")
-    assert err.value.parameter == "PRESET"
+    assert err.value.argument == "PRESET"
     with pytest.raises(LandCoverError) as err:
         make_source("ftp")
-    assert err.value.parameter == "SOURCE"
+    assert err.value.argument == "SOURCE"
     for source in (pc, es, cdse):
         source.close()
 

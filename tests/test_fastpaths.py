@@ -18,9 +18,9 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.interpolate import date_grid, interpolate_file, interpolate_linear
-from lc_plugin.rasters import Grid, StackWriter, TimeStack, file_windows, read_stack, write_stack
-from lc_plugin.scenes import filter_scenes_file
+from lc_plugin.io.rasters import Grid, StackWriter, TimeStack, file_windows, read_stack, write_stack
+from lc_plugin.timeseries.interpolate import date_grid, interpolate_file, interpolate_linear
+from lc_plugin.timeseries.scenes import filter_scenes_file
 
 S2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
 
@@ -32,7 +32,7 @@ def grid_of(width: int, height: int) -> Grid:
 @pytest.fixture(scope="module")
 def scene_crop(s2cloudless_scene):
     """Three 'dates' of the real L1C scene (shifted crops), s2cloudless's ten bands."""
-    from lc_plugin.clouds import S2CLOUDLESS_BANDS
+    from lc_plugin.timeseries.clouds import S2CLOUDLESS_BANDS
 
     im = np.load(s2cloudless_scene)["s2_im"][0][..., [S2_BANDS.index(b) for b in S2CLOUDLESS_BANDS]]
     return np.stack([im[0:192, 0:160], im[300:492, 100:260], im[600:792, 300:460]]).astype(np.float32)
@@ -43,7 +43,7 @@ def cloud_cache(tmp_path_factory):
     """The converted model is cached in a test folder, not the user's cache."""
     import os
 
-    from lc_plugin import clouds
+    from lc_plugin.timeseries import clouds
 
     folder = tmp_path_factory.mktemp("lc-cache")
     old = os.environ.get("LC_PLUGIN_CACHE")
@@ -63,7 +63,7 @@ def test_onnx_cloud_probabilities_equal_s2cloudless(scene_crop, cloud_cache):
     pytest.importorskip("onnxmltools")
     from s2cloudless import S2PixelCloudDetector
 
-    from lc_plugin.clouds import s2cloudless_masks, s2cloudless_probabilities
+    from lc_plugin.timeseries.clouds import s2cloudless_masks, s2cloudless_probabilities
 
     detector = S2PixelCloudDetector(threshold=0.4, average_over=4, dilation_size=2, all_bands=False)
     ref_probs = detector.get_cloud_probability_maps(scene_crop)
@@ -86,7 +86,7 @@ def test_numba_cloud_probabilities_equal_s2cloudless_bit_for_bit(scene_crop):
     pytest.importorskip("numba")
     from s2cloudless import S2PixelCloudDetector
 
-    from lc_plugin.clouds import _choose_engine, s2cloudless_masks, s2cloudless_probabilities
+    from lc_plugin.timeseries.clouds import _choose_engine, s2cloudless_masks, s2cloudless_probabilities
 
     detector = S2PixelCloudDetector(threshold=0.4, average_over=4, dilation_size=2, all_bands=False)
     ref_probs = detector.get_cloud_probability_maps(scene_crop)
@@ -113,8 +113,8 @@ def test_cloud_engine_falls_back_without_numba(scene_crop, cloud_cache, monkeypa
     pytest.importorskip("s2cloudless")
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxmltools")
-    from lc_plugin import clouds, trees
-    from lc_plugin.errors import LandCoverError
+    from lc_plugin.core.errors import LandCoverError
+    from lc_plugin.timeseries import clouds, trees
 
     def missing(module):
         if module.startswith(("numba", "onnx")):
@@ -134,12 +134,12 @@ def test_cloud_engine_falls_back_without_numba(scene_crop, cloud_cache, monkeypa
 
 
 def test_cloud_engine_is_checked(scene_crop):
-    from lc_plugin.clouds import s2cloudless_probabilities
-    from lc_plugin.errors import LandCoverError
+    from lc_plugin.core.errors import LandCoverError
+    from lc_plugin.timeseries.clouds import s2cloudless_probabilities
 
     with pytest.raises(LandCoverError) as err:
         s2cloudless_probabilities(scene_crop[:, :2, :2], engine="gpu")
-    assert err.value.parameter == "ENGINE"
+    assert err.value.argument == "ENGINE"
 
 
 @pytest.fixture(scope="module")
@@ -254,11 +254,11 @@ def test_onnx_labels_equal_lightgbm(testpatch, tmp_path):
     pytest.importorskip("onnxmltools")
     import onnx
 
-    from lc_plugin.classes import make_class_table
-    from lc_plugin.classify import classify_file
-    from lc_plugin.features import feature_block, feature_layout
-    from lc_plugin.rasters import read_class_raster
-    from lc_plugin.train import fit_lightgbm, model_to_onnx
+    from lc_plugin.core.classes import make_class_table
+    from lc_plugin.io.rasters import read_class_raster
+    from lc_plugin.ml.classify import classify_file
+    from lc_plugin.ml.train import fit_lightgbm, model_to_onnx
+    from lc_plugin.timeseries.features import feature_block, feature_layout
 
     scenes = np.load(testpatch / "REFERENCE_SCENES.npy", allow_pickle=False)  # (5, 101, 100, 13)
     data = np.ascontiguousarray(np.moveaxis(scenes, -1, 1))

@@ -17,15 +17,15 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from demo.stac_server import StacServer
-from lc_plugin import batch
-from lc_plugin.atomic import atomic_directory, atomic_output, remove_leftovers
-from lc_plugin.errors import LandCoverError
-from lc_plugin.grid import create_grid
-from lc_plugin.http import HttpClient, HttpError, RetryPolicy
-from lc_plugin.interpolate import GRID_EDGE_DAYS, interpolate_file
-from lc_plugin.rasters import Grid, TimeStack, write_stack
-from lc_plugin.redaction import join_url, redact_text, redact_url
+from lc_plugin.core.atomic import atomic_directory, atomic_output, remove_leftovers
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.core.redaction import join_url, redact_text, redact_url
+from lc_plugin.io.http import HttpClient, HttpError, RetryPolicy
+from lc_plugin.io.rasters import Grid, TimeStack, write_stack
+from lc_plugin.runs import batch
+from lc_plugin.runs.grid import create_grid
 from lc_plugin.sources.stac import search_items
+from lc_plugin.timeseries.interpolate import GRID_EDGE_DAYS, interpolate_file
 from tests.test_download import COLLECTION, END, START, build_scene
 from tests.vectors import write_polygon
 
@@ -110,7 +110,7 @@ def test_hanging_server_gets_one_overall_deadline():
         hang.close()
         for conn in accepted:
             conn.close()
-    assert "STAC_URL" == info.value.parameter and 2 <= client.attempts <= 5, client.attempts
+    assert "STAC_URL" == info.value.argument and 2 <= client.attempts <= 5, client.attempts
 
 
 # --------------------------------------------------------------------------- files
@@ -181,7 +181,7 @@ def test_garbage_parameters_file_names_parameters_file(tmp_path, content, words)
     path.write_text(content)
     with pytest.raises(LandCoverError) as info:
         batch.BatchParameters.load(str(path))
-    assert info.value.parameter == "PARAMETERS_FILE"
+    assert info.value.argument == "PARAMETERS_FILE"
     for word in words:
         assert word in str(info.value), str(info.value)
 
@@ -206,13 +206,13 @@ def test_too_many_patches_refused_before_writing(tmp_path):
     out = tmp_path / "grid.gpkg"
     with pytest.raises(LandCoverError) as info:
         create_grid(aoi, str(out), patch_px=100, resolution=10.0, max_patches=9_999)  # 100 x 100 patches of 1 km
-    assert info.value.parameter == "MAX_PATCHES" and "10,000 patches" in str(info.value), str(info.value)
+    assert info.value.argument == "MAX_PATCHES" and "10,000 patches" in str(info.value), str(info.value)
     assert os.listdir(tmp_path) == ["aoi.gpkg"]
     # A thin diagonal AOI: small area, large bounding box; counted row by row.
     diagonal = write_polygon(str(tmp_path / "d.gpkg"), "POLYGON ((400000 5000000, 400100 5000000, 500000 5099900, 500000 5100000, 400000 5000000))")
     with pytest.raises(LandCoverError, match="more than") as info:
         create_grid(diagonal, str(out), patch_px=100, resolution=10.0, max_patches=150)
-    assert info.value.parameter == "MAX_PATCHES" and not out.exists()
+    assert info.value.argument == "MAX_PATCHES" and not out.exists()
     assert create_grid(diagonal, str(out), patch_px=100, resolution=10.0, max_patches=10_000) == 199
     # = the 1 km cells on the diagonal y = x plus the 99 below it that the band x - 0.1 km < y < x enters.
 
@@ -238,7 +238,7 @@ def test_interpolation_outside_the_observed_dates_is_refused(tmp_path, start, en
     with pytest.raises(LandCoverError) as info:
         interpolate_file(stack, str(out), step_days=16, start=start, end=end)
     message = str(info.value)
-    assert info.value.parameter == parameter and "2017-03-01 – 2017-07-01" in message and start.isoformat() in message, message
+    assert info.value.argument == parameter and "2017-03-01 – 2017-07-01" in message and start.isoformat() in message, message
     assert sorted(os.listdir(tmp_path)) == ["s.tif"]
 
 
@@ -258,4 +258,4 @@ def test_grid_runs_allow_a_season_at_the_edges_but_not_another_year(tmp_path):
     assert dates[0] == dt.date(2017, 1, 1) and dates[-1] == dt.date(2017, 9, 30)  # Jan 1 + 17 × 16 days, before Jul 1 + 92 days
     with pytest.raises(LandCoverError, match=r"the allowed edge \(92 days\)") as info:
         interpolate_file(stack, str(tmp_path / "j.tif"), step_days=16, start=dt.date(2019, 1, 1), end=dt.date(2019, 12, 31), edge_days=GRID_EDGE_DAYS)
-    assert info.value.parameter == "START_DATE" and not (tmp_path / "j.tif").exists()
+    assert info.value.argument == "START_DATE" and not (tmp_path / "j.tif").exists()

@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from lc_plugin.features import INDICES, describe_layout_difference, feature_block, feature_layout, iter_feature_windows
-from lc_plugin.sampling import allocate_quotas, sample_with_quotas, stratified_sample
+from lc_plugin.reference.sampling import allocate_quotas, sample_with_quotas, stratified_sample
+from lc_plugin.timeseries.features import INDICES, describe_layout_difference, feature_block, feature_layout, iter_feature_windows
 
 D1, D2 = dt.date(2017, 5, 1), dt.date(2017, 6, 1)
 

@@ -11,15 +11,15 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.classify import classify_file
-from lc_plugin.clouds import cloud_masks_file
-from lc_plugin.errors import LandCoverError
-from lc_plugin.fused import FusedSettings, classify_stack
-from lc_plugin.interpolate import interpolate_file
-from lc_plugin.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
-from lc_plugin.scenes import filter_scenes_file
-from lc_plugin.train import train_classifier
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
+from lc_plugin.ml.classify import classify_file
+from lc_plugin.ml.train import train_classifier
+from lc_plugin.runs.fused import FusedSettings, classify_stack
+from lc_plugin.timeseries.clouds import cloud_masks_file
+from lc_plugin.timeseries.interpolate import interpolate_file
+from lc_plugin.timeseries.scenes import filter_scenes_file
 
 pytest.importorskip("s2cloudless")
 
@@ -75,5 +75,5 @@ def test_one_pass_refuses_a_model_of_other_dates(chain):
     tmp, stack, settings, step = chain
     with pytest.raises(LandCoverError) as err:
         classify_stack(stack, step["model.onnx"], str(tmp / "other.tif"), FusedSettings(min_valid_fraction=0.5, step_days=10))
-    assert err.value.parameter == "INPUT" and "dates" in str(err.value)
+    assert err.value.argument == "INPUT" and "dates" in str(err.value)
     assert not (tmp / "other.tif").exists()

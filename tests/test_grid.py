@@ -9,9 +9,9 @@ import pytest
 from osgeo import ogr, osr
 from rasterio.crs import CRS
 
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.grid import create_grid, read_patches, utm_epsg_for_lonlat
-from lc_plugin.monitor import Monitor
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.runs.grid import create_grid, read_patches, utm_epsg_for_lonlat
 
 
 def srs_of(crs: int | str | None) -> osr.SpatialReference | None:
@@ -167,7 +167,7 @@ def test_aoi_across_utm_zones_needs_explicit_crs(tmp_path):
     out = str(tmp_path / "grid.gpkg")
     with pytest.raises(LandCoverError) as err:
         create_grid(aoi, out, patch_px=500, resolution=10.0)
-    assert err.value.parameter == "CRS"
+    assert err.value.argument == "CRS"
     assert "33" in str(err.value) and "34" in str(err.value)
     assert not os.path.exists(out)
     # With an explicit CRS it works.
@@ -225,7 +225,7 @@ def test_bad_aoi(tmp_path, wkts, geom_type, crs, words):
     out = str(tmp_path / "grid.gpkg")
     with pytest.raises(LandCoverError) as err:
         create_grid(aoi, out, patch_px=100, resolution=10.0)
-    assert err.value.parameter == "AOI"
+    assert err.value.argument == "AOI"
     assert words in str(err.value)
     assert not os.path.exists(out)
 
@@ -236,7 +236,7 @@ def test_unreadable_or_missing_aoi(tmp_path):
     for path in (str(bad), str(tmp_path / "missing.gpkg")):
         with pytest.raises(LandCoverError) as err:
             create_grid(path, str(tmp_path / "grid.gpkg"))
-        assert err.value.parameter == "AOI"
+        assert err.value.argument == "AOI"
 
 
 def test_bad_parameters(tmp_path):
@@ -251,11 +251,11 @@ def test_bad_parameters(tmp_path):
     ):
         with pytest.raises(LandCoverError) as err:
             create_grid(aoi, out, **kwargs)
-        assert err.value.parameter == parameter, kwargs
+        assert err.value.argument == parameter, kwargs
     assert not os.path.exists(out)
     with pytest.raises(LandCoverError) as err:
         create_grid(aoi, aoi)
-    assert err.value.parameter == "OUTPUT"
+    assert err.value.argument == "OUTPUT"
 
 
 def test_read_patches_selection_and_unknown_id(tmp_path):
@@ -265,15 +265,15 @@ def test_read_patches_selection_and_unknown_id(tmp_path):
     assert [p.id for p in read_patches(out, ["402_5002", "401_5001"])] == ["402_5002", "401_5001"]
     with pytest.raises(LandCoverError) as err:
         read_patches(out, ["401_5001", "999_999"])
-    assert err.value.parameter == "PATCH_ID"
+    assert err.value.argument == "PATCH_ID"
     assert "999_999" in str(err.value) and "401_5001" in str(err.value)
     assert [p.id for p in read_patches(out, ["401_5001"], layer="patches")] == ["401_5001"]
     with pytest.raises(LandCoverError) as err:
         read_patches(aoi)
-    assert "patch grid" in str(err.value) and err.value.parameter == "PATCHES"
+    assert "patch grid" in str(err.value) and err.value.argument == "PATCHES"
     with pytest.raises(LandCoverError) as err:
         read_patches(out, layer="nope")
-    assert "patches" in str(err.value) and err.value.parameter == "PATCHES"
+    assert "patches" in str(err.value) and err.value.argument == "PATCHES"
 
 
 def test_progress_and_cancel(tmp_path):

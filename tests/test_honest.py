@@ -11,13 +11,13 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from scipy import ndimage
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.classify import classify_file
-from lc_plugin.errors import LandCoverError
-from lc_plugin.estimates import simple_random_intervals, stratified_intervals, wilson_interval
-from lc_plugin.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
-from lc_plugin.report import accuracy_report_file, predictions_report_file
-from lc_plugin.train import train_classifier
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
+from lc_plugin.ml.classify import classify_file
+from lc_plugin.ml.train import train_classifier
+from lc_plugin.validation.estimates import simple_random_intervals, stratified_intervals, wilson_interval
+from lc_plugin.validation.report import accuracy_report_file, predictions_report_file
 from tests.test_area import PAPER_IDS, PAPER_MAPPED, PAPER_N, PAPER_NAMES, PAPER_PIXEL_HA
 
 pytest.importorskip("lightgbm")
@@ -136,7 +136,7 @@ def test_single_date_cloudy_stack_is_refused_accepted_when_asked_and_reported(tm
     model = str(tmp_path / "m.onnx")
     with pytest.raises(LandCoverError) as err:
         train_classifier([stack], [ref], model, cv_folds=0, **FAST)
-    assert err.value.parameter == "INPUT" and "never cloud-masked" in str(err.value) and "Cloud masks" in str(err.value)
+    assert err.value.argument == "INPUT" and "never cloud-masked" in str(err.value) and "Cloud masks" in str(err.value)
     assert not (tmp_path / "m.onnx").exists()
     # Accepted when asked: the model and its report say so.
     csv = str(tmp_path / "t.csv")
@@ -146,7 +146,7 @@ def test_single_date_cloudy_stack_is_refused_accepted_when_asked_and_reported(tm
     assert "never cloud-masked (accepted with ALLOW_UNMASKED)" in " ".join(doc["assessment"]["methods"])
     with pytest.raises(LandCoverError) as err:
         classify_file(model, stack, str(tmp_path / "map.tif"))
-    assert err.value.parameter == "INPUT" and not (tmp_path / "map.tif").exists()
+    assert err.value.argument == "INPUT" and not (tmp_path / "map.tif").exists()
     # With its cloud mask: cloudy pixels are neither sampled nor classified.
     masked_csv = str(tmp_path / "masked.csv")
     train_classifier([stack], [ref], model, cv_folds=0, mask_paths=[mask], split="pixel", predictions_out=masked_csv, **FAST)

@@ -10,11 +10,11 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-import lc_plugin.interpolate as interpolate_module
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.interpolate import date_grid, interpolate_file, interpolate_linear
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid, TimeStack, read_stack, write_stack
+import lc_plugin.timeseries.interpolate as interpolate_module
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_stack
+from lc_plugin.timeseries.interpolate import date_grid, interpolate_file, interpolate_linear
 
 
 def patch_grid(width: int = 100, height: int = 101, x0: float = 465181.05) -> Grid:
@@ -36,10 +36,10 @@ def test_date_grid():
     assert date_grid(start, start, 16) == [start]
     with pytest.raises(LandCoverError) as err:
         date_grid(start, dt.date(2017, 2, 1), 0)
-    assert err.value.parameter == "STEP_DAYS"
+    assert err.value.argument == "STEP_DAYS"
     with pytest.raises(LandCoverError) as err:
         date_grid(start, dt.date(2016, 12, 31), 16)
-    assert err.value.parameter == "END_DATE"
+    assert err.value.argument == "END_DATE"
 
 
 def test_hand_computed_values_and_edge_hold():
@@ -208,31 +208,31 @@ def test_interpolate_file_errors(tmp_path):
     out = str(tmp_path / "o.tif")
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), out, step_days=0)
-    assert err.value.parameter == "STEP_DAYS"
+    assert err.value.argument == "STEP_DAYS"
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), out, start=dt.date(2020, 2, 1), end=dt.date(2020, 1, 1))
-    assert err.value.parameter == "END_DATE"
+    assert err.value.argument == "END_DATE"
 
     misaligned = tmp_path / "m.tif"
     write_stack(str(misaligned), TimeStack(np.zeros((2, 1, 4, 4), np.uint8), dates, ["CLM"], patch_grid(4, 4, x0=0.0)),
                 kind="cloudmask", nodata=255)
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), out, mask_path=str(misaligned))
-    assert err.value.parameter == "MASK"
+    assert err.value.argument == "MASK"
     wrong_dates = tmp_path / "w.tif"
     write_stack(str(wrong_dates), TimeStack(np.zeros((1, 1, 4, 4), np.uint8), dates[:1], ["CLM"], patch_grid(4, 4)),
                 kind="cloudmask", nodata=255)
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), out, mask_path=str(wrong_dates))
-    assert err.value.parameter == "MASK"
+    assert err.value.argument == "MASK"
 
     cloudy = tmp_path / "c.tif"
     write_stack(str(cloudy), TimeStack(np.ones((2, 1, 4, 4), np.uint8), dates, ["CLM"], patch_grid(4, 4)),
                 kind="cloudmask", nodata=255)
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), out, mask_path=str(cloudy))
-    assert err.value.parameter == "INPUT" and "all pixels are cloudy or no data" in str(err.value)
+    assert err.value.argument == "INPUT" and "all pixels are cloudy or no data" in str(err.value)
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), str(stack))
-    assert err.value.parameter == "OUTPUT"
+    assert err.value.argument == "OUTPUT"
     assert not (tmp_path / "o.tif").exists()

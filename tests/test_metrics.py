@@ -16,8 +16,8 @@ from sklearn.metrics import (
 )
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-from lc_plugin.errors import LandCoverError
-from lc_plugin.metrics import accuracy_metrics, confusion_matrix
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.validation.metrics import accuracy_metrics, confusion_matrix
 
 
 def _check_against_sklearn(y_true: np.ndarray, y_pred: np.ndarray, labels: list[int]) -> dict:
@@ -121,7 +121,7 @@ def test_empty_input_is_a_clear_error():
     assert cm.sum() == 0
     with pytest.raises(LandCoverError, match="No pixel where both the map and the reference") as info:
         accuracy_metrics(cm, [1, 2])
-    assert info.value.parameter == "REFERENCE"
+    assert info.value.argument == "REFERENCE"
 
 
 def test_single_class_kappa_is_zero_with_note():
@@ -153,7 +153,7 @@ def test_roc_matches_sklearn():
     from sklearn.metrics import roc_auc_score
     from sklearn.metrics import roc_curve as sk_roc_curve
 
-    from lc_plugin.metrics import auc, roc_curve, roc_one_vs_rest
+    from lc_plugin.validation.metrics import auc, roc_curve, roc_one_vs_rest
 
     rng = np.random.default_rng(4)
     y = rng.integers(0, 2, size=500)

@@ -13,11 +13,11 @@ from osgeo import gdal
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.monitor import Monitor
-from lc_plugin.mosaic import mosaic_files
-from lc_plugin.rasters import TAG_CLASSES, Grid, write_class_raster, write_raster
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.mosaic import mosaic_files
+from lc_plugin.io.rasters import TAG_CLASSES, Grid, write_class_raster, write_raster
 
 CLASSES = make_class_table({1: "cultivated land", 2: "forest", 3: "grassland", 4: "shrubland", 5: "water"})
 X0, Y0, PX = 500000.0, 5000000.0, 10.0
@@ -183,7 +183,7 @@ def test_mismatched_crs_is_an_error(tiles, tmp_path):
     write_class_raster(odd, _patch(0), _grid(0, 0, epsg=32634), CLASSES)
     with pytest.raises(LandCoverError, match="odd.tif is in EPSG:32634") as info:
         mosaic_files([*paths, odd], str(tmp_path / "out" / "m.vrt"), str(tmp_path / "out" / "m.tif"))
-    assert info.value.parameter == "INPUT"
+    assert info.value.argument == "INPUT"
     assert not (tmp_path / "out").exists()
 
 
@@ -193,7 +193,7 @@ def test_mismatched_bands_or_type_is_an_error(tiles, tmp_path):
     write_raster(two_bands, np.ones((2, 10, 10), dtype=np.uint8), _grid(0, 0, 10, 10), nodata=0)
     with pytest.raises(LandCoverError, match="two.tif has 2 bands") as info:
         mosaic_files([paths[0], two_bands], str(tmp_path / "m.vrt"))
-    assert info.value.parameter == "INPUT"
+    assert info.value.argument == "INPUT"
     floats = str(tmp_path / "float.tif")
     write_raster(floats, np.ones((10, 10), dtype=np.float32), _grid(0, 0, 10, 10))
     with pytest.raises(LandCoverError, match="float.tif holds Float32") as info:
@@ -206,11 +206,11 @@ def test_mismatched_bands_or_type_is_an_error(tiles, tmp_path):
 def test_empty_list_and_output_over_input(tiles, tmp_path):
     with pytest.raises(LandCoverError, match="No input rasters") as info:
         mosaic_files([], str(tmp_path / "m.vrt"))
-    assert info.value.parameter == "INPUT"
+    assert info.value.argument == "INPUT"
     paths, _ = tiles
     with pytest.raises(LandCoverError) as info:
         mosaic_files(paths, str(tmp_path / "m.vrt"), paths[2])
-    assert info.value.parameter == "OUTPUT_COG"
+    assert info.value.argument == "OUTPUT_COG"
 
 
 @pytest.mark.parametrize("stop_after", [0.0, 10.0, 50.0, 80.0])

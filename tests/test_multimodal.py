@@ -11,10 +11,10 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.dataset import export_tiles, open_tile_store
-from lc_plugin.errors import LandCoverError
-from lc_plugin.modalities import coarse_tile_size, coarse_tiles, tile_corners
-from lc_plugin.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
+from lc_plugin.reference.dataset import export_tiles, open_tile_store
+from lc_plugin.timeseries.modalities import coarse_tile_size, coarse_tiles, tile_corners
 from tests.test_segmentation import BANDS, CLASSES, DATES, TINY, make_scene
 
 torch = pytest.importorskip("torch")
@@ -23,11 +23,11 @@ pytest.importorskip("onnx")
 pytest.importorskip("zarr")
 torch.set_num_threads(1)
 
-from lc_plugin.classify import classify_file, load_model, predict_array, second_reader  # noqa: E402
-from lc_plugin.segmentation import MULTIMODAL_ARCHITECTURES  # noqa: E402
-from lc_plugin.segmentation.models import build_model  # noqa: E402
-from lc_plugin.segmentation.pipeline import train_segmentation  # noqa: E402
-from lc_plugin.segmentation.training import TrainConfig  # noqa: E402
+from lc_plugin.ml.classify import classify_file, load_model, predict_array, second_reader  # noqa: E402
+from lc_plugin.ml.segmentation import MULTIMODAL_ARCHITECTURES  # noqa: E402
+from lc_plugin.ml.segmentation.models import build_model  # noqa: E402
+from lc_plugin.ml.segmentation.pipeline import train_segmentation  # noqa: E402
+from lc_plugin.ml.segmentation.training import TrainConfig  # noqa: E402
 
 OLCI_DATES = [dt.date(2019, 4, 1), dt.date(2019, 7, 1)]
 OLCI_BANDS = ["Oa08", "Oa17"]
@@ -76,7 +76,7 @@ def test_coarse_tiles_by_hand():
     np.testing.assert_array_equal(tiles[1, 1, 0], [[31, np.nan], [np.nan, np.nan]])  # row 3, col 3, then beyond the stack
     with pytest.raises(LandCoverError, match="multiple of 30 pixels") as err:
         coarse_tile_size(64, fine, coarse, "TILE_SIZE")
-    assert err.value.parameter == "TILE_SIZE"
+    assert err.value.argument == "TILE_SIZE"
 
 
 def test_store_keeps_each_modality_at_its_own_resolution(store):
@@ -95,12 +95,12 @@ def test_export_refuses_a_tile_that_is_not_whole_coarse_pixels(store, tmp_path):
     with pytest.raises(LandCoverError, match="multiple of 30 pixels") as err:
         export_tiles(list(store["s2"]), [p.replace("s2_", "ref_") for p in store["s2"]], str(tmp_path / "t.zarr"), tile_size=40,
                      n_folds=2, extra_stacks={"S3OLCI": list(store["s3"])})
-    assert err.value.parameter == "EXTRA_STACKS"
+    assert err.value.argument == "EXTRA_STACKS"
 
 
 @pytest.mark.parametrize("architecture", MULTIMODAL_ARCHITECTURES)
 def test_two_input_networks_forward_and_onnx(tmp_path, architecture):
-    from lc_plugin.segmentation.export import save_model, to_onnx_bytes, with_metadata
+    from lc_plugin.ml.segmentation.export import save_model, to_onnx_bytes, with_metadata
 
     torch.manual_seed(0)
     net = build_model(architecture, 4, 3, 3, width=4, depth=3, second=(2, 2, [0.1, 0.2], [0.5, 0.5])).eval()
@@ -125,10 +125,10 @@ def test_two_input_networks_forward_and_onnx(tmp_path, architecture):
 def test_segnet_has_no_second_branch(store, tmp_path):
     with pytest.raises(LandCoverError, match="takes one input") as err:
         train_segmentation(store["path"], str(tmp_path / "m.onnx"), None, TrainConfig(architecture="segnet", epochs=1, **TINY), second_sensor="S3OLCI")
-    assert err.value.parameter == "ARCHITECTURE"
+    assert err.value.argument == "ARCHITECTURE"
     with pytest.raises(LandCoverError, match="no second sensor 'OLCI'") as err:
         train_segmentation(store["path"], str(tmp_path / "m.onnx"), None, TrainConfig(epochs=1, **TINY), second_sensor="OLCI")
-    assert err.value.parameter == "SECOND_SENSOR"
+    assert err.value.argument == "SECOND_SENSOR"
 
 
 @pytest.fixture(scope="module")
@@ -161,13 +161,13 @@ def test_classify_with_both_stacks_and_refuse_mismatches(store, two_input_model,
     assert table == CLASSES and labels.tolist() == expected.tolist() and (labels > 0).all()
     with pytest.raises(LandCoverError, match="two-input network: give its second stack") as err:
         classify_file(path, s2, str(tmp_path / "no.tif"))
-    assert err.value.parameter == "INPUT_2"
+    assert err.value.argument == "INPUT_2"
     _, coarse = grids(1)
     wrong = str(tmp_path / "s3_wrong.tif")
     write_stack(wrong, TimeStack(np.zeros((1, 2, 4, 4), np.float32), [dt.date(2019, 4, 1)], OLCI_BANDS, coarse))
     with pytest.raises(LandCoverError, match="does not match the model's second input") as err:
         classify_file(path, s2, str(tmp_path / "no.tif"), second_path=wrong)
-    assert err.value.parameter == "INPUT_2"
+    assert err.value.argument == "INPUT_2"
     coarser = str(tmp_path / "s3_600m.tif")
     grid600 = Grid(coarse.crs, from_origin(coarse.transform.c, coarse.transform.f, 600, 600), 2, 2)
     write_stack(coarser, TimeStack(np.zeros((2, 2, 2, 2), np.float32), OLCI_DATES, OLCI_BANDS, grid600))
@@ -178,4 +178,4 @@ def test_classify_with_both_stacks_and_refuse_mismatches(store, two_input_model,
     one_input.second = None  # as a model trained without a second modality
     with pytest.raises(LandCoverError, match="takes one input stack") as err:
         second_reader(one_input, s3, fine)
-    assert err.value.parameter == "INPUT_2"
+    assert err.value.argument == "INPUT_2"

@@ -1,4 +1,4 @@
-"""Sentinel-3 OLCI EFR products → 300 m TOA reflectance stacks (lc_plugin.olci)."""
+"""Sentinel-3 OLCI EFR products → 300 m TOA reflectance stacks (lc_plugin.sources.olci)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
-from lc_plugin import olci
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import Grid, read_stack, write_raster
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, read_stack, write_raster
+from lc_plugin.sources import olci
 from tests import olci_products as op
 
 START = dt.datetime(2019, 6, 1, 9, 50, 1, 123456)
@@ -130,7 +130,7 @@ def test_bad_products_are_refused_naming_products(tmp_path, product):
     os.remove(os.path.join(product, "Oa17_radiance.nc"))
     with pytest.raises(LandCoverError, match="lacks Oa17_radiance.nc") as err:
         olci.olci_stack([product], _patch())
-    assert err.value.parameter == "PRODUCTS_FOLDER"
+    assert err.value.argument == "PRODUCTS_FOLDER"
     other = op.write_product(str(tmp_path / "l2"), START)
     manifest = os.path.join(other, "xfdumanifest.xml")
     with open(manifest, encoding="utf-8") as f:
@@ -149,9 +149,9 @@ def test_bad_products_are_refused_naming_products(tmp_path, product):
 
 def test_olci_stack_goes_into_the_tile_store_at_300_m(tmp_path, product):
     pytest.importorskip("zarr")
-    from lc_plugin.classes import make_class_table
-    from lc_plugin.dataset import export_tiles, open_tile_store
-    from lc_plugin.rasters import TimeStack, write_class_raster, write_stack
+    from lc_plugin.core.classes import make_class_table
+    from lc_plugin.io.rasters import TimeStack, write_class_raster, write_stack
+    from lc_plugin.reference.dataset import export_tiles, open_tile_store
 
     patch = _patch(size_px=120)
     s2, ref, s3 = (str(tmp_path / name) for name in ("s2.tif", "ref.tif", "olci.tif"))

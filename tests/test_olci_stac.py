@@ -1,4 +1,4 @@
-"""Sentinel-3 OLCI EFR products through a STAC API (lc_plugin.olci_stac), against a STAC server on 127.0.0.1.
+"""Sentinel-3 OLCI EFR products through a STAC API (lc_plugin.sources.olci_stac), against a STAC server on 127.0.0.1.
 
 The item served is the real stactools-packages/sentinel3 example of an OL_1_EFR product (tests/data/olci): its
 asset keys, types and the files it lists (the manifest and 21 radiance files, not the geolocation, tie-point,
@@ -17,9 +17,9 @@ import pytest
 from osgeo import gdal
 
 from demo.stac_server import StacServer, fail
-from lc_plugin import olci, olci_stac
-from lc_plugin.errors import LandCoverError
-from lc_plugin.http import RetryPolicy
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.http import RetryPolicy
+from lc_plugin.sources import olci, olci_stac
 from tests import olci_products as op
 from tests.test_olci import _patch
 
@@ -88,7 +88,7 @@ def test_stac_stack_equals_the_local_read_of_the_same_product(tmp_path, tmp_cach
 
 
 def test_stac_stack_file_and_what_a_search_must_be_given(tmp_path, tmp_cache):
-    from lc_plugin.rasters import read_stack, write_raster
+    from lc_plugin.io.rasters import read_stack, write_raster
 
     root = str(tmp_path / "stac")
     _catalogue(root)
@@ -99,7 +99,7 @@ def test_stac_stack_file_and_what_a_search_must_be_given(tmp_path, tmp_cache):
         olci_stac.olci_stac_stack_file(server.url, olci_stac.DEFAULT_COLLECTION, grid_raster, out, start=DAY, end=DAY, policy=FAST)
         with pytest.raises(LandCoverError, match="lists no item of sentinel-3-olci-1-efr-ntc over the patch between 2020-01-01") as err:
             olci_stac.olci_stac_stack(server.url, olci_stac.DEFAULT_COLLECTION, patch, dt.date(2020, 1, 1), dt.date(2020, 1, 31), policy=FAST)
-        assert err.value.parameter == "COLLECTION"
+        assert err.value.argument == "COLLECTION"
         with pytest.raises(LandCoverError, match="needs both START_DATE and END_DATE"):
             olci_stac.olci_stac_stack(server.url, olci_stac.DEFAULT_COLLECTION, patch, None, DAY)
     assert read_stack(out).dates == [DAY]
@@ -153,9 +153,9 @@ def test_s3_hrefs_are_read_through_gdal_vsis3(tmp_path, tmp_cache, monkeypatch):
 
 
 def test_cancel_during_the_fetch_leaves_no_output_and_no_cache(tmp_path, tmp_cache):
-    from lc_plugin.errors import Cancelled
-    from lc_plugin.monitor import Monitor
-    from lc_plugin.rasters import write_raster
+    from lc_plugin.core.errors import Cancelled
+    from lc_plugin.core.monitor import Monitor
+    from lc_plugin.io.rasters import write_raster
 
     root = str(tmp_path / "stac")
     product = _catalogue(root)

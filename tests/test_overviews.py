@@ -16,9 +16,9 @@ from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from lc_plugin import overviews
-from lc_plugin.clouds import S2CLOUDLESS_BANDS, _block_means, compute_masks, overview_factors, read_layers
-from lc_plugin.rasters import Grid, StackWriter, TimeStack, write_stack
+from lc_plugin.io import overviews
+from lc_plugin.io.rasters import Grid, StackWriter, TimeStack, write_stack
+from lc_plugin.timeseries.clouds import S2CLOUDLESS_BANDS, _block_means, compute_masks, overview_factors, read_layers
 
 S2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
 

@@ -18,5 +18,5 @@ def test_wheel_holds_the_engine_only(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "lc_plugin/py.typed" in names
     assert "lc_plugin/sources/stac.py" in names
-    assert "lc_plugin/segmentation/training.py" in names
+    assert "lc_plugin/ml/segmentation/training.py" in names
     assert not [n for n in names if n.startswith(("algorithms/", "tests/", "demo/", "resources/"))]

@@ -7,10 +7,10 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.errors import LandCoverError
-from lc_plugin.postprocess import majority_filter, reclassify_file, reclassify_table, sieve, sieve_file
-from lc_plugin.rasters import Grid, read_class_raster, write_class_raster
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, read_class_raster, write_class_raster
+from lc_plugin.ml.postprocess import majority_filter, reclassify_file, reclassify_table, sieve, sieve_file
 
 MAP = np.array(
     [
@@ -65,7 +65,7 @@ def test_majority_filter_by_hand():
     assert np.array_equal(majority_filter(with_nodata, 3), with_nodata)
     with pytest.raises(LandCoverError) as err:
         majority_filter(labels, 4)
-    assert err.value.parameter == "MAJORITY_SIZE"
+    assert err.value.argument == "MAJORITY_SIZE"
 
 
 def test_majority_filter_agrees_with_a_plain_mode_filter():
@@ -96,7 +96,7 @@ def test_sieve_file_keeps_the_class_table(tmp_path):
     assert table == classes and out_grid.transform == grid(MAP.shape).transform
     with pytest.raises(LandCoverError) as err:
         sieve_file(str(src), str(src), 2)
-    assert err.value.parameter == "OUTPUT"
+    assert err.value.argument == "OUTPUT"
 
 
 def test_reclassify_merges_renames_renumbers_and_drops(tmp_path):
@@ -123,6 +123,6 @@ def test_reclassify_table_refuses_contradictions():
     ]:
         with pytest.raises(LandCoverError) as err:
             reclassify_table(rows, classes)
-        assert words in str(err.value) and err.value.parameter == "TABLE"
+        assert words in str(err.value) and err.value.argument == "TABLE"
     mapping, table = reclassify_table([[1, 2]], classes)
     assert mapping == {1: 2} and [(c.id, c.name) for c in table] == [(2, "b")]  # 2 keeps its own name

@@ -10,10 +10,10 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.errors import LandCoverError
-from lc_plugin.profiles import read_pixel_class, read_pixel_series, series_names
-from lc_plugin.rasters import Grid, TimeStack, read_stack, write_class_raster, write_raster, write_stack
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_class_raster, write_raster, write_stack
+from lc_plugin.timeseries.profiles import read_pixel_class, read_pixel_series, series_names
 
 GRID = Grid(CRS.from_epsg(32633), from_origin(465000, 5080000, 10, 10), 5, 4)
 DATES = [dt.date(2017, 3, 1), dt.date(2017, 4, 1), dt.date(2017, 5, 1)]

@@ -10,9 +10,9 @@ from osgeo import gdal, ogr, osr
 from rasterio.crs import CRS
 from rasterio.transform import from_bounds, from_origin
 
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import Grid, read_class_raster, write_raster
-from lc_plugin.reference import disk, erode_classes, rasterize_reference, rasterize_reference_file
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, read_class_raster, write_raster
+from lc_plugin.reference.rasterize import disk, erode_classes, rasterize_reference, rasterize_reference_file
 
 gdal.UseExceptions()
 ogr.UseExceptions()
@@ -157,7 +157,7 @@ def test_rasterize_reference_file_writes_class_raster(testpatch, tmp_path):
     out = str(tmp_path / "ref.tif")
     gpkg = str(testpatch / "TestEOPatch" / "vector_timeless" / "LULC.gpkg")
     messages = []
-    from lc_plugin.monitor import Monitor
+    from lc_plugin.core.monitor import Monitor
 
     table = rasterize_reference_file(gpkg, "LULC_ID", like, out, erosion_px=1, monitor=Monitor(log=messages.append))
     labels, stored, out_grid = read_class_raster(out)
@@ -169,7 +169,7 @@ def test_rasterize_reference_file_writes_class_raster(testpatch, tmp_path):
     assert any("forest" in m for m in messages) and "names from the name field" in messages[0]
     with pytest.raises(LandCoverError) as err:
         rasterize_reference_file(gpkg, "LULC_ID", like, like)
-    assert err.value.parameter == "OUTPUT"
+    assert err.value.argument == "OUTPUT"
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_field_errors(tmp_path, field, ftype, value, needle):
     path = write_gpkg(tmp_path / "e.gpkg", [(box(0, 0, 100, 100), values)], fields=fields)
     with pytest.raises(LandCoverError) as err:
         rasterize_reference(path, field, GRID10)
-    assert err.value.parameter == "FIELD"
+    assert err.value.argument == "FIELD"
     assert needle in str(err.value)
 
 
@@ -198,11 +198,11 @@ def test_empty_layer_and_missing_crs(tmp_path):
     empty = write_gpkg(tmp_path / "empty.gpkg", [])
     with pytest.raises(LandCoverError) as err:
         rasterize_reference(empty, "CLASS_ID", GRID10)
-    assert err.value.parameter == "REFERENCE" and "no features" in str(err.value)
+    assert err.value.argument == "REFERENCE" and "no features" in str(err.value)
     nocrs = write_gpkg(tmp_path / "nocrs.gpkg", [(box(0, 0, 100, 100), {"CLASS_ID": 1})], epsg=None)
     with pytest.raises(LandCoverError) as err:
         rasterize_reference(nocrs, "CLASS_ID", GRID10)
-    assert err.value.parameter == "REFERENCE" and "coordinate reference system" in str(err.value)
+    assert err.value.argument == "REFERENCE" and "coordinate reference system" in str(err.value)
 
 
 def test_reference_outside_the_patch(tmp_path):
@@ -213,7 +213,7 @@ def test_reference_outside_the_patch(tmp_path):
     with pytest.raises(LandCoverError) as err:
         rasterize_reference_file(path, "CLASS_ID", like, str(out))
     msg = str(err.value)
-    assert err.value.parameter == "REFERENCE" and "outside the patch" in msg
+    assert err.value.argument == "REFERENCE" and "outside the patch" in msg
     assert "(5000.00, 5000.00, 6000.00, 6000.00)" in msg and "(0.00, 0.00, 100.00, 100.00)" in msg
     assert not out.exists()
 
@@ -222,10 +222,10 @@ def test_missing_layer_and_name_field(tmp_path):
     path = write_gpkg(tmp_path / "l.gpkg", [(box(0, 0, 100, 100), {"CLASS_ID": 1})])
     with pytest.raises(LandCoverError) as err:
         rasterize_reference(path, "CLASS_ID", GRID10, layer="other")
-    assert err.value.parameter == "REFERENCE" and "ref" in str(err.value)
+    assert err.value.argument == "REFERENCE" and "ref" in str(err.value)
     with pytest.raises(LandCoverError) as err:
         rasterize_reference(path, "CLASS_ID", GRID10, name_field="LABEL")
-    assert err.value.parameter == "NAME_FIELD"
+    assert err.value.argument == "NAME_FIELD"
     labels, table = rasterize_reference(path, "CLASS_ID", GRID10, layer="ref", name_field="CLASS_NAME")
     assert table.names == ["class 1"]  # empty names: no legend applied unless chosen (issue 15)
     assert json.loads(table.to_json())[0]["id"] == 1

@@ -10,12 +10,12 @@ import pytest
 import rasterio
 from osgeo import ogr
 
-from lc_plugin.classes import default_color, make_class_table
-from lc_plugin.errors import LandCoverError
-from lc_plugin.legends import BUILTIN, read_legend_file
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import write_raster
-from lc_plugin.reference import ClassOptions, burn_reference, rasterize_reference_file
+from lc_plugin.core.classes import default_color, make_class_table
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.core.legends import BUILTIN, read_legend_file
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import write_raster
+from lc_plugin.reference.rasterize import ClassOptions, burn_reference, rasterize_reference_file
 from tests.test_reference import GRID10, box, write_gpkg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ def test_ids_numbered_from_zero_are_refused_with_how_to_remap(tmp_path):
     path = _layer(tmp_path, [0, 1, 2])
     with pytest.raises(LandCoverError) as err:
         burn_reference(path, "C", GRID10)
-    assert err.value.parameter == "FIELD"
+    assert err.value.argument == "FIELD"
     assert "0 means no data" in str(err.value) and "ZERO_ID" in str(err.value)
 
 
@@ -95,7 +95,7 @@ def test_corine_codes_as_text_use_the_clc_legend(tmp_path):
     assert len(clc.entries) == 44 and clc.id_of("523") == 44 and clc.id_of(111) == 1 and clc.id_of("999") is None
     with pytest.raises(LandCoverError) as err:
         burn_reference(_layer(tmp_path, ["311", "999", "211"], ftype=ogr.OFTString, name="bad"), "C", GRID10, options=ClassOptions(legend="clc"))
-    assert err.value.parameter == "LEGEND" and "999" in str(err.value)
+    assert err.value.argument == "LEGEND" and "999" in str(err.value)
 
 
 def test_worldcover_and_slovenia_legends_only_when_chosen(tmp_path):
@@ -137,7 +137,7 @@ def test_csv_and_qml_legend_files_and_a_colour_field(tmp_path):
     assert read_legend_file(str(categorized)) == {"311": ("Broad-leaved forest", "#80ff00"), "512": ("Water bodies", "#80f2e6")}
     with pytest.raises(LandCoverError) as err:
         burn_reference(path, "C", GRID10, options=ClassOptions(color_field="NOPE"))
-    assert err.value.parameter == "COLOR_FIELD"
+    assert err.value.argument == "COLOR_FIELD"
 
 
 def test_default_colours_mean_something():

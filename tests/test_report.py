@@ -21,11 +21,11 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from lc_plugin.classes import ClassTable, LandCoverClass
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid, write_class_raster
-from lc_plugin.report import accuracy_report_file, confusion_csv_path, predictions_report_file
+from lc_plugin.core.classes import ClassTable, LandCoverClass
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import Grid, write_class_raster
+from lc_plugin.validation.report import accuracy_report_file, confusion_csv_path, predictions_report_file
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMG_RE = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)"')
@@ -146,7 +146,7 @@ def test_reference_without_class_table_and_extra_ids(tmp_path):
     pred, ref = _maps(1)
     ref[ref == 3] = 7  # an id no table knows: never matched by the map
     write_class_raster(str(tmp_path / "map.tif"), pred, GRID, CLASSES)
-    from lc_plugin.rasters import write_raster
+    from lc_plugin.io.rasters import write_raster
 
     write_raster(str(tmp_path / "ref.tif"), ref, GRID, nodata=0)
     doc = accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
@@ -176,7 +176,7 @@ def _write_polygons(path, polygons: list[tuple[tuple[float, float, float, float]
 
 
 def test_vector_reference(tmp_path):
-    from lc_plugin.reference import rasterize_reference
+    from lc_plugin.reference.rasterize import rasterize_reference
 
     x0, y1 = 500000.0, 5000000.0  # grid origin (top left); 50 × 40 pixels of 10 m
     gpkg = tmp_path / "ref.gpkg"
@@ -197,7 +197,7 @@ def test_vector_reference(tmp_path):
 
     with pytest.raises(LandCoverError) as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(gpkg), str(tmp_path / "v.json"), str(tmp_path / "v.html"))
-    assert info.value.parameter == "REFERENCE_FIELD"
+    assert info.value.argument == "REFERENCE_FIELD"
 
     doc = accuracy_report_file(
         str(tmp_path / "map.tif"),
@@ -221,7 +221,7 @@ def test_empty_classification_is_a_clear_error(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     with pytest.raises(LandCoverError, match="no classified pixel") as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
-    assert info.value.parameter == "INPUT"
+    assert info.value.argument == "INPUT"
     assert sorted(os.listdir(tmp_path)) == ["map.qml", "map.tif", "map.tif.aux.xml", "ref.qml", "ref.tif", "ref.tif.aux.xml"]
 
 
@@ -233,7 +233,7 @@ def test_no_overlap_is_a_clear_error(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     with pytest.raises(LandCoverError, match="No pixel where both the map and the reference have a class") as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
-    assert info.value.parameter == "REFERENCE"
+    assert info.value.argument == "REFERENCE"
 
 
 def test_reference_on_another_grid(tmp_path):
@@ -243,7 +243,7 @@ def test_reference_on_another_grid(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, other, CLASSES)
     with pytest.raises(LandCoverError) as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
-    assert info.value.parameter == "REFERENCE"
+    assert info.value.argument == "REFERENCE"
     message = str(info.value)
     assert "origin (500100.000, 5000000.000)" in message and "origin (500000.000, 5000000.000)" in message
 
@@ -254,7 +254,7 @@ def test_outputs_must_not_overwrite_inputs_and_cancel_leaves_nothing(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     with pytest.raises(LandCoverError) as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "ref.tif"))
-    assert info.value.parameter == "OUTPUT_HTML"
+    assert info.value.argument == "OUTPUT_HTML"
     calls = []
 
     def cancel_later() -> bool:
@@ -306,10 +306,10 @@ def test_predictions_report_bad_csv(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(LandCoverError, match="y_true") as info:
         predictions_report_file(str(bad), str(tmp_path / "p.json"), str(tmp_path / "p.html"))
-    assert info.value.parameter == "PREDICTIONS"
+    assert info.value.argument == "PREDICTIONS"
     empty = tmp_path / "empty.csv"
     empty.write_text("source,row,col,y_true,y_pred,p_1\n")
     with pytest.raises(LandCoverError, match="no row") as info:
         predictions_report_file(str(empty), str(tmp_path / "p.json"), str(tmp_path / "p.html"))
-    assert info.value.parameter == "PREDICTIONS"
+    assert info.value.argument == "PREDICTIONS"
     assert not (tmp_path / "p.json").exists()

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from lc_plugin.report import accuracy_report_file, predictions_report_file
-from lc_plugin.train import train_classifier
+from lc_plugin.ml.train import train_classifier
+from lc_plugin.validation.report import accuracy_report_file, predictions_report_file
 
 pytest.importorskip("lightgbm")
 pytest.importorskip("onnxmltools")
@@ -103,20 +103,20 @@ def test_map_report_says_roc_is_unavailable(model, tmp_path):
 
 
 def test_cv_needs_enough_groups(tmp_path):
-    from lc_plugin.errors import LandCoverError
-    from lc_plugin.train import cross_validate
+    from lc_plugin.core.errors import LandCoverError
+    from lc_plugin.ml.train import cross_validate
 
     x = np.zeros((10, 2), np.float32)
     y = np.array([1, 2] * 5)
     with pytest.raises(LandCoverError) as info:
         cross_validate(x, y, np.zeros(10), 3, {}, 0)
-    assert info.value.parameter == "CV_FOLDS"
+    assert info.value.argument == "CV_FOLDS"
 
 
 def test_map_report_with_probability_raster(model, tmp_path):
     import rasterio
 
-    from lc_plugin.classify import classify_file
+    from lc_plugin.ml.classify import classify_file
 
     folder, stacks, refs, _ = model
     classify_file(str(folder / "model.onnx"), stacks[1], str(tmp_path / "map.tif"), probabilities_out=str(tmp_path / "p.tif"))

@@ -11,9 +11,9 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import Grid, TimeStack, read_stack, write_stack
-from lc_plugin.scenes import filter_scenes_file, valid_fractions
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_stack
+from lc_plugin.timeseries.scenes import filter_scenes_file, valid_fractions
 
 
 def patch_grid(width: int = 100, height: int = 101, x0: float = 465181.05) -> Grid:
@@ -107,7 +107,7 @@ def test_no_date_passes_names_the_best(tmp_path):
     stack, mask = write_pair(tmp_path, np.ones((3, 1, 4, 4), dtype=np.float32), clm, dates, patch_grid(4, 4))
     with pytest.raises(LandCoverError) as err:
         filter_scenes_file(stack, mask, str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), min_valid_fraction=0.8)
-    assert err.value.parameter == "MIN_VALID_FRACTION"
+    assert err.value.argument == "MIN_VALID_FRACTION"
     assert "2020-01-02" in str(err.value) and "50" in str(err.value) and "Lower" in str(err.value)
     assert not (tmp_path / "a.tif").exists() and not (tmp_path / "b.tif").exists()
 
@@ -118,7 +118,7 @@ def test_fraction_outside_unit_interval(tmp_path, fraction):
     stack, mask = write_pair(tmp_path, np.ones((1, 1, 4, 4), np.float32), np.zeros((1, 4, 4)), dates, patch_grid(4, 4))
     with pytest.raises(LandCoverError) as err:
         filter_scenes_file(stack, mask, str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), min_valid_fraction=fraction)
-    assert err.value.parameter == "MIN_VALID_FRACTION"
+    assert err.value.argument == "MIN_VALID_FRACTION"
 
 
 def test_mask_of_other_dates_or_grid_is_refused(tmp_path):
@@ -135,7 +135,7 @@ def test_mask_of_other_dates_or_grid_is_refused(tmp_path):
     for bad, hint in ((other_dates, "2020-01-06"), (other_grid, "grid"), (not_a_mask, "CLM")):
         with pytest.raises(LandCoverError) as err:
             filter_scenes_file(stack, str(bad), str(tmp_path / "a.tif"), str(tmp_path / "b.tif"))
-        assert err.value.parameter == "MASK"
+        assert err.value.argument == "MASK"
         assert hint in str(err.value)
 
 
@@ -150,7 +150,7 @@ def test_outputs_may_not_overwrite_inputs(tmp_path):
 
 def test_filter_to_vrt_copies_no_pixel_and_reads_the_same(real_series, tmp_path):
     """A .vrt output lists the kept dates' bands of the input: same stack for every reader, pixels not rewritten."""
-    from lc_plugin.interpolate import interpolate_file
+    from lc_plugin.timeseries.interpolate import interpolate_file
 
     data, clm, dates = real_series
     stack, mask = write_pair(tmp_path, data, clm, dates)

@@ -11,12 +11,12 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.dataset import export_tiles
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
-from lc_plugin.segmentation import ARCHITECTURES
-from lc_plugin.segmentation.training import TrainConfig, class_weight_vector, load_config, save_config, targets
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, TimeStack, read_class_raster, write_class_raster, write_stack
+from lc_plugin.ml.segmentation import ARCHITECTURES
+from lc_plugin.ml.segmentation.training import TrainConfig, class_weight_vector, load_config, save_config, targets
+from lc_plugin.reference.dataset import export_tiles
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -25,11 +25,11 @@ pytest.importorskip("onnx")
 # networks ~10× slower (1.1 s vs 11 s for the overfitting test under load).
 torch.set_num_threads(1)
 
-from lc_plugin.classify import SegmentationModel, classify_file, iter_tiled_predictions, load_model, predict_array, taper_window  # noqa: E402
-from lc_plugin.rasters import tile_starts  # noqa: E402
-from lc_plugin.segmentation.models import build_model  # noqa: E402
-from lc_plugin.segmentation.pipeline import TileSet, train_on_tiles  # noqa: E402
-from lc_plugin.segmentation.training import fit  # noqa: E402
+from lc_plugin.io.rasters import tile_starts  # noqa: E402
+from lc_plugin.ml.classify import SegmentationModel, classify_file, iter_tiled_predictions, load_model, predict_array, taper_window  # noqa: E402
+from lc_plugin.ml.segmentation.models import build_model  # noqa: E402
+from lc_plugin.ml.segmentation.pipeline import TileSet, train_on_tiles  # noqa: E402
+from lc_plugin.ml.segmentation.training import fit  # noqa: E402
 
 T, C, S = 4, 3, 16
 DATES = [dt.date(2019, 3, 1) + dt.timedelta(days=30 * i) for i in range(T)]
@@ -146,7 +146,7 @@ def test_exported_metadata(trained):
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_onnx_matches_pytorch(tmp_path, architecture):
-    from lc_plugin.segmentation.export import save_model, to_onnx_bytes, with_metadata
+    from lc_plugin.ml.segmentation.export import save_model, to_onnx_bytes, with_metadata
 
     torch.manual_seed(0)
     net = build_model(architecture, T, C, 3, width=4, depth=3, mean=[0.1, 0.2, 0.3], std=[0.5, 0.5, 0.5]).eval()
@@ -233,7 +233,7 @@ def test_classify_file_with_a_segmentation_model(trained, tmp_path):
     write_stack(shifted, TimeStack(x, [d + dt.timedelta(days=1) for d in DATES], BANDS, grid, CLEAR))
     with pytest.raises(LandCoverError, match="does not match the model") as err:
         classify_file(trained["path"], shifted, str(tmp_path / "no.tif"))
-    assert err.value.parameter == "INPUT"
+    assert err.value.argument == "INPUT"
 
 
 def test_config_round_trip_json_and_yaml(tmp_path):
@@ -249,10 +249,10 @@ def test_config_round_trip_json_and_yaml(tmp_path):
     (tmp_path / "bad.json").write_text('{"epoch": 3}')
     with pytest.raises(LandCoverError, match="Unknown training setting") as err:
         load_config(str(tmp_path / "bad.json"))
-    assert err.value.parameter == "CONFIG"
+    assert err.value.argument == "CONFIG"
     with pytest.raises(LandCoverError) as err:
         TrainConfig(architecture="vgg").validate()
-    assert err.value.parameter == "ARCHITECTURE"
+    assert err.value.argument == "ARCHITECTURE"
 
 
 def write_tile_store(folder, n_patches: int = 2, size: int = 32) -> str:
@@ -272,7 +272,7 @@ def write_tile_store(folder, n_patches: int = 2, size: int = 32) -> str:
 
 
 def test_train_segmentation_from_a_tile_store(tmp_path):
-    from lc_plugin.segmentation.pipeline import train_segmentation
+    from lc_plugin.ml.segmentation.pipeline import train_segmentation
 
     pytest.importorskip("zarr")
     store = write_tile_store(tmp_path)
@@ -285,4 +285,4 @@ def test_train_segmentation_from_a_tile_store(tmp_path):
     assert "Training curves" in page and "MIoU" in page and page.count("data:image/png") >= 4
     with pytest.raises(LandCoverError) as err:
         train_segmentation(store, model, None, TrainConfig(test_fold=9, epochs=1, **TINY))
-    assert err.value.parameter == "TEST_FOLD"
+    assert err.value.argument == "TEST_FOLD"

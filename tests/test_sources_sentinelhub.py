@@ -15,11 +15,11 @@ from rasterio.transform import Affine
 from rasterio.warp import transform_bounds
 
 from demo.stac_server import fail
-from lc_plugin.download import download_patch, make_source
-from lc_plugin.errors import LandCoverError
-from lc_plugin.grid import Patch
-from lc_plugin.http import RetryPolicy
-from lc_plugin.rasters import Grid, read_stack
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.http import RetryPolicy
+from lc_plugin.io.rasters import Grid, read_stack
+from lc_plugin.runs.grid import Patch
+from lc_plugin.sources.download import download_patch, make_source
 from lc_plugin.sources.sentinelhub import SentinelHubSource, evalscript
 from tests.servers import SentinelHubServer, sh_item, sh_value
 
@@ -116,7 +116,7 @@ def test_refused_and_missing_credentials(tmp_path, monkeypatch):
     with SentinelHubServer(ITEMS) as srv:
         with pytest.raises(LandCoverError) as err:
             fetch(srv, str(tmp_path / "p.tif"), source=source(srv, "wrong-secret-123"))
-        assert err.value.parameter == "AUTHCFG" and "refused the OAuth client id/secret" in str(err.value)
+        assert err.value.argument == "AUTHCFG" and "refused the OAuth client id/secret" in str(err.value)
         assert "wrong-secret-123" not in str(err.value)
         monkeypatch.setenv("SH_CLIENT_ID", "test-client")
         monkeypatch.setenv("SH_CLIENT_SECRET", "bad-env-secret")
@@ -127,7 +127,7 @@ def test_refused_and_missing_credentials(tmp_path, monkeypatch):
         fetch(srv, str(tmp_path / "env.tif"), source=make_source("sentinelhub", endpoint=srv.url, policy=FAST))
         with pytest.raises(LandCoverError) as err:
             fetch(srv, str(tmp_path / "p.tif"), bands=["B02", "SCL"])
-        assert err.value.parameter == "BANDS" and "SCL" in str(err.value) and srv.requests[-1].endswith("/process")
+        assert err.value.argument == "BANDS" and "SCL" in str(err.value) and srv.requests[-1].endswith("/process")
         srv.faults.add("/api/v1/process", fail(403))
         with pytest.raises(LandCoverError) as err:
             fetch(srv, str(tmp_path / "p.tif"), threads=1)
@@ -135,10 +135,10 @@ def test_refused_and_missing_credentials(tmp_path, monkeypatch):
     monkeypatch.delenv("SH_CLIENT_ID")
     with pytest.raises(LandCoverError) as err:
         make_source("sentinelhub")
-    assert err.value.parameter == "AUTHCFG" and "SH_CLIENT_ID" in str(err.value)
+    assert err.value.argument == "AUTHCFG" and "SH_CLIENT_ID" in str(err.value)
     with pytest.raises(LandCoverError) as err:  # the endpoint is gone: that is what the message points at
         fetch(srv, str(tmp_path / "p.tif"))
-    assert err.value.parameter == "SH_ENDPOINT" and "could not be reached" in str(err.value)
+    assert err.value.argument == "SH_ENDPOINT" and "could not be reached" in str(err.value)
     assert not os.path.exists(tmp_path / "p.tif")
 
 

@@ -26,9 +26,9 @@ from rasterio.warp import transform
 
 from demo.scene import write_cog
 from demo.stac_server import StacServer
-from lc_plugin.errors import LandCoverError
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import Grid
 from lc_plugin.sources.stac import StacSource, confirm_offset, load_item, read_item, scaling, search_items
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "stac")
@@ -223,7 +223,7 @@ def test_full_page_of_one_day_without_next_link_fails_clearly(tmp_path):
     with StacServer(str(tmp_path), page_size=100, drop_next=True) as srv:
         with pytest.raises(LandCoverError) as err:
             search_items(srv.url, "sentinel-2-l2a", template["bbox"], day, day, 100.0)
-    assert err.value.parameter == "STAC_URL" and "full page of 100 items for 2025-03-12 without a link to the next page" in str(err.value)
+    assert err.value.argument == "STAC_URL" and "full page of 100 items for 2025-03-12 without a link to the next page" in str(err.value)
 
 
 def test_recorded_pc_page_has_the_shape_the_detection_relies_on():
@@ -246,4 +246,4 @@ def test_baseline_from_properties_or_product_name(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(LandCoverError) as err:
         load_item(str(tmp_path / "bad.json"))
-    assert err.value.parameter == "INPUT" and "bad.json is not a readable STAC item" in str(err.value)
+    assert err.value.argument == "INPUT" and "bad.json is not a readable STAC item" in str(err.value)

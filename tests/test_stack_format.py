@@ -11,9 +11,9 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
-from lc_plugin.clouds import read_layers
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import parse_tag_list, read_stack, read_stack_info
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import parse_tag_list, read_stack, read_stack_info
+from lc_plugin.timeseries.clouds import read_layers
 
 DATES = [dt.date(2023, 5, 1), dt.date(2023, 5, 11)]
 BANDS = ["B04", "B08", "SCL"]

@@ -11,12 +11,12 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import SLOVENIA_LEGEND, make_class_table
-from lc_plugin.errors import Cancelled, LandCoverError
-from lc_plugin.features import feature_block, feature_layout
-from lc_plugin.monitor import Monitor
-from lc_plugin.rasters import Grid, TimeStack, read_stack, write_class_raster, write_stack
-from lc_plugin.train import fit_lightgbm, model_to_onnx, train_classifier
+from lc_plugin.core.classes import SLOVENIA_LEGEND, make_class_table
+from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.monitor import Monitor
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_class_raster, write_stack
+from lc_plugin.ml.train import fit_lightgbm, model_to_onnx, train_classifier
+from lc_plugin.timeseries.features import feature_block, feature_layout
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -171,7 +171,7 @@ def test_missing_class_error_and_drop_option(tmp_path):
     model = tmp_path / "m.onnx"
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(model), **FAST)
-    assert err.value.parameter == "REFERENCE"
+    assert err.value.argument == "REFERENCE"
     assert "6 'wetlands'" in str(err.value) and "DROP_EMPTY_CLASSES" in str(err.value)
     assert not model.exists()
     messages = []
@@ -187,7 +187,7 @@ def test_class_without_valid_data_counts_as_empty(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, nan_class=3)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.parameter == "REFERENCE" and "3 'grassland'" in str(err.value)
+    assert err.value.argument == "REFERENCE" and "3 'grassland'" in str(err.value)
 
 
 def test_patch_split_holds_out_whole_patches(tmp_path):
@@ -219,7 +219,7 @@ def test_patch_split_needs_two_patches(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, n_patches=1)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), split="patch", **FAST)
-    assert err.value.parameter == "SPLIT"
+    assert err.value.argument == "SPLIT"
 
 
 def test_stacks_must_share_dates_and_bands(tmp_path):
@@ -227,7 +227,7 @@ def test_stacks_must_share_dates_and_bands(tmp_path):
     s1, r1, _ = make_patch(tmp_path, 1, dates=[DATES[0], DATES[1], dt.date(2017, 9, 1)])
     with pytest.raises(LandCoverError) as err:
         train_classifier([s0, s1], [r0, r1], str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.parameter == "INPUT"
+    assert err.value.argument == "INPUT"
     assert "stack 2" in str(err.value) and "2017-08-01 vs 2017-09-01" in str(err.value)
 
 
@@ -235,27 +235,27 @@ def test_reference_must_be_on_the_stack_grid(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, [refs[0], refs[0]], str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.parameter == "REFERENCE" and "Pair 2" in str(err.value)
+    assert err.value.argument == "REFERENCE" and "Pair 2" in str(err.value)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs[:1], str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.parameter == "REFERENCE"
+    assert err.value.argument == "REFERENCE"
 
 
 def test_needs_two_classes(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, class_ids=(2,))
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.parameter == "REFERENCE" and "at least 2 classes" in str(err.value)
+    assert err.value.argument == "REFERENCE" and "at least 2 classes" in str(err.value)
 
 
 def test_bad_parameters(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, n_patches=1)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), test_fraction=1.0)
-    assert err.value.parameter == "TEST_FRACTION"
+    assert err.value.argument == "TEST_FRACTION"
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, stacks[0])
-    assert err.value.parameter == "OUTPUT_MODEL"
+    assert err.value.argument == "OUTPUT_MODEL"
 
 
 def test_cancel_during_fit_writes_nothing(tmp_path):
@@ -276,9 +276,9 @@ def test_real_patch_ndvi_smoke(testpatch, tmp_path):
     """Cheap end-to-end run on real data: NDVI of the 29 fully cloud-free dates + the real LULC reference."""
     from rasterio.transform import from_bounds
 
-    from lc_plugin.classify import classify_file
-    from lc_plugin.rasters import read_class_raster
-    from lc_plugin.reference import rasterize_reference_file
+    from lc_plugin.io.rasters import read_class_raster
+    from lc_plugin.ml.classify import classify_file
+    from lc_plugin.reference.rasterize import rasterize_reference_file
 
     tp = testpatch / "TestEOPatch"
     ndvi = np.load(tp / "data" / "NDVI.npy", allow_pickle=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lc_plugin import trees
+from lc_plugin.timeseries import trees
 
 pytest.importorskip("numba")
 lightgbm = pytest.importorskip("lightgbm")
@@ -37,7 +37,7 @@ def threshold_pixels(booster, n: int, seed: int) -> np.ndarray:
 
 def test_s2cloudless_model_on_its_thresholds():
     pytest.importorskip("s2cloudless")
-    from lc_plugin.clouds import _binned_cloud_forest, _detector
+    from lc_plugin.timeseries.clouds import _binned_cloud_forest, _detector
 
     booster = _detector().classifier.classifier
     forest = _binned_cloud_forest()

@@ -12,10 +12,10 @@ from osgeo import ogr
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.batch import BatchParameters
-from lc_plugin.errors import LandCoverError
-from lc_plugin.rasters import Grid, TimeStack, write_stack
-from lc_plugin.workflow import WorkbenchSettings, list_scenes, reference_legend, scene_quicklook, scene_tile, write_area
+from lc_plugin.core.errors import LandCoverError
+from lc_plugin.io.rasters import Grid, TimeStack, write_stack
+from lc_plugin.runs.batch import BatchParameters
+from lc_plugin.runs.workflow import WorkbenchSettings, list_scenes, reference_legend, scene_quicklook, scene_tile, write_area
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # not imported from conftest: two conftest modules share a session
 STAC = SHARED_DATA / "stac-responses"
@@ -37,7 +37,7 @@ def test_check_names_what_is_missing(tmp_path):
                               ({"source": "local"}, "INPUT"), ({"output_folder": ""}, "OUTPUT_FOLDER")]:
         with pytest.raises(LandCoverError) as err:
             WorkbenchSettings(**{**base, **change}).check()
-        assert err.value.parameter == parameter
+        assert err.value.argument == parameter
 
 
 def test_batch_parameters_are_a_rungrid_parameters_file(tmp_path):

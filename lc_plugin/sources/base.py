@@ -14,9 +14,9 @@ from datetime import date
 
 import numpy as np
 
-from ..errors import LandCoverError
-from ..monitor import Monitor
-from ..rasters import Grid, parse_date
+from ..core.errors import LandCoverError
+from ..core.monitor import Monitor
+from ..io.rasters import Grid, parse_date
 
 
 @dataclass
@@ -48,10 +48,10 @@ class Source:
         raise NotImplementedError
 
     def validate_bands(self, bands: list[str]) -> None:
-        """Raise LandCoverError(parameter='BANDS') for bands the source can never serve (before any request)."""
+        """Raise InputError(argument='bands') for bands the source can never serve (before any request)."""
 
     def check_bands(self, scenes: list[Scene], bands: list[str]) -> None:
-        """Raise LandCoverError(parameter='BANDS') before any download if a band cannot be read."""
+        """Raise InputError(argument='bands') before any download if a band cannot be read."""
 
     def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor, cancel: threading.Event) -> np.ndarray:
         """(len(bands), H, W) float32 on ``grid``: reflectance 0-1, classes/masks as numbers, NaN = no data."""

@@ -28,10 +28,10 @@ from osgeo import gdal
 from rasterio.transform import Affine
 from rasterio.warp import transform_bounds
 
-from ..errors import Cancelled, LandCoverError
-from ..http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy
-from ..monitor import Monitor
-from ..rasters import Grid
+from ..core.errors import Cancelled, LandCoverError
+from ..core.monitor import Monitor
+from ..io.http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy
+from ..io.rasters import Grid
 from .base import Scene, Source, cloud_cover, item_date
 from .stac import processing_baseline, search_items
 

@@ -29,11 +29,13 @@ import numpy as np
 from osgeo import gdal
 from rasterio.warp import transform_bounds
 
-from ..errors import Cancelled, LandCoverError
-from ..http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy, sleep_or_cancel
-from ..monitor import Monitor, ensure_monitor
-from ..rasters import Grid
-from ..redaction import join_url, redact_url
+from ..core.bands import CATEGORICAL_BANDS
+from ..core.errors import Cancelled, LandCoverError
+from ..core.monitor import Monitor, ensure_monitor
+from ..core.redaction import join_url, redact_url
+from ..io.gdal_errors import gdal_errors
+from ..io.http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy, sleep_or_cancel
+from ..io.rasters import Grid
 from .base import Scene, Source, cloud_cover, item_date
 
 DEFAULT_STAC_URL = "https://earth-search.aws.element84.com/v1"
@@ -61,7 +63,6 @@ BAND_ASSET_KEYS: dict[str, list[str]] = {
     "WVP": ["wvp"],
 }
 _RESOLUTION_SUFFIXES = ("_10m", "_20m", "_60m")
-CATEGORICAL_BANDS = {"SCL"}
 DEFAULT_SCALE = 0.0001
 # L2A processing baseline 04.00+ adds 1000 to DN (ESA's BOA_ADD_OFFSET); used when an asset's
 # raster:bands metadata does not give a scale.
@@ -321,22 +322,6 @@ def gdal_config(options: dict[str, str]) -> Iterator[None]:
     finally:
         for key, value in saved.items():
             gdal.SetThreadLocalConfigOption(key, value)
-
-
-@contextlib.contextmanager
-def gdal_errors() -> Iterator[list[str]]:
-    """Collect GDAL error messages instead of letting them reach stderr."""
-    messages: list[str] = []
-
-    def handler(level: int, _code: int, message: str) -> None:
-        if level >= gdal.CE_Failure:
-            messages.append(str(message).strip())
-
-    gdal.PushErrorHandler(handler)
-    try:
-        yield messages
-    finally:
-        gdal.PopErrorHandler()
 
 
 def gdal_path(href: str) -> str:

@@ -11,8 +11,8 @@ from osgeo import ogr, osr
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.rasters import Grid, TimeStack, read_stack, write_class_raster, write_stack
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_class_raster, write_stack
 from tests.downloads import download_params
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from test_bad_input import expect_error
 
-from lc_plugin.rasters import read_stack
+from lc_plugin.io.rasters import read_stack
 from tests.safe_products import build_safe, zip_safe
 
 TIMESERIES = Path(__file__).resolve().parents[1] / "data" / "s2-l2a-timeseries"
@@ -63,7 +63,7 @@ def test_importproducts_per_patch(run_alg, tmp_path):
     """PATCHES + PATCH_ID: one stack on the patch's grid in OUTPUT_FOLDER, like Download's."""
     import json
 
-    from lc_plugin.grid import create_grid, read_patches
+    from lc_plugin.runs.grid import create_grid, read_patches
 
     x0, y0 = 582780 + 1200, 5111220 - 2400
     ring = [[x0, y0], [x0 + 2400, y0], [x0 + 2400, y0 + 1200], [x0, y0 + 1200], [x0, y0]]

@@ -12,7 +12,7 @@ from test_help import ALGORITHM_IDS  # the fixed ids scripts depend on, listed o
 
 from demo.chain import ChainSettings, run_chain
 from demo.qgis_cli import list_algorithms, run_algorithm
-from lc_plugin.rasters import read_class_raster, read_stack_info
+from lc_plugin.io.rasters import read_class_raster, read_stack_info
 
 
 def settings_for(scene, server) -> ChainSettings:
@@ -116,8 +116,8 @@ def test_training_tiles_from_the_chain(run_alg, chain_in_process, tmp_path):
     pytest.importorskip("zarr")
     from rasterio.windows import Window
 
-    from lc_plugin.dataset import open_tile_store
-    from lc_plugin.rasters import read_stack
+    from lc_plugin.io.rasters import read_stack
+    from lc_plugin.reference.dataset import open_tile_store
 
     stacks, references = chain_in_process["interpolated"], chain_in_process["references"]
     out = run_alg("exportdataset", {"INPUT": stacks, "REFERENCE": references, "TILE_SIZE": 32, "OVERLAP": 8, "FOLDS": 4, "OUTPUT": str(tmp_path / "t.zarr")})

@@ -12,7 +12,7 @@ from tests.test_deps_installer import SYSTEM_PYTHON, make_wheel
 
 def test_check_names_what_is_missing_and_which_steps_wait(qgis_app):
     from landcover import deps_gui
-    from landcover.lc_plugin import deps
+    from landcover.lc_plugin.core import deps
 
     text = deps_gui.missing_message(["lightgbm", "s2cloudless"])
     assert "lightgbm, s2cloudless" in text and "Train classifier" in text and "Cloud masks (s2cloudless)" in text

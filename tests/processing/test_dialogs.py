@@ -9,7 +9,7 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.rasters import Grid, write_raster
+from lc_plugin.io.rasters import Grid, write_raster
 
 
 def _alg(name: str):

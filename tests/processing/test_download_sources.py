@@ -10,7 +10,7 @@ import os
 import pytest
 from rasterio.warp import transform_bounds
 
-from lc_plugin.rasters import read_stack
+from lc_plugin.io.rasters import read_stack
 from tests.servers import SentinelHubServer, sh_item
 from tests.vectors import write_polygon
 

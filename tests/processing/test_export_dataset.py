@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_bad_input import expect_error
 
-from lc_plugin.dataset import open_tile_store
+from lc_plugin.reference.dataset import open_tile_store
 from tests.test_dataset import make_pair
 
 pytest.importorskip("zarr")

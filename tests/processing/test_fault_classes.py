@@ -19,9 +19,9 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.clouds import S2CLOUDLESS_BANDS
-from lc_plugin.rasters import Grid, TimeStack, read_stack, read_stack_info, write_class_raster, write_stack
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, read_stack_info, write_class_raster, write_stack
+from lc_plugin.timeseries.clouds import S2CLOUDLESS_BANDS
 from tests.downloads import download_params
 from tests.vectors import write_polygon
 
@@ -183,7 +183,7 @@ def secret_url(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def demo_grid(qgis_app, demo_scene, tmp_path_factory) -> str:
-    from lc_plugin.grid import create_grid
+    from lc_plugin.runs.grid import create_grid
 
     scene, _ = demo_scene
     grid = str(tmp_path_factory.mktemp("grid") / "grid.gpkg")

@@ -8,7 +8,7 @@ import numpy as np
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.rasters import Grid, TimeStack, read_stack, write_stack
+from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_stack
 
 DATES = [dt.date(2017, 1, 1), dt.date(2017, 2, 1), dt.date(2017, 3, 1)]
 

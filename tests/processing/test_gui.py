@@ -22,10 +22,10 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.mosaic import mosaic_files
-from lc_plugin.rasters import Grid, TimeStack, write_stack
-from lc_plugin.reference import rasterize_reference_file
-from lc_plugin.train import train_classifier
+from lc_plugin.io.mosaic import mosaic_files
+from lc_plugin.io.rasters import Grid, TimeStack, write_stack
+from lc_plugin.ml.train import train_classifier
+from lc_plugin.reference.rasterize import rasterize_reference_file
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTEFACTS = ROOT / "build" / "artefacts" / "gui"

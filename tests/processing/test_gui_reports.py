@@ -17,8 +17,8 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.rasters import Grid, write_class_raster
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.io.rasters import Grid, write_class_raster
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTEFACTS = ROOT / "build" / "artefacts" / "reports"
@@ -81,8 +81,8 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     """The plugin's HTML reports: map vs reference, held-out test predictions (with ROC curves), area estimate."""
     from osgeo import ogr
 
-    from lc_plugin.area import area_estimate_file, sample_design_file
-    from lc_plugin.report import accuracy_report_file, predictions_report_file
+    from lc_plugin.validation.area import area_estimate_file, sample_design_file
+    from lc_plugin.validation.report import accuracy_report_file, predictions_report_file
 
     tmp = tmp_path_factory.mktemp("report")
     rng = np.random.default_rng(3)

@@ -23,8 +23,8 @@ import rasterio
 from matplotlib.image import imsave
 from test_gui import ARTEFACTS, ROOT, build_zip, install_profile, pytestmark  # noqa: F401 - the same skip condition
 
-from lc_plugin.profiles import read_pixel_class
-from lc_plugin.rasters import read_stack
+from lc_plugin.io.rasters import read_stack
+from lc_plugin.timeseries.profiles import read_pixel_class
 
 SHOTS = ARTEFACTS.parent / "workbench"
 RECT = [465300.0, 5079200.0, 466100.0, 5079800.0]  # two 1 km patches: 465_5079 and 466_5079

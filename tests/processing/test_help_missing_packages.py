@@ -14,7 +14,7 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.rasters import Grid, TimeStack, write_stack
+from lc_plugin.io.rasters import Grid, TimeStack, write_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "qgis-process"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lc_plugin.rasters import read_class_raster
+from lc_plugin.io.rasters import read_class_raster
 
 MODEL_ID = "model:landcover_chain"
 MODEL_FILE = Path(__file__).resolve().parents[2] / "resources" / "models" / "landcover_chain.model3"

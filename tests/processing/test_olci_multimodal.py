@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from test_bad_input import expect_error
 
-from lc_plugin.rasters import read_class_raster, read_stack, write_raster
+from lc_plugin.io.rasters import read_class_raster, read_stack, write_raster
 from tests import olci_products as op
 from tests.test_corine import PATCH, _clc_layer
 from tests.test_olci import START, _patch
@@ -39,7 +39,7 @@ def test_downloadolci_from_a_product_folder(run_alg, tmp_path):
 
 def test_downloadolci_from_a_stac_api(run_alg, tmp_path):
     from demo.stac_server import StacServer
-    from lc_plugin import olci
+    from lc_plugin.sources import olci
     from tests.test_olci_stac import DAY, _catalogue
 
     product = _catalogue(str(tmp_path / "stac"))
@@ -72,7 +72,7 @@ def test_rasterize_corine_codes_with_the_official_colours(run_alg, tmp_path):
 def test_two_input_network_trained_and_applied(run_alg, tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("zarr")
-    from lc_plugin.dataset import export_tiles
+    from lc_plugin.reference.dataset import export_tiles
     from tests.test_multimodal import TILE, write_patch
 
     s2, refs, s3 = zip(*(write_patch(tmp_path, i) for i in range(2)))

@@ -7,8 +7,8 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.classes import make_class_table
-from lc_plugin.rasters import Grid, read_class_raster, write_class_raster
+from lc_plugin.core.classes import make_class_table
+from lc_plugin.io.rasters import Grid, read_class_raster, write_class_raster
 
 LABELS = np.array([[1, 1, 1, 2], [1, 2, 1, 2], [1, 1, 1, 2], [0, 0, 3, 3]], dtype=np.uint8)
 

@@ -17,7 +17,7 @@ def _report(path: str) -> dict:
 @pytest.fixture(scope="module")
 def small_run(qgis_app, demo_scene, tmp_path_factory):
     from demo.grid_run import train_demo_model
-    from lc_plugin.grid import create_grid
+    from lc_plugin.runs.grid import create_grid
 
     scene, server = demo_scene
     out = tmp_path_factory.mktemp("rungrid")

@@ -10,7 +10,7 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.rasters import Grid, TimeStack, write_raster, write_stack
+from lc_plugin.io.rasters import Grid, TimeStack, write_raster, write_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 LULC = ROOT / "demo" / "data" / "eo-learn-testpatch" / "TestEOPatch" / "vector_timeless" / "LULC.gpkg"

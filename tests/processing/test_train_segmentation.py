@@ -11,7 +11,7 @@ pytest.importorskip("zarr")
 
 from test_segmentation import CLASSES, write_tile_store  # noqa: E402
 
-from lc_plugin.classify import load_model  # noqa: E402
+from lc_plugin.ml.classify import load_model  # noqa: E402
 
 
 def test_train_segmentation_algorithm_then_classify(run_alg, tmp_path):

@@ -10,7 +10,7 @@ from qgis.core import QgsProcessingException
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from lc_plugin.rasters import Grid, write_class_raster
+from lc_plugin.io.rasters import Grid, write_class_raster
 from tests.maps import CLASSES, truth_and_map
 
 GRID = Grid(CRS.from_epsg(32633), from_origin(465000.0, 5080000.0, 10.0, 10.0), 60, 50)

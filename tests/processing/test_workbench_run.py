@@ -1,11 +1,11 @@
-"""The workbench's run (lc_plugin.workflow) through processing.run: Preview works on the patch at the area's centre."""
+"""The workbench's run (lc_plugin.runs.workflow) through processing.run: Preview works on the patch at the area's centre."""
 
 from __future__ import annotations
 
 import json
 
-from lc_plugin.rasters import read_class_raster
-from lc_plugin.workflow import WorkbenchSettings, run_workbench
+from lc_plugin.io.rasters import read_class_raster
+from lc_plugin.runs.workflow import WorkbenchSettings, run_workbench
 
 
 def test_preview_runs_the_chain_on_the_central_patch(qgis_app, demo_scene, tmp_path):

@@ -1,0 +1,228 @@
+"""Run the whole per-patch chain over a grid (sequential, process pool or Dask), then mosaic."""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputHtml,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from ..lc_plugin.core import legends
+from ..lc_plugin.core.redaction import has_redaction, redact_url
+from ..lc_plugin.reference import rasterize as reference
+from ..lc_plugin.runs import batch
+from .base import LandCoverAlgorithm
+from .params import END_DATE, START_DATE, add_date_parameters, bands_parameter, date_range
+from .rasterize import ZERO_CHOICES_LABELS
+
+
+class RunGridAlgorithm(LandCoverAlgorithm):
+    ALG_ID = "rungrid"
+    DISPLAY_NAME = "Run land-cover pipeline over a grid"
+    GROUP_ID = "classification"
+    HELP = (
+        "Runs download → cloud masks → filter → interpolate → (rasterize reference) → classify for every patch of a "
+        "grid, one subfolder per patch in the run folder, then mosaics the class maps into a VRT and a Cloud-Optimized "
+        "GeoTIFF and writes a run report (HTML + JSON: status, duration and error of each patch, parameters, versions). "
+        "A patch that fails does not stop the others; rerunning the same run folder skips the patches already done.<br>"
+        "<b>Patch grid</b> (GRID): from Create patch grid. <b>Model</b> (MODEL): optional, default none; ONNX model from "
+        "Train. Without a model the run only prepares every patch (stacks and, with a reference, reference rasters): "
+        "train on the whole grid with Train's RUN_FOLDER, then run again with the model, which reuses the prepared "
+        "patches and only classifies.<br>"
+        "<b>Parameters file</b> (PARAMETERS_FILE): optional, default none; a parameters.json of an earlier run, whose "
+        "values replace the ones below (grid and model excepted).<br>"
+        "<b>Start/End date</b> (START_DATE, END_DATE): YYYY-MM-DD, required unless a parameters file is given.<br>"
+        "<b>STAC API URL</b> (STAC_URL, default Earth Search), <b>Collection</b> (COLLECTION, default sentinel-2-l2a), "
+        "<b>Bands</b> (BANDS, default B02,B03,B04,B08,B11,B12,SCL), <b>Max scene cloud cover</b> (MAX_CLOUD, default 80).<br>"
+        "<b>Cloud mask method</b> (CLOUD_METHOD: <i>auto</i> (default), <i>s2cloudless</i> or <i>scl</i>; 0, 1, 2 in qgis_process), <b>Min valid fraction</b> "
+        "(MIN_VALID_FRACTION, default 0.8), <b>Step</b> (STEP_DAYS, default 16), <b>Cloud processing resolution</b> "
+        "(PROCESSING_RESOLUTION, metres, default 40; 0 = full resolution): s2cloudless runs on block means of this size "
+        "(98.4 % of the pixels agree with the 10 m masks on a real broken-cloud scene, for ~10× less model time; see "
+        "Cloud masks).<br>"
+        "With a pixel model each patch runs in one pass after its download: cloud masks, filter, interpolation, "
+        "features and classification window by window on all cores, writing only the class map (and the reference "
+        "raster); the map is the one the separate steps write with the same settings. <b>Keep intermediate files</b> "
+        "(KEEP_INTERMEDIATES, default off) runs the separate steps instead and keeps their files (cloud masks, the "
+        "filtered stack as a VRT, the interpolated stack).<br>"
+        "<b>Reference</b> (REFERENCE, optional, default none) and its class field (REFERENCE_FIELD, default empty): "
+        "rasterized per patch when given; <b>Class id 0</b> (REFERENCE_ZERO_ID, default 0 = refuse; 1 shift every id up "
+        "by one; 2 burn 0 as no data) and <b>Built-in legend</b> (REFERENCE_LEGEND, default 0 = none; 1 Slovenia, 2 "
+        "WorldCover 2021, 3 CORINE level 3) as in <i>Rasterize reference</i>.<br>"
+        "<b>Executor</b> (EXECUTOR: <i>sequential</i> (default), <i>local processes</i> or <i>Dask</i>; 0, 1, 2 in "
+        "qgis_process), <b>Workers</b> (WORKERS, default 2), "
+        "<b>Dask scheduler address</b> (SCHEDULER, optional, default empty: a local Dask cluster of WORKERS processes; the "
+        "workers must see the grid, model and run folder at the same paths).<br>"
+        "<b>Accept failed patches</b> (ALLOW_FAILURES, default false): when patches fail the run ends with an error "
+        "(exit code 1) after writing the report and the mosaic of the others; true ends it normally.<br>"
+        "<b>Run folder</b> (RUN_FOLDER). Outputs: the mosaic COG (OUTPUT_MOSAIC), the report (OUTPUT_REPORT), "
+        "DONE and FAILED counts.<br>"
+        "Example: <code>qgis_process run landcover:rungrid -- GRID=grid.gpkg MODEL=model.onnx START_DATE=2017-01-01 "
+        "END_DATE=2017-12-31 EXECUTOR=1 WORKERS=4 RUN_FOLDER=run</code>"
+    )
+
+    GRID = "GRID"
+    MODEL = "MODEL"
+    PARAMETERS_FILE = "PARAMETERS_FILE"
+    STAC_URL = "STAC_URL"
+    COLLECTION = "COLLECTION"
+    BANDS = "BANDS"
+    MAX_CLOUD = "MAX_CLOUD"
+    CLOUD_METHOD = "CLOUD_METHOD"
+    MIN_VALID_FRACTION = "MIN_VALID_FRACTION"
+    STEP_DAYS = "STEP_DAYS"
+    PROCESSING_RESOLUTION = "PROCESSING_RESOLUTION"
+    KEEP_INTERMEDIATES = "KEEP_INTERMEDIATES"
+    REFERENCE = "REFERENCE"
+    REFERENCE_FIELD = "REFERENCE_FIELD"
+    REFERENCE_ZERO_ID = "REFERENCE_ZERO_ID"
+    REFERENCE_LEGEND = "REFERENCE_LEGEND"
+    EXECUTOR = "EXECUTOR"
+    WORKERS = "WORKERS"
+    SCHEDULER = "SCHEDULER"
+    ALLOW_FAILURES = "ALLOW_FAILURES"
+    RUN_FOLDER = "RUN_FOLDER"
+    OUTPUT_MOSAIC = "OUTPUT_MOSAIC"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        defaults = batch.BatchParameters(grid="", start="", end="")
+        self.addParameter(QgsProcessingParameterFeatureSource(self.GRID, self.tr("Patch grid"), [QgsProcessing.TypeVectorPolygon]))
+        self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx", optional=True))
+        self.addParameter(QgsProcessingParameterFile(self.PARAMETERS_FILE, self.tr("Parameters file (JSON)"), extension="json", optional=True))
+        add_date_parameters(self, optional=True)
+        self.addParameter(QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), defaults.stac_url))
+        self.addParameter(QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), defaults.collection))
+        self.addParameter(bands_parameter(self.BANDS, self.tr("Bands"), defaults.bands))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.MAX_CLOUD, self.tr("Max scene cloud cover (%)"), QgsProcessingParameterNumber.Double, 80.0, minValue=0, maxValue=100
+            )
+        )
+        self.addParameter(QgsProcessingParameterEnum(self.CLOUD_METHOD, self.tr("Cloud mask method"), batch.CLOUD_METHODS, defaultValue=0))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.MIN_VALID_FRACTION, self.tr("Min valid fraction"), QgsProcessingParameterNumber.Double, 0.8, minValue=0, maxValue=1
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(self.STEP_DAYS, self.tr("Interpolation step (days)"), QgsProcessingParameterNumber.Integer, 16, minValue=1)
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.PROCESSING_RESOLUTION,
+                self.tr("Cloud mask processing resolution (m; 0 = full)"),
+                QgsProcessingParameterNumber.Double,
+                defaults.cloud_resolution,
+                minValue=0,
+            )
+        )
+        self.addParameter(QgsProcessingParameterBoolean(self.KEEP_INTERMEDIATES, self.tr("Keep intermediate files"), False))
+        polygons = [QgsProcessing.TypeVectorPolygon]
+        self.addParameter(QgsProcessingParameterFeatureSource(self.REFERENCE, self.tr("Reference polygons"), polygons, optional=True))
+        self.addParameter(
+            QgsProcessingParameterField(
+                self.REFERENCE_FIELD, self.tr("Reference class field (integer id or text)"), parentLayerParameterName=self.REFERENCE, optional=True
+            )
+        )
+        self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_ZERO_ID, self.tr("Class id 0 in the reference field"), ZERO_CHOICES_LABELS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_LEGEND, self.tr("Reference legend"), list(legends.LEGEND_LABELS), defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(self.WORKERS, self.tr("Workers"), QgsProcessingParameterNumber.Integer, 2, minValue=1))
+        self.addParameter(QgsProcessingParameterString(self.SCHEDULER, self.tr("Dask scheduler address (empty: local cluster)"), "", optional=True))
+        self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_FAILURES, self.tr("Accept failed patches (end normally)"), False))
+        self.addParameter(QgsProcessingParameterFolderDestination(self.RUN_FOLDER, self.tr("Run folder")))
+        self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT_MOSAIC, self.tr("Land-cover mosaic")))
+        self.addOutput(QgsProcessingOutputHtml(self.OUTPUT_REPORT, self.tr("Run report")))
+        self.addOutput(QgsProcessingOutputNumber(self.DONE, self.tr("Patches done")))
+        self.addOutput(QgsProcessingOutputNumber(self.FAILED, self.tr("Patches failed")))
+
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
+        grid, layer = self.vector_path(parameters, self.GRID, context, feedback)
+        model = self.parameterAsFile(parameters, self.MODEL, context) or None
+        file = self.parameterAsFile(parameters, self.PARAMETERS_FILE, context)
+        if file:
+            params = batch.BatchParameters.load(file)
+            params.grid, params.grid_layer, params.model = grid, layer, model
+            if has_redaction(params.stac_url):  # saved without its secret: take it from STAC_URL
+                given = self.parameterAsString(parameters, self.STAC_URL, context).strip()
+                if redact_url(given) != params.stac_url:
+                    raise QgsProcessingException(
+                        f"{self.STAC_URL}: the parameters file holds the STAC URL without its credentials ({params.stac_url}); "
+                        "give the full URL in STAC_URL."
+                    )
+                params.stac_url = given
+        else:
+            start, end = date_range(self, parameters, context)
+            if start is None or end is None:
+                raise QgsProcessingException(f"{START_DATE if start is None else END_DATE}: give the period (YYYY-MM-DD) or a parameters file.")
+            bands = self.parameterAsEnumStrings(parameters, self.BANDS, context)
+            params = batch.BatchParameters(
+                grid=grid,
+                grid_layer=layer,
+                model=model,
+                start=start.isoformat(),
+                end=end.isoformat(),
+                stac_url=self.parameterAsString(parameters, self.STAC_URL, context).strip(),
+                collection=self.parameterAsString(parameters, self.COLLECTION, context).strip(),
+                bands=bands,
+                max_cloud=self.parameterAsDouble(parameters, self.MAX_CLOUD, context),
+                cloud_method=batch.CLOUD_METHODS[self.parameterAsEnum(parameters, self.CLOUD_METHOD, context)],
+                min_valid_fraction=self.parameterAsDouble(parameters, self.MIN_VALID_FRACTION, context),
+                step_days=self.parameterAsInt(parameters, self.STEP_DAYS, context),
+                cloud_resolution=self.parameterAsDouble(parameters, self.PROCESSING_RESOLUTION, context),
+                reference=self.reference_file(parameters, context, feedback),
+                reference_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context).strip() or None,
+                reference_zero=reference.ZERO_CHOICES[self.parameterAsEnum(parameters, self.REFERENCE_ZERO_ID, context)],
+                reference_legend=legends.LEGEND_CHOICES[self.parameterAsEnum(parameters, self.REFERENCE_LEGEND, context)],
+            )
+        params.keep_intermediates = self.parameterAsBool(parameters, self.KEEP_INTERMEDIATES, context)
+        run_folder = self.parameterAsString(parameters, self.RUN_FOLDER, context)
+        result = batch.run_batch(
+            params,
+            run_folder,
+            executor=batch.EXECUTORS[self.parameterAsEnum(parameters, self.EXECUTOR, context)],
+            workers=self.parameterAsInt(parameters, self.WORKERS, context),
+            scheduler=self.parameterAsString(parameters, self.SCHEDULER, context).strip() or None,
+            monitor=monitor,
+        )
+        for pid in result.failed:
+            feedback.reportError(f"Patch {pid} failed; see {result.report_html}")
+        if result.failed and not self.parameterAsBool(parameters, self.ALLOW_FAILURES, context):
+            raise QgsProcessingException(
+                f"{len(result.failed)} of {len(result.records)} patches failed (see {result.report_html}); the others are kept "
+                f"in {run_folder} and a rerun resumes from them. Set {self.ALLOW_FAILURES}=true to accept failed patches."
+            )
+        out = {self.RUN_FOLDER: run_folder, self.OUTPUT_REPORT: result.report_html, self.DONE: len(result.done), self.FAILED: len(result.failed)}
+        if result.mosaic and result.mosaic.get("cog") and os.path.isfile(result.mosaic["cog"]):
+            out[self.OUTPUT_MOSAIC] = result.mosaic["cog"]
+            self.load_output(context, result.mosaic["cog"], self.tr("Land-cover mosaic"), self.OUTPUT_MOSAIC)
+            self.style_as_classes(context, result.mosaic["cog"])
+        return out
+
+    def reference_file(self, parameters, context, feedback) -> str | None:
+        """The reference as a file every worker can open (the run reads its only layer, so one of several is refused)."""
+        if self.parameterAsSource(parameters, self.REFERENCE, context) is None:
+            return None
+        path, layer = self.vector_path(parameters, self.REFERENCE, context, feedback)
+        if layer:
+            from osgeo import ogr
+
+            source = ogr.Open(path)
+            if source is not None and source.GetLayerCount() > 1:
+                raise QgsProcessingException(f"{self.REFERENCE}: {path} holds several layers; save the reference layer '{layer}' to a file of its own.")
+        return path

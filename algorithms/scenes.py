@@ -1,0 +1,74 @@
+"""Filter cloudy scenes: drop dates whose share of clear pixels is below a threshold."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+
+from ..lc_plugin.timeseries import scenes
+from .base import LandCoverAlgorithm
+from .params import parse_date
+
+
+class FilterScenesAlgorithm(LandCoverAlgorithm):
+    ALG_ID = "filterscenes"
+    DISPLAY_NAME = "Filter cloudy scenes"
+    GROUP_ID = "preparation"
+    HELP = (
+        "Drops the dates whose fraction of clear pixels is below a threshold, from the time stack and its cloud mask "
+        "together (the seeds kept dates with at least 80 % valid pixels).<br>"
+        "<b>Time stack</b> (INPUT) and <b>Cloud mask stack</b> (MASK): the outputs of Download and Cloud masks (same "
+        "dates and grid).<br>"
+        "<b>Minimum valid fraction</b> (MIN_VALID_FRACTION): 0–1, default 0.8. The fraction counts only pixels that have "
+        "data, so a patch partly outside the satellite's footprint is not penalised.<br>"
+        "<b>Dates to leave out</b> (EXCLUDE_DATES): optional, default none; comma-separated YYYY-MM-DD dates dropped "
+        "whatever their clear fraction (scenes you judged unusable in the scene list).<br>"
+        "Outputs: the <b>Filtered time stack</b> (OUTPUT) and the <b>Filtered cloud mask stack</b> (OUTPUT_MASK). A "
+        "<code>.vrt</code> file name writes a GDAL virtual raster instead of a GeoTIFF: it lists the kept dates' bands of "
+        "the input without copying a pixel (instant, a few kB, where a GeoTIFF copy of a 70-date patch takes a minute "
+        "and gigabytes); QGIS and the later steps read it like the GeoTIFF, but it needs its input file to stay beside "
+        "it.<br>"
+        "Example: <code>qgis_process run landcover:filterscenes -- INPUT=stack.tif MASK=clm.tif OUTPUT=f.tif OUTPUT_MASK=fclm.tif</code>"
+    )
+
+    INPUT = "INPUT"
+    MASK = "MASK"
+    MIN_VALID_FRACTION = "MIN_VALID_FRACTION"
+    EXCLUDE_DATES = "EXCLUDE_DATES"
+    OUTPUT = "OUTPUT"
+    OUTPUT_MASK = "OUTPUT_MASK"
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.MASK, self.tr("Cloud mask stack")))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.MIN_VALID_FRACTION, self.tr("Minimum valid fraction"), QgsProcessingParameterNumber.Double, 0.8, minValue=0, maxValue=1
+            )
+        )
+        self.addParameter(QgsProcessingParameterString(self.EXCLUDE_DATES, self.tr("Dates to leave out (YYYY-MM-DD, comma-separated)"), optional=True))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Filtered time stack")))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_MASK, self.tr("Filtered cloud mask stack")))
+
+    def run_step(self, parameters, context, feedback, monitor) -> dict:
+        out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff", ".vrt"))
+        out_mask = self.output_path(parameters, self.OUTPUT_MASK, context, (".tif", ".tiff", ".vrt"))
+        kept = scenes.filter_scenes_file(
+            self.raster_path(parameters, self.INPUT, context),
+            self.raster_path(parameters, self.MASK, context),
+            out,
+            out_mask,
+            min_valid_fraction=self.parameterAsDouble(parameters, self.MIN_VALID_FRACTION, context),
+            exclude_dates=self.excluded_dates(parameters, context),
+            monitor=monitor,
+        )
+        feedback.pushInfo(f"Kept {len(kept)} dates: {', '.join(d.isoformat() for d in kept)}")
+        return {self.OUTPUT: out, self.OUTPUT_MASK: out_mask}
+
+    def excluded_dates(self, parameters, context) -> list:
+        text = self.parameterAsString(parameters, self.EXCLUDE_DATES, context)
+        return [parse_date(self.EXCLUDE_DATES, part) for part in text.split(",") if part.strip()]

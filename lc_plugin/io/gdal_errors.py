@@ -1,0 +1,29 @@
+"""GDAL's error messages, captured: the one way the engine quiets GDAL and keeps what it said.
+
+GDAL prints failures to stderr (where ``qgis_process --json`` and notebooks show them as noise) or, when a
+host called ``gdal.UseExceptions()``, raises ``RuntimeError``. Code that opens or writes through GDAL wraps
+the call in ``gdal_errors()`` and turns a failure into an engine error that quotes the collected messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from osgeo import gdal
+
+
+@contextlib.contextmanager
+def gdal_errors() -> Iterator[list[str]]:
+    """Collect GDAL error messages instead of letting them reach stderr."""
+    messages: list[str] = []
+
+    def handler(level: int, _code: int, message: str) -> None:
+        if level >= gdal.CE_Failure:
+            messages.append(str(message).strip())
+
+    gdal.PushErrorHandler(handler)
+    try:
+        yield messages
+    finally:
+        gdal.PopErrorHandler()
