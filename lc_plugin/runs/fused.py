@@ -36,7 +36,7 @@ from ..io.rasters import file_windows, read_stack_info, write_class_raster
 from ..ml.classify import PixelModel, check_compatible, load_model
 from ..timeseries.clouds import DEFAULT_PROCESSING_RESOLUTION, DEFAULT_SCL_CLASSES, MASK_CLEAR, compute_masks
 from ..timeseries.features import feature_block
-from ..timeseries.interpolate import interpolate_linear, target_dates
+from ..timeseries.interpolate import all_finite, interpolate_linear, target_dates
 from ..timeseries.scenes import DEFAULT_MIN_VALID_FRACTION, check_min_valid_fraction, clear_dates, valid_fractions
 
 # Input bytes per window: two windows in flight plus their interpolated values and features stay
@@ -157,7 +157,7 @@ def _classify_windows(
         with rasterio.open(stack_path) as src:  # closed at once: GDAL's cache of its tiles goes with it
             block = _read_float(src, indexes, window).reshape(keep.size, len(used), window.height, window.width)
         rows, cols = window.toslices()
-        valid = (masks[:, rows, cols] == MASK_CLEAR) & np.isfinite(block).all(axis=1)
+        valid = (masks[:, rows, cols] == MASK_CLEAR) & all_finite(block)
         t1 = time.perf_counter()
         values = interpolate_linear(block, valid, days, target_days, threads=1)[:, model_index]
         del block
