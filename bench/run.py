@@ -74,20 +74,25 @@ def stack_dates(n_dates: int, step: int = 5) -> list[dt.date]:
     return [first + dt.timedelta(days=step * i) for i in range(n_dates)]
 
 
-def write_generated_stack(path: Path, n_dates: int, size: int, names: list[str], dates: list[dt.date]) -> None:
-    """A time-stack GeoTIFF written date by date (band-interleaved like the download step's)."""
+def write_generated_stack(path: Path, n_dates: int, size: int, names: list[str], dates: list[dt.date], overviews: bool = False) -> float | None:
+    """A time-stack GeoTIFF written date by date by Download's writer (band-interleaved; with ``overviews``,
+    the internal overviews Download adds); the seconds it took, None when it existed already."""
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
 
     from lc_plugin.io.rasters import Grid, StackWriter
+    from lc_plugin.timeseries.clouds import overview_factors
 
     if path.exists():
-        return
+        return None
+    t0 = time.perf_counter()
     base = scene_bands(names)
     grid = Grid(CRS.from_epsg(32633), from_origin(500000, 5100000, 10, 10), size, size)
-    with StackWriter(str(path), dates, names, grid, {"SOURCE": "bench: real L1C scene tiled"}) as dst:
+    factors = overview_factors(grid) if overviews else []
+    with StackWriter(str(path), dates, names, grid, {"SOURCE": "bench: real L1C scene tiled"}, overviews=factors) as dst:
         for t in range(n_dates):
             dst.write(tiled_date(base, t, n_dates, size, size, names)[np.newaxis], dates=slice(t, t + 1))
+    return time.perf_counter() - t0
 
 
 def write_generated_mask(path: Path, size: int, dates: list[dt.date], cloudy: float = 0.4, seed: int = 0) -> None:
@@ -227,7 +232,7 @@ def worker(name: str, args: list[str]) -> dict:
     if name == "chain":
         return _chain_worker(work, args[1])
     if name == "fused":
-        return _fused_worker(work, args[1])
+        return _fused_worker(work, args[1], *args[2:3])
     if name == "read_once":
         return _read_once_worker(work, args[1])
     if name == "post_chain":
@@ -297,14 +302,16 @@ def _chain_worker(work: Path, tag: str) -> dict:
     return {"seconds": _now() - t0, "steps": steps}
 
 
-def _fused_worker(work: Path, tag: str) -> dict:
-    """The same chain in one pass (lc_plugin.runs.fused, what the grid run does with a pixel model)."""
+def _fused_worker(work: Path, tag: str, stack: str = "stack.tif") -> dict:
+    """The same chain in one pass (lc_plugin.runs.fused, what the grid run does with a pixel model) on
+    ``stack``: the stack with overviews, as Download writes it, or ``stack_plain.tif``, the same pixels without."""
     from lc_plugin.runs.fused import FusedSettings, classify_stack
 
     d = work / tag
     t0 = _now()
     settings = FusedSettings(cloud_method="s2cloudless", min_valid_fraction=0.0)
-    result = classify_stack(str(d / "stack.tif"), str(d / "model.onnx"), str(d / "classes_fused.tif"), settings)
+    out = "classes_fused.tif" if stack == "stack.tif" else "classes_fused_plain.tif"
+    result = classify_stack(str(d / stack), str(d / "model.onnx"), str(d / out), settings)
     return {"seconds": _now() - t0, "steps": result.steps, "thread_seconds": result.thread_seconds}
 
 
@@ -619,10 +626,16 @@ def bench_chain(quick: bool, log) -> list[str]:
     d = WORK / tag
     d.mkdir(exist_ok=True)
     dates = stack_dates(n_dates, 5)
-    log(f"chain: building {size}×{size}×{n_dates}×13 stack")
-    t0 = time.perf_counter()
-    write_generated_stack(d / "stack.tif", n_dates, size, S2_BANDS, dates)
-    build = time.perf_counter() - t0
+    # The stack as Download writes it (internal overviews) and the same pixels without overviews; how long
+    # each took to write and its size are kept beside them (a later run reuses the files).
+    builds_path = d / "builds.json"
+    builds = json.loads(builds_path.read_text()) if builds_path.exists() else {}
+    for name, with_overviews in (("stack.tif", True), ("stack_plain.tif", False)):
+        log(f"chain: building {name}, {size}×{size}×{n_dates}×13")
+        seconds = write_generated_stack(d / name, n_dates, size, S2_BANDS, dates, overviews=with_overviews)
+        if seconds is not None or name not in builds:
+            builds[name] = {"seconds": seconds, "bytes": (d / name).stat().st_size, "at": f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"}
+    builds_path.write_text(json.dumps(builds, indent=1))
     targets = date_grid(dates[0], dates[-1], 16)
     n_trees = 50 if quick else 100
     train_model(d / "model.onnx", d / "model.txt", targets, S2_BANDS, n_estimators=n_trees)
@@ -632,16 +645,25 @@ def bench_chain(quick: bool, log) -> list[str]:
     eo_cmd = [str(EOLEARN_VENV / "bin" / "python"), str(BENCH / "eolearn_chain.py"), str(d / "stack.tif"), str(d / "model.txt"),
               str(d / "dates.json"), str(factor), "16", "0.0", str(split), str(d / "classes_eolearn.npy")]
     runs = {}
-    for name, cmd in (("read", ours("read_once", tag)), ("fused", ours("fused", tag)), ("eolearn", eo_cmd), ("read2", ours("read_once", tag))):
+    measured = (
+        ("read", ours("read_once", tag)),
+        ("fused", ours("fused", tag)),
+        ("eolearn", eo_cmd),
+        ("fused_plain", ours("fused", tag, "stack_plain.tif")),
+        ("read2", ours("read_once", tag)),
+    )
+    for name, cmd in measured:
         log(f"chain: {name}")
         runs[name] = run_measured(cmd)
     if CHAIN_STEPS[0]:
         log("chain: separate steps")
         runs["steps"] = run_measured(ours("chain", tag))
-    return chain_lines(d, runs, size, n_dates, len(targets), n_trees, engine, factor, split, build)
+    return chain_lines(d, runs, size, n_dates, len(targets), n_trees, engine, factor, split, builds)
 
 
-def chain_lines(d: Path, runs: dict, size: int, n_dates: int, n_targets: int, n_trees: int, engine: str, factor: int, split: int, build: float) -> list[str]:
+def chain_lines(
+    d: Path, runs: dict, size: int, n_dates: int, n_targets: int, n_trees: int, engine: str, factor: int, split: int, builds: dict
+) -> list[str]:
     """The whole-patch section: headline ratios, a table per side, label agreement."""
     import rasterio
 
@@ -660,8 +682,9 @@ def chain_lines(d: Path, runs: dict, size: int, n_dates: int, n_targets: int, n_
     lines = [
         "## Whole patch: downloaded stack → classified raster",
         "",
-        f"One {size}×{size} px patch, {n_dates} dates × 13 L1C bands (the real scene tiled; GeoTIFF {gb:.2f} GB deflate, "
-        f"built in {build:.0f} s, not counted): cloud masks (s2cloudless model, {engine}, at {10 * factor} m, the default) "
+        f"One {size}×{size} px patch, {n_dates} dates × 13 L1C bands (the real scene tiled; GeoTIFF {gb:.2f} GB deflate with "
+        "the internal overviews Download writes, not counted; the same pixels without overviews further down): "
+        f"cloud masks (s2cloudless model, {engine}, at {10 * factor} m, the default) "
         f"→ filter (min valid fraction 0: all dates kept, the tiled scene is ~46 % cloudy on every date) → interpolation "
         f"to {n_targets} dates → features ({n_targets} × 16) + LightGBM classification (5 classes, {n_trees} iterations). "
         "Each side is one process under `/usr/bin/time -v`, one run each (the full-size patch takes minutes), on a machine "
@@ -692,9 +715,13 @@ def chain_lines(d: Path, runs: dict, size: int, n_dates: int, n_targets: int, n_
     lines += [
         "Within the window phase, summed over its threads: "
         + ", ".join(f"{k} {v:.1f} s" for k, v in fused["thread_seconds"].items())
-        + ". The cloud-mask phase reads the 10 bands the model needs of every date, the window phase every band of the "
-        "kept dates: the input is decoded ~1.8 times, on two threads.",
+        + ". The cloud-mask phase reads the 10 bands the model needs of every NaN-free date from the stack's ×"
+        f"{factor} overview (1/{factor * factor} of the pixels, the block means it would otherwise compute; dates with "
+        "no-data pixels are decoded in full), the window phase every band of the kept dates at full resolution.",
         "",
+    ]
+    lines += overview_lines(d, runs, read, factor, builds)
+    lines += [
         f"eo-learn 1.5 (`bench/eolearn_chain.py` in bench/.venv-eolearn: ImportFromTiffTask, s2cloudless's detector on "
         f"{factor}×{factor} block means with bilinear upsampling, ValidDataFractionPredicate + SimpleFilterTask, "
         "LinearInterpolationTask(parallel=True), NormalizedDifferenceIndexTask ×3, LightGBM `Booster.predict`), seconds "
@@ -723,6 +750,36 @@ def chain_lines(d: Path, runs: dict, size: int, n_dates: int, n_targets: int, n_
         "",
     ]
     return lines
+
+
+def overview_lines(d: Path, runs: dict, read: float, factor: int, builds: dict) -> list[str]:
+    """The one pass on the same pixels without overviews, and what writing the overviews costs."""
+    import rasterio
+
+    plain, eo = runs["fused_plain"], runs["eolearn"]
+    with rasterio.open(d / "classes_fused.tif") as a, rasterio.open(d / "classes_fused_plain.tif") as b:
+        same = float((a.read(1) == b.read(1)).mean())
+    ov, no = builds["stack.tif"], builds["stack_plain.tif"]
+    written = (
+        f"Writing the overviews (Download's writer, `rasters.StackWriter`, block means of every band as each date is "
+        f"written, then GDAL adds the ×{factor} and ×{4 * factor} levels): the stack took {ov['seconds']:.0f} s and "
+        f"{ov['bytes'] / 1e6:,.0f} MB with them, {no['seconds']:.0f} s and {no['bytes'] / 1e6:,.0f} MB without: "
+        f"+{ov['seconds'] - no['seconds']:.0f} s ({100 * (ov['seconds'] / no['seconds'] - 1):+.0f} %), "
+        f"+{(ov['bytes'] - no['bytes']) / 1e6:,.0f} MB ({100 * (ov['bytes'] / no['bytes'] - 1):+.1f} %) "
+        f"(written {ov['at']} and {no['at']}, in this run's process; a download adds the network on top)."
+        if ov["seconds"] is not None and no["seconds"] is not None
+        else "Writing the overviews: the stacks were not rebuilt in this run (delete bench/work to measure it)."
+    )
+    return [
+        f"The same one pass on the same pixels without overviews (`stack_plain.tif`: a stack written by another tool, "
+        f"or before overviews): **{plain['seconds']:.0f} s, {plain['seconds'] / read:.2f}× one read, "
+        f"{eo['seconds'] / plain['seconds']:.2f}× eo-learn**, peak {gib(plain['rss'])}; "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in plain["steps"].items())
+        + f". Class maps with and without overviews identical on {100 * same:.4f} % of the pixels (target: 100 %).",
+        "",
+        written,
+        "",
+    ]
 
 
 def bench_scaling(quick: bool, log) -> list[str]:
