@@ -12,7 +12,9 @@ same averaging, threshold and dilation then applied at the stack's resolution. S
 the same model at 160 m in production; the model time falls with the square of the factor, and
 the masks differ from the 10 m ones only along cloud edges (agreement measured on real scenes by
 bench/bench_cloud_resolution.py). At the stack's own resolution (factor 1) the result is exactly
-s2cloudless's.
+s2cloudless's. The block means are GDAL's AVERAGE (io/overviews.py): a stack written by Download
+carries them as internal overviews, and dates without no-data pixels are read from there instead
+of decoding ten bands of every pixel (identical values, 1/16 of the pixels at 40 m).
 
 Output: a cloud-mask stack (band ``CLM``, uint8: 1 cloud, 0 clear, 255 no data) with the same
 dates and grid as the input, and optionally the probabilities (band ``CLP``, float32, NaN = no
