@@ -21,21 +21,26 @@ class AreaEstimateAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Area estimation (Olofsson et al. 2014)"
     GROUP_ID = "validation"
     HELP = (
-        "Turns a labelled stratified random sample (from <i>Sample design for area estimation</i>) and the map it was "
-        "drawn from into unbiased area estimates and accuracies, following Olofsson et al. (2014), <i>Good practices "
-        "for estimating area and assessing accuracy of land change</i>, Remote Sensing of Environment 148:42–57: "
-        "estimated area per class with standard error and 95 % confidence interval, user's, producer's and overall "
-        "accuracy weighted by mapped area, with their confidence intervals.<br>"
-        "<b>Land-cover map</b> (INPUT): the class raster the sample was drawn from (strata = its classes; every mapped "
-        "class needs labelled points).<br>"
-        "<b>Labelled sample</b> (SAMPLE): points; the map class is read from the map under each point.<br>"
-        "<b>Reference label field</b> (REFERENCE_FIELD, default <code>reference</code>): integer class ids; empty "
-        "values (not yet labelled) and 0 are skipped and counted in the notes.<br>"
-        "Outputs: <b>Report (HTML)</b> (OUTPUT_HTML), <b>Report (JSON)</b> (OUTPUT_JSON) and the error matrix of sample "
-        "counts as &lt;JSON name&gt;_confusion.csv; OVERALL_ACCURACY as a number.<br>"
-        "Example: <code>qgis_process run landcover:areaestimate -- INPUT=map.tif SAMPLE=sample.gpkg "
-        "OUTPUT_HTML=area.html OUTPUT_JSON=area.json</code>"
+        "Turns a labelled stratified random sample (from <i>Sample design for area estimation</i>) and the map it was drawn from into "
+        "unbiased area estimates and accuracies, following Olofsson et al. (2014), <i>Good practices for estimating area and assessing "
+        "accuracy of land change</i>, Remote Sensing of Environment 148:42–57: estimated area per class with standard error and 95 % "
+        "confidence interval, user's, producer's and overall accuracy weighted by mapped area, with their confidence intervals."
     )
+    NOTES = (
+        "The error matrix of sample counts is also written as &lt;JSON name&gt;_confusion.csv.<br>"
+        "Example: <code>qgis_process run landcover:areaestimate -- INPUT=map.tif SAMPLE=sample.gpkg OUTPUT_HTML=area.html "
+        "OUTPUT_JSON=area.json</code>"
+    )
+
+    # The engine's arguments whose parameter id is not their upper-case form.
+    ARGUMENTS = {
+        "map_path": "INPUT",
+        "sample_path": "SAMPLE",
+        "sample_layer": "SAMPLE",
+        "label_field": "REFERENCE_FIELD",
+        "json_out": "OUTPUT_JSON",
+        "html_out": "OUTPUT_HTML",
+    }
 
     INPUT = "INPUT"
     SAMPLE = "SAMPLE"
@@ -45,11 +50,26 @@ class AreaEstimateAlgorithm(LandCoverAlgorithm):
     OVERALL_ACCURACY = "OVERALL_ACCURACY"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Land-cover map")))
-        self.addParameter(QgsProcessingParameterVectorLayer(self.SAMPLE, self.tr("Labelled sample"), [QgsProcessing.TypeVectorPoint]))
-        self.addParameter(QgsProcessingParameterString(self.REFERENCE_FIELD, self.tr("Reference label field"), "reference"))
-        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Report (HTML)"), self.tr("HTML files (*.html)")))
-        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_JSON, self.tr("Report (JSON)"), self.tr("JSON files (*.json)")))
+        self.addParameter(
+            QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Land-cover map")),
+            help="The class raster the sample was drawn from (strata = its classes; every mapped class needs labelled points).",
+        )
+        self.addParameter(
+            QgsProcessingParameterVectorLayer(self.SAMPLE, self.tr("Labelled sample"), [QgsProcessing.TypeVectorPoint]),
+            help="Points; the map class is read from the map under each point.",
+        )
+        self.addParameter(
+            QgsProcessingParameterString(self.REFERENCE_FIELD, self.tr("Reference label field"), "reference"),
+            help="Integer class ids; empty values (not yet labelled) and 0 are skipped and counted in the notes.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Report (HTML)"), self.tr("HTML files (*.html)")),
+            help="The area estimates and accuracies as an HTML page.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFileDestination(self.OUTPUT_JSON, self.tr("Report (JSON)"), self.tr("JSON files (*.json)")),
+            help="The same figures as JSON.",
+        )
         self.addOutput(QgsProcessingOutputNumber(self.OVERALL_ACCURACY, self.tr("Overall accuracy (area-weighted)")))
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
@@ -67,7 +87,7 @@ class AreaEstimateAlgorithm(LandCoverAlgorithm):
             label_field=self.parameterAsString(parameters, self.REFERENCE_FIELD, context) or "reference",
             sample_layer=uri.get("layerName") or None,
             monitor=monitor,
-        )
+        ).document
         for note in doc["notes"]:
             feedback.pushInfo(note)
         return {self.OUTPUT_HTML: html, self.OUTPUT_JSON: json_out, self.OVERALL_ACCURACY: doc["overall_accuracy"]}

@@ -1,7 +1,7 @@
 """What every Land cover algorithm shares: metadata, help, feedback and error translation.
 
-An algorithm subclass declares its ids and help as class constants, its parameters in
-``initAlgorithm`` and implements ``run_step`` (``run`` is QGIS's own); this base turns engine errors into
+An algorithm subclass declares its ids, description and notes as class constants, its parameters
+(each with its help) in ``initAlgorithm`` and implements ``run_step`` (``run`` is QGIS's own); this base turns engine errors into
 ``QgsProcessingException`` (naming the parameter) and QGIS feedback into a ``Monitor``.
 """
 
@@ -22,6 +22,7 @@ from qgis.PyQt.QtGui import QIcon
 from ..lc_plugin.core.errors import ARGUMENT, Cancelled, LandCoverError
 from ..lc_plugin.core.monitor import Monitor
 from . import faults
+from .help_text import algorithm_help
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icon.svg")
@@ -39,12 +40,13 @@ GROUPS = {
 
 
 class LandCoverAlgorithm(QgsProcessingAlgorithm):
-    """Base class: subclasses set ALG_ID, DISPLAY_NAME, GROUP_ID, HELP and implement run_step()."""
+    """Base class: subclasses set ALG_ID, DISPLAY_NAME, GROUP_ID, HELP, NOTES and implement run_step()."""
 
     ALG_ID = ""
     DISPLAY_NAME = ""
     GROUP_ID = ""
-    HELP = ""
+    HELP = ""  # what the algorithm does; the parameters' help and defaults come from their definitions
+    NOTES = ""  # shown after the parameters: what holds for several of them, packages needed, a qgis_process example
     # Engine arguments whose parameter id here is not their upper-case form (see ``parameter_for``).
     ARGUMENTS: dict[str, str] = {}
 
@@ -65,7 +67,8 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         return self.GROUP_ID
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return self.tr(self.HELP)
+        """Generated (help_text.algorithm_help): description, each parameter with its help and default, notes."""
+        return algorithm_help(self, self.tr(self.HELP), self.tr(self.NOTES))
 
     def helpUrl(self) -> str:  # noqa: N802
         """The help shipped inside the plugin (no public homepage yet), at this algorithm's section."""
@@ -80,8 +83,14 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     def icon(self) -> QIcon:
         return QIcon(self.svgIconPath())
 
-    def addParameter(self, definition, createOutput: bool = True) -> bool:  # noqa: N802, N803 (QGIS's names)
-        """Decimal numbers show as 0.25, not 0.250000: the widget's decimals follow the default value."""
+    def addParameter(self, definition, createOutput: bool = True, *, help: str = "", advanced: bool = False) -> bool:  # noqa: N802, N803 (QGIS's names)
+        """``help``: the parameter's help, stated here once (the dialog's tooltip and its line in shortHelpString);
+        ``advanced``: shown under the dialog's Advanced parameters.
+        Decimal numbers show as 0.25, not 0.250000: the widget's decimals follow the default value."""
+        if help:
+            definition.setHelp(self.tr(help))
+        if advanced:
+            definition.setFlags(definition.flags() | definition.FlagAdvanced)
         if isinstance(definition, QgsProcessingParameterNumber) and definition.dataType() == QgsProcessingParameterNumber.Double:
             metadata = definition.metadata()
             wrapper = dict(metadata.get("widget_wrapper") or {})

@@ -34,43 +34,18 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Run land-cover pipeline over a grid"
     GROUP_ID = "classification"
     HELP = (
-        "Runs download → cloud masks → filter → interpolate → (rasterize reference) → classify for every patch of a "
-        "grid, one subfolder per patch in the run folder, then mosaics the class maps into a VRT and a Cloud-Optimized "
-        "GeoTIFF and writes a run report (HTML + JSON: status, duration and error of each patch, parameters, versions). "
-        "A patch that fails does not stop the others; rerunning the same run folder skips the patches already done.<br>"
-        "<b>Patch grid</b> (GRID): from Create patch grid. <b>Model</b> (MODEL): optional, default none; ONNX model from "
-        "Train. Without a model the run only prepares every patch (stacks and, with a reference, reference rasters): "
-        "train on the whole grid with Train's RUN_FOLDER, then run again with the model, which reuses the prepared "
-        "patches and only classifies.<br>"
-        "<b>Parameters file</b> (PARAMETERS_FILE): optional, default none; a parameters.json of an earlier run, whose "
-        "values replace the ones below (grid and model excepted).<br>"
-        "<b>Start/End date</b> (START_DATE, END_DATE): YYYY-MM-DD, required unless a parameters file is given.<br>"
-        "<b>STAC API URL</b> (STAC_URL, default Earth Search), <b>Collection</b> (COLLECTION, default sentinel-2-l2a), "
-        "<b>Bands</b> (BANDS, default B02,B03,B04,B08,B11,B12,SCL), <b>Max scene cloud cover</b> (MAX_CLOUD, default 80).<br>"
-        "<b>Cloud mask method</b> (CLOUD_METHOD: <i>auto</i> (default), <i>s2cloudless</i> or <i>scl</i>; 0, 1, 2 in qgis_process), <b>Min valid fraction</b> "
-        "(MIN_VALID_FRACTION, default 0.8), <b>Step</b> (STEP_DAYS, default 16), <b>Cloud processing resolution</b> "
-        "(PROCESSING_RESOLUTION, metres, default 40; 0 = full resolution): s2cloudless runs on block means of this size "
-        "(98.4 % of the pixels agree with the 10 m masks on a real broken-cloud scene, for ~10× less model time; see "
-        "Cloud masks).<br>"
-        "With a pixel model each patch runs in one pass after its download: cloud masks, filter, interpolation, "
-        "features and classification window by window on all cores, writing only the class map (and the reference "
-        "raster); the map is the one the separate steps write with the same settings. <b>Keep intermediate files</b> "
-        "(KEEP_INTERMEDIATES, default off) runs the separate steps instead and keeps their files (cloud masks, the "
-        "filtered stack as a VRT, the interpolated stack).<br>"
-        "<b>Reference</b> (REFERENCE, optional, default none) and its class field (REFERENCE_FIELD, default empty): "
-        "rasterized per patch when given; <b>Class id 0</b> (REFERENCE_ZERO_ID, default 0 = refuse; 1 shift every id up "
-        "by one; 2 burn 0 as no data) and <b>Built-in legend</b> (REFERENCE_LEGEND, default 0 = none; 1 Slovenia, 2 "
-        "WorldCover 2021, 3 CORINE level 3) as in <i>Rasterize reference</i>.<br>"
-        "<b>Executor</b> (EXECUTOR: <i>sequential</i> (default), <i>local processes</i> or <i>Dask</i>; 0, 1, 2 in "
-        "qgis_process), <b>Workers</b> (WORKERS, default 2), "
-        "<b>Dask scheduler address</b> (SCHEDULER, optional, default empty: a local Dask cluster of WORKERS processes; the "
-        "workers must see the grid, model and run folder at the same paths).<br>"
-        "<b>Accept failed patches</b> (ALLOW_FAILURES, default false): when patches fail the run ends with an error "
-        "(exit code 1) after writing the report and the mosaic of the others; true ends it normally.<br>"
-        "<b>Run folder</b> (RUN_FOLDER). Outputs: the mosaic COG (OUTPUT_MOSAIC), the report (OUTPUT_REPORT), "
-        "DONE and FAILED counts.<br>"
-        "Example: <code>qgis_process run landcover:rungrid -- GRID=grid.gpkg MODEL=model.onnx START_DATE=2017-01-01 "
-        "END_DATE=2017-12-31 EXECUTOR=1 WORKERS=4 RUN_FOLDER=run</code>"
+        "Runs download → cloud masks → filter → interpolate → (rasterize reference) → classify for every patch of a grid, one subfolder "
+        "per patch in the run folder, then mosaics the class maps into a VRT and a Cloud-Optimized GeoTIFF and writes a run report (HTML "
+        "+ JSON: status, duration and error of each patch, parameters, versions). A patch that fails does not stop the others; rerunning "
+        "the same run folder skips the patches already done."
+    )
+    NOTES = (
+        "With a pixel model each patch runs in one pass after its download: cloud masks, filter, interpolation, features and "
+        "classification window by window on all cores, writing only the class map (and the reference raster); the map is the one the "
+        "separate steps write with the same settings (KEEP_INTERMEDIATES runs the separate steps instead).<br>"
+        "Outputs besides RUN_FOLDER: the mosaic COG (OUTPUT_MOSAIC), the report (OUTPUT_REPORT), DONE and FAILED counts.<br>"
+        "Example: <code>qgis_process run landcover:rungrid -- GRID=grid.gpkg MODEL=model.onnx START_DATE=2017-01-01 END_DATE=2017-12-31 "
+        "EXECUTOR=1 WORKERS=4 RUN_FOLDER=run</code>"
     )
 
     GRID = "GRID"
@@ -98,29 +73,58 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     OUTPUT_REPORT = "OUTPUT_REPORT"
     DONE = "DONE"
     FAILED = "FAILED"
+    ARGUMENTS = {"start": "START_DATE", "end": "END_DATE"}  # download errors of a patch
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         defaults = batch.BatchParameters(grid="", start="", end="")
-        self.addParameter(QgsProcessingParameterFeatureSource(self.GRID, self.tr("Patch grid"), [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx", optional=True))
-        self.addParameter(QgsProcessingParameterFile(self.PARAMETERS_FILE, self.tr("Parameters file (JSON)"), extension="json", optional=True))
-        add_date_parameters(self, optional=True)
-        self.addParameter(QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), defaults.stac_url))
-        self.addParameter(QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), defaults.collection))
-        self.addParameter(bands_parameter(self.BANDS, self.tr("Bands"), defaults.bands))
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(self.GRID, self.tr("Patch grid"), [QgsProcessing.TypeVectorPolygon]),
+            help="From Create patch grid.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx", optional=True),
+            help="ONNX model from Train. Without a model the run only prepares every patch (stacks and, with a reference, reference "
+            "rasters): train on the whole grid with Train's RUN_FOLDER, then run again with the model, which reuses the prepared "
+            "patches and only classifies.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(self.PARAMETERS_FILE, self.tr("Parameters file (JSON)"), extension="json", optional=True),
+            help="A parameters.json of an earlier run, whose values replace the ones below (grid and model excepted).",
+        )
+        add_date_parameters(
+            self,
+            optional=True,
+            start_help="YYYY-MM-DD, required unless a parameters file is given.",
+            end_help="YYYY-MM-DD, inclusive, required unless a parameters file is given.",
+        )
+        self.addParameter(
+            QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), defaults.stac_url),
+            help="The STAC API searched for scenes (the default is Earth Search).",
+        )
+        self.addParameter(QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), defaults.collection), help="The STAC collection searched.")
+        self.addParameter(
+            bands_parameter(self.BANDS, self.tr("Bands"), defaults.bands),
+            help="The Sentinel-2 bands downloaded (in qgis_process BANDS=B02,B03,B04).",
+        )
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.MAX_CLOUD, self.tr("Max scene cloud cover (%)"), QgsProcessingParameterNumber.Double, 80.0, minValue=0, maxValue=100
-            )
+            ),
+            help="The catalogue's eo:cloud_cover filter.",
         )
-        self.addParameter(QgsProcessingParameterEnum(self.CLOUD_METHOD, self.tr("Cloud mask method"), batch.CLOUD_METHODS, defaultValue=0))
+        self.addParameter(
+            QgsProcessingParameterEnum(self.CLOUD_METHOD, self.tr("Cloud mask method"), batch.CLOUD_METHODS, defaultValue=0),
+            help="As in Cloud masks: <i>auto</i> picks s2cloudless when its bands are there, else SCL.",
+        )
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.MIN_VALID_FRACTION, self.tr("Min valid fraction"), QgsProcessingParameterNumber.Double, 0.8, minValue=0, maxValue=1
-            )
+            ),
+            help="Dates with a smaller fraction of clear pixels are dropped, as in Filter cloudy scenes.",
         )
         self.addParameter(
-            QgsProcessingParameterNumber(self.STEP_DAYS, self.tr("Interpolation step (days)"), QgsProcessingParameterNumber.Integer, 16, minValue=1)
+            QgsProcessingParameterNumber(self.STEP_DAYS, self.tr("Interpolation step (days)"), QgsProcessingParameterNumber.Integer, 16, minValue=1),
+            help="The interpolation step, as in Temporal interpolation.",
         )
         self.addParameter(
             QgsProcessingParameterNumber(
@@ -129,23 +133,56 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 QgsProcessingParameterNumber.Double,
                 defaults.cloud_resolution,
                 minValue=0,
-            )
+            ),
+            help="Metres; s2cloudless runs on block means of this size (98.4 % of the pixels agree with the 10 m masks on a real "
+            "broken-cloud scene, for ~10× less model time; see Cloud masks).",
         )
-        self.addParameter(QgsProcessingParameterBoolean(self.KEEP_INTERMEDIATES, self.tr("Keep intermediate files"), False))
+        self.addParameter(
+            QgsProcessingParameterBoolean(self.KEEP_INTERMEDIATES, self.tr("Keep intermediate files"), False),
+            help="Runs the separate steps instead of the one pass and keeps their files (cloud masks, the filtered stack as a VRT, the "
+            "interpolated stack).",
+        )
         polygons = [QgsProcessing.TypeVectorPolygon]
-        self.addParameter(QgsProcessingParameterFeatureSource(self.REFERENCE, self.tr("Reference polygons"), polygons, optional=True))
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(self.REFERENCE, self.tr("Reference polygons"), polygons, optional=True),
+            help="Rasterized per patch when given.",
+        )
         self.addParameter(
             QgsProcessingParameterField(
                 self.REFERENCE_FIELD, self.tr("Reference class field (integer id or text)"), parentLayerParameterName=self.REFERENCE, optional=True
-            )
+            ),
+            help="The class field of the reference, as in <i>Rasterize reference</i>.",
         )
-        self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_ZERO_ID, self.tr("Class id 0 in the reference field"), ZERO_CHOICES_LABELS, defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum(self.REFERENCE_LEGEND, self.tr("Reference legend"), list(legends.LEGEND_LABELS), defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0))
-        self.addParameter(QgsProcessingParameterNumber(self.WORKERS, self.tr("Workers"), QgsProcessingParameterNumber.Integer, 2, minValue=1))
-        self.addParameter(QgsProcessingParameterString(self.SCHEDULER, self.tr("Dask scheduler address (empty: local cluster)"), "", optional=True))
-        self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_FAILURES, self.tr("Accept failed patches (end normally)"), False))
-        self.addParameter(QgsProcessingParameterFolderDestination(self.RUN_FOLDER, self.tr("Run folder")))
+        self.addParameter(
+            QgsProcessingParameterEnum(self.REFERENCE_ZERO_ID, self.tr("Class id 0 in the reference field"), ZERO_CHOICES_LABELS, defaultValue=0),
+            help="What a class id 0 in the reference field means, as in <i>Rasterize reference</i>.",
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(self.REFERENCE_LEGEND, self.tr("Reference legend"), list(legends.LEGEND_LABELS), defaultValue=0),
+            help="A built-in legend for the reference classes, as in <i>Rasterize reference</i>.",
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0),
+            help="How the patches run: one after the other, in local processes or on a Dask cluster.",
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(self.WORKERS, self.tr("Workers"), QgsProcessingParameterNumber.Integer, 2, minValue=1),
+            help="Patches run at the same time (local processes or local Dask cluster).",
+        )
+        self.addParameter(
+            QgsProcessingParameterString(self.SCHEDULER, self.tr("Dask scheduler address (empty: local cluster)"), "", optional=True),
+            help="Empty: a local Dask cluster of WORKERS processes; the workers must see the grid, model and run folder at the same "
+            "paths.",
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(self.ALLOW_FAILURES, self.tr("Accept failed patches (end normally)"), False),
+            help="When patches fail the run ends with an error (exit code 1) after writing the report and the mosaic of the others; when "
+            "set it ends normally.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFolderDestination(self.RUN_FOLDER, self.tr("Run folder")),
+            help="One subfolder per patch, the mosaic and the run report.",
+        )
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT_MOSAIC, self.tr("Land-cover mosaic")))
         self.addOutput(QgsProcessingOutputHtml(self.OUTPUT_REPORT, self.tr("Run report")))
         self.addOutput(QgsProcessingOutputNumber(self.DONE, self.tr("Patches done")))
@@ -208,10 +245,10 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 f"in {run_folder} and a rerun resumes from them. Set {self.ALLOW_FAILURES}=true to accept failed patches."
             )
         out = {self.RUN_FOLDER: run_folder, self.OUTPUT_REPORT: result.report_html, self.DONE: len(result.done), self.FAILED: len(result.failed)}
-        if result.mosaic and result.mosaic.get("cog") and os.path.isfile(result.mosaic["cog"]):
-            out[self.OUTPUT_MOSAIC] = result.mosaic["cog"]
-            self.load_output(context, result.mosaic["cog"], self.tr("Land-cover mosaic"), self.OUTPUT_MOSAIC)
-            self.style_as_classes(context, result.mosaic["cog"])
+        if result.mosaic and result.mosaic.cog and os.path.isfile(result.mosaic.cog):
+            out[self.OUTPUT_MOSAIC] = result.mosaic.cog
+            self.load_output(context, result.mosaic.cog, self.tr("Land-cover mosaic"), self.OUTPUT_MOSAIC)
+            self.style_as_classes(context, result.mosaic.cog)
         return out
 
     def reference_file(self, parameters, context, feedback) -> str | None:

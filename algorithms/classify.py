@@ -19,26 +19,14 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Classify"
     GROUP_ID = "classification"
     HELP = (
-        "Classifies every pixel of an interpolated time stack with a model trained by Train classifier or Train "
-        "segmentation model (ONNX, run with onnxruntime), block by block so memory stays bounded. A segmentation network "
-        "runs on overlapping tiles of its training size whose probabilities are blended with a taper window (no seams), "
-        "on a CUDA GPU when onnxruntime has one.<br>"
-        "<b>Interpolated time stack</b> (INPUT): must have the bands and dates the model was trained on; otherwise the "
-        "algorithm refuses and says what differs.<br>"
-        "<b>Second stack</b> (INPUT_2, optional): for a two-input network (trained with a second modality), that "
-        "modality's stack at its own resolution in the same CRS, e.g. the OLCI stack of Sentinel-3 OLCI time series "
-        "(landcover:downloadolci); its dates, bands and resolution must be the model's, else the algorithm refuses and says "
-        "what differs.<br>"
-        "<b>Cloud mask</b> (CLOUD_MASK, optional, default none): a cloud mask stack of the stack's dates (or one date); "
-        "pixels cloudy or without data on any of its dates become no data in the map. A stack that was never cloud-masked "
-        "(not made by Temporal interpolation with a cloud mask, no CLOUD_MASK) is refused unless <b>Accept a stack never "
-        "cloud-masked</b> (ALLOW_UNMASKED, default no) is set; the map's metadata then says so.<br>"
-        "<b>Model</b> (MODEL): the .onnx file. <b>Block rows</b> (BLOCK_ROWS, advanced, default 256): rows per block (pixel models).<br>"
-        "Outputs: the <b>Land-cover map</b> (OUTPUT: UInt8, 0 = no data, loaded with the model's class colours and "
-        "names) and, optionally, <b>Class probabilities</b> (OUTPUT_PROBABILITIES, default not written: one band per "
-        "class, loaded with a pseudo-colour ramp). Needs the Python package onnxruntime.<br>"
-        "Example: <code>qgis_process run landcover:classify -- INPUT=i.tif MODEL=model.onnx OUTPUT=map.tif</code>; with a "
-        "two-input network: <code>qgis_process run landcover:classify -- INPUT=i.tif INPUT_2=olci.tif MODEL=s2s3.onnx OUTPUT=map.tif</code>"
+        "Classifies every pixel of an interpolated time stack with a model trained by Train classifier or Train segmentation model (ONNX, "
+        "run with onnxruntime), block by block so memory stays bounded. A segmentation network runs on overlapping tiles of its training "
+        "size whose probabilities are blended with a taper window (no seams), on a CUDA GPU when onnxruntime has one."
+    )
+    NOTES = (
+        "Needs the Python package onnxruntime.<br>"
+        "Example: <code>qgis_process run landcover:classify -- INPUT=i.tif MODEL=model.onnx OUTPUT=map.tif</code>; with a two-input "
+        "network: <code>qgis_process run landcover:classify -- INPUT=i.tif INPUT_2=olci.tif MODEL=s2s3.onnx OUTPUT=map.tif</code>"
     )
 
     INPUT = "INPUT"
@@ -51,17 +39,39 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Interpolated time stack")))
-        self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx"))
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT_2, self.tr("Second stack (two-input networks)"), optional=True))
-        self.addParameter(QgsProcessingParameterRasterLayer(self.CLOUD_MASK, self.tr("Cloud mask stack"), optional=True))
-        self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_UNMASKED, self.tr("Accept a stack never cloud-masked"), False))
-        rows = QgsProcessingParameterNumber(self.BLOCK_ROWS, self.tr("Block rows"), QgsProcessingParameterNumber.Integer, 256, minValue=1)
-        rows.setFlags(rows.flags() | rows.FlagAdvanced)
-        self.addParameter(rows)
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Land-cover map")))
         self.addParameter(
-            QgsProcessingParameterRasterDestination(self.OUTPUT_PROBABILITIES, self.tr("Class probabilities"), optional=True, createByDefault=False)
+            QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Interpolated time stack")),
+            help="Must have the bands and dates the model was trained on; otherwise the algorithm refuses and says what differs.",
+        )
+        self.addParameter(QgsProcessingParameterFile(self.MODEL, self.tr("Model (ONNX)"), extension="onnx"), help="The .onnx file.")
+        self.addParameter(
+            QgsProcessingParameterRasterLayer(self.INPUT_2, self.tr("Second stack (two-input networks)"), optional=True),
+            help="For a two-input network (trained with a second modality), that modality's stack at its own resolution in the same CRS, "
+            "e.g. the OLCI stack of Sentinel-3 OLCI time series (landcover:downloadolci); its dates, bands and resolution must be "
+            "the model's, else the algorithm refuses and says what differs.",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterLayer(self.CLOUD_MASK, self.tr("Cloud mask stack"), optional=True),
+            help="A cloud mask stack of the stack's dates (or one date); pixels cloudy or without data on any of its dates become no data "
+            "in the map.",
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(self.ALLOW_UNMASKED, self.tr("Accept a stack never cloud-masked"), False),
+            help="A stack that was never cloud-masked (not made by Temporal interpolation with a cloud mask, no CLOUD_MASK) is refused "
+            "unless this is set; the map's metadata then says so.",
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(self.BLOCK_ROWS, self.tr("Block rows"), QgsProcessingParameterNumber.Integer, 256, minValue=1),
+            advanced=True,
+            help="Rows per block (pixel models).",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Land-cover map")),
+            help="UInt8, 0 = no data, loaded with the model's class colours and names.",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT_PROBABILITIES, self.tr("Class probabilities"), optional=True, createByDefault=False),
+            help="Not written unless chosen: one band per class, loaded with a pseudo-colour ramp.",
         )
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:

@@ -21,26 +21,9 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Cloud masks"
     GROUP_ID = "preparation"
     HELP = (
-        "Computes a cloud mask for every date of a time stack.<br>"
-        "<b>Time stack</b> (INPUT): the output of Download.<br>"
-        "<b>Method</b> (METHOD): <i>auto</i> (default) picks s2cloudless when its bands are there, else SCL; "
-        "<i>s2cloudless</i> needs its ten L1C bands (B01, B02, B04, B05, B08, B8A, B09, B10, B11, B12, TOA reflectance); "
-        "<i>scl</i> uses the SCL band of L2A products (which have no B10). In qgis_process METHOD=0, 1 or 2 in that order.<br>"
-        "Advanced: <b>Threshold</b> (THRESHOLD, default 0.4), <b>Average over</b> (AVERAGE_OVER, default 4 px) and "
-        "<b>Dilation</b> (DILATION, default 2 px) are s2cloudless's defaults; <b>SCL classes</b> (SCL_CLASSES, default "
-        "3,8,9,10: shadow, medium and high cloud probability, cirrus) are the SCL values counted as cloud.<br>"
-        "<b>Processing resolution</b> (PROCESSING_RESOLUTION, metres, default 40): s2cloudless's model runs on the means "
-        "of blocks of pixels of this size, its probabilities are interpolated back (bilinear) and the averaging, "
-        "threshold and dilation are then applied at the stack's resolution. Measured on real L1C scenes against the "
-        "full-resolution masks (bench/RESULTS.md): 20 m agrees on 99.2 % of the pixels for ~4× less model time, 40 m on "
-        "98.4 % for ~12–15× less, 60 m on 97.4 % for ~22–28× less, 160 m (Sentinel Hub's production setting) on 94.1 %; the "
-        "differences lie along cloud edges. Coarser is faster but misses more small and thin clouds. 0 (or the stack's "
-        "own resolution, e.g. 10) gives exactly s2cloudless's full-resolution masks. A stack written by Download or Build "
-        "stack carries these block means as internal overviews: dates without no-data pixels are then read from them "
-        "(same masks, a fraction of the reading).<br>"
-        "<b>Cloud mask stack</b> (OUTPUT): aligned with the input, band CLM per date (1 cloud, 0 clear, 255 no data), "
-        "loaded with a clear-to-cloud ramp. <b>Cloud probabilities</b> (OUTPUT_PROBABILITY, optional, default not "
-        "written): the s2cloudless probabilities (CLP).<br>"
+        "Computes a cloud mask for every date of a time stack."
+    )
+    NOTES = (
         "Example: <code>qgis_process run landcover:cloudmasks -- INPUT=stack.tif METHOD=2 OUTPUT=clm.tif</code>"
     )
 
@@ -55,13 +38,34 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
     OUTPUT_PROBABILITY = "OUTPUT_PROBABILITY"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")))
-        self.addParameter(QgsProcessingParameterEnum(self.METHOD, self.tr("Method"), METHODS, defaultValue=0))
-        advanced = [
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")), help="The output of Download.")
+        self.addParameter(
+            QgsProcessingParameterEnum(self.METHOD, self.tr("Method"), METHODS, defaultValue=0),
+            help="<i>auto</i> picks s2cloudless when its bands are there, else SCL; <i>s2cloudless</i> needs its ten L1C bands (B01, B02, "
+            "B04, B05, B08, B8A, B09, B10, B11, B12, TOA reflectance); <i>scl</i> uses the SCL band of L2A products (which have no "
+            "B10).",
+        )
+        self.addParameter(
             QgsProcessingParameterNumber(self.THRESHOLD, self.tr("s2cloudless threshold"), QgsProcessingParameterNumber.Double, 0.4, minValue=0, maxValue=1),
+            advanced=True,
+            help="s2cloudless's cloud probability threshold; the default is s2cloudless's own.",
+        )
+        self.addParameter(
             QgsProcessingParameterNumber(self.AVERAGE_OVER, self.tr("s2cloudless average over (px)"), QgsProcessingParameterNumber.Integer, 4, minValue=0),
+            advanced=True,
+            help="s2cloudless's averaging window in pixels; the default is s2cloudless's own.",
+        )
+        self.addParameter(
             QgsProcessingParameterNumber(self.DILATION, self.tr("s2cloudless dilation (px)"), QgsProcessingParameterNumber.Integer, 2, minValue=0),
+            advanced=True,
+            help="s2cloudless's dilation in pixels; the default is s2cloudless's own.",
+        )
+        self.addParameter(
             QgsProcessingParameterString(self.SCL_CLASSES, self.tr("SCL classes counted as cloud"), ",".join(map(str, clouds.DEFAULT_SCL_CLASSES))),
+            advanced=True,
+            help="The SCL values counted as cloud (3, 8, 9, 10: shadow, medium and high cloud probability, cirrus).",
+        )
+        self.addParameter(
             QgsProcessingParameterNumber(
                 self.PROCESSING_RESOLUTION,
                 self.tr("s2cloudless processing resolution (m; 0 = full)"),
@@ -69,13 +73,23 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
                 clouds.DEFAULT_PROCESSING_RESOLUTION,
                 minValue=0,
             ),
-        ]
-        for parameter in advanced:
-            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
-            self.addParameter(parameter)
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Cloud mask stack")))
+            advanced=True,
+            help="Metres; s2cloudless's model runs on the means of blocks of pixels of this size, its probabilities are interpolated back "
+            "(bilinear) and the averaging, threshold and dilation are then applied at the stack's resolution. Measured on real L1C "
+            "scenes against the full-resolution masks (bench/RESULTS.md): 20 m agrees on 99.2 % of the pixels for ~4× less model "
+            "time, 40 m on 98.4 % for ~12–15× less, 60 m on 97.4 % for ~22–28× less, 160 m (Sentinel Hub's production setting) on "
+            "94.1 %; the differences lie along cloud edges. Coarser is faster but misses more small and thin clouds. 0 (or the "
+            "stack's own resolution, e.g. 10) gives exactly s2cloudless's full-resolution masks. A stack written by Download or "
+            "Build stack carries these block means as internal overviews: dates without no-data pixels are then read from them "
+            "(same masks, a fraction of the reading).",
+        )
         self.addParameter(
-            QgsProcessingParameterRasterDestination(self.OUTPUT_PROBABILITY, self.tr("Cloud probabilities"), optional=True, createByDefault=False)
+            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Cloud mask stack")),
+            help="Aligned with the input, band CLM per date (1 cloud, 0 clear, 255 no data), loaded with a clear-to-cloud ramp.",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT_PROBABILITY, self.tr("Cloud probabilities"), optional=True, createByDefault=False),
+            help="Not written unless chosen: the s2cloudless probabilities (CLP).",
         )
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:

@@ -16,14 +16,11 @@ class ValidCountAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Count valid observations"
     GROUP_ID = "preparation"
     HELP = (
-        "Counts, for every pixel, the dates of a time stack on which it has data in every reflectance band and, with a "
-        "cloud mask, is clear. Shows before training where interpolation rests on many observations and where on few "
-        "(the edges of the satellite's footprint, persistently cloudy places).<br>"
-        "<b>Time stack</b> (INPUT): a downloaded or filtered stack.<br>"
-        "<b>Cloud mask stack</b> (MASK): optional, default none (only no-data pixels are excluded); the output of Cloud "
-        "masks or Filter cloudy scenes for the same stack.<br>"
-        "<b>Valid observations</b> (OUTPUT): UInt16 raster, loaded with a red (few) to green (many) gradient up to the "
-        "number of dates.<br>"
+        "Counts, for every pixel, the dates of a time stack on which it has data in every reflectance band and, with a cloud mask, is "
+        "clear. Shows before training where interpolation rests on many observations and where on few (the edges of the satellite's "
+        "footprint, persistently cloudy places)."
+    )
+    NOTES = (
         "Example: <code>qgis_process run landcover:validcount -- INPUT=filtered.tif MASK=filtered_clm.tif OUTPUT=count.tif</code>"
     )
 
@@ -32,9 +29,15 @@ class ValidCountAlgorithm(LandCoverAlgorithm):
     OUTPUT = "OUTPUT"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")))
-        self.addParameter(QgsProcessingParameterRasterLayer(self.MASK, self.tr("Cloud mask stack"), optional=True))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Valid observations")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")), help="A downloaded or filtered stack.")
+        self.addParameter(
+            QgsProcessingParameterRasterLayer(self.MASK, self.tr("Cloud mask stack"), optional=True),
+            help="The output of Cloud masks or Filter cloudy scenes for the same stack; without it only no-data pixels are excluded.",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Valid observations")),
+            help="UInt16 raster, loaded with a red (few) to green (many) gradient up to the number of dates.",
+        )
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))

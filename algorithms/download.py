@@ -31,51 +31,23 @@ class DownloadAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Download Sentinel-2 time series"
     GROUP_ID = "data"
     HELP = (
-        "Searches a STAC API for Sentinel-2 scenes over each patch and reads only the patch window of "
-        "every band (Cloud-Optimized GeoTIFF range requests through GDAL), resampled to the patch grid "
-        "(bilinear for reflectance, nearest for SCL). Scenes of the same day are merged into one date.<br>"
-        "<b>Patch grid</b> (PATCHES): the output of Create patch grid. <b>Patch id</b> (PATCH_ID): optional, one "
-        "patch only (default: all patches).<br>"
-        "<b>Start/End date</b> (START_DATE, END_DATE): the period, inclusive, YYYY-MM-DD.<br>"
-        "<b>Max scene cloud cover (%)</b> (MAX_CLOUD, default 80): the catalogue's eo:cloud_cover filter.<br>"
-        "<b>Bands</b> (BANDS): the Sentinel-2 bands to tick (default B02, B03, B04, B08, B11, B12 and SCL; in qgis_process "
-        "BANDS=B02,B03,B04; L2A data has no B10, so use SCL for cloud masks).<br>"
-        "<b>STAC API URL</b> (STAC_URL) / <b>Collection</b> (COLLECTION, advanced): default Earth Search's public "
-        "sentinel-2-l2a.<br>"
-        "<b>Output folder</b> (OUTPUT_FOLDER, default a temporary folder): one time stack <code>PATCH_ID.tif</code> per "
-        "patch (float32 reflectance, NaN = no data, band descriptions 'DATE BAND'), with internal overviews (GDAL's "
-        "AVERAGE of 4 × 4 and 16 × 16 pixel blocks on a 10 m grid: QGIS draws a zoomed-out stack from them, and Cloud "
-        "masks at the default 40 m processing resolution reads them instead of decoding every pixel; +3.8 % file size "
-        "on the 1000 × 1000 px patch of bench/RESULTS.md). Outputs STACKS (all stacks) and "
-        "OUTPUT (the first stack, loaded in true colour when run from the dialog).<br>"
-        "<b>Source</b> (SOURCE): <i>STAC API + COGs</i> (default) or the <i>Sentinel Hub Process API</i> (L1C bands + the "
-        "service's CLM/CLP cloud layers, one request per patch, date and block of at most 2500 × 2500 px; default bands "
-        + ",".join(sentinelhub.DEFAULT_SH_BANDS) + ", without CLM/CLP on cdse, whose Sentinel Hub does not list them; in "
-        "qgis_process SOURCE=0 or 1).<br>"
-        "<b>Reflectance</b> = DN × scale + offset, chosen per item and band and logged once with the reason: the "
-        "item's STAC 1.1 <code>raster:scale</code>/<code>raster:offset</code> (CDSE) or STAC 1.0 <code>raster:bands</code> "
-        "(Earth Search sentinel-2-c1-l2a, whose pixels keep ESA's +1000); without either (Planetary Computer), 0.0001 "
-        "and −0.1 from processing baseline 04.00 on (<code>s2:processing_baseline</code> or <code>processing:version</code>). "
-        "Earth Search sentinel-2-l2a declares −0.1 also where it already subtracted the offset from the pixels: with "
-        "<code>earthsearch:boa_offset_applied</code> true the offset is not applied again (real pixels confirm it); when "
-        "the flag is false at baseline ≥ 04.00, which Earth Search gets wrong on some items, the offset is applied unless "
-        "a band's median DN over the patch is below 900 (a reflectance below −0.01 otherwise), which proves it was already "
-        "subtracted. AOT/WVP: DN / 1000; SCL as it is.<br>"
-        "<b>STAC catalogue</b> (PRESET, STAC only): <i>Custom</i> (default: the STAC API URL and collection above), "
-        "<i>Earth Search</i>, <i>Microsoft Planetary Computer</i> (asset URLs signed with its SAS tokens) or "
-        "<i>Copernicus Data Space Ecosystem</i> (assets on CDSE S3: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY to your CDSE "
-        "S3 keys); in qgis_process PRESET=0 to 3 in that order.<br>"
-        "Advanced, Sentinel Hub only: <b>Sentinel Hub endpoint</b> (SH_ENDPOINT): sentinel-hub (services.sentinel-hub.com), cdse "
-        "(sh.dataspace.copernicus.eu) or a base URL. <b>Authentication</b> (AUTHCFG): a Basic configuration with the "
-        "OAuth client id as user name and the client secret as password; empty: the environment variables "
-        "SH_CLIENT_ID and SH_CLIENT_SECRET. Credentials are never logged or written.<br>"
-        "<b>Parallel downloads</b> (THREADS, default 4). <b>Skip patches already downloaded</b> (RESUME, default yes): a rerun "
-        "skips patches whose stack exists for the same request and redoes the others; scene reads are cached in "
-        "<b>Cache folder</b> (CACHE_FOLDER, default OUTPUT_FOLDER/.lc_cache) until their patch is written, so a rerun "
-        "after a crash does not download them again (<b>Keep the cache</b>, KEEP_CACHE: keep them afterwards). "
-        "Transient HTTP failures (timeouts, 429, 5xx, cut answers) are retried with exponential backoff.<br>"
-        "Example: <code>qgis_process run landcover:download -- PATCHES=grid.gpkg START_DATE=2017-01-01 "
-        "END_DATE=2017-12-31 OUTPUT_FOLDER=stacks</code>"
+        "Searches a STAC API for Sentinel-2 scenes over each patch and reads only the patch window of every band (Cloud-Optimized GeoTIFF "
+        "range requests through GDAL), resampled to the patch grid (bilinear for reflectance, nearest for SCL). Scenes of the same day "
+        "are merged into one date."
+    )
+    NOTES = (
+        "<b>Reflectance</b> = DN × scale + offset, chosen per item and band and logged once with the reason: the item's STAC 1.1 "
+        "<code>raster:scale</code>/<code>raster:offset</code> (CDSE) or STAC 1.0 <code>raster:bands</code> (Earth Search "
+        "sentinel-2-c1-l2a, whose pixels keep ESA's +1000); without either (Planetary Computer), 0.0001 and −0.1 from processing baseline "
+        "04.00 on (<code>s2:processing_baseline</code> or <code>processing:version</code>). Earth Search sentinel-2-l2a declares −0.1 "
+        "also where it already subtracted the offset from the pixels: with <code>earthsearch:boa_offset_applied</code> true the offset is "
+        "not applied again (real pixels confirm it); when the flag is false at baseline ≥ 04.00, which Earth Search gets wrong on some "
+        "items, the offset is applied unless a band's median DN over the patch is below 900 (a reflectance below −0.01 otherwise), which "
+        "proves it was already subtracted. AOT/WVP: DN / 1000; SCL as it is.<br>"
+        "Outputs: STACKS (all stacks) and OUTPUT (the first stack, loaded in true colour when run from the dialog). Transient HTTP "
+        "failures (timeouts, 429, 5xx, cut answers) are retried with exponential backoff.<br>"
+        "Example: <code>qgis_process run landcover:download -- PATCHES=grid.gpkg START_DATE=2017-01-01 END_DATE=2017-12-31 "
+        "OUTPUT_FOLDER=stacks</code>"
     )
 
     PATCHES = "PATCHES"
@@ -97,23 +69,48 @@ class DownloadAlgorithm(LandCoverAlgorithm):
     PRESETS = [None, "earth-search", "planetary-computer", "cdse"]
     OUTPUT = "OUTPUT"
     STACKS = "STACKS"
+    ARGUMENTS = {"grid_path": "PATCHES", "start": "START_DATE", "end": "END_DATE", "endpoint": "SH_ENDPOINT", "credentials": "AUTHCFG"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterFeatureSource(self.PATCHES, self.tr("Patch grid"), [QgsProcessing.TypeVectorPolygon]))
-        self.addParameter(QgsProcessingParameterString(self.PATCH_ID, self.tr("Patch id (empty: all patches)"), optional=True))
-        add_date_parameters(self, optional=False)
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(self.PATCHES, self.tr("Patch grid"), [QgsProcessing.TypeVectorPolygon]),
+            help="The output of Create patch grid.",
+        )
+        self.addParameter(
+            QgsProcessingParameterString(self.PATCH_ID, self.tr("Patch id (empty: all patches)"), optional=True),
+            help="One patch only; empty: all patches.",
+        )
+        add_date_parameters(
+            self,
+            optional=False,
+            start_help="The first day of the period (YYYY-MM-DD in qgis_process).",
+            end_help="The last day of the period, inclusive.",
+        )
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.MAX_CLOUD, self.tr("Max scene cloud cover (%)"), QgsProcessingParameterNumber.Double, 80.0, minValue=0, maxValue=100
-            )
+            ),
+            help="The catalogue's eo:cloud_cover filter.",
         )
-        self.addParameter(bands_parameter(self.BANDS, self.tr("Bands"), download.DEFAULT_BANDS))
-        self.addParameter(QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), download.DEFAULT_STAC_URL))
-        collection = QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), download.DEFAULT_COLLECTION)
-        collection.setFlags(collection.flags() | collection.FlagAdvanced)
-        self.addParameter(collection)
         self.addParameter(
-            QgsProcessingParameterEnum(self.SOURCE, self.tr("Source"), [self.tr("STAC API + COGs"), self.tr("Sentinel Hub Process API")], defaultValue=0)
+            bands_parameter(self.BANDS, self.tr("Bands"), download.DEFAULT_BANDS),
+            help="The Sentinel-2 bands to tick (in qgis_process BANDS=B02,B03,B04; L2A data has no B10, so use SCL for cloud masks).",
+        )
+        self.addParameter(
+            QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), download.DEFAULT_STAC_URL),
+            help="The STAC API searched (the default is Earth Search's public API).",
+        )
+        self.addParameter(
+            QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), download.DEFAULT_COLLECTION),
+            advanced=True,
+            help="The STAC collection searched.",
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(self.SOURCE, self.tr("Source"), [self.tr("STAC API + COGs"), self.tr("Sentinel Hub Process API")], defaultValue=0),
+            help="<i>STAC API + COGs</i> or the <i>Sentinel Hub Process API</i>: L1C bands + the service's CLM/CLP cloud layers, one request "
+            "per patch, date and block of at most 2500 × 2500 px; its default bands are "
+            + ",".join(sentinelhub.DEFAULT_SH_BANDS)
+            + ", without CLM/CLP on cdse, whose Sentinel Hub does not list them.",
         )
         self.addParameter(
             QgsProcessingParameterEnum(
@@ -126,28 +123,54 @@ class DownloadAlgorithm(LandCoverAlgorithm):
                     self.tr("Copernicus Data Space Ecosystem"),
                 ],
                 defaultValue=0,
-            )
+            ),
+            help="STAC only: <i>Custom</i> uses the STAC API URL and collection above; <i>Microsoft Planetary Computer</i> signs asset "
+            "URLs with its SAS tokens; <i>Copernicus Data Space Ecosystem</i> has its assets on CDSE S3: set "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY to your CDSE S3 keys.",
         )
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.THREADS, self.tr("Parallel downloads"), QgsProcessingParameterNumber.Integer, download.DEFAULT_THREADS, minValue=1, maxValue=64
-            )
+            ),
+            help="Bands and scenes read at the same time.",
         )
-        self.addParameter(QgsProcessingParameterBoolean(self.RESUME, self.tr("Skip patches already downloaded"), True))
-        advanced = [  # Sentinel Hub's own fields first: a STAC download never needs them
+        self.addParameter(
+            QgsProcessingParameterBoolean(self.RESUME, self.tr("Skip patches already downloaded"), True),
+            help="A rerun skips patches whose stack exists for the same request and redoes the others.",
+        )
+        self.addParameter(
             QgsProcessingParameterString(self.SH_ENDPOINT, self.tr("Sentinel Hub only: endpoint (sentinel-hub, cdse or URL)"), "sentinel-hub"),
+            advanced=True,
+            help="Sentinel Hub only: sentinel-hub (services.sentinel-hub.com), cdse (sh.dataspace.copernicus.eu) or a base URL.",
+        )
+        self.addParameter(
             QgsProcessingParameterAuthConfig(
                 self.AUTHCFG, self.tr("Sentinel Hub only: authentication (empty: SH_CLIENT_ID/SH_CLIENT_SECRET)"), optional=True
             ),
+            advanced=True,
+            help="Sentinel Hub only: a Basic configuration with the OAuth client id as user name and the client secret as password; "
+            "empty: the environment variables SH_CLIENT_ID and SH_CLIENT_SECRET. Credentials are never logged or written.",
+        )
+        self.addParameter(
             QgsProcessingParameterFile(
                 self.CACHE_FOLDER, self.tr("Cache folder (empty: OUTPUT_FOLDER/.lc_cache)"), QgsProcessingParameterFile.Folder, optional=True
             ),
+            advanced=True,
+            help="Scene reads are cached here until their patch is written, so a rerun after a crash does not download them again; empty: "
+            "OUTPUT_FOLDER/.lc_cache.",
+        )
+        self.addParameter(
             QgsProcessingParameterBoolean(self.KEEP_CACHE, self.tr("Keep the cache after each patch"), False),
-        ]
-        for param in advanced:
-            param.setFlags(param.flags() | param.FlagAdvanced)
-            self.addParameter(param)
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")))
+            advanced=True,
+            help="Keep the cached scene reads after their patch is written.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")),
+            help="One time stack <code>PATCH_ID.tif</code> per patch (float32 reflectance, NaN = no data, band descriptions 'DATE BAND'); "
+            "a temporary folder unless chosen. Each stack carries internal overviews (GDAL's AVERAGE of 4 × 4 and 16 × 16 pixel "
+            "blocks on a 10 m grid): QGIS draws a zoomed-out stack from them, and Cloud masks at the default 40 m processing "
+            "resolution reads them instead of decoding every pixel; +3.8 % file size on the 1000 × 1000 px patch of bench/RESULTS.md.",
+        )
         self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT, self.tr("First time stack")))
         self.addOutput(QgsProcessingOutputMultipleLayers(self.STACKS, self.tr("Time stacks")))
 

@@ -30,32 +30,19 @@ class ImportProductsAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Import Sentinel-2 products"
     GROUP_ID = "data"
     HELP = (
-        "Turns Sentinel-2 products you already have into time stacks exactly like Download's, so every later step "
-        "takes them. Nothing is downloaded.<br>"
-        "<b>Products</b> (INPUT): SAFE folders or the .zip files the Copernicus Browser delivers (Level-1C or Level-2A, "
-        "any processing baseline), STAC item / FeatureCollection / static catalogue JSON files whose band assets are "
-        "files on disk (relative or absolute hrefs; remote hrefs are ignored), or folders holding any of these (searched "
-        "recursively). One processing level per stack.<br>"
-        "Reflectance: SAFE products use their own MTD_MSIL1C.xml / MTD_MSIL2A.xml: (DN + RADIO_ADD_OFFSET or "
-        "BOA_ADD_OFFSET) / QUANTIFICATION_VALUE, so products from before and after baseline 04.00 agree; STAC items get "
-        "the same scaling rules as Download's STAC source (e.g. Earth Search items flagged "
-        "earthsearch:boa_offset_applied are not shifted again). DN 0 is no data; SCL is kept as classes for L2A.<br>"
-        "<b>Extent</b> (EXTENT, optional, any CRS; default: all the products' area): the area of the one output stack, "
-        "in the first product's UTM zone, its pixels aligned with the product's. <b>Resolution</b> (RESOLUTION, default "
-        "10 m): 20 m and 60 m bands are resampled bilinearly (SCL nearest); for a 20 or 60 m output the products' own "
-        "20/60 m bands are used.<br>"
-        "<b>Patch grid</b> (PATCHES, optional) and <b>Patch id</b> (PATCH_ID, optional, default all patches): instead of "
-        "one stack, one stack per patch the products reach, named PATCH_ID.tif in OUTPUT_FOLDER, on the grid's pixels "
-        "(RESOLUTION and EXTENT are then not used).<br>"
-        "<b>Bands</b> (BANDS, default empty = every band all products have): comma-separated names, e.g. B02,B03,B04,B08,SCL.<br>"
-        "Products of one day (neighbouring tiles, two orbits) are merged into one date, least cloudy first; dates come "
-        "from the products' metadata. A product that misses the area is skipped (logged); if none overlaps, the step "
-        "stops saying so. A damaged .zip stops the step with its name and nothing is written.<br>"
-        "<b>Time stack</b> (OUTPUT): float32 reflectance, NaN = no data, bands described 'YYYY-MM-DD BAND', the "
-        "metadata of Download (SOURCE=products, ITEM_IDS, PROCESSING_BASELINE, CLOUD_COVER, DATA_COVERAGE). "
-        "<b>Output folder</b> (OUTPUT_FOLDER): the per-patch stacks (output STACKS).<br>"
-        "Example: <code>qgis_process run landcover:importproducts -- INPUT=downloads/ "
-        "EXTENT='585000,590000,5105000,5110000 [EPSG:32633]' OUTPUT=stack.tif</code>"
+        "Turns Sentinel-2 products you already have into time stacks exactly like Download's, so every later step takes them. Nothing is "
+        "downloaded."
+    )
+    NOTES = (
+        "Reflectance: SAFE products use their own MTD_MSIL1C.xml / MTD_MSIL2A.xml: (DN + RADIO_ADD_OFFSET or BOA_ADD_OFFSET) / "
+        "QUANTIFICATION_VALUE, so products from before and after baseline 04.00 agree; STAC items get the same scaling rules as "
+        "Download's STAC source (e.g. Earth Search items flagged earthsearch:boa_offset_applied are not shifted again). DN 0 is no data; "
+        "SCL is kept as classes for L2A.<br>"
+        "Products of one day (neighbouring tiles, two orbits) are merged into one date, least cloudy first; dates come from the products' "
+        "metadata. A product that misses the area is skipped (logged); if none overlaps, the step stops saying so. A damaged .zip stops "
+        "the step with its name and nothing is written.<br>"
+        "Example: <code>qgis_process run landcover:importproducts -- INPUT=downloads/ EXTENT='585000,590000,5105000,5110000 [EPSG:32633]' "
+        "OUTPUT=stack.tif</code>"
     )
 
     INPUT = "INPUT"
@@ -67,23 +54,46 @@ class ImportProductsAlgorithm(LandCoverAlgorithm):
     OUTPUT = "OUTPUT"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
     STACKS = "STACKS"
+    ARGUMENTS = {"inputs": "INPUT", "out_path": "OUTPUT", "grid_path": "PATCHES"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(
-            QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("Products (SAFE folders, .zip, STAC JSON or folders)"), QgsProcessing.TypeFile)
+            QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("Products (SAFE folders, .zip, STAC JSON or folders)"), QgsProcessing.TypeFile),
+            help="SAFE folders or the .zip files the Copernicus Browser delivers (Level-1C or Level-2A, any processing baseline), STAC "
+            "item / FeatureCollection / static catalogue JSON files whose band assets are files on disk (relative or absolute hrefs; "
+            "remote hrefs are ignored), or folders holding any of these (searched recursively). One processing level per stack.",
         )
-        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent (empty: the products' area)"), optional=True))
         self.addParameter(
-            QgsProcessingParameterFeatureSource(self.PATCHES, self.tr("Patch grid (one stack per patch)"), [QgsProcessing.TypeVectorPolygon], optional=True)
+            QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent (empty: the products' area)"), optional=True),
+            help="Any CRS; the area of the one output stack, in the first product's UTM zone, its pixels aligned with the product's. "
+            "Empty: all the products' area.",
         )
-        self.addParameter(QgsProcessingParameterString(self.PATCH_ID, self.tr("Patch id (empty: all patches)"), optional=True))
         self.addParameter(
-            QgsProcessingParameterNumber(self.RESOLUTION, self.tr("Resolution (m)"), QgsProcessingParameterNumber.Double, 10.0, minValue=0.001)
+            QgsProcessingParameterFeatureSource(self.PATCHES, self.tr("Patch grid (one stack per patch)"), [QgsProcessing.TypeVectorPolygon], optional=True),
+            help="Instead of one stack, one stack per patch the products reach, named PATCH_ID.tif in OUTPUT_FOLDER, on the grid's pixels "
+            "(RESOLUTION and EXTENT are then not used).",
         )
-        self.addParameter(QgsProcessingParameterString(self.BANDS, self.tr("Bands (empty: all the products have)"), "", optional=True))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Time stack"), optional=True))
         self.addParameter(
-            QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder (per-patch stacks)"), optional=True, createByDefault=False)
+            QgsProcessingParameterString(self.PATCH_ID, self.tr("Patch id (empty: all patches)"), optional=True),
+            help="With a patch grid, one patch only; empty: all patches.",
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(self.RESOLUTION, self.tr("Resolution (m)"), QgsProcessingParameterNumber.Double, 10.0, minValue=0.001),
+            help="Metres; 20 m and 60 m bands are resampled bilinearly (SCL nearest); for a 20 or 60 m output the products' own 20/60 m "
+            "bands are used.",
+        )
+        self.addParameter(
+            QgsProcessingParameterString(self.BANDS, self.tr("Bands (empty: all the products have)"), "", optional=True),
+            help="comma-separated names, e.g. B02,B03,B04,B08,SCL; empty: every band all products have.",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Time stack"), optional=True),
+            help="float32 reflectance, NaN = no data, bands described 'YYYY-MM-DD BAND', the metadata of Download (SOURCE=products, "
+            "ITEM_IDS, PROCESSING_BASELINE, CLOUD_COVER, DATA_COVERAGE).",
+        )
+        self.addParameter(
+            QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder (per-patch stacks)"), optional=True, createByDefault=False),
+            help="The per-patch stacks (output STACKS).",
         )
         self.addOutput(QgsProcessingOutputMultipleLayers(self.STACKS, self.tr("Per-patch time stacks")))
 

@@ -18,15 +18,12 @@ class InterpolateAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Temporal interpolation"
     GROUP_ID = "preparation"
     HELP = (
-        "Resamples a time stack to a uniform grid of dates (every N days), interpolating each pixel linearly between "
-        "its valid observations only (clear in the cloud mask and with data), as eo-learn's LinearInterpolationTask. "
-        "Before a pixel's first and after its last valid observation the edge value is held; a pixel with no valid "
-        "observation stays no data. The categorical SCL band is not interpolated.<br>"
-        "<b>Time stack</b> (INPUT): usually the filtered stack.<br>"
-        "<b>Cloud mask stack</b> (MASK): optional (without it only no-data pixels are skipped).<br>"
-        "<b>Step (days)</b> (STEP_DAYS): default 16. <b>Start/End date</b> (START_DATE, END_DATE): default the stack's "
-        "first and last date.<br>"
-        "<b>Interpolated time stack</b> (OUTPUT): loaded in true colour when run from the dialog.<br>"
+        "Resamples a time stack to a uniform grid of dates (every N days), interpolating each pixel linearly between its valid "
+        "observations only (clear in the cloud mask and with data), as eo-learn's LinearInterpolationTask. Before a pixel's first and "
+        "after its last valid observation the edge value is held; a pixel with no valid observation stays no data. The categorical SCL "
+        "band is not interpolated."
+    )
+    NOTES = (
         "Example: <code>qgis_process run landcover:interpolate -- INPUT=f.tif MASK=fclm.tif STEP_DAYS=16 OUTPUT=i.tif</code>"
     )
 
@@ -36,11 +33,25 @@ class InterpolateAlgorithm(LandCoverAlgorithm):
     OUTPUT = "OUTPUT"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")))
-        self.addParameter(QgsProcessingParameterRasterLayer(self.MASK, self.tr("Cloud mask stack"), optional=True))
-        self.addParameter(QgsProcessingParameterNumber(self.STEP_DAYS, self.tr("Step (days)"), QgsProcessingParameterNumber.Integer, 16, minValue=1))
-        add_date_parameters(self, optional=True)
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Interpolated time stack")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")), help="Usually the filtered stack.")
+        self.addParameter(
+            QgsProcessingParameterRasterLayer(self.MASK, self.tr("Cloud mask stack"), optional=True),
+            help="Without it only no-data pixels are skipped.",
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(self.STEP_DAYS, self.tr("Step (days)"), QgsProcessingParameterNumber.Integer, 16, minValue=1),
+            help="Days between two dates of the output.",
+        )
+        add_date_parameters(
+            self,
+            optional=True,
+            start_help="The first date of the output (YYYY-MM-DD in qgis_process).",
+            end_help="The last date of the output at most.",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Interpolated time stack")),
+            help="Loaded in true colour when run from the dialog.",
+        )
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))

@@ -22,31 +22,22 @@ class DownloadOlciAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Sentinel-3 OLCI time series"
     GROUP_ID = "data"
     HELP = (
-        "Turns Sentinel-3 OLCI Level-1B full-resolution products (OL_1_EFR), downloaded by you or found through a STAC API, "
-        "into a time stack for one patch: its 21 bands Oa01–Oa21 as top-of-atmosphere "
-        "reflectance (pi·L / (F0·cos SZA): radiance, the detector's solar flux, the sun zenith angle interpolated from the "
-        "tie points), georeferenced through each product's own latitude/longitude arrays and reprojected onto the patch's "
-        "CRS at 300 m (kept at its own resolution, not resampled to 10 m). Products of one day are merged.<br>"
-        "<b>Source</b> (SOURCE): 0 = a folder of products, 1 = a STAC API.<br>"
-        "<b>Product folder</b> (PRODUCTS_FOLDER, source 0): a folder holding <code>*.SEN3</code> product folders and/or their "
-        "<code>.zip</code> files (or one product).<br>"
-        "<b>STAC API URL</b> (STAC_URL) / <b>Collection</b> (COLLECTION), source 1: default the Copernicus Data Space "
-        "Ecosystem's STAC API and its OLCI L1B EFR collection <code>sentinel-3-olci-1-efr-ntc</code> (START_DATE and "
-        "END_DATE needed). Each item over the patch is fetched file by file (the manifest, geolocation, then the rest; "
-        "about 0.5 GB per product, whole files) into a temporary folder, read as a local product and deleted. CDSE gives "
-        "<code>s3://eodata/</code> hrefs: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to your CDSE S3 keys. "
-        "What is verified: the item layout (stactools-packages/sentinel3's real OL_1_EFR item: a manifest asset and 21 "
-        "radiance assets; the other files are found through the manifest) and CDSE's collection id and s3 hrefs (as "
-        "published code that queries CDSE uses them). Not verified: a recorded CDSE OLCI item (none was available "
-        "offline), so its asset keys are not relied on; files are matched by name.<br>"
-        "<b>Grid of</b> (GRID): any raster of the patch (e.g. its Sentinel-2 stack); the output covers its extent.<br>"
-        "<b>Start/End date</b> (START_DATE, END_DATE): optional, inclusive; empty: every product.<br>"
-        "<b>Resolution</b> (RESOLUTION, default 300 m).<br>"
-        "<b>OLCI stack</b> (OUTPUT): float32 time stack, band descriptions 'YYYY-MM-DD Oa01', NaN outside the swaths; "
-        "give it to Export training tiles as the second modality and to Classify as INPUT_2.<br>"
-        "Examples: <code>qgis_process run landcover:downloadolci -- PRODUCTS_FOLDER=olci/ GRID=stack.tif "
-        "START_DATE=2017-01-01 END_DATE=2017-12-31 OUTPUT=olci.tif</code>; <code>qgis_process run landcover:downloadolci -- "
-        "SOURCE=1 GRID=stack.tif START_DATE=2023-06-01 END_DATE=2023-06-30 OUTPUT=olci.tif</code>"
+        "Turns Sentinel-3 OLCI Level-1B full-resolution products (OL_1_EFR), downloaded by you or found through a STAC API, into a time "
+        "stack for one patch: its 21 bands Oa01–Oa21 as top-of-atmosphere reflectance (pi·L / (F0·cos SZA): radiance, the detector's "
+        "solar flux, the sun zenith angle interpolated from the tie points), georeferenced through each product's own latitude/longitude "
+        "arrays and reprojected onto the patch's CRS at 300 m (kept at its own resolution, not resampled to 10 m). Products of one day "
+        "are merged."
+    )
+    NOTES = (
+        "From a STAC API each item over the patch is fetched file by file (the manifest, geolocation, then the rest; about 0.5 GB per "
+        "product, whole files) into a temporary folder, read as a local product and deleted. CDSE gives <code>s3://eodata/</code> hrefs: "
+        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to your CDSE S3 keys. What is verified: the item layout "
+        "(stactools-packages/sentinel3's real OL_1_EFR item: a manifest asset and 21 radiance assets; the other files are found through "
+        "the manifest) and CDSE's collection id and s3 hrefs (as published code that queries CDSE uses them). Not verified: a recorded "
+        "CDSE OLCI item (none was available offline), so its asset keys are not relied on; files are matched by name.<br>"
+        "Examples: <code>qgis_process run landcover:downloadolci -- PRODUCTS_FOLDER=olci/ GRID=stack.tif START_DATE=2017-01-01 "
+        "END_DATE=2017-12-31 OUTPUT=olci.tif</code>; <code>qgis_process run landcover:downloadolci -- SOURCE=1 GRID=stack.tif "
+        "START_DATE=2023-06-01 END_DATE=2023-06-30 OUTPUT=olci.tif</code>"
     )
 
     SOURCE = "SOURCE"
@@ -56,24 +47,46 @@ class DownloadOlciAlgorithm(LandCoverAlgorithm):
     GRID = "GRID"
     RESOLUTION = "RESOLUTION"
     OUTPUT = "OUTPUT"
+    ARGUMENTS = {"product_paths": "PRODUCTS_FOLDER", "grid_raster": "GRID", "out_path": "OUTPUT", "start": "START_DATE", "end": "END_DATE"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(
-            QgsProcessingParameterEnum(self.SOURCE, self.tr("Source"), [self.tr("Folder of products"), self.tr("STAC API")], defaultValue=0)
+            QgsProcessingParameterEnum(self.SOURCE, self.tr("Source"), [self.tr("Folder of products"), self.tr("STAC API")], defaultValue=0),
+            help="Where the products come from.",
         )
         self.addParameter(
             QgsProcessingParameterFile(
                 self.PRODUCTS_FOLDER, self.tr("Folder of OLCI EFR products (.SEN3 / .zip)"), QgsProcessingParameterFile.Folder, optional=True
-            )
+            ),
+            help="Source 0: a folder holding <code>*.SEN3</code> product folders and/or their <code>.zip</code> files (or one product).",
         )
-        self.addParameter(QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), olci_stac.DEFAULT_STAC_URL))
-        self.addParameter(QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), olci_stac.DEFAULT_COLLECTION))
-        self.addParameter(QgsProcessingParameterRasterLayer(self.GRID, self.tr("Grid of (a raster of the patch)")))
-        add_date_parameters(self, optional=True)
         self.addParameter(
-            QgsProcessingParameterNumber(self.RESOLUTION, self.tr("Resolution (m)"), QgsProcessingParameterNumber.Double, olci.OLCI_RESOLUTION, minValue=1.0)
+            QgsProcessingParameterString(self.STAC_URL, self.tr("STAC API URL"), olci_stac.DEFAULT_STAC_URL),
+            help="Source 1: the default is the Copernicus Data Space Ecosystem's STAC API.",
         )
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("OLCI stack")))
+        self.addParameter(
+            QgsProcessingParameterString(self.COLLECTION, self.tr("Collection"), olci_stac.DEFAULT_COLLECTION),
+            help="Source 1: the OLCI L1B EFR collection.",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterLayer(self.GRID, self.tr("Grid of (a raster of the patch)")),
+            help="Any raster of the patch (e.g. its Sentinel-2 stack); the output covers its extent.",
+        )
+        add_date_parameters(
+            self,
+            optional=True,
+            start_help="Inclusive; empty: every product (needed with a STAC API).",
+            end_help="Inclusive; empty: every product (needed with a STAC API).",
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(self.RESOLUTION, self.tr("Resolution (m)"), QgsProcessingParameterNumber.Double, olci.OLCI_RESOLUTION, minValue=1.0),
+            help="Pixel size of the output stack in metres (by default OLCI's own resolution).",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("OLCI stack")),
+            help="float32 time stack, band descriptions 'YYYY-MM-DD Oa01', NaN outside the swaths; give it to Export training tiles as "
+            "the second modality and to Classify as INPUT_2.",
+        )
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
         start, end = date_range(self, parameters, context)

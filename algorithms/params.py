@@ -28,11 +28,11 @@ def bands_parameter(name: str, description: str, default: list[str]) -> QgsProce
     return bands
 
 
-def add_date_parameters(algorithm, optional: bool) -> None:
+def add_date_parameters(algorithm, optional: bool, start_help: str, end_help: str) -> None:
     start_hint = " (empty: the stack's first date)" if optional else ""
     end_hint = " (empty: the stack's last date)" if optional else ""
-    algorithm.addParameter(date_parameter(START_DATE, algorithm.tr("Start date" + start_hint), optional))
-    algorithm.addParameter(date_parameter(END_DATE, algorithm.tr("End date" + end_hint), optional))
+    algorithm.addParameter(date_parameter(START_DATE, algorithm.tr("Start date" + start_hint), optional), help=start_help)
+    algorithm.addParameter(date_parameter(END_DATE, algorithm.tr("End date" + end_hint), optional), help=end_help)
 
 
 def parse_date(name: str, text: str) -> dt.date | None:

@@ -19,16 +19,12 @@ class ReclassifyAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Reclassify map"
     GROUP_ID = "classification"
     HELP = (
-        "Maps the classes of a land-cover map onto another legend (merge, renumber, rename, recolour, drop), keeping "
-        "the result a class map with its legend.<br>"
-        "<b>Land-cover map</b> (INPUT): a UInt8 class raster (the output of Classify or Sieve).<br>"
-        "<b>Reclassification table</b> (TABLE): rows of old id, new id, new name, new colour (#rrggbb). New id 0 makes "
-        "the class no data. Ids not in the table keep their class (default). An empty name or colour comes from the "
-        "class the new id stands for (the old class of that id, or the first old class renumbered to it), else the "
-        "default legend.<br>"
-        "<b>Reclassified map</b> (OUTPUT): class raster with the new legend, loaded with it.<br>"
-        "Example (grassland into cultivated land, named agriculture; water to no data): "
-        "<code>qgis_process run landcover:reclassify -- INPUT=landcover.tif TABLE=3,1,agriculture,#ffff00,5,0,, OUTPUT=re.tif</code>"
+        "Maps the classes of a land-cover map onto another legend (merge, renumber, rename, recolour, drop), keeping the result a class "
+        "map with its legend."
+    )
+    NOTES = (
+        "Example (grassland into cultivated land, named agriculture; water to no data): <code>qgis_process run landcover:reclassify -- "
+        "INPUT=landcover.tif TABLE=3,1,agriculture,#ffff00,5,0,, OUTPUT=re.tif</code>"
     )
 
     INPUT = "INPUT"
@@ -36,9 +32,20 @@ class ReclassifyAlgorithm(LandCoverAlgorithm):
     OUTPUT = "OUTPUT"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Land-cover map")))
-        self.addParameter(QgsProcessingParameterMatrix(self.TABLE, self.tr("Reclassification table"), 1, False, [self.tr(h) for h in HEADERS]))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Reclassified map")))
+        self.addParameter(
+            QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Land-cover map")),
+            help="A UInt8 class raster (the output of Classify or Sieve).",
+        )
+        self.addParameter(
+            QgsProcessingParameterMatrix(self.TABLE, self.tr("Reclassification table"), 1, False, [self.tr(h) for h in HEADERS]),
+            help="Rows of old id, new id, new name, new colour (#rrggbb). New id 0 makes the class no data. Ids not in the table keep "
+            "their class. An empty name or colour comes from the class the new id stands for (the old class of that id, or the first "
+            "old class renumbered to it), else the default legend.",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Reclassified map")),
+            help="Class raster with the new legend, loaded with it.",
+        )
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))

@@ -22,33 +22,38 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Accuracy report"
     GROUP_ID = "validation"
     HELP = (
-        "Compares a land-cover map with reference data and writes the confusion matrix (counts, row- and column-normalised), "
-        "overall accuracy, Cohen's kappa, per-class precision, recall and F1, macro and weighted F1, as JSON and as an "
-        "HTML page with the matrices drawn as pictures.<br>"
-        "Either <b>Land-cover map</b> (INPUT) + <b>Reference</b> (REFERENCE: a class raster on the same grid, or "
-        "polygons with <b>Reference class field</b> REFERENCE_FIELD, rasterized on the map's grid), or <b>Test "
-        "predictions</b> (PREDICTIONS): the CSV that Train classifier writes for its held-out pixels (the honest "
-        "estimate when the map was trained on the same area), with the <b>Model</b> (MODEL) for class names and colours. "
-        "All are optional one by one; by default nothing is chosen and one of the two combinations is required.<br>"
-        "Pixels that are no data (0) in either are ignored.<br>"
-        "The report also draws the column-normalised (precision) matrix; from test predictions, one-vs-rest ROC curves "
-        "and AUCs from the p_&lt;id&gt; probabilities, and for a map from the <b>Class probabilities</b> raster of Classify "
-        "(PROBABILITIES, optional; without it the report says ROC is unavailable); with the <b>Model</b> "
-        "(also for a map), the feature importance (gain, split) as a band × date heat map, the training samples per "
-        "class and the cross-validation of Train classifier. The confusion matrix is also written as "
-        "&lt;JSON name&gt;_confusion.csv.<br>"
-        "The report leads with the estimate that does not leak (held-out blocks or patches, else the model's spatial "
-        "cross-validation) and says why any other figure is not it; it states the sampling, split, sample sizes and "
-        "reference (methods paragraph), prints the error matrix with row and column totals and overall, user's and "
-        "producer's accuracy with 95 % confidence intervals (Wilson; for a reference of points, e.g. from Sample design, "
-        "the Olofsson et al. 2014 estimators of a sample stratified by map class), n/a where undefined, and warns when the "
-        "evaluated pixels lie in the blocks the model was trained on (give the MODEL). Every figure is also written as "
-        "SVG beside the HTML. <b>Title</b> (TITLE, optional, default a description of the assessment).<br>"
-        "Outputs: <b>Report (HTML)</b> (OUTPUT_HTML) and <b>Report (JSON)</b> (OUTPUT_JSON), by default temporary files; "
-        "OVERALL_ACCURACY, KAPPA and WEIGHTED_F1 as numbers.<br>"
-        "Example: <code>qgis_process run landcover:accuracyreport -- INPUT=map.tif REFERENCE=ref.tif "
-        "OUTPUT_HTML=report.html OUTPUT_JSON=report.json</code>"
+        "Compares a land-cover map with reference data and writes the confusion matrix (counts, row- and column-normalised), overall "
+        "accuracy, Cohen's kappa, per-class precision, recall and F1, macro and weighted F1, as JSON and as an HTML page with the "
+        "matrices drawn as pictures.<br>"
+        "Either a land-cover map (INPUT) + reference (REFERENCE, with REFERENCE_FIELD for polygons), or test predictions (PREDICTIONS) "
+        "with the model (MODEL). All are optional one by one; one of the two combinations is required. Pixels that are no data (0) in "
+        "either are ignored."
     )
+    NOTES = (
+        "The report also draws the column-normalised (precision) matrix; from test predictions, one-vs-rest ROC curves and AUCs from the "
+        "p_&lt;id&gt; probabilities, and for a map from PROBABILITIES; with the MODEL (also for a map), the feature importance (gain, "
+        "split) as a band × date heat map, the training samples per class and the cross-validation of Train classifier. The confusion "
+        "matrix is also written as &lt;JSON name&gt;_confusion.csv.<br>"
+        "The report leads with the estimate that does not leak (held-out blocks or patches, else the model's spatial cross-validation) "
+        "and says why any other figure is not it; it states the sampling, split, sample sizes and reference (methods paragraph), prints "
+        "the error matrix with row and column totals and overall, user's and producer's accuracy with 95 % confidence intervals (Wilson; "
+        "for a reference of points, e.g. from Sample design, the Olofsson et al. 2014 estimators of a sample stratified by map class), "
+        "n/a where undefined, and warns when the evaluated pixels lie in the blocks the model was trained on (give the MODEL). Every "
+        "figure is also written as SVG beside the HTML.<br>"
+        "Example: <code>qgis_process run landcover:accuracyreport -- INPUT=map.tif REFERENCE=ref.tif OUTPUT_HTML=report.html "
+        "OUTPUT_JSON=report.json</code>"
+    )
+
+    # The engine's arguments whose parameter id is not their upper-case form.
+    ARGUMENTS = {
+        "classification_path": "INPUT",
+        "reference_path": "REFERENCE",
+        "reference_layer": "REFERENCE",
+        "predictions_csv": "PREDICTIONS",
+        "model_path": "MODEL",
+        "json_out": "OUTPUT_JSON",
+        "html_out": "OUTPUT_HTML",
+    }
 
     INPUT = "INPUT"
     REFERENCE = "REFERENCE"
@@ -61,17 +66,41 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
     OUTPUT_JSON = "OUTPUT_JSON"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Land-cover map"), optional=True))
-        self.addParameter(QgsProcessingParameterMapLayer(self.REFERENCE, self.tr("Reference (class raster or polygons)"), optional=True))
-        self.addParameter(QgsProcessingParameterString(self.REFERENCE_FIELD, self.tr("Reference class field (polygons only)"), optional=True))
-        self.addParameter(QgsProcessingParameterFile(self.PREDICTIONS, self.tr("Test predictions (CSV from Train classifier)"), extension="csv", optional=True))
         self.addParameter(
-            QgsProcessingParameterFile(self.MODEL, self.tr("Model (class names and colours for the test predictions)"), extension="onnx", optional=True)
+            QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Land-cover map"), optional=True),
+            help="The class raster to assess, with REFERENCE.",
         )
-        self.addParameter(QgsProcessingParameterRasterLayer(self.PROBABILITIES, self.tr("Class probabilities of the map (for ROC curves)"), optional=True))
-        self.addParameter(QgsProcessingParameterString(self.TITLE, self.tr("Title"), optional=True))
-        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Report (HTML)"), self.tr("HTML files (*.html)")))
-        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_JSON, self.tr("Report (JSON)"), self.tr("JSON files (*.json)")))
+        self.addParameter(
+            QgsProcessingParameterMapLayer(self.REFERENCE, self.tr("Reference (class raster or polygons)"), optional=True),
+            help="A class raster on the same grid as the map, or polygons with REFERENCE_FIELD, rasterized on the map's grid.",
+        )
+        self.addParameter(
+            QgsProcessingParameterString(self.REFERENCE_FIELD, self.tr("Reference class field (polygons only)"), optional=True),
+            help="The class field of reference polygons.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(self.PREDICTIONS, self.tr("Test predictions (CSV from Train classifier)"), extension="csv", optional=True),
+            help="The CSV that Train classifier writes for its held-out pixels (the honest estimate when the map was trained on the same "
+            "area).",
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(self.MODEL, self.tr("Model (class names and colours for the test predictions)"), extension="onnx", optional=True),
+            help="Class names and colours for the test predictions; also for a map, the feature importance, training samples and "
+            "cross-validation it stores.",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterLayer(self.PROBABILITIES, self.tr("Class probabilities of the map (for ROC curves)"), optional=True),
+            help="The Class probabilities raster of Classify, for the map's ROC curves; without it the report says ROC is unavailable.",
+        )
+        self.addParameter(QgsProcessingParameterString(self.TITLE, self.tr("Title"), optional=True), help="Empty: a description of the assessment.")
+        self.addParameter(
+            QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Report (HTML)"), self.tr("HTML files (*.html)")),
+            help="A temporary file unless chosen.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFileDestination(self.OUTPUT_JSON, self.tr("Report (JSON)"), self.tr("JSON files (*.json)")),
+            help="A temporary file unless chosen.",
+        )
         for key, label in (("OVERALL_ACCURACY", "Overall accuracy"), ("KAPPA", "Cohen's kappa"), ("WEIGHTED_F1", "Weighted F1")):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
@@ -83,7 +112,7 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
         reference = self.parameterAsLayer(parameters, self.REFERENCE, context)
         if predictions:
             model = self.parameterAsFile(parameters, self.MODEL, context)
-            metrics = report.predictions_report_file(predictions, json_out, html, model_path=model or None, title=title, monitor=monitor)
+            metrics = report.predictions_report_file(predictions, json_out, html, model_path=model or None, title=title, monitor=monitor).document
         elif reference is not None and self.parameterAsRasterLayer(parameters, self.INPUT, context) is not None:
             uri = QgsProviderRegistry.instance().decodeUri(reference.providerType(), reference.source())
             metrics = report.accuracy_report_file(
@@ -97,7 +126,7 @@ class AccuracyReportAlgorithm(LandCoverAlgorithm):
                 probabilities_path=self.optional_raster_path(parameters, self.PROBABILITIES, context),
                 title=title,
                 monitor=monitor,
-            )
+            ).document
         else:
             raise QgsProcessingException(
                 f"{self.INPUT}: give a land-cover map and a {self.REFERENCE}, or the {self.PREDICTIONS} CSV written by Train classifier."

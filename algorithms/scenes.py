@@ -19,19 +19,13 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Filter cloudy scenes"
     GROUP_ID = "preparation"
     HELP = (
-        "Drops the dates whose fraction of clear pixels is below a threshold, from the time stack and its cloud mask "
-        "together (the seeds kept dates with at least 80 % valid pixels).<br>"
-        "<b>Time stack</b> (INPUT) and <b>Cloud mask stack</b> (MASK): the outputs of Download and Cloud masks (same "
-        "dates and grid).<br>"
-        "<b>Minimum valid fraction</b> (MIN_VALID_FRACTION): 0–1, default 0.8. The fraction counts only pixels that have "
-        "data, so a patch partly outside the satellite's footprint is not penalised.<br>"
-        "<b>Dates to leave out</b> (EXCLUDE_DATES): optional, default none; comma-separated YYYY-MM-DD dates dropped "
-        "whatever their clear fraction (scenes you judged unusable in the scene list).<br>"
-        "Outputs: the <b>Filtered time stack</b> (OUTPUT) and the <b>Filtered cloud mask stack</b> (OUTPUT_MASK). A "
-        "<code>.vrt</code> file name writes a GDAL virtual raster instead of a GeoTIFF: it lists the kept dates' bands of "
-        "the input without copying a pixel (instant, a few kB, where a GeoTIFF copy of a 70-date patch takes a minute "
-        "and gigabytes); QGIS and the later steps read it like the GeoTIFF, but it needs its input file to stay beside "
-        "it.<br>"
+        "Drops the dates whose fraction of clear pixels is below a threshold, from the time stack and its cloud mask together (the seeds "
+        "kept dates with at least 80 % valid pixels)."
+    )
+    NOTES = (
+        "A <code>.vrt</code> output file name writes a GDAL virtual raster instead of a GeoTIFF: it lists the kept dates' bands of the "
+        "input without copying a pixel (instant, a few kB, where a GeoTIFF copy of a 70-date patch takes a minute and gigabytes); QGIS "
+        "and the later steps read it like the GeoTIFF, but it needs its input file to stay beside it.<br>"
         "Example: <code>qgis_process run landcover:filterscenes -- INPUT=stack.tif MASK=clm.tif OUTPUT=f.tif OUTPUT_MASK=fclm.tif</code>"
     )
 
@@ -43,16 +37,30 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
     OUTPUT_MASK = "OUTPUT_MASK"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")))
-        self.addParameter(QgsProcessingParameterRasterLayer(self.MASK, self.tr("Cloud mask stack")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")), help="The output of Download.")
+        self.addParameter(
+            QgsProcessingParameterRasterLayer(self.MASK, self.tr("Cloud mask stack")),
+            help="The output of Cloud masks (same dates and grid as the stack).",
+        )
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.MIN_VALID_FRACTION, self.tr("Minimum valid fraction"), QgsProcessingParameterNumber.Double, 0.8, minValue=0, maxValue=1
-            )
+            ),
+            help="0–1. The fraction counts only pixels that have data, so a patch partly outside the satellite's footprint is not "
+            "penalised.",
         )
-        self.addParameter(QgsProcessingParameterString(self.EXCLUDE_DATES, self.tr("Dates to leave out (YYYY-MM-DD, comma-separated)"), optional=True))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Filtered time stack")))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_MASK, self.tr("Filtered cloud mask stack")))
+        self.addParameter(
+            QgsProcessingParameterString(self.EXCLUDE_DATES, self.tr("Dates to leave out (YYYY-MM-DD, comma-separated)"), optional=True),
+            help="comma-separated YYYY-MM-DD dates dropped whatever their clear fraction (scenes you judged unusable in the scene list).",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Filtered time stack")),
+            help="The kept dates of the stack (.tif or .vrt).",
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(self.OUTPUT_MASK, self.tr("Filtered cloud mask stack")),
+            help="The kept dates of the cloud mask (.tif or .vrt).",
+        )
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff", ".vrt"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -20,15 +19,11 @@ class SieveAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Sieve (minimum mapping unit)"
     GROUP_ID = "classification"
     HELP = (
-        "Removes the salt-and-pepper of a pixel classification: every patch of connected pixels of one class smaller "
-        "than the minimum mapping unit is merged into its largest neighbouring patch (GDAL's sieve), optionally after a "
-        "majority filter. No-data pixels (0) are neither filled nor spread. The class names and colours are kept.<br>"
-        "<b>Land-cover map</b> (INPUT): a UInt8 class raster (the output of Classify).<br>"
-        "<b>Minimum mapping unit in pixels</b> (MIN_PIXELS): default 4; with 10 m pixels 100 pixels are 1 ha.<br>"
-        "<b>Connectedness</b> (CONNECTEDNESS): default 4 (pixels sharing an edge form a patch); 8 counts corners too.<br>"
-        "<b>Majority filter first</b> (MAJORITY): default off. <b>Majority window</b> (MAJORITY_SIZE): odd size in "
-        "pixels, default 3; each pixel takes the most frequent class of its window (ties keep the pixel's own class).<br>"
-        "<b>Cleaned map</b> (OUTPUT): class raster, loaded with the class legend.<br>"
+        "Removes the salt-and-pepper of a pixel classification: every patch of connected pixels of one class smaller than the minimum "
+        "mapping unit is merged into its largest neighbouring patch (GDAL's sieve), optionally after a majority filter. No-data pixels "
+        "(0) are neither filled nor spread. The class names and colours are kept."
+    )
+    NOTES = (
         "Example: <code>qgis_process run landcover:sieve -- INPUT=landcover.tif MIN_PIXELS=10 OUTPUT=landcover_sieved.tif</code>"
     )
 
@@ -40,16 +35,25 @@ class SieveAlgorithm(LandCoverAlgorithm):
     OUTPUT = "OUTPUT"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Land-cover map")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Land-cover map")), help="A UInt8 class raster (the output of Classify).")
         self.addParameter(
-            QgsProcessingParameterNumber(self.MIN_PIXELS, self.tr("Minimum mapping unit in pixels"), QgsProcessingParameterNumber.Integer, 4, minValue=1)
+            QgsProcessingParameterNumber(self.MIN_PIXELS, self.tr("Minimum mapping unit in pixels"), QgsProcessingParameterNumber.Integer, 4, minValue=1),
+            help="With 10 m pixels 100 pixels are 1 ha.",
         )
-        self.addParameter(QgsProcessingParameterEnum(self.CONNECTEDNESS, self.tr("Connectedness"), ["4", "8"], defaultValue=0))
-        self.addParameter(QgsProcessingParameterBoolean(self.MAJORITY, self.tr("Majority filter first"), defaultValue=False))
-        size = QgsProcessingParameterNumber(self.MAJORITY_SIZE, self.tr("Majority window"), QgsProcessingParameterNumber.Integer, 3, minValue=3, maxValue=99)
-        size.setFlags(size.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(size)
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Cleaned map")))
+        self.addParameter(
+            QgsProcessingParameterEnum(self.CONNECTEDNESS, self.tr("Connectedness"), ["4", "8"], defaultValue=0),
+            help="4: pixels sharing an edge form a patch; 8 counts corners too.",
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(self.MAJORITY, self.tr("Majority filter first"), defaultValue=False),
+            help="Run a majority filter before the sieve.",
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(self.MAJORITY_SIZE, self.tr("Majority window"), QgsProcessingParameterNumber.Integer, 3, minValue=3, maxValue=99),
+            advanced=True,
+            help="Odd size in pixels; each pixel takes the most frequent class of its window (ties keep the pixel's own class).",
+        )
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Cleaned map")), help="Class raster, loaded with the class legend.")
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))

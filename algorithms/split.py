@@ -20,28 +20,33 @@ class SplitStackAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Split stack into dated layers"
     GROUP_ID = "preparation"
     HELP = (
-        "Writes one GeoTIFF per date of a time stack (a download, filtered, interpolated or cloud-mask stack), so the "
-        "series can be browsed with QGIS's temporal controller (<i>View → Panels → Temporal Controller</i>) or used by "
-        "tools that expect one image per date. Each file is itself a one-date stack (same bands, band descriptions "
-        "'DATE BAND', the plugin's metadata), named <code>STACK_YYYY-MM-DD.tif</code>.<br>"
-        "<b>Time stack</b> (INPUT): the stack to split.<br>"
-        "<b>Load the dated layers</b> (LOAD_LAYERS, default yes): when run from the dialog, every date is added to the "
-        "map in true colour (B04/B03/B02; masks and probabilities with their ramps) with its date set as a fixed "
-        "temporal range, so the temporal controller shows one date after the other.<br>"
-        "<b>Output folder</b> (OUTPUT_FOLDER): where the files go (default: a temporary folder).<br>"
+        "Writes one GeoTIFF per date of a time stack (a download, filtered, interpolated or cloud-mask stack), so the series can be "
+        "browsed with QGIS's temporal controller (<i>View → Panels → Temporal Controller</i>) or used by tools that expect one image per "
+        "date. Each file is itself a one-date stack (same bands, band descriptions 'DATE BAND', the plugin's metadata), named "
+        "<code>STACK_YYYY-MM-DD.tif</code>."
+    )
+    NOTES = (
         "Outputs: OUTPUT_FOLDER and LAYERS, the files in date order.<br>"
         "Example: <code>qgis_process run landcover:splitstack -- INPUT=interpolated.tif OUTPUT_FOLDER=dates</code>"
     )
 
+    ARGUMENTS = {"stack_path": "INPUT", "out_dir": "OUTPUT_FOLDER"}
     INPUT = "INPUT"
     LOAD_LAYERS = "LOAD_LAYERS"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
     LAYERS = "LAYERS"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")))
-        self.addParameter(QgsProcessingParameterBoolean(self.LOAD_LAYERS, self.tr("Load the dated layers (temporal controller)"), True))
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")), help="The stack to split.")
+        self.addParameter(
+            QgsProcessingParameterBoolean(self.LOAD_LAYERS, self.tr("Load the dated layers (temporal controller)"), True),
+            help="When run from the dialog, every date is added to the map in true colour (B04/B03/B02; masks and probabilities with "
+            "their ramps) with its date set as a fixed temporal range, so the temporal controller shows one date after the other.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")),
+            help="Where the files go (a temporary folder unless chosen).",
+        )
         self.addOutput(QgsProcessingOutputMultipleLayers(self.LAYERS, self.tr("Dated layers")))
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:

@@ -26,39 +26,12 @@ class TrainAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Train classifier"
     GROUP_ID = "training"
     HELP = (
-        "Samples reference pixels (stratified per class, seeded), builds the features (every band plus NDVI, NDWI and "
-        "NDBI for every date) and trains a LightGBM multiclass model, as in the eo-learn land-cover example.<br>"
-        "<b>Interpolated time stacks</b> (INPUT) and <b>Reference rasters</b> (REFERENCE): one reference per stack, on the "
-        "same grid; all stacks must share dates and bands. The lists may be in any order: each stack is paired with the "
-        "reference of the same patch id (465_5079, in the file or folder name) or of the same name apart from a common "
-        "prefix or suffix (north_i.tif ↔ north_r.tif); files that do not pair are an error. Optional when a run folder "
-        "is given.<br>"
-        "<b>Grid run folder</b> (RUN_FOLDER, optional, default none): train on every patch prepared by "
-        "<i>Run land-cover pipeline over a grid</i> with a reference (its interpolated stacks and reference rasters), in "
-        "addition to INPUT/REFERENCE. Pixels are drawn patch by patch with per-patch quotas proportional to each "
-        "patch's usable pixels of a class, so memory does not grow with the number of patches.<br>"
-        "<b>Samples per class</b> (SAMPLES_PER_CLASS): at most this many pixels per class (default 5000).<br>"
-        "<b>Test fraction</b> (TEST_FRACTION): share held out for testing (default 0.25), <b>split by</b> (SPLIT, "
-        "default 2 = square <i>blocks</i> of BLOCK_SIZE pixels, so test pixels are not neighbours of training pixels; "
-        "1 = whole <i>patch</i>; 0 = <i>pixel</i>, optimistic: neighbouring pixels leak and the report says so).<br>"
-        "<b>Block size</b> (BLOCK_SIZE, default 20 px = 200 m at 10 m): side of the spatial blocks of the block split "
-        "and of the cross-validation.<br>"
-        "<b>Cloud masks</b> (CLOUD_MASK, optional, default none): one cloud mask stack per stack, paired like the references; cloudy or "
-        "no-data pixels are not sampled. A stack that was never cloud-masked (not made by Temporal interpolation with a "
-        "cloud mask, no CLOUD_MASK) is refused unless <b>Accept stacks never cloud-masked</b> (ALLOW_UNMASKED, default "
-        "no) is set; the model and its report then say so.<br>"
-        "<b>Drop classes without samples</b> (DROP_EMPTY_CLASSES, default no): otherwise a class of the reference "
-        "with no usable pixel is an error.<br>"
-        "Advanced: <b>Random seed</b> (SEED, default 42), <b>Number of trees</b> (N_ESTIMATORS, default 300), "
-        "<b>Leaves per tree</b> (NUM_LEAVES, default 31), <b>Learning rate</b> (LEARNING_RATE, default 0.1).<br>"
-        "Outputs: <b>Model</b> (OUTPUT_MODEL, ONNX with class ids, names, colours, feature names, dates, bands and "
-        "parameters in its metadata) and <b>Test predictions</b> (OUTPUT_PREDICTIONS, CSV of the held-out pixels for "
-        "the accuracy report). Needs the Python packages lightgbm and onnxmltools.<br>"
-        "<b>Cross-validation folds</b> (CV_FOLDS, default 5; 0 = none): k-fold cross-validation stratified by "
-        "spatial group (whole patches, or BLOCK_SIZE blocks when there are fewer patches than folds), skipped with a note "
-        "when the samples fall in fewer groups than folds; mean ± std of overall accuracy and weighted F1 stored in the "
-        "model for the accuracy report. The model also stores its "
-        "feature importance (gain and split) and the training samples per class.<br>"
+        "Samples reference pixels (stratified per class, seeded), builds the features (every band plus NDVI, NDWI and NDBI for every "
+        "date) and trains a LightGBM multiclass model, as in the eo-learn land-cover example."
+    )
+    NOTES = (
+        "The model also stores its feature importance (gain and split) and the training samples per class. Needs the Python packages "
+        "lightgbm and onnxmltools.<br>"
         "Example: <code>qgis_process run landcover:train -- INPUT=i1.tif INPUT=i2.tif REFERENCE=r1.tif REFERENCE=r2.tif "
         "OUTPUT_MODEL=model.onnx</code>"
     )
@@ -83,47 +56,92 @@ class TrainAlgorithm(LandCoverAlgorithm):
     TEST_OVERALL_ACCURACY = "TEST_OVERALL_ACCURACY"
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("Interpolated time stacks"), QgsProcessing.TypeRaster, optional=True))
+        self.addParameter(
+            QgsProcessingParameterMultipleLayers(self.INPUT, self.tr("Interpolated time stacks"), QgsProcessing.TypeRaster, optional=True),
+            help="All stacks must share dates and bands; one reference per stack, on the same grid. The lists may be in any order: each "
+            "stack is paired with the reference of the same patch id (465_5079, in the file or folder name) or of the same name "
+            "apart from a common prefix or suffix (north_i.tif ↔ north_r.tif); files that do not pair are an error. Optional when a "
+            "run folder is given.",
+        )
         self.addParameter(
             QgsProcessingParameterMultipleLayers(
                 self.REFERENCE, self.tr("Reference rasters (paired with the stacks by patch id or name)"), QgsProcessing.TypeRaster, optional=True
-            )
+            ),
+            help="One per stack of INPUT, paired with it as described there.",
         )
         self.addParameter(
-            QgsProcessingParameterFile(self.RUN_FOLDER, self.tr("Grid run folder"), behavior=QgsProcessingParameterFile.Folder, optional=True)
+            QgsProcessingParameterFile(self.RUN_FOLDER, self.tr("Grid run folder"), behavior=QgsProcessingParameterFile.Folder, optional=True),
+            help="Train on every patch prepared by <i>Run land-cover pipeline over a grid</i> with a reference (its interpolated stacks "
+            "and reference rasters), in addition to INPUT/REFERENCE. Pixels are drawn patch by patch with per-patch quotas "
+            "proportional to each patch's usable pixels of a class, so memory does not grow with the number of patches.",
         )
         self.addParameter(
-            QgsProcessingParameterNumber(self.SAMPLES_PER_CLASS, self.tr("Samples per class"), QgsProcessingParameterNumber.Integer, 5000, minValue=1)
+            QgsProcessingParameterNumber(self.SAMPLES_PER_CLASS, self.tr("Samples per class"), QgsProcessingParameterNumber.Integer, 5000, minValue=1),
+            help="At most this many pixels per class.",
         )
         self.addParameter(
-            QgsProcessingParameterNumber(self.TEST_FRACTION, self.tr("Test fraction"), QgsProcessingParameterNumber.Double, 0.25, minValue=0.01, maxValue=0.9)
-        )
-        self.addParameter(QgsProcessingParameterEnum(self.SPLIT, self.tr("Split test set by"), list(train.SPLITS), defaultValue=2))
-        self.addParameter(
-            QgsProcessingParameterNumber(self.BLOCK_SIZE, self.tr("Block size (pixels)"), QgsProcessingParameterNumber.Integer, DEFAULT_BLOCK_PX, minValue=1)
+            QgsProcessingParameterNumber(self.TEST_FRACTION, self.tr("Test fraction"), QgsProcessingParameterNumber.Double, 0.25, minValue=0.01, maxValue=0.9),
+            help="Share held out for testing.",
         )
         self.addParameter(
-            QgsProcessingParameterMultipleLayers(self.CLOUD_MASK, self.tr("Cloud mask stacks"), QgsProcessing.TypeRaster, optional=True)
+            QgsProcessingParameterEnum(self.SPLIT, self.tr("Split test set by"), list(train.SPLITS), defaultValue=2),
+            help="<i>block</i>: square blocks of BLOCK_SIZE pixels, so test pixels are not neighbours of training pixels; <i>patch</i>: "
+            "whole patches; <i>pixel</i>: optimistic, neighbouring pixels leak and the report says so.",
         )
-        self.addParameter(QgsProcessingParameterBoolean(self.ALLOW_UNMASKED, self.tr("Accept stacks never cloud-masked"), False))
-        self.addParameter(QgsProcessingParameterBoolean(self.DROP_EMPTY_CLASSES, self.tr("Drop classes without samples"), False))
-        advanced = [
+        self.addParameter(
+            QgsProcessingParameterNumber(self.BLOCK_SIZE, self.tr("Block size (pixels)"), QgsProcessingParameterNumber.Integer, DEFAULT_BLOCK_PX, minValue=1),
+            help="Side of the spatial blocks of the block split and of the cross-validation, in pixels of the stacks (at 10 m, 20 px are 200 m).",
+        )
+        self.addParameter(
+            QgsProcessingParameterMultipleLayers(self.CLOUD_MASK, self.tr("Cloud mask stacks"), QgsProcessing.TypeRaster, optional=True),
+            help="One cloud mask stack per stack, paired like the references; cloudy or no-data pixels are not sampled.",
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(self.ALLOW_UNMASKED, self.tr("Accept stacks never cloud-masked"), False),
+            help="A stack that was never cloud-masked (not made by Temporal interpolation with a cloud mask, no CLOUD_MASK) is refused "
+            "unless this is set; the model and its report then say so.",
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(self.DROP_EMPTY_CLASSES, self.tr("Drop classes without samples"), False),
+            help="Otherwise a class of the reference with no usable pixel is an error.",
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.CV_FOLDS, self.tr("Cross-validation folds (0 = none)"), QgsProcessingParameterNumber.Integer, DEFAULT_CV_FOLDS, 0
+            ),
+            help="k-fold cross-validation stratified by spatial group (whole patches, or BLOCK_SIZE blocks when there are fewer patches "
+            "than folds), skipped with a note when the samples fall in fewer groups than folds; mean ± std of overall accuracy and "
+            "weighted F1 stored in the model for the accuracy report. 0 = none.",
+        )
+        self.addParameter(
             QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer, 42, minValue=0),
-            QgsProcessingParameterNumber(self.N_ESTIMATORS, self.tr("Number of trees"), QgsProcessingParameterNumber.Integer, 300, minValue=1),
-            QgsProcessingParameterNumber(self.NUM_LEAVES, self.tr("Leaves per tree"), QgsProcessingParameterNumber.Integer, 31, minValue=2),
-            QgsProcessingParameterNumber(self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double, 0.1, minValue=0.0001),
-        ]
-        self.addParameter(
-            QgsProcessingParameterNumber(self.CV_FOLDS, self.tr("Cross-validation folds (0 = none)"), QgsProcessingParameterNumber.Integer, DEFAULT_CV_FOLDS, 0)
+            advanced=True,
+            help="The sampling, split and LightGBM seed.",
         )
-        for parameter in advanced:
-            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
-            self.addParameter(parameter)
-        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_MODEL, self.tr("Model (ONNX)"), self.tr("ONNX model (*.onnx)")))
+        self.addParameter(
+            QgsProcessingParameterNumber(self.N_ESTIMATORS, self.tr("Number of trees"), QgsProcessingParameterNumber.Integer, 300, minValue=1),
+            advanced=True,
+            help="LightGBM's number of boosting rounds.",
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(self.NUM_LEAVES, self.tr("Leaves per tree"), QgsProcessingParameterNumber.Integer, 31, minValue=2),
+            advanced=True,
+            help="LightGBM's num_leaves.",
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(self.LEARNING_RATE, self.tr("Learning rate"), QgsProcessingParameterNumber.Double, 0.1, minValue=0.0001),
+            advanced=True,
+            help="LightGBM's learning rate.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFileDestination(self.OUTPUT_MODEL, self.tr("Model (ONNX)"), self.tr("ONNX model (*.onnx)")),
+            help="ONNX with class ids, names, colours, feature names, dates, bands and parameters in its metadata.",
+        )
         self.addParameter(
             QgsProcessingParameterFileDestination(
                 self.OUTPUT_PREDICTIONS, self.tr("Test predictions (CSV)"), self.tr("CSV (*.csv)"), optional=True, createByDefault=True
-            )
+            ),
+            help="CSV of the held-out pixels for the accuracy report.",
         )
         self.addOutput(QgsProcessingOutputNumber(self.TEST_OVERALL_ACCURACY, self.tr("Test overall accuracy")))
 

@@ -32,34 +32,12 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Train segmentation model (deep learning)"
     GROUP_ID = "training"
     HELP = (
-        "Trains a convolutional segmentation network with PyTorch on the tiles of a training data set and saves it as an "
-        "ONNX model that the <b>Classify</b> algorithm applies like a LightGBM model (tiled, with blended overlaps).<br>"
-        "<b>Training data set</b> (DATASET): the zarr folder written by Export training tiles (landcover:exportdataset).<br>"
-        "<b>Architecture</b> (ARCHITECTURE): <i>tfcn</i> (default), the temporal fully-convolutional network of eo-learn's "
-        "example (3-D convolutions over time in the encoder, a U-Net decoder); <i>unet</i> on the time-flattened bands; "
-        "<i>segnet</i> (unpooling at the pooling switches); <i>resunet</i> (ResNet-block encoder, U-Net decoder); 0 to 3 in "
-        "qgis_process.<br>"
-        "<b>Epochs</b> (EPOCHS, default 50), <b>Batch size</b> (BATCH_SIZE, default 8 tiles), <b>Learning rate</b> "
-        "(LEARNING_RATE, default 0.001, Adam; multiplied by 0.5 after 3 epochs without a better validation loss), "
-        "<b>Early-stopping patience</b> (PATIENCE, default 10 epochs); the model keeps the weights of the epoch with the "
-        "lowest validation loss.<br>"
-        "<b>Test fold</b> (TEST_FOLD, default 0): the fold held out for the report; the next fold validates (early "
-        "stopping), the others train. <b>Weight classes</b> (CLASS_WEIGHTS, default no): inverse-frequency weights in the "
-        "cross-entropy, for unbalanced classes. Unlabelled pixels and pixels without data never enter the loss.<br>"
-        "<b>Second modality</b> (SECOND_SENSOR, default empty: none): the name of a second sensor group of the data set "
-        "(e.g. <i>S3OLCI</i>, exported with EXTRA_STACKS at its own 300 m resolution); the network (tfcn, unet or resunet) "
-        "then gets a second input branch fused at the bottleneck, and the ONNX model has two inputs (<code>input</code>, "
-        "<code>input_2</code>, described in its <code>lc_second_input</code> metadata); Classify then needs that "
-        "sensor's stack as INPUT_2.<br>"
-        "Advanced: <b>Random seed</b> (SEED, default 42: two runs on the CPU give the same model), <b>Device</b> (DEVICE, "
-        "<i>auto</i> by default: CUDA when PyTorch sees a GPU, else the CPU), <b>Configuration file</b> (CONFIG, "
-        "optional JSON or YAML with any of architecture, width, depth, epochs, batch_size, learning_rate, patience, "
-        "lr_patience, lr_factor, test_fold, validation_fold, class_weights, seed, device; its values override the fields "
-        "above, as Hugin's configuration files did).<br>"
-        "Outputs: <b>Model</b> (OUTPUT_MODEL, ONNX with classes, colours, dates, bands, tile size, normalisation, "
-        "architecture, settings and training history in its metadata) and <b>Report</b> (OUTPUT_REPORT, HTML: training "
-        "curves of loss and MIoU per epoch, then the test fold's accuracy, kappa, F1, IoU/MIoU, precision, recall, "
-        "confusion matrices and ROC curves; a JSON twin beside it). Needs PyTorch (<code>make setup-dl</code>).<br>"
+        "Trains a convolutional segmentation network with PyTorch on the tiles of a training data set and saves it as an ONNX model that "
+        "the <b>Classify</b> algorithm applies like a LightGBM model (tiled, with blended overlaps)."
+    )
+    NOTES = (
+        "The model keeps the weights of the epoch with the lowest validation loss. Unlabelled pixels and pixels without data never enter "
+        "the loss. Needs PyTorch (<code>make setup-dl</code>).<br>"
         "Example: <code>qgis_process run landcover:trainsegmentation -- DATASET=tiles.zarr ARCHITECTURE=0 EPOCHS=30 "
         "OUTPUT_MODEL=tfcn.onnx OUTPUT_REPORT=tfcn.html</code>"
     )
@@ -84,26 +62,67 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         defaults = TrainConfig()
         number = QgsProcessingParameterNumber
-        self.addParameter(QgsProcessingParameterFile(self.DATASET, self.tr("Training data set (zarr folder)"), behavior=QgsProcessingParameterFile.Folder))
-        self.addParameter(QgsProcessingParameterEnum(self.ARCHITECTURE, self.tr("Architecture"), list(ARCHITECTURES), defaultValue=0))
-        self.addParameter(number(self.EPOCHS, self.tr("Epochs"), number.Integer, defaults.epochs, minValue=1))
-        self.addParameter(number(self.BATCH_SIZE, self.tr("Batch size (tiles)"), number.Integer, defaults.batch_size, minValue=1))
-        self.addParameter(number(self.LEARNING_RATE, self.tr("Learning rate"), number.Double, defaults.learning_rate, minValue=1e-7))
-        self.addParameter(number(self.PATIENCE, self.tr("Early-stopping patience (epochs)"), number.Integer, defaults.patience, minValue=1))
-        self.addParameter(number(self.TEST_FOLD, self.tr("Test fold"), number.Integer, defaults.test_fold, minValue=0))
-        self.addParameter(QgsProcessingParameterBoolean(self.CLASS_WEIGHTS, self.tr("Weight classes by inverse frequency"), defaults.class_weights))
-        self.addParameter(QgsProcessingParameterString(self.SECOND_SENSOR, self.tr("Second modality (sensor of the data set; empty: none)"), optional=True))
-        advanced = [
-            number(self.SEED, self.tr("Random seed"), number.Integer, defaults.seed),
-            QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), list(DEVICES), defaultValue=0),
-            QgsProcessingParameterFile(self.CONFIG, self.tr("Configuration file (JSON/YAML, overrides the fields)"), optional=True),
-        ]
-        for parameter in advanced:
-            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
-            self.addParameter(parameter)
-        self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_MODEL, self.tr("Model (ONNX)"), self.tr("ONNX model (*.onnx)")))
         self.addParameter(
-            QgsProcessingParameterFileDestination(self.OUTPUT_REPORT, self.tr("Report (HTML)"), self.tr("HTML (*.html)"), optional=True, createByDefault=True)
+            QgsProcessingParameterFile(self.DATASET, self.tr("Training data set (zarr folder)"), behavior=QgsProcessingParameterFile.Folder),
+            help="The zarr folder written by Export training tiles (landcover:exportdataset).",
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(self.ARCHITECTURE, self.tr("Architecture"), list(ARCHITECTURES), defaultValue=0),
+            help="<i>tfcn</i>: the temporal fully-convolutional network of eo-learn's example (3-D convolutions over time in the encoder, "
+            "a U-Net decoder); <i>unet</i> on the time-flattened bands; <i>segnet</i> (unpooling at the pooling switches); "
+            "<i>resunet</i> (ResNet-block encoder, U-Net decoder).",
+        )
+        self.addParameter(number(self.EPOCHS, self.tr("Epochs"), number.Integer, defaults.epochs, minValue=1), help="Passes over the training tiles at most.")
+        self.addParameter(number(self.BATCH_SIZE, self.tr("Batch size (tiles)"), number.Integer, defaults.batch_size, minValue=1), help="Tiles per batch.")
+        self.addParameter(
+            number(self.LEARNING_RATE, self.tr("Learning rate"), number.Double, defaults.learning_rate, minValue=1e-7),
+            help="Adam's; multiplied by 0.5 after 3 epochs without a better validation loss.",
+        )
+        self.addParameter(
+            number(self.PATIENCE, self.tr("Early-stopping patience (epochs)"), number.Integer, defaults.patience, minValue=1),
+            help="Epochs without a better validation loss before training stops.",
+        )
+        self.addParameter(
+            number(self.TEST_FOLD, self.tr("Test fold"), number.Integer, defaults.test_fold, minValue=0),
+            help="The fold held out for the report; the next fold validates (early stopping), the others train.",
+        )
+        self.addParameter(
+            QgsProcessingParameterBoolean(self.CLASS_WEIGHTS, self.tr("Weight classes by inverse frequency"), defaults.class_weights),
+            help="inverse-frequency weights in the cross-entropy, for unbalanced classes.",
+        )
+        self.addParameter(
+            QgsProcessingParameterString(self.SECOND_SENSOR, self.tr("Second modality (sensor of the data set; empty: none)"), optional=True),
+            help="The name of a second sensor group of the data set (e.g. <i>S3OLCI</i>, exported with EXTRA_STACKS at its own 300 m "
+            "resolution); the network (tfcn, unet or resunet) then gets a second input branch fused at the bottleneck, and the ONNX "
+            "model has two inputs (<code>input</code>, <code>input_2</code>, described in its <code>lc_second_input</code> "
+            "metadata); Classify then needs that sensor's stack as INPUT_2. Empty: none.",
+        )
+        self.addParameter(
+            number(self.SEED, self.tr("Random seed"), number.Integer, defaults.seed),
+            advanced=True,
+            help="Two runs on the CPU with the same seed give the same model.",
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), list(DEVICES), defaultValue=0),
+            advanced=True,
+            help="<i>auto</i>: CUDA when PyTorch sees a GPU, else the CPU.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFile(self.CONFIG, self.tr("Configuration file (JSON/YAML, overrides the fields)"), optional=True),
+            advanced=True,
+            help="JSON or YAML with any of architecture, width, depth, epochs, batch_size, learning_rate, patience, lr_patience, "
+            "lr_factor, test_fold, validation_fold, class_weights, seed, device; its values override the fields above, as Hugin's "
+            "configuration files did.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFileDestination(self.OUTPUT_MODEL, self.tr("Model (ONNX)"), self.tr("ONNX model (*.onnx)")),
+            help="ONNX with classes, colours, dates, bands, tile size, normalisation, architecture, settings and training history in its "
+            "metadata.",
+        )
+        self.addParameter(
+            QgsProcessingParameterFileDestination(self.OUTPUT_REPORT, self.tr("Report (HTML)"), self.tr("HTML (*.html)"), optional=True, createByDefault=True),
+            help="HTML: training curves of loss and MIoU per epoch, then the test fold's accuracy, kappa, F1, IoU/MIoU, precision, "
+            "recall, confusion matrices and ROC curves; a JSON twin beside it.",
         )
         self.addOutput(QgsProcessingOutputNumber(self.TEST_MIOU, self.tr("Test MIoU")))
         self.addOutput(QgsProcessingOutputNumber(self.TEST_OVERALL_ACCURACY, self.tr("Test overall accuracy")))

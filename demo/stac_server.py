@@ -4,9 +4,8 @@ Why: the Download step must be exercised over real HTTP, exactly as against Eart
 (POST /search with paging, then GDAL /vsicurl/ range reads of COGs), by the tests and the
 offline demo. Standard library only.
 
-Failure injection (``server.faults.add(path_prefix, *actions)``) lets tests replay what real
-services do: an HTTP status with or without Retry-After, a body cut short, a dropped
-connection. ``sas_tokens=True`` imitates Microsoft Planetary Computer: files are refused (403)
+It imitates what real services do: ``fail_status`` answers every search with that HTTP status (a
+service that is down); ``sas_tokens=True`` imitates Microsoft Planetary Computer: files are refused (403)
 without a valid ``token`` query parameter, handed out by ``/api/sas/v1/token/<collection>``.
 ``drop_next=True`` imitates Planetary Computer's search when it omits the ``next`` link: every
 page ends there, without ``numberMatched``. ``latency`` delays every file answer (a remote store's round trip, for the benchmark);
@@ -15,21 +14,22 @@ page ends there, without ``numberMatched``. ``latency`` delays every file answer
 Scene folder layout: ``collection.json`` (its ``id`` is the collection id), ``items/*.json``
 (STAC Items whose asset hrefs are relative to the folder; they are rewritten to absolute URLs
 on the fly) and any other files (COGs), served as they are.
+
+Transient faults injected request by request (a status with Retry-After, a body cut short, a
+dropped connection) are the tests' own: ``tests/stac_faults.py`` builds on these classes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
 import re
-import socket
 import threading
 import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlencode, urlsplit
 
 _CONFORMANCE = [
     "https://api.stacspec.org/v1.0.0/core",
@@ -74,49 +74,6 @@ def _matches(item: dict, collection: str, params: dict) -> bool:
     return True
 
 
-def fail(status: int, retry_after: str | None = None) -> tuple:
-    """A fault: answer ``status`` (with a Retry-After header when given)."""
-    return ("status", status, retry_after)
-
-
-TRUNCATE = ("truncate",)  # announce the full Content-Length, send half the body, close
-DROP = ("drop",)  # close the connection without answering
-
-
-class Faults:
-    """Queued faults per path prefix; each matching request consumes the next one."""
-
-    def __init__(self) -> None:
-        self._rules: list[tuple[str, str | None, list[tuple]]] = []
-        self._lock = threading.Lock()
-        self.fired: list[str] = []
-
-    def add(self, prefix: str, *actions: tuple, method: str | None = None) -> None:
-        with self._lock:
-            self._rules.append((prefix, method, list(actions)))
-
-    def slow(self, prefix: str, seconds: float, times: int = 1000) -> None:
-        """Delay the next ``times`` answers under ``prefix`` by ``seconds``."""
-        self.add(prefix, *[("sleep", seconds)] * times)
-
-    def clear(self) -> None:
-        """Drop every queued fault (the server answers normally again)."""
-        with self._lock:
-            self._rules.clear()
-
-    def truncate(self, prefix: str, times: int = 1) -> None:
-        """Cut the next ``times`` successful answers under ``prefix`` short."""
-        self.add("TRUNCATE:" + prefix, *[TRUNCATE] * times)
-
-    def take(self, method: str, path: str) -> tuple | None:
-        with self._lock:
-            for prefix, meth, actions in self._rules:
-                if actions and path.startswith(prefix) and (meth is None or meth == method):
-                    self.fired.append(f"{method} {path} {actions[0][0]}")
-                    return actions.pop(0)
-        return None
-
-
 class LoopbackServer:
     """An HTTP server on 127.0.0.1 served by a daemon thread; ``with Server(...) as s: s.url``.
 
@@ -127,7 +84,6 @@ class LoopbackServer:
     port = 0
     url = ""
     bytes_sent = 0  # body bytes answered
-    faults: Faults
     _httpd: ThreadingHTTPServer | None = None
 
     def start(self):
@@ -173,7 +129,6 @@ class StacServer(LoopbackServer):
         self.latency = latency  # seconds added before every file answer (a remote store's round trip)
         self.drop_next = drop_next
         self.tokens: list[str] = []  # SAS tokens handed out and still valid
-        self.faults = Faults()
         self.requests: list[str] = []
         self.bytes_sent = 0  # body bytes answered (GET /_stats reports it with the request count)
 
@@ -226,7 +181,7 @@ def _csv(value: object) -> str:
 
 
 class LoopbackHandler(BaseHTTPRequestHandler):
-    """Keep-alive JSON/bytes answers with the fault injection both test servers share."""
+    """Keep-alive JSON/bytes answers."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go in separate writes: avoid 40 ms delayed-ACK stalls
@@ -235,21 +190,18 @@ class LoopbackHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep stderr quiet
         pass
 
-    def _send(self, status: int, body: bytes, ctype: str = "application/json", headers: dict | None = None) -> None:
-        truncate = status < 300 and self.command != "HEAD" and self.owner.faults.take(self.command, "TRUNCATE:" + self.path.split("?")[0])
+    def _start(self, status: int, length: int, ctype: str, headers: dict | None) -> None:
+        """The status line and headers of an answer of ``length`` body bytes."""
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        if truncate:  # announce the whole body, send half, hang up
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-        elif self.command != "HEAD":
+
+    def _send(self, status: int, body: bytes, ctype: str = "application/json", headers: dict | None = None) -> None:
+        self._start(status, len(body), ctype, headers)
+        if self.command != "HEAD":
             self.owner.bytes_sent += len(body)
             self.wfile.write(body)
 
@@ -257,7 +209,9 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(obj).encode())
 
 
-class _Handler(LoopbackHandler):
+class StacHandler(LoopbackHandler):
+    """The STAC API's routes: landing page, conformance, collections, search, token endpoint, files."""
+
     owner: StacServer
 
     def _route(self) -> None:
@@ -267,80 +221,64 @@ class _Handler(LoopbackHandler):
         path = url.path.rstrip("/") or "/"
         try:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if self.command == "POST" else b""
-            if self._fault(srv.faults.take(self.command, path)):
-                return None
-            if path.startswith("/api/sas/v1/token/"):
-                token = f"st=2023&sig={len(srv.tokens) + 1}x{os.urandom(4).hex()}"
-                srv.tokens.append(token)
-                expiry = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-                return self._json({"token": token, "msft:expiry": expiry.replace(expiry[:4], str(int(expiry[:4]) + 1), 1)})
-            if srv.sas_tokens and path.startswith("/cogs/"):
-                token = url.query
-                if token not in srv.tokens:
-                    return self._json({"code": "AuthenticationFailed", "description": "Server failed to authenticate"}, 403)
-            if path == "/search":
-                if srv.fail_status:
-                    # Retry-After: 0 lets a client that honours it retry at once, so it fails fast.
-                    return self._send(
-                        srv.fail_status, json.dumps({"code": "Failure", "description": "simulated server failure"}).encode(), headers={"Retry-After": "0"}
-                    )
-                if self.command == "POST":
-                    params = json.loads(body or b"{}")
-                else:
-                    params = {k: v[0] for k, v in parse_qs(url.query).items()}
-                    for key in ("collections", "ids"):
-                        if key in params:
-                            params[key] = params[key].split(",")
-                    if "bbox" in params:
-                        params["bbox"] = [float(v) for v in params["bbox"].split(",")]
-                    if "query" in params:
-                        params["query"] = json.loads(params["query"])
-                return self._json(srv.search(params, self.command))
-            if self.command == "POST":
-                return self._json({"code": "NotFound", "description": f"POST {path} not supported"}, 405)
-            if path == "/":
-                return self._json(
-                    {
-                        "type": "Catalog",
-                        "id": "lc-plugin-local",
-                        "stac_version": "1.0.0",
-                        "description": "Local STAC API",
-                        "conformsTo": _CONFORMANCE,
-                        "links": [{"rel": r, "href": f"{srv.url}/{p}"} for r, p in _LANDING_LINKS],
-                    }
-                )
-            if path == "/_stats":
-                return self._json({"requests": len(srv.requests) - 1, "bytes_sent": srv.bytes_sent})
-            if path == "/conformance":
-                return self._json({"conformsTo": _CONFORMANCE})
-            if path == "/collections":
-                return self._json({"collections": [srv.collection()], "links": []})
-            if path.startswith("/collections/"):
-                coll = srv.collection()
-                if path == f"/collections/{coll['id']}":
-                    return self._json(coll)
-            self._file(path)
+            self._answer(url, path, body)
         except (ValueError, KeyError, TypeError) as exc:
             self._json({"code": "BadRequest", "description": str(exc)}, 400)
 
-    def _fault(self, action: tuple | None) -> bool:
-        """Carry out an injected fault; True when the request is answered (or dropped) by it."""
-        if action is None:
-            return False
-        if action[0] == "status":
-            headers = {"Retry-After": action[2]} if action[2] is not None else {}
-            body = json.dumps({"code": "Injected", "description": f"injected HTTP {action[1]}"}).encode()
-            self._send(action[1], body, headers=headers)
-            return True
-        if action[0] == "sleep":
-            time.sleep(action[1])
-            return False
-        if action[0] == "drop":
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return True
-        return False  # "truncate" acts when the body is sent
+    def _answer(self, url: SplitResult, path: str, body: bytes) -> None:
+        """Answer one request (its body already read, so a subclass may answer instead)."""
+        srv = self.owner
+        if path.startswith("/api/sas/v1/token/"):
+            token = f"st=2023&sig={len(srv.tokens) + 1}x{os.urandom(4).hex()}"
+            srv.tokens.append(token)
+            expiry = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+            return self._json({"token": token, "msft:expiry": expiry.replace(expiry[:4], str(int(expiry[:4]) + 1), 1)})
+        if srv.sas_tokens and path.startswith("/cogs/"):
+            token = url.query
+            if token not in srv.tokens:
+                return self._json({"code": "AuthenticationFailed", "description": "Server failed to authenticate"}, 403)
+        if path == "/search":
+            if srv.fail_status:
+                # Retry-After: 0 lets a client that honours it retry at once, so it fails fast.
+                return self._send(
+                    srv.fail_status, json.dumps({"code": "Failure", "description": "simulated server failure"}).encode(), headers={"Retry-After": "0"}
+                )
+            if self.command == "POST":
+                params = json.loads(body or b"{}")
+            else:
+                params = {k: v[0] for k, v in parse_qs(url.query).items()}
+                for key in ("collections", "ids"):
+                    if key in params:
+                        params[key] = params[key].split(",")
+                if "bbox" in params:
+                    params["bbox"] = [float(v) for v in params["bbox"].split(",")]
+                if "query" in params:
+                    params["query"] = json.loads(params["query"])
+            return self._json(srv.search(params, self.command))
+        if self.command == "POST":
+            return self._json({"code": "NotFound", "description": f"POST {path} not supported"}, 405)
+        if path == "/":
+            return self._json(
+                {
+                    "type": "Catalog",
+                    "id": "lc-plugin-local",
+                    "stac_version": "1.0.0",
+                    "description": "Local STAC API",
+                    "conformsTo": _CONFORMANCE,
+                    "links": [{"rel": r, "href": f"{srv.url}/{p}"} for r, p in _LANDING_LINKS],
+                }
+            )
+        if path == "/_stats":
+            return self._json({"requests": len(srv.requests) - 1, "bytes_sent": srv.bytes_sent})
+        if path == "/conformance":
+            return self._json({"conformsTo": _CONFORMANCE})
+        if path == "/collections":
+            return self._json({"collections": [srv.collection()], "links": []})
+        if path.startswith("/collections/"):
+            coll = srv.collection()
+            if path == f"/collections/{coll['id']}":
+                return self._json(coll)
+        self._file(path)
 
     def _file(self, path: str) -> None:
         if self.owner.latency:
@@ -369,4 +307,4 @@ class _Handler(LoopbackHandler):
     do_GET = do_POST = do_HEAD = _route
 
 
-StacServer.handler = _Handler
+StacServer.handler = StacHandler

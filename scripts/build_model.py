@@ -24,18 +24,18 @@ DESCRIPTION = (
 )
 HELP = {
     "AOI": "Area of interest polygons (any CRS).",
-    "PATCH_SIZE": "Patch size in pixels of 10 m (default 1000: 10 km patches).",
+    "PATCH_SIZE": "Patch size in pixels of 10 m (a side of 1000 pixels makes 10 km patches).",
     "PATCH_ID": "The patch to process (col_row id from the grid, e.g. 465_5079); empty: the first patch.",
     "START_DATE": "First date of the period (YYYY-MM-DD in qgis_process).",
     "END_DATE": "Last date of the period, inclusive.",
-    "MAX_CLOUD": "Max scene cloud cover (%) in the STAC search (default 80).",
-    "STAC_URL": "STAC API (default Earth Search).",
-    "COLLECTION": "STAC collection (default sentinel-2-l2a).",
+    "MAX_CLOUD": "Max scene cloud cover (%) in the STAC search.",
+    "STAC_URL": "STAC API searched for scenes.",
+    "COLLECTION": "STAC collection searched.",
     "REFERENCE": "Reference land-cover polygons.",
     "REFERENCE_FIELD": "Integer class field of the reference polygons.",
-    "STEP_DAYS": "Interpolation step in days (default 16).",
-    "SAMPLES_PER_CLASS": "Training pixels per class at most (default 5000).",
-    "N_ESTIMATORS": "Number of LightGBM trees (default 300).",
+    "STEP_DAYS": "Interpolation step in days.",
+    "SAMPLES_PER_CLASS": "Training pixels per class at most.",
+    "N_ESTIMATORS": "Number of LightGBM trees.",
 }
 
 
@@ -76,6 +76,7 @@ def build():
         QgsProcessingParameterNumber("N_ESTIMATORS", "Number of trees", QgsProcessingParameterNumber.Integer, 300, minValue=1),
     ]
     for i, definition in enumerate(definitions):
+        definition.setHelp(HELP[definition.name()])  # the dialog's tooltip
         component = QgsProcessingModelParameter(definition.name())
         component.setPosition(QPointF(120 + 220 * (i % 6), 60 + 80 * (i // 6)))
         model.addModelParameter(definition, component)
@@ -179,8 +180,17 @@ def build():
             model_outputs[model_name] = output
         child.setModelOutputs(model_outputs)
         model.addChildAlgorithm(child)
-    model.setHelpContent({"ALG_DESC": DESCRIPTION, "ALG_CREATOR": "lc-plugin", **HELP})
+    inputs = {name: with_default(text, model.parameterDefinition(name)) for name, text in HELP.items()}
+    model.setHelpContent({"ALG_DESC": DESCRIPTION, "ALG_CREATOR": "lc-plugin", **inputs})
     return model
+
+
+def with_default(text: str, definition) -> str:
+    """An input's help followed by its default, read from its definition (so it is stated once, there)."""
+    from landcover.algorithms.help_text import default_text
+
+    default = default_text(definition)
+    return f"{text} Default: {default}." if default else text
 
 
 def defaults_of(alg: str) -> dict:

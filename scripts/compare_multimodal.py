@@ -99,7 +99,7 @@ def main() -> int:
             result, _, _ = train_on_tiles(variant_tiles, config, model)
             class_map = str(out / f"{name}_{fold}.tif")
             classify.classify_file(model, interpolated, class_map, second_path=second)
-            doc = report.accuracy_report_file(class_map, test_ref, str(out / f"report_{name}_{fold}.json"), str(out / f"report_{name}_{fold}.html"))
+            doc = report.accuracy_report_file(class_map, test_ref, str(out / f"report_{name}_{fold}.json"), str(out / f"report_{name}_{fold}.html")).document
             run["scores"][name] = {k: doc[k] for k in KEYS}
             run["network"][name] = {"epochs": len(result.history), "best_epoch": result.best_epoch, "train_s": round(result.seconds, 1)}
         runs.append(run)

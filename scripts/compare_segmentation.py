@@ -104,7 +104,7 @@ def main() -> int:
         for name, model, class_map in (("lightgbm", lgb_model, lgb_map), (args.architecture, cnn_model, cnn_map)):
             doc = report.accuracy_report_file(
                 class_map, test_ref, str(out / f"report_{name}_{fold}.json"), str(out / f"report_{name}_{fold}.html"), model_path=model
-            )
+            ).document
             scores[name] = {k: doc[k] for k in KEYS}
         runs.append({
             "fold": fold,

@@ -101,21 +101,21 @@ def main() -> int:
     )
     pixel_held_out = report.predictions_report_file(
         pixel_predictions, str(out / "report_pixel_split.json"), str(out / "report_pixel_split.html"), model_path=pixel_model
-    )
+    ).document
     class_map = str(out / "landcover.tif")
     probabilities = str(out / "probabilities.tif")
     classify.classify_file(model, interpolated, class_map, probabilities_out=probabilities)
-    held_out = report.predictions_report_file(predictions, str(out / "report.json"), str(out / "report.html"), model_path=model)
+    held_out = report.predictions_report_file(predictions, str(out / "report.json"), str(out / "report.html"), model_path=model).document
     whole = report.accuracy_report_file(
         class_map, ref, str(out / "map_report.json"), str(out / "map_report.html"), model_path=model, probabilities_path=probabilities
-    )
+    ).document
     sample = str(out / "sample.gpkg")
-    design = area.sample_design_file(class_map, sample, target_se=0.01, expected_accuracy=0.85, min_per_class=50, seed=args.seed)
+    design = area.sample_design_file(class_map, sample, target_se=0.01, expected_accuracy=0.85, min_per_class=50, seed=args.seed).design
     # The analyst's labels: the LULC polygons without erosion (every pixel but the 155 outside them).
     truth = str(out / "reference_full.tif")
     reference.rasterize_reference_file(str(data / "TestEOPatch" / "vector_timeless" / "LULC.gpkg"), "LULC_ID", interpolated, truth, erosion_px=0)
     label_sample(sample, truth)
-    estimate = area.area_estimate_file(class_map, sample, str(out / "area.json"), str(out / "area.html"))
+    estimate = area.area_estimate_file(class_map, sample, str(out / "area.json"), str(out / "area.html")).document
 
     truth_labels, _, _ = read_class_raster(truth)
     map_labels, _, _ = read_class_raster(class_map)

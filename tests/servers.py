@@ -13,7 +13,7 @@ GeoTIFF generated in memory whose values are a known function of the pixel centr
 CLP = 0.9 * CLM + 0.05; every band NaN where x > ``footprint_max_x`` (outside the data).
 As the real services: the catalogue refuses an Accept header other than
 ``application/geo+json`` (its v1.0.0 migration notes), and the Process API answers HTTP 400 to
-an output larger than 2500 px per side. Faults are injected as in ``demo.stac_server`` (``server.faults``).
+an output larger than 2500 px per side. Faults are injected as in ``tests.stac_faults`` (``server.faults``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from urllib.parse import parse_qs
 import numpy as np
 from osgeo import gdal, osr
 
-from demo.stac_server import Faults, LoopbackHandler, LoopbackServer
+from demo.stac_server import LoopbackServer
 from lc_plugin.sources.sentinelhub import L1C_BANDS
+from tests.stac_faults import Faults, FaultyHandler
 
 X0, Y0 = 400000.0, 5100000.0
 DAY0 = date(2023, 6, 1)
@@ -129,7 +130,7 @@ def _matches(item: dict, body: dict) -> bool:
     return m is not None and float(item["properties"]["eo:cloud_cover"]) <= float(m.group(1))
 
 
-class _Handler(LoopbackHandler):
+class _Handler(FaultyHandler):
     owner: SentinelHubServer
 
     def _authorized(self) -> bool:

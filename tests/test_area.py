@@ -14,14 +14,8 @@ from rasterio.transform import from_origin
 
 from lc_plugin.core.errors import LandCoverError
 from lc_plugin.io.rasters import Grid, write_class_raster
-from lc_plugin.validation.area import (
-    allocate_sample,
-    area_estimate_file,
-    cochran_sample_size,
-    draw_stratified_sample,
-    olofsson_estimates,
-    sample_design_file,
-)
+from lc_plugin.validation.area import area_estimate_file, sample_design_file
+from lc_plugin.validation.olofsson import allocate_sample, cochran_sample_size, draw_stratified_sample, olofsson_estimates
 from tests.maps import CLASSES, truth_and_map
 
 # Olofsson et al. (2014), section 5: strata = map classes deforestation, forest gain, stable forest,
@@ -80,10 +74,10 @@ def test_sample_size_and_allocation_follow_the_paper():
     assert allocate_sample(100, np.array([3, 0, 1000]), "olofsson", 50).tolist() == [3, 0, 50]
     with pytest.raises(LandCoverError) as info:
         cochran_sample_size(w, [0.7, 1.0, 0.9, 0.95], 0.01)
-    assert info.value.argument == "EXPECTED_ACCURACY"
+    assert info.value.argument == "users_accuracy"
     with pytest.raises(LandCoverError) as info:
         allocate_sample(100, PAPER_MAPPED, "random")
-    assert info.value.argument == "ALLOCATION"
+    assert info.value.argument == "allocation"
 
 
 def test_draw_stratified_sample():
@@ -97,7 +91,7 @@ def test_draw_stratified_sample():
 def test_degenerate_cases_are_clear():
     with pytest.raises(LandCoverError, match="no labelled point") as info:
         olofsson_estimates(np.zeros((2, 2)), [10, 10], 0.01, [1, 2])
-    assert info.value.argument == "SAMPLE"
+    assert info.value.argument == "n"
     with pytest.raises(LandCoverError, match="no labelled sample point") as info:
         olofsson_estimates(np.array([[3, 1], [0, 0]]), [10, 10], 0.01, [1, 2], ["a", "b"])
     assert "'b'" in str(info.value)
@@ -124,8 +118,11 @@ def test_sample_design_and_estimate_files(tmp_path):
 
     design = sample_design_file(
         map_path, str(tmp_path / "sample.gpkg"), target_se=0.02, expected_accuracy=0.8, expected_accuracy_by_class="3:0.6", min_per_class=30
-    )
+    ).design
     _strict(design)
+    with pytest.raises(LandCoverError, match="strictly between 0 and 1") as info:
+        sample_design_file(map_path, str(tmp_path / "x.gpkg"), expected_accuracy_by_class="3:1.5")
+    assert info.value.argument == "expected_accuracy_by_class" and not (tmp_path / "x.gpkg").exists()
     sizes = {c["id"]: c["sample_size"] for c in design["classes"]}
     assert sizes[3] == 30 and design["sample_size"] == sum(sizes.values())
     assert design["sample_size"] >= design["cochran_sample_size"]
@@ -145,7 +142,9 @@ def test_sample_design_and_estimate_files(tmp_path):
             layer.SetFeature(f)
     ds = None
 
-    doc = area_estimate_file(map_path, str(tmp_path / "sample.gpkg"), str(tmp_path / "a.json"), str(tmp_path / "a.html"))
+    estimate = area_estimate_file(map_path, str(tmp_path / "sample.gpkg"), str(tmp_path / "a.json"), str(tmp_path / "a.html"))
+    assert estimate.csv_path == str(tmp_path / "a_confusion.csv") and estimate.html_path == str(tmp_path / "a.html")
+    doc = estimate.document
     _strict(json.loads((tmp_path / "a.json").read_text()))
     assert doc["n_sample"] == design["sample_size"] - 3
     assert any("3 point(s) without a reference label" in n for n in doc["notes"])
@@ -165,9 +164,9 @@ def test_sample_design_and_estimate_files(tmp_path):
     # A missing field, or nothing labelled: a clear error naming the field, and no output.
     with pytest.raises(LandCoverError, match="has no field 'missing'") as info:
         area_estimate_file(map_path, str(tmp_path / "sample.gpkg"), str(tmp_path / "b.json"), str(tmp_path / "b.html"), label_field="missing")
-    assert info.value.argument == "REFERENCE_FIELD"
+    assert info.value.argument == "label_field"
     sample_design_file(map_path, str(tmp_path / "empty.gpkg"), sample_size=20, min_per_class=2)
     with pytest.raises(LandCoverError, match="No point") as info:
         area_estimate_file(map_path, str(tmp_path / "empty.gpkg"), str(tmp_path / "b.json"), str(tmp_path / "b.html"))
-    assert info.value.argument == "REFERENCE_FIELD"
+    assert info.value.argument == "label_field"
     assert not (tmp_path / "b.json").exists() and not (tmp_path / "b.html").exists()

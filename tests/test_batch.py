@@ -23,12 +23,12 @@ def setup(tmp_path_factory):
     """Demo scene served over HTTP, a 12-patch grid (40 px) and a model trained on the whole demo patch."""
     from demo.grid_run import grid_run_parameters
     from demo.scene import build_scene
-    from demo.stac_server import StacServer
+    from tests.stac_faults import FaultyStacServer
 
     tmp = tmp_path_factory.mktemp("batch")
     scene = build_scene(str(tmp / "scene"))
     start, end = scene.start, scene.start.replace(month=5, day=31)  # five months keep the test fast
-    with StacServer(scene.root) as server:
+    with FaultyStacServer(scene.root) as server:
         params, count = grid_run_parameters(scene, server.url, str(tmp), 40, start, end, min_valid_fraction=0.5)
         assert count >= 8
         reference_run = run_batch(params, str(tmp / "sequential"))

@@ -48,7 +48,7 @@ def test_dates_and_bands_come_from_the_file_names(per_band_files, tmp_path):
     result = build_stack(per_band_files, out)
     stack = read_stack(out)
     assert [d.strftime("%Y%m%d") for d in stack.dates] == DAYS and stack.bands == ["B02", "B03", "B04", "B08", "SCL"]
-    assert result["bands"] == stack.bands
+    assert result.bands == stack.bands
     for t, day in enumerate(DAYS):
         with rasterio.open(product(day) / "B04.tif") as src:
             dn = src.read(1).astype(np.float64)
@@ -119,10 +119,10 @@ def test_dates_from_a_list_or_a_pattern_and_bands_from_a_list(tmp_path):
     assert {la.date for la in layers} == {date(2023, 8, 1)}  # day 213 of 2023
     with pytest.raises(LandCoverError) as err:
         build_stack(paths, str(tmp_path / "b.tif"))
-    assert err.value.argument == "DATES" and "scene_0.tif" in str(err.value)
+    assert err.value.argument == "dates" and "scene_0.tif" in str(err.value)
     with pytest.raises(LandCoverError) as err:
         build_stack(paths[1:], str(tmp_path / "c.tif"), date_pattern=r"(\d{7})", bands=["B02", "B03"])
-    assert err.value.argument == "BANDS" and "4 band(s)" in str(err.value)
+    assert err.value.argument == "bands" and "4 band(s)" in str(err.value)
     assert not (tmp_path / "b.tif").exists() and not (tmp_path / "c.tif").exists()
 
 

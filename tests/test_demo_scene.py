@@ -203,7 +203,7 @@ def test_embedded_copy_matches_original(testpatch, source):
 def test_stac_source_reads_the_demo_like_earth_search(built):
     """The demo models Earth Search sentinel-2-l2a: declared offset -0.1, pixels already corrected; the source must not apply it."""
     from lc_plugin.io.rasters import Grid
-    from lc_plugin.sources.stac import read_item
+    from lc_plugin.sources.stac_assets import read_item
 
     item = _items(built.root)[0]
     for asset in item["assets"].values():  # hrefs are relative to the scene folder (the server's root)

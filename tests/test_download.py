@@ -31,14 +31,15 @@ from rasterio.warp import transform_bounds
 
 from demo.scene import write_cog
 from demo.stac_server import StacServer
-from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.errors import Cancelled, DataError, InputError, LandCoverError
 from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.http import RetryPolicy
 from lc_plugin.io.overviews import block_means
 from lc_plugin.io.rasters import Grid, read_stack
 from lc_plugin.runs.grid import Patch, create_grid
-from lc_plugin.sources.download import download_patch, download_patches
-from lc_plugin.sources.stac import find_asset, search_items
+from lc_plugin.sources.download import DownloadResult, download_patch, download_patches
+from lc_plugin.sources.stac_assets import find_asset
+from lc_plugin.sources.stac_search import search_items
 from tests.vectors import write_polygon
 
 X0, Y0 = 400000.0, 5100000.0
@@ -164,7 +165,7 @@ def free_port() -> int:
 def test_download_patch_values(server, tmp_path):
     out = str(tmp_path / "patch.tif")
     summary = fetch(server, out)
-    assert summary == {"path": out, "dates": ["2023-06-01", "2023-06-06"], "items": ["S2_W_20230601", "S2_E_20230601", "S2_P_20230606"]}
+    assert summary == DownloadResult(out, ["2023-06-01", "2023-06-06"], ["S2_W_20230601", "S2_E_20230601", "S2_P_20230606"])
     stack = read_stack(out)
     assert stack.dates == [date(2023, 6, 1), date(2023, 6, 6)]
     assert stack.bands == BANDS
@@ -244,7 +245,7 @@ def test_server_down(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(LandCoverError) as err:
         download_patch(PATCH, str(tmp_path / "p.tif"), start=START, end=END, stac_url=url, collection=COLLECTION)
-    assert err.value.argument == "STAC_URL"
+    assert err.value.argument == "stac_url"
     assert url in str(err.value) and "could not be reached" in str(err.value)
     assert not os.path.exists(tmp_path / "p.tif")
 
@@ -256,13 +257,13 @@ def test_server_timeout():
         url = f"http://127.0.0.1:{s.getsockname()[1]}"
         with pytest.raises(LandCoverError) as err:
             search_items(url, COLLECTION, (0, 0, 1, 1), START, END, 80.0, timeout=0.3, policy=RetryPolicy(retries=1, backoff=0.01))
-    assert err.value.argument == "STAC_URL" and "could not be reached" in str(err.value)
+    assert err.value.argument == "stac_url" and "could not be reached" in str(err.value)
 
 
 def test_server_error_status(scene, tmp_path):
     with StacServer(scene, fail_status=500) as srv, pytest.raises(LandCoverError) as err:
         fetch(srv, str(tmp_path / "p.tif"))
-    assert err.value.argument == "STAC_URL"
+    assert err.value.argument == "stac_url"
     assert "500" in str(err.value) and "simulated server failure" in str(err.value)
     assert not os.path.exists(tmp_path / "p.tif")
 
@@ -270,30 +271,30 @@ def test_server_error_status(scene, tmp_path):
 def test_not_a_stac_api(server, tmp_path):
     with pytest.raises(LandCoverError) as err:
         fetch(server, str(tmp_path / "p.tif"), stac_url=server.url + "/cogs")
-    assert err.value.argument == "STAC_URL" and "HTTP 405" in str(err.value) and "root URL of a STAC API" in str(err.value)
+    assert err.value.argument == "stac_url" and "HTTP 405" in str(err.value) and "root URL of a STAC API" in str(err.value)
 
 
 def test_no_scenes(server, tmp_path):
     with pytest.raises(LandCoverError) as err:
         fetch(server, str(tmp_path / "p.tif"), start=date(2022, 1, 1), end=date(2022, 3, 1))
-    assert err.value.argument == "START_DATE"
+    assert isinstance(err.value, DataError) and err.value.argument == "start"
     assert "2022-01-01" in str(err.value) and "2022-03-01" in str(err.value) and "widen" in str(err.value)
     with pytest.raises(LandCoverError) as err:  # only the cloudy scene in that window
         fetch(server, str(tmp_path / "p.tif"), start=date(2023, 6, 10), end=date(2023, 6, 12), max_cloud=50)
-    assert err.value.argument == "START_DATE" and "50" in str(err.value)
+    assert err.value.argument == "start" and "50" in str(err.value)
     assert not os.path.exists(tmp_path / "p.tif")
 
 
 def test_bad_arguments(server, tmp_path):
     for kwargs, parameter in (
-        ({"start": END, "end": START}, "END_DATE"),
-        ({"max_cloud": 120}, "MAX_CLOUD"),
-        ({"bands": []}, "BANDS"),
-        ({"bands": ["B02", "B08"]}, "BANDS"),  # B08 / nir is not in the items
+        ({"start": END, "end": START}, "end"),
+        ({"max_cloud": 120}, "max_cloud"),
+        ({"bands": []}, "bands"),
+        ({"bands": ["B02", "B08"]}, "bands"),  # B08 / nir is not in the items
     ):
         with pytest.raises(LandCoverError) as err:
             fetch(server, str(tmp_path / "p.tif"), **kwargs)
-        assert err.value.argument == parameter, kwargs
+        assert isinstance(err.value, InputError) and err.value.argument == parameter, kwargs
     assert "B08" in str(err.value) and "S2_" in str(err.value)
     assert not os.listdir(tmp_path)
 
@@ -385,7 +386,7 @@ def test_find_asset_keys():
     assert find_asset(item, "SCL")["href"] == "d"
     with pytest.raises(LandCoverError) as err:
         find_asset(item, "B11")
-    assert err.value.argument == "BANDS" and "B11" in str(err.value) and "x" in str(err.value)
+    assert err.value.argument == "bands" and "B11" in str(err.value) and "x" in str(err.value)
 
 
 # --------------------------------------------------------------------------- grid -> download

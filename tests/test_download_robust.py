@@ -19,8 +19,7 @@ import pytest
 import requests
 from osgeo import gdal
 
-from demo.stac_server import DROP, StacServer, fail
-from lc_plugin.core.errors import Cancelled, LandCoverError
+from lc_plugin.core.errors import Cancelled, LandCoverError, ServiceError
 from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.cache import window_key
 from lc_plugin.io.http import HttpClient, HttpError, RetryPolicy, retry_after_seconds
@@ -28,6 +27,7 @@ from lc_plugin.io.rasters import read_stack
 from lc_plugin.runs.grid import read_patches
 from lc_plugin.sources.download import download_patch, download_patches, request_key
 from lc_plugin.sources.stac import StacSource
+from tests.stac_faults import DROP, FaultyStacServer, fail
 from tests.test_download import BANDS, COLLECTION, END, ITEMS, PATCH, START, build_scene, expected_day1, free_port, patch_centres
 from tests.vectors import write_polygon
 
@@ -40,14 +40,14 @@ def scene(tmp_path_factory) -> str:
     return build_scene(str(tmp_path_factory.mktemp("scene")))
 
 
-def fetch(srv: StacServer, out: str, **kwargs) -> dict:
+def fetch(srv: FaultyStacServer, out: str, **kwargs) -> dict:
     args = dict(start=START, end=END, stac_url=srv.url, collection=COLLECTION, bands=BANDS, policy=FAST)
     args.update(kwargs)
     return download_patch(PATCH, out, **args)
 
 
 def reference(scene: str, tmp_path) -> np.ndarray:
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         fetch(srv, str(tmp_path / "ref.tif"), threads=1)
     return read_stack(str(tmp_path / "ref.tif")).data
 
@@ -63,9 +63,9 @@ def test_retry_after_values():
 
 
 def test_429_honours_retry_after_then_500_then_success(scene):
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         srv.faults.add("/conformance", fail(429, "1"), fail(500), fail(503))
-        client = HttpClient("test server", "STAC_URL", policy=FAST)
+        client = HttpClient("test server", "stac_url", policy=FAST)
         t0 = time.monotonic()
         resp = client.request("GET", srv.url + "/conformance")
         elapsed = time.monotonic() - t0
@@ -74,22 +74,22 @@ def test_429_honours_retry_after_then_500_then_success(scene):
 
 
 def test_truncated_and_dropped_answers_are_retried(scene):
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         requests.get(srv.url + "/conformance")  # the host has answered once
         srv.faults.truncate("/collections", times=2)
         srv.faults.add("/collections", DROP)
-        client = HttpClient("test server", "STAC_URL", policy=FAST)
+        client = HttpClient("test server", "stac_url", policy=FAST)
         data = client.get_json(srv.url + "/collections")
     assert data["collections"][0]["id"] == COLLECTION
     assert client.attempts == 4 and len(srv.faults.fired) == 3
 
 
 def test_persistent_failure_says_what_and_how_often(scene):
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         srv.faults.add("/conformance", *[fail(502)] * 10)
         with pytest.raises(HttpError) as err:
-            HttpClient("The STAC API at X", "STAC_URL", policy=FAST).request("GET", srv.url + "/conformance")
-    assert err.value.status == 502 and err.value.argument == "STAC_URL"
+            HttpClient("The STAC API at X", "stac_url", policy=FAST).request("GET", srv.url + "/conformance")
+    assert isinstance(err.value, ServiceError) and err.value.status == 502 and err.value.argument == "stac_url"
     assert "HTTP 502" in str(err.value) and "5 attempts" in str(err.value)
 
 
@@ -97,17 +97,17 @@ def test_refused_at_first_contact_fails_fast_but_mid_run_is_retried(scene):
     url = f"http://127.0.0.1:{free_port()}"
     t0 = time.monotonic()
     with pytest.raises(HttpError) as err:
-        HttpClient(f"The STAC API at {url}", "STAC_URL", policy=RetryPolicy(backoff=5)).request("GET", url + "/")
+        HttpClient(f"The STAC API at {url}", "stac_url", policy=RetryPolicy(backoff=5)).request("GET", url + "/")
     assert time.monotonic() - t0 < 1 and "could not be reached" in str(err.value)
 
-    srv = StacServer(scene).start()
+    srv = FaultyStacServer(scene).start()
     port = srv.port = int(srv.url.rsplit(":", 1)[1])
-    client = HttpClient("test server", "STAC_URL", policy=RetryPolicy(retries=6, backoff=0.1, timeout=5))
+    client = HttpClient("test server", "stac_url", policy=RetryPolicy(retries=6, backoff=0.1, timeout=5))
     assert client.request("GET", srv.url + "/conformance").status_code == 200
     srv.close()  # the server goes away mid-run and comes back on the same port
     client.session.close()  # drop the kept-alive connection (its handler thread outlives close())
-    restarted: list[StacServer] = []
-    timer = threading.Timer(0.4, lambda: restarted.append(StacServer(scene, port=port).start()))
+    restarted: list[FaultyStacServer] = []
+    timer = threading.Timer(0.4, lambda: restarted.append(FaultyStacServer(scene, port=port).start()))
     timer.start()
     try:
         assert client.request("GET", f"http://127.0.0.1:{port}/conformance").status_code == 200
@@ -119,7 +119,7 @@ def test_refused_at_first_contact_fails_fast_but_mid_run_is_retried(scene):
 
 
 def test_client_errors_are_not_retried_and_secrets_redacted(scene):
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         srv.faults.add("/conformance", fail(403), fail(401))
         client = HttpClient("svc", "AUTHCFG", policy=FAST, secrets=lambda: ["injected"])
         with pytest.raises(HttpError) as err:
@@ -133,7 +133,7 @@ def test_client_errors_are_not_retried_and_secrets_redacted(scene):
 
 
 def test_cancel_during_backoff_acts_within_a_second(scene):
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         srv.faults.add("/conformance", fail(429, "30"))
         t0 = time.monotonic()
         monitor = Monitor(is_cancelled=lambda: time.monotonic() - t0 > 0.3)
@@ -147,7 +147,7 @@ def test_cancel_during_backoff_acts_within_a_second(scene):
 
 def test_search_and_cog_faults_are_survived(scene, tmp_path):
     ref = reference(scene, tmp_path)
-    with StacServer(scene, page_size=1) as srv:
+    with FaultyStacServer(scene, page_size=1) as srv:
         srv.faults.add("/search", fail(500), fail(429, "0"))
         srv.faults.add("/cogs/S2_W_20230601/red.tif", fail(503), DROP)
         srv.faults.truncate("/cogs/S2_E_20230601/blue.tif", times=2)
@@ -159,18 +159,18 @@ def test_search_and_cog_faults_are_survived(scene, tmp_path):
 
 
 def test_cog_not_found_fails_at_once(scene, tmp_path):
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         srv.faults.add("/cogs/S2_W_20230601/red.tif", *[fail(404)] * 20)
         t0 = time.monotonic()
         with pytest.raises(LandCoverError) as err:
             fetch(srv, str(tmp_path / "p.tif"), policy=RetryPolicy(retries=3, backoff=2))
-    assert time.monotonic() - t0 < 2 and "red.tif" in str(err.value) and err.value.argument == "STAC_URL"
+    assert time.monotonic() - t0 < 2 and "red.tif" in str(err.value) and err.value.argument == "stac_url"
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tif")]
 
 
 def test_planetary_computer_signing(scene, tmp_path):
     ref = reference(scene, tmp_path)
-    with StacServer(scene, sas_tokens=True) as srv:
+    with FaultyStacServer(scene, sas_tokens=True) as srv:
         unsigned = StacSource(srv.url, COLLECTION, policy=FAST)
         with pytest.raises(LandCoverError) as err:
             fetch(srv, str(tmp_path / "u.tif"), source=unsigned)
@@ -196,7 +196,7 @@ def test_concurrent_equals_serial_and_records_metadata(scene, tmp_path):
     ref = reference(scene, tmp_path)
     seen: list[float] = []
     lines: list[str] = []
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         fetch(srv, str(tmp_path / "c.tif"), threads=8, monitor=Monitor(seen.append, log=lines.append))
     stack = read_stack(str(tmp_path / "c.tif"))
     np.testing.assert_array_equal(stack.data, ref)
@@ -209,7 +209,7 @@ def test_concurrent_equals_serial_and_records_metadata(scene, tmp_path):
 
 
 def test_cancel_mid_download_stops_fast_and_leaves_nothing(scene, tmp_path):
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         srv.faults.slow("/cogs/", 0.1)
         t0 = time.monotonic()
         progress: list[float] = []
@@ -224,7 +224,7 @@ def test_cancel_mid_download_stops_fast_and_leaves_nothing(scene, tmp_path):
 def test_cache_makes_rerun_free_and_resume_skips(scene, tmp_path):
     ref = reference(scene, tmp_path)
     cache = str(tmp_path / "cache")
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         fetch(srv, str(tmp_path / "a.tif"), cache_dir=cache, keep_cache=True)
         first = len([r for r in srv.requests if "/cogs/" in r])
         srv.requests.clear()
@@ -232,9 +232,9 @@ def test_cache_makes_rerun_free_and_resume_skips(scene, tmp_path):
         assert not [r for r in srv.requests if "/cogs/" in r] and first > 0  # every scene from the cache
         srv.requests.clear()
         summary = fetch(srv, str(tmp_path / "b.tif"), resume=True)
-        assert summary["skipped"] and srv.requests == []
+        assert summary.skipped and srv.requests == []
         summary = fetch(srv, str(tmp_path / "b.tif"), resume=True, bands=["B04"])  # another request: redone
-        assert "skipped" not in summary and read_stack(str(tmp_path / "b.tif")).bands == ["B04"]
+        assert not summary.skipped and read_stack(str(tmp_path / "b.tif")).bands == ["B04"]
     np.testing.assert_array_equal(read_stack(str(tmp_path / "a.tif")).data, ref)
     fetch_ok = StacSource("http://x", COLLECTION)
     assert request_key(fetch_ok, PATCH.grid, START, END, 80, BANDS) != request_key(fetch_ok, PATCH.grid, START, END, 70, BANDS)
@@ -259,7 +259,7 @@ def test_resume_after_killed_run(scene, tmp_path):
     assert create_grid(aoi, grid, patch_px=30, resolution=10.0) == 2
     out = tmp_path / "stacks"
     first, second = out / "1334_16998.tif", out / "1335_16998.tif"
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         srv.faults.slow("/cogs/", 0.05)
         script = KILL_SCRIPT.format(root=str(ROOT), grid=grid, out=str(out), url=srv.url, coll=COLLECTION, bands=BANDS)
         # GDAL would serve the second patch's windows from the tiles the first one fetched (same COGs), finishing it
@@ -295,7 +295,7 @@ def test_resume_after_killed_run(scene, tmp_path):
     assert len(search_posts) == 1  # only the unfinished patch was searched again
     assert not [p for p in os.listdir(out) if ".partial" in p] and not (out / ".lc_cache").exists()
     assert not [r for r in cog_reads if any(f"/{i}/" in r for i in cached)]  # cached scenes: no network
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         clean = download_patches(grid, str(tmp_path / "clean"), start=START, end=END, stac_url=srv.url, collection=COLLECTION, bands=BANDS, cache_dir=None)
     for a, b in zip(paths, clean):
         np.testing.assert_array_equal(read_stack(a).data, read_stack(b).data)
@@ -314,7 +314,7 @@ def test_presets(monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
     with pytest.raises(LandCoverError) as err:
         make_source("stac", preset="cdse")
-    assert err.value.argument == "PRESET" and "AWS_ACCESS_KEY_ID" in str(err.value)
+    assert err.value.argument == "preset" and "AWS_ACCESS_KEY_ID" in str(err.value)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     cdse = make_source("stac", preset="cdse")
@@ -322,16 +322,16 @@ def test_presets(monkeypatch):
     assert "s" not in cdse.tags().values()
     with pytest.raises(LandCoverError) as err:
         make_source("stac", preset="nope")
-    assert err.value.argument == "PRESET"
+    assert err.value.argument == "preset"
     with pytest.raises(LandCoverError) as err:
         make_source("ftp")
-    assert err.value.argument == "SOURCE"
+    assert err.value.argument == "source"
     for source in (pc, es, cdse):
         source.close()
 
 
 def test_cancel_does_not_wait_for_a_hanging_request(scene, tmp_path):
-    with StacServer(scene) as srv:
+    with FaultyStacServer(scene) as srv:
         srv.faults.slow("/cogs/", 3.0, times=4)
         t0 = time.monotonic()
         monitor = Monitor(is_cancelled=lambda: time.monotonic() - t0 > 0.3)

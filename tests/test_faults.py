@@ -24,7 +24,7 @@ from lc_plugin.io.http import HttpClient, HttpError, RetryPolicy
 from lc_plugin.io.rasters import Grid, TimeStack, write_stack
 from lc_plugin.runs import batch
 from lc_plugin.runs.grid import create_grid
-from lc_plugin.sources.stac import search_items
+from lc_plugin.sources.stac_search import search_items
 from lc_plugin.timeseries.interpolate import GRID_EDGE_DAYS, interpolate_file
 from tests.test_download import COLLECTION, END, START, build_scene
 from tests.vectors import write_polygon

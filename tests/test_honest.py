@@ -66,7 +66,7 @@ def splits(tmp_path_factory):
     for split in ("pixel", "block"):
         model, csv = str(folder / f"{split}.onnx"), str(folder / f"{split}.csv")
         summary = train_classifier([stack], [ref], model, split=split, predictions_out=csv, cv_folds=3, **FAST)
-        doc = predictions_report_file(csv, str(folder / f"{split}.json"), str(folder / f"{split}.html"), model_path=model)
+        doc = predictions_report_file(csv, str(folder / f"{split}.json"), str(folder / f"{split}.html"), model_path=model).document
         out[split] = {"summary": summary, "doc": doc, "model": model, "html": (folder / f"{split}.html").read_text(encoding="utf-8")}
     out.update(folder=folder, stack=stack, ref=ref)
     return out
@@ -103,7 +103,7 @@ def test_map_report_warns_when_it_overlaps_the_training_sample(splits, tmp_path)
     block = splits["block"]
     same = str(tmp_path / "same.tif")
     classify_file(block["model"], splits["stack"], same)
-    doc = accuracy_report_file(same, splits["ref"], str(tmp_path / "same.json"), str(tmp_path / "same.html"), model_path=block["model"])
+    doc = accuracy_report_file(same, splits["ref"], str(tmp_path / "same.json"), str(tmp_path / "same.html"), model_path=block["model"]).document
     assert doc["overlap_with_training"]["pixels"] > 0
     assert "blocks the model was trained on" in doc["assessment"]["warnings"][0]
     assert doc["assessment"]["lead"]["label"].startswith("Spatial cross-validation")  # not the in-sample 0.9+
@@ -111,7 +111,7 @@ def test_map_report_warns_when_it_overlaps_the_training_sample(splits, tmp_path)
     other_stack, other_ref = autocorrelated_patch(tmp_path, index=3)
     other = str(tmp_path / "other.tif")
     classify_file(block["model"], other_stack, other)
-    doc = accuracy_report_file(other, other_ref, str(tmp_path / "o.json"), str(tmp_path / "o.html"), model_path=block["model"])
+    doc = accuracy_report_file(other, other_ref, str(tmp_path / "o.json"), str(tmp_path / "o.html"), model_path=block["model"]).document
     assert doc["overlap_with_training"] == {"pixels": 0, "of": doc["n"]} and not doc["assessment"]["warnings"]
     assert doc["assessment"]["lead"]["label"] == "Overall accuracy of this map"
 
@@ -141,7 +141,7 @@ def test_single_date_cloudy_stack_is_refused_accepted_when_asked_and_reported(tm
     # Accepted when asked: the model and its report say so.
     csv = str(tmp_path / "t.csv")
     train_classifier([stack], [ref], model, cv_folds=0, allow_unmasked=True, split="pixel", predictions_out=csv, **FAST)
-    doc = predictions_report_file(csv, str(tmp_path / "r.json"), str(tmp_path / "r.html"), model_path=model)
+    doc = predictions_report_file(csv, str(tmp_path / "r.json"), str(tmp_path / "r.html"), model_path=model).document
     assert "ALLOW_UNMASKED" in doc["assessment"]["warnings"][0]
     assert "never cloud-masked (accepted with ALLOW_UNMASKED)" in " ".join(doc["assessment"]["methods"])
     with pytest.raises(LandCoverError) as err:

@@ -132,7 +132,7 @@ def test_product_outside_the_extent_is_named(tmp_path):
     out = tmp_path / "none.tif"
     with pytest.raises(LandCoverError) as err:
         import_products([safe], str(out), extent=(14.0, 46.0, 14.1, 46.1), extent_crs="EPSG:4326")
-    assert err.value.argument == "EXTENT" and "S2B_MSIL2A_20220413T150759" in str(err.value) and "overlaps" in str(err.value)
+    assert err.value.argument == "extent" and "S2B_MSIL2A_20220413T150759" in str(err.value) and "overlaps" in str(err.value)
     assert not out.exists() and os.listdir(tmp_path) == ["in"]
 
 
@@ -145,7 +145,7 @@ def test_corrupt_zip_is_named_and_leaves_nothing(tmp_path):
     for given in ([archive], [str(tmp_path / "in")]):
         with pytest.raises(LandCoverError) as err:
             import_products(given, str(out))
-        assert err.value.argument == "INPUT" and "product.zip is not a readable zip file" in str(err.value)
+        assert err.value.argument == "inputs" and "product.zip is not a readable zip file" in str(err.value)
     assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
 
 
@@ -154,7 +154,7 @@ def test_mixed_levels_are_refused(tmp_path):
     build_safe(str(tmp_path), "L2A_N0400", BANDS, ul=(499980, 8900040), epsg=32633)
     with pytest.raises(LandCoverError, match="Level-1C .* Level-2A") as err:
         find_products([str(tmp_path)])
-    assert err.value.argument == "INPUT"
+    assert err.value.argument == "inputs"
 
 
 def red_dn(product: Path) -> np.ndarray:
@@ -268,5 +268,5 @@ def test_damaged_band_inside_a_zip_is_named_and_leaves_nothing(tmp_path):
     out = tmp_path / "out" / "stack.tif"
     with pytest.raises(LandCoverError) as err:
         import_products([archive], str(out))
-    assert err.value.argument == "INPUT" and "band B05 of S2A_MSIL2A_20230821T221941" in str(err.value) and "product.zip" in str(err.value)
+    assert err.value.argument == "inputs" and "band B05 of S2A_MSIL2A_20230821T221941" in str(err.value) and "product.zip" in str(err.value)
     assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")

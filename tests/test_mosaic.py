@@ -16,7 +16,7 @@ from rasterio.transform import from_origin
 from lc_plugin.core.classes import make_class_table
 from lc_plugin.core.errors import Cancelled, LandCoverError
 from lc_plugin.core.monitor import Monitor
-from lc_plugin.io.mosaic import mosaic_files
+from lc_plugin.io.mosaic import MosaicResult, mosaic_files
 from lc_plugin.io.rasters import TAG_CLASSES, Grid, write_class_raster, write_raster
 
 CLASSES = make_class_table({1: "cultivated land", 2: "forest", 3: "grassland", 4: "shrubland", 5: "water"})
@@ -58,7 +58,7 @@ def test_mosaic_2x2(tiles, tmp_path):
     vrt, cog = str(tmp_path / "out" / "mosaic.vrt"), str(tmp_path / "out" / "mosaic.tif")
     seen = []
     result = mosaic_files(paths, vrt, cog, monitor=Monitor(seen.append))
-    assert result == {"vrt": vrt, "cog": cog, "width": 2 * SIZE, "height": 2 * SIZE, "inputs": 4}
+    assert result == MosaicResult(vrt, cog, 2 * SIZE, 2 * SIZE, 4)
     assert seen[-1] == pytest.approx(100.0) and seen == sorted(seen)
     expected = np.block([[arrays[0], arrays[1]], [arrays[2], arrays[3]]])
 
@@ -143,7 +143,7 @@ def test_gap_and_overlap(tmp_path):
         write_class_raster(str(tmp_path / f"{name}.tif"), data, grid, CLASSES)
     paths = [str(tmp_path / f"{n}.tif") for n in "abc"]
     result = mosaic_files(paths, str(tmp_path / "m.vrt"))
-    assert result["cog"] is None and (result["width"], result["height"]) == (220, 170)
+    assert result.cog is None and (result.width, result.height) == (220, 170)
     with rasterio.open(tmp_path / "m.vrt") as src:
         data = src.read(1)
         points = {
@@ -167,8 +167,8 @@ def test_float_stack_keeps_descriptions_and_nan(tmp_path):
         write_raster(str(tmp_path / f"s{i}.tif"), data, grid, nodata=float("nan"), tags={"LC_KIND": "features"},
                      descriptions=["2017-01-01 B04", "2017-01-01 B08"])
     out = mosaic_files([str(tmp_path / "s0.tif"), str(tmp_path / "s1.tif")], str(tmp_path / "m.vrt"), str(tmp_path / "m.tif"))
-    assert (out["width"], out["height"]) == (80, 30)
-    with rasterio.open(out["cog"]) as src:
+    assert (out.width, out.height) == (80, 30)
+    with rasterio.open(out.cog) as src:
         assert src.descriptions == ("2017-01-01 B04", "2017-01-01 B08")
         assert src.tags()["LC_KIND"] == "features"
         data = src.read()
@@ -183,7 +183,7 @@ def test_mismatched_crs_is_an_error(tiles, tmp_path):
     write_class_raster(odd, _patch(0), _grid(0, 0, epsg=32634), CLASSES)
     with pytest.raises(LandCoverError, match="odd.tif is in EPSG:32634") as info:
         mosaic_files([*paths, odd], str(tmp_path / "out" / "m.vrt"), str(tmp_path / "out" / "m.tif"))
-    assert info.value.argument == "INPUT"
+    assert info.value.argument == "paths"
     assert not (tmp_path / "out").exists()
 
 
@@ -193,7 +193,7 @@ def test_mismatched_bands_or_type_is_an_error(tiles, tmp_path):
     write_raster(two_bands, np.ones((2, 10, 10), dtype=np.uint8), _grid(0, 0, 10, 10), nodata=0)
     with pytest.raises(LandCoverError, match="two.tif has 2 bands") as info:
         mosaic_files([paths[0], two_bands], str(tmp_path / "m.vrt"))
-    assert info.value.argument == "INPUT"
+    assert info.value.argument == "paths"
     floats = str(tmp_path / "float.tif")
     write_raster(floats, np.ones((10, 10), dtype=np.float32), _grid(0, 0, 10, 10))
     with pytest.raises(LandCoverError, match="float.tif holds Float32") as info:
@@ -206,11 +206,11 @@ def test_mismatched_bands_or_type_is_an_error(tiles, tmp_path):
 def test_empty_list_and_output_over_input(tiles, tmp_path):
     with pytest.raises(LandCoverError, match="No input rasters") as info:
         mosaic_files([], str(tmp_path / "m.vrt"))
-    assert info.value.argument == "INPUT"
+    assert info.value.argument == "paths"
     paths, _ = tiles
     with pytest.raises(LandCoverError) as info:
         mosaic_files(paths, str(tmp_path / "m.vrt"), paths[2])
-    assert info.value.argument == "OUTPUT_COG"
+    assert info.value.argument == "cog_out"
 
 
 @pytest.mark.parametrize("stop_after", [0.0, 10.0, 50.0, 80.0])

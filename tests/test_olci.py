@@ -10,10 +10,11 @@ import shutil
 import numpy as np
 import pytest
 import rasterio
+from osgeo import gdal
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
-from lc_plugin.core.errors import LandCoverError
+from lc_plugin.core.errors import InputError, LandCoverError
 from lc_plugin.io.rasters import Grid, read_stack, write_raster
 from lc_plugin.sources import olci
 from tests import olci_products as op
@@ -130,7 +131,7 @@ def test_bad_products_are_refused_naming_products(tmp_path, product):
     os.remove(os.path.join(product, "Oa17_radiance.nc"))
     with pytest.raises(LandCoverError, match="lacks Oa17_radiance.nc") as err:
         olci.olci_stack([product], _patch())
-    assert err.value.argument == "PRODUCTS_FOLDER"
+    assert err.value.argument == "product_paths"
     other = op.write_product(str(tmp_path / "l2"), START)
     manifest = os.path.join(other, "xfdumanifest.xml")
     with open(manifest, encoding="utf-8") as f:
@@ -145,6 +146,17 @@ def test_bad_products_are_refused_naming_products(tmp_path, product):
         olci.olci_stack([fresh], far)
     with pytest.raises(LandCoverError, match="between the start and end"):
         olci.olci_stack([fresh], _patch(), start=dt.date(2020, 1, 1))
+
+
+def test_a_damaged_netcdf_is_refused_quoting_gdal_and_leaves_gdal_as_it_was(tmp_path, product):
+    """GDAL's failure becomes an error naming the file (not a traceback or stderr noise), and reading
+    OLCI does not switch GDAL's Python exceptions on for the whole process (it once did)."""
+    with open(os.path.join(product, "tie_geometries.nc"), "wb") as f:
+        f.write(b"not a netcdf file")
+    before = gdal.GetUseExceptions()
+    with pytest.raises(InputError, match=r"Cannot read .*tie_geometries.nc as NetCDF \(.+\)") as err:
+        olci.olci_stack([product], _patch())
+    assert err.value.argument == "product_paths" and gdal.GetUseExceptions() == before
 
 
 def test_olci_stack_goes_into_the_tile_store_at_300_m(tmp_path, product):

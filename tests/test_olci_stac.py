@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from demo.stac_server import StacServer, fail
 from lc_plugin.core.errors import LandCoverError
 from lc_plugin.io.http import RetryPolicy
 from lc_plugin.sources import olci, olci_stac
 from tests import olci_products as op
+from tests.stac_faults import FaultyStacServer, fail
 from tests.test_olci import _patch
 
 ITEM = os.path.join(os.path.dirname(__file__), "data", "olci", "stac_item_S3A_OL_1_EFR_20211021T073827_20211021T074112_0164_077_334_4320.json")
@@ -64,7 +64,7 @@ def tmp_cache(tmp_path, monkeypatch):
     return cache
 
 
-def _files_fetched(server: StacServer, product: str) -> list[str]:
+def _files_fetched(server: FaultyStacServer, product: str) -> list[str]:
     prefix = f"GET /{os.path.basename(product)}/"
     return [r[len(prefix):] for r in server.requests if r.startswith(prefix)]
 
@@ -73,7 +73,7 @@ def test_stac_stack_equals_the_local_read_of_the_same_product(tmp_path, tmp_cach
     root = str(tmp_path / "stac")
     product = _catalogue(root)
     local = olci.olci_stack([product], _patch())
-    with StacServer(root) as server:
+    with FaultyStacServer(root) as server:
         server.faults.add(f"/{os.path.basename(product)}/Oa07_radiance.nc", fail(503, "0"))  # retried as the HTTP client does
         stack = olci_stac.olci_stac_stack(server.url, olci_stac.DEFAULT_COLLECTION, _patch(), DAY, DAY, policy=FAST)
     np.testing.assert_array_equal(stack.data, local.data)
@@ -95,12 +95,12 @@ def test_stac_stack_file_and_what_a_search_must_be_given(tmp_path, tmp_cache):
     patch = _patch()
     grid_raster, out = str(tmp_path / "patch.tif"), str(tmp_path / "olci.tif")
     write_raster(grid_raster, np.zeros((patch.height, patch.width), np.uint8), patch)
-    with StacServer(root) as server:
+    with FaultyStacServer(root) as server:
         olci_stac.olci_stac_stack_file(server.url, olci_stac.DEFAULT_COLLECTION, grid_raster, out, start=DAY, end=DAY, policy=FAST)
         with pytest.raises(LandCoverError, match="lists no item of sentinel-3-olci-1-efr-ntc over the patch between 2020-01-01") as err:
             olci_stac.olci_stac_stack(server.url, olci_stac.DEFAULT_COLLECTION, patch, dt.date(2020, 1, 1), dt.date(2020, 1, 31), policy=FAST)
-        assert err.value.argument == "COLLECTION"
-        with pytest.raises(LandCoverError, match="needs both START_DATE and END_DATE"):
+        assert err.value.argument == "collection"
+        with pytest.raises(LandCoverError, match="needs both a start and an end date"):
             olci_stac.olci_stac_stack(server.url, olci_stac.DEFAULT_COLLECTION, patch, None, DAY)
     assert read_stack(out).dates == [DAY]
 
@@ -109,7 +109,7 @@ def test_a_missing_file_names_the_item_and_leaves_nothing(tmp_path, tmp_cache):
     root = str(tmp_path / "stac")
     product = _catalogue(root)
     os.remove(os.path.join(product, "tie_geometries.nc"))  # listed by the manifest, absent on the server
-    with StacServer(root) as server, pytest.raises(LandCoverError) as err:
+    with FaultyStacServer(root) as server, pytest.raises(LandCoverError) as err:
         olci_stac.olci_stac_stack(server.url, olci_stac.DEFAULT_COLLECTION, _patch(), DAY, DAY, policy=FAST)
     message = str(err.value)
     assert "STAC item S3A_OL_1_EFR_20211021T073827_20211021T074112_0164_077_334_4320" in message
@@ -120,7 +120,7 @@ def test_a_missing_file_names_the_item_and_leaves_nothing(tmp_path, tmp_cache):
 def test_an_item_without_a_manifest_asset_is_refused_naming_it(tmp_path, tmp_cache):
     root = str(tmp_path / "stac")
     _catalogue(root, drop=("safe-manifest",))
-    with StacServer(root) as server, pytest.raises(LandCoverError, match="no asset for the product manifest") as err:
+    with FaultyStacServer(root) as server, pytest.raises(LandCoverError, match="no asset for the product manifest") as err:
         olci_stac.olci_stac_stack(server.url, olci_stac.DEFAULT_COLLECTION, _patch(), DAY, DAY, policy=FAST)
     assert "S3A_OL_1_EFR_20211021T073827" in str(err.value) and "oa01-radiance" in str(err.value)
 
@@ -129,7 +129,7 @@ def test_a_swath_that_misses_the_patch_costs_only_its_manifest_and_geolocation(t
     root = str(tmp_path / "stac")
     product = _catalogue(root)
     far = _patch(20.0, 64.0 + 170.0)  # 51 km beside the swath, inside the item's footprint
-    with StacServer(root) as server, pytest.raises(LandCoverError, match="None of the OLCI products covers the patch"):
+    with FaultyStacServer(root) as server, pytest.raises(LandCoverError, match="None of the OLCI products covers the patch"):
         olci_stac.olci_stac_stack(server.url, olci_stac.DEFAULT_COLLECTION, far, DAY, DAY, policy=FAST)
     assert _files_fetched(server, product) == ["xfdumanifest.xml", "geo_coordinates.nc"]
 
@@ -139,7 +139,7 @@ def test_s3_hrefs_are_read_through_gdal_vsis3(tmp_path, tmp_cache, monkeypatch):
     root = str(tmp_path / "stac")
     product = _catalogue(root, href_prefix="s3://eodata/", folder="eodata")
     local = olci.olci_stack([product], _patch())
-    with StacServer(root) as server:
+    with FaultyStacServer(root) as server:
         for key, value in {"AWS_S3_ENDPOINT": server.url[len("http://"):], "AWS_HTTPS": "NO", "AWS_VIRTUAL_HOSTING": "FALSE",
                            "AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": "test-secret"}.items():
             monkeypatch.setenv(key, value)
@@ -162,7 +162,7 @@ def test_cancel_during_the_fetch_leaves_no_output_and_no_cache(tmp_path, tmp_cac
     patch = _patch()
     grid_raster, out = str(tmp_path / "patch.tif"), str(tmp_path / "olci.tif")
     write_raster(grid_raster, np.zeros((patch.height, patch.width), np.uint8), patch)
-    with StacServer(root) as server:
+    with FaultyStacServer(root) as server:
         cancelled = lambda: "geo_coordinates.nc" in _files_fetched(server, product)  # noqa: E731 - the user presses Cancel then
         with pytest.raises(Cancelled):
             olci_stac.olci_stac_stack_file(server.url, olci_stac.DEFAULT_COLLECTION, grid_raster, out, start=DAY, end=DAY, policy=FAST,

@@ -112,10 +112,12 @@ def test_report_from_class_rasters_matches_sklearn(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     json_out, html_out = tmp_path / "out" / "report.json", tmp_path / "out" / "report.html"
     seen = []
-    result = accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(json_out), str(html_out), monitor=Monitor(seen.append))
+    written = accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(json_out), str(html_out), monitor=Monitor(seen.append))
     assert seen[-1] == pytest.approx(100.0)
     doc = _strict_json(json_out)
-    assert doc == json.loads(json.dumps(result))
+    assert doc == json.loads(json.dumps(written.document))
+    assert (written.json_path, written.html_path, written.csv_path) == (str(json_out), str(html_out), confusion_csv_path(str(json_out)))
+    assert [os.path.basename(p) for p in written.svg_paths] == [f"report_confusion_{i}.svg" for i in (1, 2, 3)]
     _check_against_sklearn(doc, pred, ref, [1, 2, 3, 4])
     assert doc["names"] == CLASSES.names
     assert doc["title"] and doc["created"]
@@ -149,7 +151,7 @@ def test_reference_without_class_table_and_extra_ids(tmp_path):
     from lc_plugin.io.rasters import write_raster
 
     write_raster(str(tmp_path / "ref.tif"), ref, GRID, nodata=0)
-    doc = accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
+    doc = accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html")).document
     assert doc["labels"] == [1, 2, 3, 4, 7]
     assert doc["names"][-1] == "class 7"
     _check_against_sklearn(doc, pred, ref, [1, 2, 3, 4, 7])
@@ -197,7 +199,10 @@ def test_vector_reference(tmp_path):
 
     with pytest.raises(LandCoverError) as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(gpkg), str(tmp_path / "v.json"), str(tmp_path / "v.html"))
-    assert info.value.argument == "REFERENCE_FIELD"
+    assert info.value.argument == "reference_field"
+    with pytest.raises(LandCoverError, match="no field 'nope'") as info:  # raised by rasterize_reference, named as the caller knows it
+        accuracy_report_file(str(tmp_path / "map.tif"), str(gpkg), str(tmp_path / "v.json"), str(tmp_path / "v.html"), reference_field="nope")
+    assert info.value.argument == "reference_field"
 
     doc = accuracy_report_file(
         str(tmp_path / "map.tif"),
@@ -206,7 +211,7 @@ def test_vector_reference(tmp_path):
         str(tmp_path / "v.html"),
         reference_field="code",
         reference_layer="landcover",
-    )
+    ).document
     ref, _ = rasterize_reference(str(gpkg), "code", GRID, layer="landcover")
     assert (ref != 0).sum() == 40 * 20 + 40 * 25
     _check_against_sklearn(doc, pred, ref, [1, 2, 3, 4])
@@ -221,7 +226,7 @@ def test_empty_classification_is_a_clear_error(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     with pytest.raises(LandCoverError, match="no classified pixel") as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
-    assert info.value.argument == "INPUT"
+    assert info.value.argument == "classification_path"
     assert sorted(os.listdir(tmp_path)) == ["map.qml", "map.tif", "map.tif.aux.xml", "ref.qml", "ref.tif", "ref.tif.aux.xml"]
 
 
@@ -233,7 +238,7 @@ def test_no_overlap_is_a_clear_error(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     with pytest.raises(LandCoverError, match="No pixel where both the map and the reference have a class") as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
-    assert info.value.argument == "REFERENCE"
+    assert info.value.argument == "reference_path"
 
 
 def test_reference_on_another_grid(tmp_path):
@@ -243,7 +248,7 @@ def test_reference_on_another_grid(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, other, CLASSES)
     with pytest.raises(LandCoverError) as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "r.html"))
-    assert info.value.argument == "REFERENCE"
+    assert info.value.argument == "reference_path"
     message = str(info.value)
     assert "origin (500100.000, 5000000.000)" in message and "origin (500000.000, 5000000.000)" in message
 
@@ -254,7 +259,7 @@ def test_outputs_must_not_overwrite_inputs_and_cancel_leaves_nothing(tmp_path):
     write_class_raster(str(tmp_path / "ref.tif"), ref, GRID, CLASSES)
     with pytest.raises(LandCoverError) as info:
         accuracy_report_file(str(tmp_path / "map.tif"), str(tmp_path / "ref.tif"), str(tmp_path / "r.json"), str(tmp_path / "ref.tif"))
-    assert info.value.argument == "OUTPUT_HTML"
+    assert info.value.argument == "html_out"
     calls = []
 
     def cancel_later() -> bool:
@@ -289,7 +294,7 @@ def test_predictions_report(tmp_path):
     csv_in = tmp_path / "test_predictions.csv"
     _write_predictions(csv_in, y_true, y_pred, [1, 2, 3, 4])
 
-    doc = predictions_report_file(str(csv_in), str(tmp_path / "p.json"), str(tmp_path / "p.html"), classes=CLASSES)
+    doc = predictions_report_file(str(csv_in), str(tmp_path / "p.json"), str(tmp_path / "p.html"), classes=CLASSES).document
     _check_against_sklearn(doc, y_pred, y_true, [1, 2, 3, 4])
     assert doc["names"] == CLASSES.names
     page = _check_html(tmp_path / "p.html", _strict_json(tmp_path / "p.json"))
@@ -297,7 +302,7 @@ def test_predictions_report(tmp_path):
     assert _csv_total(tmp_path / "p_confusion.csv") == 300
 
     # Without a class table the ids (and the p_<id> columns' ids) name the classes.
-    doc = predictions_report_file(str(csv_in), str(tmp_path / "q.json"), str(tmp_path / "q.html"))
+    doc = predictions_report_file(str(csv_in), str(tmp_path / "q.json"), str(tmp_path / "q.html")).document
     assert doc["labels"] == [1, 2, 3, 4] and doc["names"] == ["class 1", "class 2", "class 3", "class 4"]
 
 
@@ -306,10 +311,10 @@ def test_predictions_report_bad_csv(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(LandCoverError, match="y_true") as info:
         predictions_report_file(str(bad), str(tmp_path / "p.json"), str(tmp_path / "p.html"))
-    assert info.value.argument == "PREDICTIONS"
+    assert info.value.argument == "predictions_csv"
     empty = tmp_path / "empty.csv"
     empty.write_text("source,row,col,y_true,y_pred,p_1\n")
     with pytest.raises(LandCoverError, match="no row") as info:
         predictions_report_file(str(empty), str(tmp_path / "p.json"), str(tmp_path / "p.html"))
-    assert info.value.argument == "PREDICTIONS"
+    assert info.value.argument == "predictions_csv"
     assert not (tmp_path / "p.json").exists()

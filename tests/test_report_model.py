@@ -52,7 +52,7 @@ def test_train_writes_importance_and_cv(model):
 
 def test_predictions_report_with_model(model, tmp_path):
     folder, _, _, _ = model
-    doc = predictions_report_file(str(folder / "test.csv"), str(tmp_path / "r.json"), str(tmp_path / "r.html"), model_path=str(folder / "model.onnx"))
+    doc = predictions_report_file(str(folder / "test.csv"), str(tmp_path / "r.json"), str(tmp_path / "r.html"), model_path=str(folder / "model.onnx")).document
     saved = _strict(tmp_path / "r.json")
     assert saved["overall_accuracy"] == doc["overall_accuracy"]
     # AUC per class against scikit-learn on the CSV's probabilities.
@@ -96,7 +96,7 @@ def test_predictions_report_with_model(model, tmp_path):
 
 def test_map_report_says_roc_is_unavailable(model, tmp_path):
     folder, _, refs, _ = model
-    doc = accuracy_report_file(refs[0], refs[0], str(tmp_path / "m.json"), str(tmp_path / "m.html"), model_path=str(folder / "model.onnx"))
+    doc = accuracy_report_file(refs[0], refs[0], str(tmp_path / "m.json"), str(tmp_path / "m.html"), model_path=str(folder / "model.onnx")).document
     assert doc["roc"] is None and "unavailable" in doc["roc_note"]
     assert "unavailable for a map-vs-reference report" in (tmp_path / "m.html").read_text(encoding="utf-8")
     assert _strict(tmp_path / "m.json")["feature_importance"]["gain"]
@@ -122,7 +122,7 @@ def test_map_report_with_probability_raster(model, tmp_path):
     classify_file(str(folder / "model.onnx"), stacks[1], str(tmp_path / "map.tif"), probabilities_out=str(tmp_path / "p.tif"))
     doc = accuracy_report_file(
         str(tmp_path / "map.tif"), refs[1], str(tmp_path / "m.json"), str(tmp_path / "m.html"), probabilities_path=str(tmp_path / "p.tif")
-    )
+    ).document
     with rasterio.open(refs[1]) as src:
         ref = src.read(1).ravel()
     with rasterio.open(tmp_path / "map.tif") as src:
@@ -140,7 +140,7 @@ def test_single_class_predictions_report(tmp_path):
     """One class only: kappa and ROC undefined, reported as 0/null with notes; never NaN."""
     csv_in = tmp_path / "one.csv"
     csv_in.write_text("source,row,col,y_true,y_pred,p_1\n" + "".join(f"0,{i},0,1,1,1.0\n" for i in range(5)))
-    doc = predictions_report_file(str(csv_in), str(tmp_path / "o.json"), str(tmp_path / "o.html"))
+    doc = predictions_report_file(str(csv_in), str(tmp_path / "o.json"), str(tmp_path / "o.html")).document
     saved = _strict(tmp_path / "o.json")
     assert saved["overall_accuracy"] == 1.0 and saved["kappa"] == 0.0
     assert saved["roc"]["macro_auc"] is None and any("no ROC curve" in n for n in doc["notes"])

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import threading
 from datetime import date, timedelta
 
 import numpy as np
@@ -29,7 +28,10 @@ from demo.stac_server import StacServer
 from lc_plugin.core.errors import LandCoverError
 from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.rasters import Grid
-from lc_plugin.sources.stac import StacSource, confirm_offset, load_item, read_item, scaling, search_items
+from lc_plugin.sources.stac import StacSource
+from lc_plugin.sources.stac_assets import load_item, read_item
+from lc_plugin.sources.stac_scaling import confirm_offset, scaling
+from lc_plugin.sources.stac_search import search_items
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "stac")
 PRE_04 = [  # Earth Search sentinel-2-l2a before baseline 04.00: raster:bands offset 0, pixels = reflectance × 10000
@@ -105,7 +107,7 @@ def read_through_source(root: str, grid: Grid, item: dict, bands: list[str]) -> 
         scenes = source.search(grid, day, day, 100.0, monitor)
         assert [s.id for s in scenes] == [item["id"]]
         source.check_bands(scenes, bands)
-        data = source.read(scenes[0], grid, bands, monitor, threading.Event())
+        data = source.read(scenes[0], grid, bands, monitor)
         source.close()
     return source, data, log
 
@@ -223,7 +225,7 @@ def test_full_page_of_one_day_without_next_link_fails_clearly(tmp_path):
     with StacServer(str(tmp_path), page_size=100, drop_next=True) as srv:
         with pytest.raises(LandCoverError) as err:
             search_items(srv.url, "sentinel-2-l2a", template["bbox"], day, day, 100.0)
-    assert err.value.argument == "STAC_URL" and "full page of 100 items for 2025-03-12 without a link to the next page" in str(err.value)
+    assert err.value.argument == "stac_url" and "full page of 100 items for 2025-03-12 without a link to the next page" in str(err.value)
 
 
 def test_recorded_pc_page_has_the_shape_the_detection_relies_on():
@@ -236,7 +238,7 @@ def test_recorded_pc_page_has_the_shape_the_detection_relies_on():
 
 
 def test_baseline_from_properties_or_product_name(tmp_path):
-    from lc_plugin.sources.stac import processing_baseline
+    from lc_plugin.sources.stac_scaling import processing_baseline
 
     cdse = recorded_item("cdse/item_S2A_MSIL2A_20241107T113311_N0511_R080_T32VKR_20241107T123948.json")
     assert "s2:processing_baseline" not in cdse["properties"] and processing_baseline(cdse) == "05.11"  # processing:version
@@ -246,4 +248,4 @@ def test_baseline_from_properties_or_product_name(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(LandCoverError) as err:
         load_item(str(tmp_path / "bad.json"))
-    assert err.value.argument == "INPUT" and "bad.json is not a readable STAC item" in str(err.value)
+    assert err.value.argument == "path" and "bad.json is not a readable STAC item" in str(err.value)

@@ -14,18 +14,16 @@ import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 
-from .errors import LandCoverError
+from .errors import InputError
 
 
-def check_not_input(output: str, inputs: Iterable[str], parameter: str | None = None) -> None:
-    """Refuse an output path that is one of the inputs (it would be destroyed mid-read)."""
+def check_not_input(output: str, inputs: Iterable[str], argument: str | None = None) -> None:
+    """Refuse an output path that is one of the inputs (it would be destroyed mid-read); ``argument``
+    names the caller's output argument."""
     out = os.path.realpath(output)
     for path in inputs:
         if path and os.path.exists(path) and os.path.realpath(path) == out:
-            raise LandCoverError(
-                f"The output {output} is also an input of this step; choose another file name.",
-                parameter,
-            )
+            raise InputError(f"The output {output} is also an input of this step; choose another file name.", argument)
 
 
 def _temporary_name(path: str, token: str, kind: str = "partial") -> str:
@@ -94,7 +92,7 @@ def atomic_directory(path: str) -> Iterator[str]:
 def _make_folder(folder: str, output: str) -> None:
     """Create ``folder``; a folder that cannot be written is a clear error, not an OSError."""
     if os.path.isfile(folder):
-        raise LandCoverError(f"Cannot write {output}: {folder} is a file, not a folder; choose an output in a folder.")
+        raise InputError(f"Cannot write {output}: {folder} is a file, not a folder; choose an output in a folder.")
     try:
         os.makedirs(folder, exist_ok=True)
         probe = os.path.join(folder, f".{uuid.uuid4().hex[:8]}.probe")
@@ -102,6 +100,6 @@ def _make_folder(folder: str, output: str) -> None:
             pass
         os.remove(probe)
     except OSError as exc:
-        raise LandCoverError(
+        raise InputError(
             f"Cannot write {output}: the folder {folder} cannot be written ({exc.strerror or exc}); choose a folder you can write to."
         ) from None

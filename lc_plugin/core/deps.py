@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .errors import LandCoverError
+from .errors import DependencyError
 
 # Import name → what to pip install, where they differ.
 PIP_NAMES = {"distributed": "dask[distributed]", "dask": "dask[distributed]", "zarr": "zarr>=2.18,<3"}
@@ -20,12 +20,12 @@ INSTALL_FOLDER = "<QGIS profile folder>/python/lc_plugin_deps"
 
 
 def require(module: str) -> ModuleType:
-    """Import ``module`` or raise a LandCoverError naming the pip package to install."""
+    """Import ``module`` or raise a DependencyError naming the pip package to install."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         package = PIP_NAMES.get(module.split(".")[0], module.split(".")[0])
-        raise LandCoverError(
+        raise DependencyError(
             f"This step needs the Python package '{package}', which is not installed in the Python "
             f"that QGIS uses ({exc}). {install_advice(package)}"
         ) from exc

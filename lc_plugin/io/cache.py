@@ -38,8 +38,6 @@ class SceneCache:
     def __init__(self, folder: str) -> None:
         self.folder = folder
         os.makedirs(folder, exist_ok=True)
-        self.hits = 0
-        self.misses = 0
 
     def _path(self, group: str, key: str) -> str:
         return os.path.join(self.folder, f"{group}__{key}.npy")
@@ -52,12 +50,9 @@ class SceneCache:
             if os.path.exists(path):  # unreadable: drop it and download again
                 with contextlib.suppress(OSError):
                     os.remove(path)
-            self.misses += 1
             return None
         if data.shape != shape or data.dtype != np.float32:
-            self.misses += 1
             return None
-        self.hits += 1
         return data
 
     def put(self, group: str, key: str, data: np.ndarray) -> None:

@@ -14,13 +14,14 @@ from osgeo import gdal
 
 
 @contextlib.contextmanager
-def gdal_errors() -> Iterator[list[str]]:
-    """Collect GDAL error messages instead of letting them reach stderr."""
+def gdal_errors(level: int = gdal.CE_Failure) -> Iterator[list[str]]:
+    """Collect this thread's GDAL messages of ``level`` and above (one line each) instead of letting them
+    reach stderr; ``gdal.CE_Warning`` also keeps warnings (a mosaic reports why GDAL left an input out)."""
     messages: list[str] = []
 
-    def handler(level: int, _code: int, message: str) -> None:
-        if level >= gdal.CE_Failure:
-            messages.append(str(message).strip())
+    def handler(err_class: int, _code: int, message: str) -> None:
+        if err_class >= level:
+            messages.append(str(message).replace("\n", " ").strip())
 
     gdal.PushErrorHandler(handler)
     try:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from ..core.errors import LandCoverError
+from ..core.errors import ServiceError
 from ..core.monitor import Monitor, ensure_monitor
 from ..core.redaction import redact_text
 
@@ -49,7 +49,7 @@ class RetryPolicy:
 DEFAULT_POLICY = RetryPolicy()
 
 
-class HttpError(LandCoverError):
+class HttpError(ServiceError):
     """A request that failed for good; ``status`` is the last HTTP status (None: no answer)."""
 
     def __init__(self, message: str, argument: str | None = None, status: int | None = None) -> None:
@@ -75,16 +75,12 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def sleep_or_cancel(seconds: float, monitor: Monitor | None, cancel: threading.Event | None = None) -> None:
+def sleep_or_cancel(seconds: float, monitor: Monitor | None) -> None:
     """Wait, checking for cancel every 0.1 s so a cancel during a backoff acts within a second."""
     end = time.monotonic() + seconds
     while True:
         if monitor is not None:
             monitor.check()
-        if cancel is not None and cancel.is_set():
-            from ..core.errors import Cancelled
-
-            raise Cancelled("cancelled by the user")
         left = end - time.monotonic()
         if left <= 0:
             return
@@ -113,21 +109,21 @@ def _short(exc: BaseException) -> str:
 class HttpClient:
     """A ``requests`` session with retries, truncation checks, secret redaction and cancel.
 
-    ``name`` is the service as a user knows it ("the STAC API at https://..."), ``parameter``
-    the Processing parameter that chose it; both go into error messages.
+    ``name`` is the service as a user knows it ("the STAC API at https://..."), ``argument``
+    the engine argument that chose it (the error's ``argument``); the name goes into error messages.
     """
 
     def __init__(
         self,
         name: str,
-        parameter: str | None,
+        argument: str | None,
         *,
         policy: RetryPolicy = DEFAULT_POLICY,
         secrets: Callable[[], Iterable[str]] | None = None,
         user_agent: str = "lc-plugin (QGIS land cover)",
     ) -> None:
         self.name = redact_text(name)
-        self.parameter = parameter
+        self.argument = argument
         self.policy = policy
         self._secrets = secrets or (lambda: ())
         self._local = threading.local()
@@ -166,7 +162,6 @@ class HttpClient:
         url: str,
         *,
         monitor: Monitor | None = None,
-        cancel: threading.Event | None = None,
         on_status: Callable[[requests.Response], str | None] | None = None,
         retry_unauthorized: Callable[[requests.Response], bool] | None = None,
         **kwargs: object,
@@ -188,10 +183,6 @@ class HttpClient:
         attempt = 0
         while True:
             monitor.check()
-            if cancel is not None and cancel.is_set():
-                from ..core.errors import Cancelled
-
-                raise Cancelled("cancelled by the user")
             with self._lock:
                 self.attempts += 1
             wait: float | None = None
@@ -208,13 +199,13 @@ class HttpClient:
                 if host not in self._answered and _never_connected(exc):
                     # Never reached: a wrong URL or a server that is down; say so now.
                     raise HttpError(
-                        f"{self.name} could not be reached ({self.redact(_short(exc))}). " "Check the URL and the internet connection.", self.parameter
+                        f"{self.name} could not be reached ({self.redact(_short(exc))}). " "Check the URL and the internet connection.", self.argument
                     ) from None
                 problem = f"connection failed ({self.redact(_short(exc))})"
             except requests.exceptions.ChunkedEncodingError as exc:
                 problem = f"the answer was cut short ({self.redact(_short(exc))})"
             except requests.exceptions.RequestException as exc:
-                raise HttpError(f"{self.name}: request failed ({self.redact(_short(exc))}).", self.parameter) from None
+                raise HttpError(f"{self.name}: request failed ({self.redact(_short(exc))}).", self.argument) from None
             else:
                 self._answered.add(host)
                 expected = resp.headers.get("Content-Length")
@@ -233,7 +224,7 @@ class HttpClient:
                     message = on_status(resp) if on_status is not None else None
                     if not message:
                         message = f"{self.name} answered HTTP {resp.status_code} to {method} {url}: {resp.text[:200]}"
-                    raise HttpError(self.redact(message), self.parameter, resp.status_code)
+                    raise HttpError(self.redact(message), self.argument, resp.status_code)
                 else:
                     return resp
             delay = policy.delay(attempt) if wait is None else wait
@@ -248,21 +239,17 @@ class HttpClient:
                 else:
                     lead = f"{self.name} failed: {problem}{detail}"
                 within = f" within the overall deadline of {policy.deadline:g} s" if out_of_time else ""
-                raise HttpError(f"{lead}, after {attempt + 1} attempts{within}. Try again later.", self.parameter, status)
+                raise HttpError(f"{lead}, after {attempt + 1} attempts{within}. Try again later.", self.argument, status)
             monitor.info(f"{self.name}: {problem}; retry {attempt + 1}/{policy.retries} in {delay:.1f} s")
-            sleep_or_cancel(delay, monitor, cancel)
+            sleep_or_cancel(delay, monitor)
             attempt += 1
 
-    def get_json(self, url: str, **kwargs: object) -> object:
-        resp = self.request("GET", url, **kwargs)
-        return self._json(resp, url)
-
-    def post_json(self, url: str, body: object, **kwargs: object) -> object:
-        resp = self.request("POST", url, json=body, **kwargs)
+    def get_json(self, url: str, *, monitor: Monitor | None = None) -> object:
+        resp = self.request("GET", url, monitor=monitor)
         return self._json(resp, url)
 
     def _json(self, resp: requests.Response, url: str) -> object:
         try:
             return resp.json()
         except ValueError:
-            raise HttpError(self.redact(f"{self.name} did not answer {url} with JSON: {resp.text[:200]}"), self.parameter) from None
+            raise HttpError(self.redact(f"{self.name} did not answer {url} with JSON: {resp.text[:200]}"), self.argument) from None

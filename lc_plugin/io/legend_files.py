@@ -38,6 +38,7 @@ def pam_xml(classes: ClassTable) -> str:
     vrt = gdal.GetDriverByName("VRT").Create("", 1, 1, 1, gdal.GDT_Byte)
     set_band_legend(vrt.GetRasterBand(1), classes)
     band = ElementTree.fromstring(vrt.GetMetadata("xml:VRT")[0]).find("VRTRasterBand")
+    assert band is not None, "GDAL's VRT XML always has the band it was created with"
     pam = ElementTree.Element("PAMDataset")
     pam_band = ElementTree.SubElement(pam, "PAMRasterBand", band="1")
     pam_band.extend(child for child in band if child.tag in ("CategoryNames", "GDALRasterAttributeTable"))

@@ -17,49 +17,33 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from ..core.atomic import atomic_output, check_not_input
 from ..core.classes import ClassTable
-from ..core.errors import Cancelled, LandCoverError
+from ..core.errors import Cancelled, InputError
 from ..core.monitor import Monitor, ensure_monitor
+from .gdal_errors import gdal_errors
 from .legend_files import set_band_legend, write_legend_files
 from .rasters import TAG_CLASSES
-
-
-@contextlib.contextmanager
-def _gdal_messages() -> Iterator[list[str]]:
-    """Collect GDAL warnings/errors of this thread instead of printing them to stderr."""
-    from osgeo import gdal
-
-    messages: list[str] = []
-
-    def handler(err_class, err_no, message):
-        if err_class >= gdal.CE_Warning:
-            messages.append(str(message).replace("\n", " ").strip())
-
-    gdal.PushErrorHandler(handler)
-    try:
-        yield messages
-    finally:
-        gdal.PopErrorHandler()
 
 
 def _open(path: str):
     from osgeo import gdal
 
     if not os.path.exists(path):
-        raise LandCoverError(f"The input raster {path} does not exist.", "INPUT")
+        raise InputError(f"The input raster {path} does not exist.", "paths")
     try:
         ds = gdal.Open(path)
     except RuntimeError:  # when the host enabled GDAL exceptions
         ds = None
     if ds is None or ds.RasterCount == 0:
-        raise LandCoverError(f"The input {path} is not a raster GDAL can read.", "INPUT")
+        raise InputError(f"The input {path} is not a raster GDAL can read.", "paths")
     return ds
 
 
-def _signature(ds) -> tuple[object, int, list[str]]:
+def _signature(ds: Any) -> tuple[Any, int, list[str]]:
     from osgeo import gdal
 
     bands = [ds.GetRasterBand(i + 1) for i in range(ds.RasterCount)]
@@ -74,7 +58,7 @@ def _crs_text(srs) -> str:
     return f"{name}:{code}" if code and name else (srs.GetName() or "an unnamed CRS")
 
 
-def _check_inputs(sources: list[str], monitor: Monitor) -> tuple[object, list[str]]:
+def _check_inputs(sources: list[str], monitor: Monitor) -> tuple[Any, list[str]]:
     """Open every input and make sure they share CRS, band count and data types; returns the first."""
     first = _open(sources[0])
     srs0, count0, types0 = _signature(first)
@@ -89,18 +73,18 @@ def _check_inputs(sources: list[str], monitor: Monitor) -> tuple[object, list[st
                 "GDAL resamples the inputs to their average pixel size."
             )
         if (srs is None) != (srs0 is None) or (srs is not None and not srs.IsSame(srs0)):
-            raise LandCoverError(
+            raise InputError(
                 f"{path} is in {_crs_text(srs)} but {sources[0]} is in {_crs_text(srs0)}; all inputs of a mosaic must "
                 "share one CRS (reproject the odd one with 'Warp (reproject)').",
-                "INPUT",
+                "paths",
             )
         if count != count0:
-            raise LandCoverError(f"{path} has {count} bands but {sources[0]} has {count0}; all inputs need the same bands.", "INPUT")
+            raise InputError(f"{path} has {count} bands but {sources[0]} has {count0}; all inputs need the same bands.", "paths")
         if types != types0:
-            raise LandCoverError(
+            raise InputError(
                 f"{path} holds {'/'.join(sorted(set(types)))} data but {sources[0]} holds {'/'.join(sorted(set(types0)))}; "
                 "all inputs need the same data type.",
-                "INPUT",
+                "paths",
             )
     return first, types0
 
@@ -143,27 +127,35 @@ def _progress(monitor: Monitor, state: dict):
     return callback
 
 
-def mosaic_files(paths: list[str], vrt_out: str, cog_out: str | None = None, *, monitor=None) -> dict:
-    """Mosaic ``paths`` into a VRT (absolute source paths) and optionally a COG.
+@dataclass(frozen=True)
+class MosaicResult:
+    """The files written (absolute paths; ``cog`` None when not asked for), their size and input count."""
 
-    Returns ``{"vrt", "cog", "width", "height", "inputs"}``; nothing is written if an input is
-    unusable or the run is cancelled.
-    """
+    vrt: str
+    cog: str | None
+    width: int
+    height: int
+    inputs: int
+
+
+def mosaic_files(paths: list[str], vrt_out: str, cog_out: str | None = None, *, monitor: Monitor | None = None) -> MosaicResult:
+    """Mosaic ``paths`` into a VRT (absolute source paths) and optionally a COG; nothing is written if
+    an input is unusable or the run is cancelled."""
     from osgeo import gdal
 
     monitor = ensure_monitor(monitor)
     paths = [os.fspath(p) for p in (paths or []) if p]
     if not paths:
-        raise LandCoverError("No input rasters to mosaic; choose at least one raster.", "INPUT")
+        raise InputError("No input rasters to mosaic; choose at least one raster.", "paths")
     sources = [os.path.abspath(p) for p in paths]
-    check_not_input(vrt_out, sources, "OUTPUT_VRT")
+    check_not_input(vrt_out, sources, "vrt_out")
     if cog_out:
-        check_not_input(cog_out, sources, "OUTPUT_COG")
+        check_not_input(cog_out, sources, "cog_out")
         if os.path.realpath(cog_out) == os.path.realpath(vrt_out):
-            raise LandCoverError("The VRT and the COG outputs must be two different files.", "OUTPUT_COG")
+            raise InputError("The VRT and the COG outputs must be two different files.", "cog_out")
     monitor.update(0.0)
 
-    with _gdal_messages() as messages:
+    with gdal_errors(gdal.CE_Warning) as messages:
         first, types = _check_inputs(sources, monitor)
         tables = {(gdal.Open(path).GetMetadata() or {}).get(TAG_CLASSES) for path in sources}
         if len(tables) > 1:
@@ -182,12 +174,12 @@ def mosaic_files(paths: list[str], vrt_out: str, cog_out: str | None = None, *, 
         if state["cancelled"]:
             raise Cancelled("cancelled by the user")
         if vrt is None:
-            raise LandCoverError(f"GDAL could not build the mosaic: {'; '.join(messages) or 'unknown error'}", "INPUT")
+            raise InputError(f"GDAL could not build the mosaic: {'; '.join(messages) or 'unknown error'}", "paths")
         used = {os.path.realpath(p) for p in vrt.GetFileList() or []}
         skipped = [p for p in sources if os.path.realpath(p) not in used]
         if skipped:
-            raise LandCoverError(
-                f"GDAL left {skipped[0]} out of the mosaic: {'; '.join(messages) or 'incompatible raster'}.", "INPUT"
+            raise InputError(
+                f"GDAL left {skipped[0]} out of the mosaic: {'; '.join(messages) or 'incompatible raster'}.", "paths"
             )
         _copy_metadata(first, vrt)
         classes = _class_table(first)
@@ -216,13 +208,7 @@ def mosaic_files(paths: list[str], vrt_out: str, cog_out: str | None = None, *, 
             write_legend_files(cog_out, classes)
     with contextlib.suppress(Cancelled):  # the outputs are complete; a late cancel does not undo them
         monitor.update(1.0)
-    return {
-        "vrt": os.path.abspath(vrt_out),
-        "cog": os.path.abspath(cog_out) if cog_out else None,
-        "width": int(width),
-        "height": int(height),
-        "inputs": len(sources),
-    }
+    return MosaicResult(os.path.abspath(vrt_out), os.path.abspath(cog_out) if cog_out else None, int(width), int(height), len(sources))
 
 
 def _write_cog(vrt, path: str, final: str, types: list[str], has_palette: bool, monitor: Monitor, messages: list[str]) -> None:
@@ -250,6 +236,6 @@ def _write_cog(vrt, path: str, final: str, types: list[str], has_palette: bool, 
         out = None
         raise Cancelled("cancelled by the user")
     if out is None:
-        raise LandCoverError(f"GDAL could not write the COG {final}: {'; '.join(messages) or 'unknown error'}", "OUTPUT_COG")
+        raise InputError(f"GDAL could not write the COG {final}: {'; '.join(messages) or 'unknown error'}", "cog_out")
     out.FlushCache()
     out = None  # close before the rename

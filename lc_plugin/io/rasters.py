@@ -24,7 +24,7 @@ from rasterio.windows import Window
 
 from ..core.atomic import atomic_output
 from ..core.classes import NODATA_CLASS, ClassTable
-from ..core.errors import LandCoverError
+from ..core.errors import InputError
 from .legend_files import write_legend_files
 from .overviews import OverviewSpill
 
@@ -156,20 +156,21 @@ def _parse_dates(values: list[str], path: str) -> list[dt.date]:
     except ValueError:
         pass
     bad = next((v for v in values if not _DATE.match(v)), values[0] if values else "")
-    raise LandCoverError(f"{path}: {TAG_DATES} holds {bad!r}, which is not a date YYYY-MM-DD; {_EXPECTED}.")
+    raise InputError(f"{path}: {TAG_DATES} holds {bad!r}, which is not a date YYYY-MM-DD; {_EXPECTED}.")
 
 
 def _layout_from_descriptions(src: rasterio.io.DatasetReader, path: str) -> tuple[list[dt.date], list[str]]:
     """Dates and bands from band descriptions 'YYYY-MM-DD BAND' in date-major order."""
-    found = [_DESCRIPTION.fullmatch((d or "").strip()) for d in src.descriptions]
-    if not found or not all(found):
+    matches = [_DESCRIPTION.fullmatch((d or "").strip()) for d in src.descriptions]
+    found = [m for m in matches if m is not None]
+    if not found or len(found) != len(matches):
         why = f"no {TAG_DATES}/{TAG_BANDS} metadata, and not every band description is 'YYYY-MM-DD BAND'"
-        raise LandCoverError(f"{path} is not a time stack ({why}): {_EXPECTED}.")
+        raise InputError(f"{path} is not a time stack ({why}): {_EXPECTED}.")
     dates = list(dict.fromkeys(m.group(1) for m in found))
     bands = list(dict.fromkeys(m.group(2) for m in found))
     layout = [f"{d} {b}" for d in dates for b in bands]
     if [f"{m.group(1)} {m.group(2)}" for m in found] != layout:
-        raise LandCoverError(
+        raise InputError(
             f"{path}: its band descriptions are not every band of every date in date-major order "
             f"({', '.join(layout[:3])}, …); {_EXPECTED}."
         )
@@ -183,11 +184,11 @@ def stack_layout(src: rasterio.io.DatasetReader, path: str) -> tuple[list[dt.dat
         dates = _parse_dates(parse_tag_list(tags[TAG_DATES]), path)
         bands = parse_tag_list(tags[TAG_BANDS])
         if not dates or not bands:
-            raise LandCoverError(f"{path}: {TAG_DATES} or {TAG_BANDS} is empty; {_EXPECTED}.")
+            raise InputError(f"{path}: {TAG_DATES} or {TAG_BANDS} is empty; {_EXPECTED}.")
     else:
         dates, bands = _layout_from_descriptions(src, path)
     if len(dates) * len(bands) != src.count:
-        raise LandCoverError(f"{path}: {src.count} raster bands, but metadata says {len(dates)} dates × {len(bands)} bands.")
+        raise InputError(f"{path}: {src.count} raster bands, but metadata says {len(dates)} dates × {len(bands)} bands.")
     return dates, bands
 
 

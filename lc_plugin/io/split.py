@@ -13,7 +13,7 @@ import rasterio
 from rasterio.windows import Window
 
 from ..core.atomic import check_not_input
-from ..core.errors import LandCoverError
+from ..core.errors import InputError
 from ..core.monitor import Monitor
 from .rasters import TimeStack, read_stack_info, write_stack
 
@@ -23,7 +23,7 @@ def split_stack_file(stack_path: str, out_dir: str, prefix: str | None = None, m
     monitor = monitor or Monitor()
     dates, bands, grid, tags = read_stack_info(stack_path)
     if not dates:
-        raise LandCoverError(f"{stack_path} has no dates.", "INPUT")
+        raise InputError(f"{stack_path} has no dates.", "stack_path")
     os.makedirs(out_dir, exist_ok=True)
     prefix = prefix or os.path.splitext(os.path.basename(stack_path))[0]
     kind = tags.get("LC_KIND", "timestack")
@@ -33,7 +33,7 @@ def split_stack_file(stack_path: str, out_dir: str, prefix: str | None = None, m
         nodata = src.nodata
         for t, date in enumerate(dates):
             path = os.path.join(out_dir, f"{prefix}_{date.isoformat()}.tif")
-            check_not_input(path, [stack_path], "OUTPUT_FOLDER")
+            check_not_input(path, [stack_path], "out_dir")
             indexes = [t * len(bands) + b + 1 for b in range(len(bands))]
             data = src.read(indexes, window=Window(0, 0, grid.width, grid.height))
             stack = TimeStack(data[None], [date], list(bands), grid, keep)

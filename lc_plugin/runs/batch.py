@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import html
 import json
 import os
 import platform
@@ -29,8 +28,10 @@ from dataclasses import asdict, dataclass, field, fields
 from ..core.errors import Cancelled, LandCoverError
 from ..core.monitor import Monitor
 from ..core.redaction import redact_text, redact_url
+from ..io.mosaic import MosaicResult
 from ..timeseries.clouds import DEFAULT_PROCESSING_RESOLUTION
 from . import runstate
+from .run_page import run_page
 
 EXECUTORS = ["sequential", "processes", "dask"]
 DONE_MARKER = "done.json"
@@ -346,7 +347,7 @@ def _reference(p: BatchParameters, grid_path: str, path: dict[str, str], step: C
 class BatchResult:
     run_folder: str
     records: list[dict]
-    mosaic: dict | None
+    mosaic: MosaicResult | None
     report_json: str
     report_html: str
 
@@ -615,7 +616,7 @@ def workflow_figure(path: str, with_reference: bool) -> str | None:
 
 
 def write_report(
-    run_folder: str, params: BatchParameters, records: list[dict], mosaic_info: dict | None, *, executor: str, workers: int, wall_s: float
+    run_folder: str, params: BatchParameters, records: list[dict], mosaic_info: MosaicResult | None, *, executor: str, workers: int, wall_s: float
 ) -> tuple[str, str]:
     """``report.json`` and ``report.html``: per patch status, duration, error; parameters, versions, graph."""
     counts = {s: sum(r["status"] == s for r in records) for s in ("done", "skipped", "failed")}
@@ -629,7 +630,7 @@ def write_report(
         "parameters": params.public(),
         "parameters_hash": params.digest(),
         "versions": package_versions(),
-        "mosaic": mosaic_info,
+        "mosaic": asdict(mosaic_info) if mosaic_info else None,
         "patches": records,
     }
     rj = os.path.join(run_folder, "report.json")
@@ -637,26 +638,7 @@ def write_report(
         json.dump(report, f, indent=2, default=str)
     os.replace(rj + ".tmp", rj)
     graph = workflow_figure(os.path.join(run_folder, "workflow.png"), bool(params.reference))
-    e = html.escape
-    rows = []
-    for r in records:
-        tb = f"<details><summary>traceback</summary><pre>{e(r.get('traceback') or '')}</pre></details>" if r.get("traceback") else ""
-        colour = {"done": "#e6f4e6", "skipped": "#eeeeee", "failed": "#fbe3e3"}.get(r["status"], "")
-        rows.append(
-            f"<tr style='background:{colour}'><td>{e(r['patch'])}</td><td>{e(r['status'])}</td>"
-            f"<td>{r.get('duration_s', '')}</td><td>{e(r.get('error') or '')}{tb}</td></tr>"
-        )
-    params_rows = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v))}</td></tr>" for k, v in params.public().items())
-    version_rows = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in report["versions"].items())
-    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Land-cover run report</title>
-<style>body{{font-family:sans-serif}} td,th{{border:1px solid #ccc;padding:2px 6px}} table{{border-collapse:collapse}}</style></head><body>
-<h1>Land-cover run over a grid</h1>
-<p>{e(run_folder)} — executor {e(executor)}, {workers} worker(s), {wall_s:.1f} s;
-{counts['done']} done, {counts['skipped']} skipped (done before), {counts['failed']} failed.</p>
-{f'<img src="{os.path.basename(graph)}" alt="workflow">' if graph else ''}
-<h2>Patches</h2><table><tr><th>patch</th><th>status</th><th>duration (s)</th><th>error</th></tr>{''.join(rows)}</table>
-<h2>Parameters</h2><p>hash {e(params.digest())}</p><table>{params_rows}</table>
-<h2>Versions</h2><table>{version_rows}</table></body></html>"""
+    page = run_page(report, graph)
     rh = os.path.join(run_folder, "report.html")
     with open(rh + ".tmp", "w", encoding="utf-8") as f:
         f.write(page)

@@ -8,13 +8,12 @@ has no data.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 
-from ..core.errors import LandCoverError
+from ..core.errors import DataError
 from ..core.monitor import Monitor
 from ..io.rasters import Grid, parse_date
 
@@ -39,8 +38,6 @@ class Source:
     """Base class of the download sources; see stac.StacSource and sentinelhub.SentinelHubSource."""
 
     kind = ""
-    #: the Processing parameter that names the service (connection errors point at it)
-    parameter = "STAC_URL"
     #: True when several scenes of one date must be merged by the caller (one per tile)
     merge_by_date = True
 
@@ -53,8 +50,11 @@ class Source:
     def check_bands(self, scenes: list[Scene], bands: list[str]) -> None:
         """Raise InputError(argument='bands') before any download if a band cannot be read."""
 
-    def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor, cancel: threading.Event) -> np.ndarray:
-        """(len(bands), H, W) float32 on ``grid``: reflectance 0-1, classes/masks as numbers, NaN = no data."""
+    def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor) -> np.ndarray:
+        """(len(bands), H, W) float32 on ``grid``: reflectance 0-1, classes/masks as numbers, NaN = no data.
+
+        Called from worker threads: ``monitor`` only logs and says when to stop (``monitor.check()``
+        between requests), because the download calls ``monitor.cancel()`` when one read fails."""
         raise NotImplementedError
 
     def signature(self) -> str:
@@ -73,11 +73,12 @@ class Source:
         """Release sessions and tokens."""
 
 
-def item_date(item: dict, parameter: str = "STAC_URL") -> date:
+def item_date(item: dict, argument: str = "stac_url") -> date:
+    """The item's acquisition date; ``argument`` names what the item came from, for the error."""
     props = item.get("properties") or {}
     text = props.get("datetime") or props.get("start_datetime")
     if not text:
-        raise LandCoverError(f"STAC item {item.get('id')} has no datetime.", parameter)
+        raise DataError(f"STAC item {item.get('id')} has no datetime.", argument)
     return parse_date(text)
 
 

@@ -28,7 +28,7 @@ from rasterio.warp import reproject
 
 from ..core.atomic import check_not_input
 from ..core.bands import CATEGORICAL_BANDS
-from ..core.errors import LandCoverError
+from ..core.errors import InputError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import Grid, StackWriter
 from ..timeseries.clouds import overview_factors
@@ -51,7 +51,16 @@ class Layer:
     band: str
 
 
-def parse_date_text(text: str, parameter: str) -> date:
+@dataclass(frozen=True)
+class BuildStackResult:
+    """The stack written, its dates (ISO) and its band names, in file order."""
+
+    path: str
+    dates: list[str]
+    bands: list[str]
+
+
+def parse_date_text(text: str, argument: str) -> date:
     """YYYY-MM-DD, YYYYMMDD, YYYY_MM_DD or YYYYDDD (day of year)."""
     digits = re.sub(r"\D", "", text)
     try:
@@ -61,17 +70,17 @@ def parse_date_text(text: str, parameter: str) -> date:
             return date(int(digits[:4]), 1, 1) + timedelta(days=int(digits[4:]) - 1)
     except ValueError:
         pass
-    raise LandCoverError(f"{text!r} is not a date (expected YYYY-MM-DD, YYYYMMDD or YYYYDDD).", parameter)
+    raise InputError(f"{text!r} is not a date (expected YYYY-MM-DD, YYYYMMDD or YYYYDDD).", argument)
 
 
-def _date_from_name(path: str, pattern: str, parameter: str) -> date | None:
+def _date_from_name(path: str, pattern: str, argument: str) -> date | None:
     try:
         match = re.search(pattern, os.path.basename(path))
     except re.error as exc:
-        raise LandCoverError(f"{pattern!r} is not a regular expression ({exc}).", "DATE_PATTERN") from None
+        raise InputError(f"{pattern!r} is not a regular expression ({exc}).", "date_pattern") from None
     if not match:
         return None
-    return parse_date_text(match.group("date") if "date" in match.groupdict() else match.group(1 if match.groups() else 0), parameter)
+    return parse_date_text(match.group("date") if "date" in match.groupdict() else match.group(1 if match.groups() else 0), argument)
 
 
 def _date_from_tags(tags: dict[str, str]) -> date | None:
@@ -82,8 +91,8 @@ def _date_from_tags(tags: dict[str, str]) -> date | None:
         if key == "system:time_start" and value.strip().isdigit():  # Earth Engine: milliseconds since 1970
             return date(1970, 1, 1) + timedelta(milliseconds=int(value))
         try:
-            return parse_date_text(value[:10], "INPUT")
-        except LandCoverError:
+            return parse_date_text(value[:10], "inputs")
+        except InputError:
             continue
     return None
 
@@ -93,31 +102,31 @@ def _file_layers(path: str, given_date: date | None, pattern: str | None, bands:
         with rasterio.open(path) as src:
             count, tags, descriptions = src.count, src.tags(), list(src.descriptions)
     except (rasterio.errors.RasterioError, OSError) as exc:
-        raise LandCoverError(f"{path} is not a raster GDAL can read ({exc}).", "INPUT") from None
-    dated = [_DATED_DESCRIPTION.match(d or "") for d in descriptions]
-    if given_date is None and pattern is None and bands is None and all(dated):  # a time stack already
-        return [Layer(path, i + 1, parse_date_text(m.group(1), "INPUT"), m.group(2)) for i, m in enumerate(dated)]
-    day = given_date or (_date_from_name(path, pattern, "DATE_PATTERN") if pattern else None)
+        raise InputError(f"{path} is not a raster GDAL can read ({exc}).", "inputs") from None
+    dated = [m for m in (_DATED_DESCRIPTION.match(d or "") for d in descriptions) if m]
+    if given_date is None and pattern is None and bands is None and len(dated) == count:  # a time stack already
+        return [Layer(path, i + 1, parse_date_text(m.group(1), "inputs"), m.group(2)) for i, m in enumerate(dated)]
+    day = given_date or (_date_from_name(path, pattern, "date_pattern") if pattern else None)
     if day is None and pattern:
-        raise LandCoverError(f"The date pattern {pattern!r} finds no date in {os.path.basename(path)}.", "DATE_PATTERN")
-    day = day or _date_from_tags(tags) or _date_from_name(path, _DATE_IN_NAME, "INPUT")
+        raise InputError(f"The date pattern {pattern!r} finds no date in {os.path.basename(path)}.", "date_pattern")
+    day = day or _date_from_tags(tags) or _date_from_name(path, _DATE_IN_NAME, "inputs")
     if day is None:
-        raise LandCoverError(
-            f"No date for {os.path.basename(path)}: its name and metadata hold none; give DATES (one per file) or a DATE_PATTERN.", "DATES"
+        raise InputError(
+            f"No date for {os.path.basename(path)}: its name and metadata hold none; give {{argument}} (one per file) or a date pattern.", "dates"
         )
     if bands is not None:
         if len(bands) != count:
-            raise LandCoverError(f"{os.path.basename(path)} has {count} band(s) but BANDS names {len(bands)} ({', '.join(bands)}).", "BANDS")
+            raise InputError(f"{os.path.basename(path)} has {count} band(s) but {{argument}} names {len(bands)} ({', '.join(bands)}).", "bands")
         return [Layer(path, i + 1, day, b) for i, b in enumerate(bands)]
     names = [_band_name(d or "", path, count) for d in descriptions]
     missing = [i + 1 for i, n in enumerate(names) if n is None]
     if missing:
-        raise LandCoverError(
+        raise InputError(
             f"{os.path.basename(path)}: no band name for raster band(s) {missing} (no description, no band in the file name); "
-            "give BANDS, e.g. B02,B03,B04,B08 for a four-band file.",
-            "BANDS",
+            "give {argument}, e.g. B02,B03,B04,B08 for a four-band file.",
+            "bands",
         )
-    return [Layer(path, i + 1, day, n) for i, n in enumerate(names)]
+    return [Layer(path, i + 1, day, n) for i, n in enumerate(names) if n is not None]
 
 
 def _band_name(description: str, path: str, count: int) -> str | None:
@@ -171,18 +180,18 @@ def _warp(layer: Layer, grid: Grid, scale: float | None, offset: float) -> np.nd
 
 def _check_paths(inputs: list[str], out_path: str) -> None:
     if not inputs:
-        raise LandCoverError("Choose at least one raster.", "INPUT")
+        raise InputError("Choose at least one raster.", "inputs")
     for path in inputs:
         if not os.path.isfile(path) and not path.startswith("/vsi"):
-            raise LandCoverError(f"{path} is not a file.", "INPUT")
-    check_not_input(out_path, inputs, "OUTPUT")
+            raise InputError(f"{path} is not a file.", "inputs")
+    check_not_input(out_path, inputs, "out_path")
 
 
 def collect_layers(inputs: list[str], *, dates: list[str] | None = None, date_pattern: str | None = None, bands: list[str] | None = None) -> list[Layer]:
     """Every input band with its date and band name (see the module docstring for where they come from)."""
     if dates and len(dates) != len(inputs):
-        raise LandCoverError(f"DATES gives {len(dates)} date(s) for {len(inputs)} file(s); give one per file, in the same order.", "DATES")
-    given = [parse_date_text(d, "DATES") for d in dates] if dates else [None] * len(inputs)
+        raise InputError(f"{{argument}} gives {len(dates)} date(s) for {len(inputs)} file(s); give one per file, in the same order.", "dates")
+    given: list[date | None] = [parse_date_text(d, "dates") for d in dates] if dates else [None] * len(inputs)
     layers = [layer for path, day in zip(inputs, given) for layer in _file_layers(path, day, date_pattern or None, bands or None)]
     by_date: dict[date, set[str]] = {}
     for layer in layers:
@@ -190,8 +199,8 @@ def collect_layers(inputs: list[str], *, dates: list[str] | None = None, date_pa
     names = sorted(set().union(*by_date.values()), key=[layer.band for layer in layers].index)
     for day, present in sorted(by_date.items()):
         if present != set(names):
-            raise LandCoverError(
-                f"{day} has bands {', '.join(sorted(present))} but other dates have {', '.join(names)}; every date needs the same bands.", "INPUT"
+            raise InputError(
+                f"{day} has bands {', '.join(sorted(present))} but other dates have {', '.join(names)}; every date needs the same bands.", "inputs"
             )
     return layers
 
@@ -207,7 +216,7 @@ def build_stack(
     scale: float | None = None,
     offset: float = 0.0,
     monitor: Monitor | None = None,
-) -> dict:
+) -> BuildStackResult:
     """Write one time stack from ``inputs`` on ``grid`` (default: the first file's); return its dates and bands.
 
     ``scale``/``offset``: reflectance = value × scale + offset for every non-class band; without ``scale``,
@@ -232,4 +241,4 @@ def build_stack(
                 target[fill] = values[fill]
             out.write(frame, dates=slice(ti, ti + 1))
             monitor.update((ti + 1) / len(days))
-    return {"path": out_path, "dates": [d.isoformat() for d in days], "bands": names}
+    return BuildStackResult(out_path, [d.isoformat() for d in days], names)

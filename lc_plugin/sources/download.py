@@ -15,15 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import rasterio
 
 from ..core.atomic import remove_leftovers
-from ..core.errors import Cancelled, LandCoverError
+from ..core.errors import DataError, InputError, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.cache import SceneCache, window_key
 from ..io.http import DEFAULT_POLICY, RetryPolicy
@@ -31,13 +33,8 @@ from ..io.rasters import Grid, StackWriter, parse_date, read_stack_info
 from ..runs.grid import Patch, read_patches
 from ..timeseries.clouds import overview_factors
 from .base import Scene, Source
-from .stac import (
-    DEFAULT_BANDS,
-    DEFAULT_COLLECTION,
-    DEFAULT_STAC_URL,
-    StacSource,
-    gdal_config,
-)
+from .stac import DEFAULT_BANDS, DEFAULT_COLLECTION, DEFAULT_STAC_URL, StacSource
+from .stac_assets import gdal_config
 
 SOURCES = ["stac", "sentinelhub"]
 DEFAULT_THREADS = 4
@@ -45,6 +42,17 @@ TAG_REQUEST = "LC_DOWNLOAD_REQUEST"
 CACHE_DIRNAME = ".lc_cache"
 # Seconds a cancelled download waits for the reads in flight before it gives up on them.
 IN_FLIGHT_GRACE_S = 0.8
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What a patch's download wrote: the stack, its dates (ISO), the catalogue items read, and
+    whether a complete stack of the same request was found and kept (``skipped``)."""
+
+    path: str
+    dates: list[str]
+    items: list[str]
+    skipped: bool = False
 
 
 def make_source(
@@ -56,9 +64,10 @@ def make_source(
     endpoint: str | None = None,
     credentials: tuple[str, str] | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> Source:
-    """A source by name: ``stac`` (any URL or a preset) or ``sentinelhub`` (an endpoint preset or URL)."""
+    """A source by name: ``stac`` (any URL or a preset) or ``sentinelhub`` (an endpoint preset or URL);
+    ``kwargs`` go to that source's class."""
     if source == "stac":
         return (
             StacSource(stac_url or "", collection or "", preset=preset, policy=policy, **kwargs)
@@ -69,27 +78,27 @@ def make_source(
         from .sentinelhub import SentinelHubSource
 
         return SentinelHubSource(endpoint or "sentinel-hub", credentials=credentials, policy=policy, **kwargs)
-    raise LandCoverError(f"Unknown source {source!r}; choose one of {', '.join(SOURCES)}.", "SOURCE")
+    raise InputError(f"Unknown source {source!r}; choose one of {', '.join(SOURCES)}.", "source")
 
 
-def _as_date(value: date | str, parameter: str) -> date:
+def _as_date(value: date | str, argument: str) -> date:
     if isinstance(value, date):
         return value
     try:
         return parse_date(str(value))
     except ValueError:
-        raise LandCoverError(f"{value!r} is not a date (expected YYYY-MM-DD).", parameter) from None
+        raise InputError(f"{value!r} is not a date (expected YYYY-MM-DD).", argument) from None
 
 
-def _check_args(start: date | str, end: date | str, max_cloud: float, bands: list[str]) -> tuple[date, date, list[str]]:
-    start, end = _as_date(start, "START_DATE"), _as_date(end, "END_DATE")
+def _check_args(start: date | str, end: date | str, max_cloud: float, bands: Sequence[str]) -> tuple[date, date, list[str]]:
+    start, end = _as_date(start, "start"), _as_date(end, "end")
     if start > end:
-        raise LandCoverError(f"The start date {start} is after the end date {end}.", "END_DATE")
+        raise InputError(f"The start date {start} is after the end date {end}.", "end")
     if not 0 <= max_cloud <= 100:
-        raise LandCoverError(f"The maximum cloud cover must be between 0 and 100 %, got {max_cloud}.", "MAX_CLOUD")
+        raise InputError(f"The maximum cloud cover must be between 0 and 100 %, got {max_cloud}.", "max_cloud")
     bands = list(bands)
     if not bands or len(set(bands)) != len(bands):
-        raise LandCoverError(f"Choose at least one band, each once (got {bands}).", "BANDS")
+        raise InputError(f"Choose at least one band, each once (got {bands}).", "bands")
     return start, end, bands
 
 
@@ -134,19 +143,18 @@ def _read_frame(
     cache: SceneCache | None,
     group: str,
     monitor: Monitor,
-    cancel: threading.Event,
 ) -> np.ndarray:
+    """One date's merged frame, read on a worker thread (``monitor``: the workers' own, see ``_download_patch``)."""
     shape = (len(bands), grid.height, grid.width)
     data: np.ndarray | None = None
     for scene in frame.scenes:
-        if cancel.is_set():
-            raise Cancelled("cancelled by the user")
+        monitor.check()
         if data is not None and not np.isnan(data).any():
             break  # complete: the other tiles of that day add nothing
         key = window_key(source.signature(), scene.id, grid, bands)
         values = cache.get(group, key, shape) if cache is not None else None
         if values is None:
-            values = source.read(scene, grid, bands, monitor, cancel)
+            values = source.read(scene, grid, bands, monitor)
             if cache is not None:
                 cache.put(group, key, values)
         if data is None:
@@ -168,7 +176,7 @@ def download_patch(
     stac_url: str = DEFAULT_STAC_URL,
     collection: str = DEFAULT_COLLECTION,
     max_cloud: float = 80.0,
-    bands: list[str] = DEFAULT_BANDS,
+    bands: Sequence[str] | None = None,
     source: Source | None = None,
     threads: int = DEFAULT_THREADS,
     cache_dir: str | None = None,
@@ -176,17 +184,17 @@ def download_patch(
     resume: bool = False,
     policy: RetryPolicy = DEFAULT_POLICY,
     monitor: Monitor | None = None,
-) -> dict:
-    """Write the patch's time stack (reflectance 0-1, classes, NaN = no data); return a summary.
+) -> DownloadResult:
+    """Write the patch's time stack (reflectance 0-1, classes, NaN = no data); return what was written.
 
-    ``source`` defaults to a STAC source on ``stac_url``/``collection``. ``cache_dir`` keeps
+    ``bands`` default ``DEFAULT_BANDS``; ``source`` defaults to a STAC source on ``stac_url``/``collection``. ``cache_dir`` keeps
     every scene read (dropped once the stack is written unless ``keep_cache``); ``resume``
     returns at once when ``out_path`` is a complete stack of the same request.
     """
     monitor = ensure_monitor(monitor)
-    start, end, bands = _check_args(start, end, max_cloud, bands)
+    start, end, bands = _check_args(start, end, max_cloud, DEFAULT_BANDS if bands is None else bands)
     if threads < 1:
-        raise LandCoverError(f"The number of parallel downloads must be at least 1, got {threads}.", "THREADS")
+        raise InputError(f"The number of parallel downloads must be at least 1, got {threads}.", "threads")
     own_source = source is None
     source = source or StacSource(stac_url, collection, policy=policy)
     try:
@@ -209,7 +217,7 @@ def _download_patch(
     keep_cache: bool,
     resume: bool,
     monitor: Monitor,
-) -> dict:
+) -> DownloadResult:
     grid = patch.grid
     key = request_key(source, grid, start, end, max_cloud, bands)
     if resume and stack_is_complete(out_path, key):
@@ -217,16 +225,16 @@ def _download_patch(
         monitor.info(f"Patch {patch.id}: complete stack found, skipped ({out_path})")
         monitor.update(1.0)
         ids = [i for day in json.loads(tags.get("ITEM_IDS", "[]")) for i in day]
-        return {"path": out_path, "dates": [d.isoformat() for d in dates], "items": ids, "skipped": True}
+        return DownloadResult(out_path, [d.isoformat() for d in dates], ids, skipped=True)
     remove_leftovers(out_path)
     source.validate_bands(bands)
 
     scenes = source.search(grid, start, end, max_cloud, monitor.sub(0.0, 0.02))
     if not scenes:
-        raise LandCoverError(
+        raise DataError(
             f"No scenes of {source.describe()} over patch {patch.id} between {start} and {end} with cloud cover "
             f"≤ {max_cloud:g} %; widen the date range or raise the maximum cloud cover.",
-            "START_DATE",
+            "start",
         )
     source.check_bands(scenes, bands)  # a missing band fails before any download
     by_date: dict[date, list[Scene]] = {}
@@ -237,10 +245,9 @@ def _download_patch(
 
     cache = SceneCache(cache_dir) if cache_dir else None
     progress = monitor.sub(0.02, 0.99)
-    cancel = threading.Event()
-    # Workers only check the cancel flag (set here when the user cancels) and log; progress is
-    # reported from this thread, which polls for cancel every 0.2 s.
-    worker_monitor = Monitor(None, cancel.is_set, monitor.info)
+    # Workers only log and check their own monitor, cancelled here when the user cancels or a read
+    # fails; progress is reported from this thread, which polls for the user's cancel every 0.2 s.
+    workers = Monitor(log=monitor.info)
     coverage: list[float] = [0.0] * len(frames)
     t = len(frames)
     # The stack's deflate compression (at close) uses every core: it is a large part of the time.
@@ -251,7 +258,7 @@ def _download_patch(
         pending: dict[Future, int] = {}
         try:
             for ti, frame in enumerate(frames):
-                fut = executor.submit(_read_frame, frame, source, grid, bands, cache, patch.id, worker_monitor, cancel)
+                fut = executor.submit(_read_frame, frame, source, grid, bands, cache, patch.id, workers)
                 pending[fut] = ti
             done = 0
             while pending:
@@ -263,14 +270,14 @@ def _download_patch(
                     out.write(data[np.newaxis], dates=slice(ti, ti + 1))
                     coverage[ti] = float((~np.isnan(data).all(axis=0)).mean())
                     done += 1
-                    ids = ", ".join(s.id for s in frames[ti].used)
-                    monitor.info(f"Patch {patch.id}: {dates[ti]} ({done}/{t}) {ids}, {coverage[ti]:.0%} covered")
+                    read = ", ".join(s.id for s in frames[ti].used)
+                    monitor.info(f"Patch {patch.id}: {dates[ti]} ({done}/{t}) {read}, {coverage[ti]:.0%} covered")
                     progress.update(done / t)
         except BaseException:
-            # Reads in flight see the flag before their next band and their results are dropped.
+            # Reads in flight see the cancel before their next band and their results are dropped.
             # Wait for them a little (not a minute for a slow request): a process that exits right
             # after a cancel (qgis_process on SIGINT) can crash if GDAL threads still read.
-            cancel.set()
+            workers.cancel()
             executor.shutdown(wait=False, cancel_futures=True)
             wait(list(pending), timeout=IN_FLIGHT_GRACE_S)
             raise
@@ -291,7 +298,7 @@ def _download_patch(
     if cache is not None and not keep_cache:
         cache.drop_group(patch.id)
     monitor.update(1.0)
-    return {"path": out_path, "dates": [d.isoformat() for d in dates], "items": [i for ids in used for i in ids]}
+    return DownloadResult(out_path, [d.isoformat() for d in dates], [i for ids in used for i in ids])
 
 
 def download_patches(
@@ -304,7 +311,7 @@ def download_patches(
     source: Source | None = None,
     resume: bool = True,
     cache_dir: str | None = "",
-    **kwargs: object,
+    **kwargs: Any,
 ) -> list[str]:
     """Download every (or the chosen) patch of a grid to ``<out_dir>/<patch_id>.tif``.
 
@@ -315,7 +322,7 @@ def download_patches(
     monitor = ensure_monitor(monitor)
     patches = read_patches(grid_path, patch_ids, layer=layer)
     if not patches:
-        raise LandCoverError(f"The patch grid {grid_path} has no patches.", "PATCHES")
+        raise InputError(f"The patch grid {grid_path} has no patches.", "grid_path")
     os.makedirs(out_dir, exist_ok=True)
     if cache_dir == "":
         cache_dir = os.path.join(out_dir, CACHE_DIRNAME)
@@ -323,7 +330,7 @@ def download_patches(
     if source is None:
         source = StacSource(
             str(kwargs.pop("stac_url", DEFAULT_STAC_URL)), str(kwargs.pop("collection", DEFAULT_COLLECTION)), policy=kwargs.get("policy", DEFAULT_POLICY)
-        )  # type: ignore[arg-type]
+        )
     paths = []
     try:
         for i, patch in enumerate(patches):
@@ -331,7 +338,7 @@ def download_patches(
             monitor.info(f"Patch {patch.id} ({i + 1}/{len(patches)})")
             download_patch(
                 patch, path, source=source, resume=resume, cache_dir=cache_dir, monitor=monitor.sub(i / len(patches), (i + 1) / len(patches)), **kwargs
-            )  # type: ignore[arg-type]
+            )
             paths.append(path)
     finally:
         if own_source:

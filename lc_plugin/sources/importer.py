@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-import threading
 from datetime import date
 
 import numpy as np
@@ -30,15 +29,16 @@ from rasterio.warp import transform_bounds
 
 from ..core.atomic import check_not_input
 from ..core.bands import CATEGORICAL_BANDS
-from ..core.errors import Cancelled, LandCoverError
+from ..core.errors import DataError, InputError, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.http import RetryPolicy
 from ..io.rasters import Grid
 from ..runs.grid import Patch, read_patches
 from .base import Scene, Source, cloud_cover, item_date
-from .download import download_patch
+from .download import DownloadResult, download_patch
 from .products import S2_BANDS, SafeProduct, open_safe_folder, open_safe_zip, safe_metadata_file
-from .stac import StacSource, find_asset, read_asset
+from .stac import StacSource
+from .stac_assets import find_asset, read_asset
 
 LOCAL_READS = RetryPolicy(retries=0)  # a local file that fails once fails again
 _READ_THREADS = 2
@@ -91,7 +91,7 @@ def _item_scene(item: dict, base_dir: str) -> Scene | None:
     level = "L1C" if ("1c" in kind and "2a" not in kind) else "L2A"
     baseline = props.get("s2:processing_baseline") or props.get("processing:version")
     footprint = find_asset(local, bands[0])["href"]
-    return Scene(str(item.get("id")), item_date(item, "INPUT"), cloud_cover(item), baseline, payload={"item": local, "footprint": footprint, "level": level})
+    return Scene(str(item.get("id")), item_date(item, "inputs"), cloud_cover(item), baseline, payload={"item": local, "footprint": footprint, "level": level})
 
 
 def _read_json(path: str) -> object:
@@ -99,7 +99,7 @@ def _read_json(path: str) -> object:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except (OSError, ValueError) as exc:
-        raise LandCoverError(f"{path} is not readable JSON ({exc}).", "INPUT") from None
+        raise InputError(f"{path} is not readable JSON ({exc}).", "inputs") from None
 
 
 def _stac_scenes(path: str, seen: set[str]) -> list[Scene]:
@@ -149,7 +149,7 @@ def _scenes_of(path: str, walking: bool, seen: set[str]) -> list[Scene]:
         return [_safe_scene(p) for p in open_safe_folder(os.path.dirname(path))]
     if walking:
         return []
-    raise LandCoverError(f"{path} is not a SAFE folder, a zipped SAFE product or a STAC item/catalogue (.json).", "INPUT")
+    raise InputError(f"{path} is not a SAFE folder, a zipped SAFE product or a STAC item/catalogue (.json).", "inputs")
 
 
 def _walk(folder: str, seen: set[str]) -> list[Scene]:
@@ -170,24 +170,24 @@ def find_products(inputs: list[str]) -> list[Scene]:
     """Every product in ``inputs`` (SAFE folders, .zip, STAC JSON, or folders holding them), once each,
     sorted by date; all of one processing level."""
     if not inputs:
-        raise LandCoverError("Choose a folder or files of Sentinel-2 products.", "INPUT")
+        raise InputError("Choose a folder or files of Sentinel-2 products.", "inputs")
     scenes: dict[str, Scene] = {}
     seen: set[str] = set()
     for path in inputs:
         if not os.path.exists(path):
-            raise LandCoverError(f"{path} does not exist.", "INPUT")
+            raise InputError(f"{path} does not exist.", "inputs")
         for scene in _scenes_of(path, False, seen):
             scenes.setdefault(scene.id, scene)
     if not scenes:
-        raise LandCoverError(
+        raise InputError(
             f"No Sentinel-2 products in {', '.join(inputs)}: expected SAFE folders, zipped SAFE products or STAC items "
             "whose band assets are files on disk.",
-            "INPUT",
+            "inputs",
         )
     levels = {s.payload["level"] for s in scenes.values()}
     if len(levels) > 1:
-        raise LandCoverError(
-            "The products mix Level-1C (top of atmosphere) and Level-2A (surface) reflectance; import each level into its own stack.", "INPUT"
+        raise InputError(
+            "The products mix Level-1C (top of atmosphere) and Level-2A (surface) reflectance; import each level into its own stack.", "inputs"
         )
     return sorted(scenes.values(), key=lambda s: (s.date, s.id))
 
@@ -199,7 +199,7 @@ def footprint(scene: Scene) -> tuple[CRS, tuple[float, float, float, float]]:
             with rasterio.open(scene.payload["footprint"]) as src:
                 scene.payload["crs"], scene.payload["bounds"] = src.crs, tuple(src.bounds)
         except (rasterio.errors.RasterioError, OSError) as exc:
-            raise LandCoverError(f"Could not read {scene.payload['footprint']} of product {scene.id}: {exc}", "INPUT") from None
+            raise InputError(f"Could not read {scene.payload['footprint']} of product {scene.id}: {exc}", "inputs") from None
     return scene.payload["crs"], scene.payload["bounds"]
 
 
@@ -210,13 +210,12 @@ class ProductSource(Source):
     """Local products as a download source: ``search`` keeps those over the grid, ``read`` scales them."""
 
     kind = "products"
-    parameter = "INPUT"
     merge_by_date = True
 
-    def __init__(self, scenes: list[Scene], resolution: float, area_parameter: str = "EXTENT") -> None:
+    def __init__(self, scenes: list[Scene], resolution: float, area_argument: str = "extent") -> None:
         self.scenes = scenes
         self.resolution = resolution
-        self.area_parameter = area_parameter
+        self.area_argument = area_argument  # what chose the area: the extent, or the patch grid
         self._stac = StacSource("file://local", "local", policy=LOCAL_READS)
 
     def overlapping(self, grid: Grid) -> list[Scene]:
@@ -232,10 +231,10 @@ class ProductSource(Source):
     def search(self, grid: Grid, start: date, end: date, max_cloud: float, monitor: Monitor) -> list[Scene]:
         found = self.overlapping(grid)
         if not found:
-            raise LandCoverError(
+            raise InputError(
                 f"None of the {len(self.scenes)} products ({', '.join(s.id for s in self.scenes[:3])}{', …' if len(self.scenes) > 3 else ''}) "
                 f"overlaps the area {_describe(grid)}; choose an area inside the products' tiles.",
-                self.area_parameter,
+                self.area_argument,
             )
         for scene in self.scenes:
             if scene not in found:
@@ -252,26 +251,26 @@ class ProductSource(Source):
     def validate_bands(self, bands: list[str]) -> None:
         unknown = [b for b in bands if b not in S2_BANDS]
         if unknown:
-            raise LandCoverError(f"Unknown band(s) {', '.join(unknown)}; Sentinel-2 bands are {', '.join(S2_BANDS)}.", "BANDS")
+            raise InputError(f"Unknown band(s) {', '.join(unknown)}; Sentinel-2 bands are {', '.join(S2_BANDS)}.", "bands")
 
     def check_bands(self, scenes: list[Scene], bands: list[str]) -> None:
         for scene in scenes:
             missing = [b for b in bands if b not in _scene_bands(scene)]
             if missing:
-                raise LandCoverError(
-                    f"Product {scene.id} has no {', '.join(missing)} (it has {', '.join(_scene_bands(scene))}); remove the band(s).", "BANDS"
+                raise InputError(
+                    f"Product {scene.id} has no {', '.join(missing)} (it has {', '.join(_scene_bands(scene))}); remove the band(s).", "bands"
                 )
 
-    def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor, cancel: threading.Event) -> np.ndarray:
+    def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor) -> np.ndarray:
         if "item" in scene.payload:
             try:
-                return self._stac.read(Scene(scene.id, scene.date, scene.cloud, scene.baseline, payload=scene.payload["item"]), grid, bands, monitor, cancel)
+                return self._stac.read(Scene(scene.id, scene.date, scene.cloud, scene.baseline, payload=scene.payload["item"]), grid, bands, monitor)
             except LandCoverError as exc:
-                raise LandCoverError(str(exc), "INPUT") from None
+                raise InputError(str(exc), "inputs") from None
         try:
-            return _read_safe(scene.payload["safe"], grid, bands, self.resolution, cancel)
+            return _read_safe(scene.payload["safe"], grid, bands, self.resolution, monitor)
         except LandCoverError as exc:
-            raise LandCoverError(f"{exc}. The product looks damaged; download it again.", "INPUT") from None
+            raise InputError(f"{exc}. The product looks damaged; download it again.", "inputs") from None
 
     def signature(self) -> str:
         ids = json.dumps(sorted(s.id for s in self.scenes))
@@ -293,11 +292,10 @@ def _scene_bands(scene: Scene) -> list[str]:
     return [b for b in S2_BANDS if b in scene.payload["safe"].files]
 
 
-def _read_safe(product: SafeProduct, grid: Grid, bands: list[str], resolution: float, cancel: threading.Event) -> np.ndarray:
+def _read_safe(product: SafeProduct, grid: Grid, bands: list[str], resolution: float, monitor: Monitor) -> np.ndarray:
     out = np.empty((len(bands), grid.height, grid.width), dtype=np.float32)
     for bi, band in enumerate(bands):
-        if cancel.is_set():
-            raise Cancelled("cancelled by the user")
+        monitor.check()
         dn = read_asset(
             product.band_path(band, resolution),
             grid,
@@ -328,7 +326,7 @@ def area_grid(
     """``bounds`` (in ``bounds_crs``, default ``crs``) as a grid in ``crs``, snapped outward to whole pixels
     from ``origin`` (a product's corner), so output pixels line up with the Sentinel-2 tile's pixels."""
     if not resolution or resolution <= 0 or not math.isfinite(resolution):
-        raise LandCoverError(f"The resolution must be a positive number of metres, got {resolution}.", "RESOLUTION")
+        raise InputError(f"The resolution must be a positive number of metres, got {resolution}.", "resolution")
     bounds = _in_crs(bounds, CRS.from_user_input(bounds_crs) if bounds_crs is not None else crs, crs)
     minx, miny, maxx, maxy = bounds
     ox, oy = origin
@@ -336,12 +334,13 @@ def area_grid(
     x1, y1 = ox + math.ceil((maxx - ox) / resolution) * resolution, oy + math.ceil((maxy - oy) / resolution) * resolution
     width, height = round((x1 - x0) / resolution), round((y1 - y0) / resolution)
     if width < 1 or height < 1:
-        raise LandCoverError(f"The extent {bounds} is empty.", "EXTENT")
+        raise InputError(f"The extent {bounds} is empty.", "extent")
     return Grid(crs, Affine(resolution, 0.0, x0, 0.0, -resolution, y1), width, height)
 
 
 def _in_crs(bounds: tuple[float, float, float, float], src: CRS, dst: CRS) -> tuple[float, float, float, float]:
-    return tuple(bounds) if src == dst else transform_bounds(src, dst, *bounds, densify_pts=21)
+    x0, y0, x1, y1 = bounds if src == dst else transform_bounds(src, dst, *bounds, densify_pts=21)
+    return x0, y0, x1, y1
 
 
 def _union_bounds(scenes: list[Scene], crs: CRS) -> tuple[float, float, float, float]:
@@ -349,11 +348,11 @@ def _union_bounds(scenes: list[Scene], crs: CRS) -> tuple[float, float, float, f
     return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
 
 
-def _write(source: ProductSource, patch: Patch, out_path: str, bands: list[str] | None, monitor: Monitor) -> dict:
+def _write(source: ProductSource, patch: Patch, out_path: str, bands: list[str] | None, monitor: Monitor) -> DownloadResult:
     scenes = source.overlapping(patch.grid)
     bands = list(bands) if bands else source.available_bands(scenes or source.scenes)
     if not bands:
-        raise LandCoverError("The products have no Sentinel-2 band in common.", "BANDS")
+        raise DataError("The products have no Sentinel-2 band in common.", "bands")
     days = [s.date for s in source.scenes]
     return download_patch(
         patch, out_path, start=min(days), end=max(days), max_cloud=100.0, bands=bands, source=source, threads=_READ_THREADS, monitor=monitor
@@ -369,12 +368,12 @@ def import_products(
     resolution: float = 10.0,
     bands: list[str] | None = None,
     monitor: Monitor | None = None,
-) -> dict:
+) -> DownloadResult:
     """One time stack of the products over ``extent`` (any CRS; default: all the products' area) on a
     ``resolution`` m grid in the first product's CRS. ``bands`` default: every band all products have.
-    Returns Download's summary (path, dates, item ids)."""
+    Returns Download's result (path, dates, item ids)."""
     monitor = ensure_monitor(monitor)
-    check_not_input(out_path, inputs, "OUTPUT")
+    check_not_input(out_path, inputs, "out_path")
     scenes = find_products(inputs)
     crs, (left, _, _, top) = footprint(scenes[0])
     area = extent if extent is not None else _union_bounds(scenes, crs)
@@ -404,7 +403,7 @@ def import_patches(
     patches = read_patches(grid_path, patch_ids, layer=layer)
     scenes = find_products(inputs)
     covered = []
-    source = ProductSource(scenes, abs(patches[0].grid.transform.a) if patches else 10.0, area_parameter="PATCHES")
+    source = ProductSource(scenes, abs(patches[0].grid.transform.a) if patches else 10.0, area_argument="grid_path")
     try:
         for patch in patches:
             if source.overlapping(patch.grid):
@@ -412,7 +411,7 @@ def import_patches(
             else:
                 monitor.info(f"Patch {patch.id}: no product overlaps it; skipped")
         if not covered:
-            raise LandCoverError(f"No patch of {grid_path} is overlapped by the {len(scenes)} products.", "PATCHES")
+            raise InputError(f"No patch of {grid_path} is overlapped by the {len(scenes)} products.", "grid_path")
         os.makedirs(out_dir, exist_ok=True)
         paths = []
         for i, patch in enumerate(covered):

@@ -29,14 +29,16 @@ import os
 import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rasterio.transform import Affine
 
-from ..core.errors import LandCoverError
-from ..core.monitor import ensure_monitor
+from ..core.errors import DataError, InputError
+from ..core.monitor import Monitor, ensure_monitor
+from ..io.gdal_errors import gdal_errors
 from ..io.rasters import Grid, TimeStack, write_stack
 
 OLCI_BANDS = [f"Oa{i:02d}" for i in range(1, 22)]
@@ -72,21 +74,21 @@ def _manifest_info(path: str, label: str) -> tuple[dt.datetime, str]:
     try:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError) as exc:
-        raise LandCoverError(f"{label}: cannot read its xfdumanifest.xml ({exc}).", "PRODUCTS_FOLDER") from exc
+        raise InputError(f"{label}: cannot read its xfdumanifest.xml ({exc}).", "product_paths") from exc
     start = root.findtext(".//sentinel-safe:acquisitionPeriod/sentinel-safe:startTime", namespaces=_NS)
     ptype = root.findtext(".//sentinel3:generalProductInformation/sentinel3:productType", namespaces=_NS)
     if not start:
-        raise LandCoverError(f"{label}: xfdumanifest.xml has no acquisitionPeriod/startTime.", "PRODUCTS_FOLDER")
+        raise InputError(f"{label}: xfdumanifest.xml has no acquisitionPeriod/startTime.", "product_paths")
     return dt.datetime.fromisoformat(start.rstrip("Z")[:26]), (ptype or "").strip()
 
 
 def _check_folder(folder: str, label: str) -> None:
     missing = [f for f in NEEDED_FILES if not os.path.isfile(os.path.join(folder, f))]
     if missing:
-        raise LandCoverError(
+        raise InputError(
             f"{label} is not a complete Sentinel-3 OLCI EFR product: it lacks {', '.join(missing[:4])}"
             + (f" and {len(missing) - 4} more" if len(missing) > 4 else "") + ".",
-            "PRODUCTS_FOLDER",
+            "product_paths",
         )
 
 
@@ -98,12 +100,12 @@ def open_product(path: str, workdir: str) -> OlciProduct:
     elif zipfile.is_zipfile(path):
         folder = _extract_zip(path, workdir, label)
     else:
-        raise LandCoverError(f"{path} is neither a .SEN3 product folder nor a .zip of one.", "PRODUCTS_FOLDER")
+        raise InputError(f"{path} is neither a .SEN3 product folder nor a .zip of one.", "product_paths")
     _check_folder(folder, label)
     start, ptype = _manifest_info(os.path.join(folder, "xfdumanifest.xml"), label)
     if ptype and ptype != PRODUCT_TYPE:
         wanted = PRODUCT_TYPE.strip("_")
-        raise LandCoverError(f"{label} is a {ptype.strip('_')} product; this step reads OLCI Level-1B full resolution ({wanted}).", "PRODUCTS_FOLDER")
+        raise InputError(f"{label} is a {ptype.strip('_')} product; this step reads OLCI Level-1B full resolution ({wanted}).", "product_paths")
     name = os.path.basename(os.path.normpath(folder))
     return OlciProduct(name[:-5] if name.endswith(".SEN3") else name, folder, start, ptype or PRODUCT_TYPE)
 
@@ -112,10 +114,10 @@ def _extract_zip(path: str, workdir: str, label: str) -> str:
     with zipfile.ZipFile(path) as zf:
         manifests = [n for n in zf.namelist() if n.endswith("xfdumanifest.xml")]
         if len(manifests) != 1:
-            raise LandCoverError(f"{label} must hold exactly one .SEN3 product (found {len(manifests)} manifests).", "PRODUCTS_FOLDER")
+            raise InputError(f"{label} must hold exactly one .SEN3 product (found {len(manifests)} manifests).", "product_paths")
         prefix = manifests[0][: -len("xfdumanifest.xml")]
         if ".." in prefix.split("/"):
-            raise LandCoverError(f"{label} has an unsafe path inside ({manifests[0]}).", "PRODUCTS_FOLDER")
+            raise InputError(f"{label} has an unsafe path inside ({manifests[0]}).", "product_paths")
         target = os.path.join(workdir, os.path.splitext(label)[0])
         for member in NEEDED_FILES:
             if prefix + member in zf.namelist():
@@ -128,34 +130,47 @@ def find_products(paths: Sequence[str]) -> list[str]:
     found = []
     for path in paths:
         if not os.path.exists(path):
-            raise LandCoverError(f"{path} does not exist.", "PRODUCTS_FOLDER")
+            raise InputError(f"{path} does not exist.", "product_paths")
         if path.rstrip("/\\").endswith(".SEN3") or os.path.isfile(path):
             found.append(path)
             continue
         inside = sorted(os.path.join(path, n) for n in os.listdir(path) if n.endswith((".SEN3", ".zip")))
         if not inside:
-            raise LandCoverError(f"The folder {path} holds no .SEN3 product folder or .zip.", "PRODUCTS_FOLDER")
+            raise InputError(f"The folder {path} holds no .SEN3 product folder or .zip.", "product_paths")
         found.extend(inside)
     return sorted(found, key=os.path.basename)
 
 
 class _NetCDF:
-    """One NetCDF file through GDAL's multidimensional API: scaled variables (fill → NaN) and global attributes."""
+    """One NetCDF file through GDAL's multidimensional API: scaled variables (fill → NaN) and global attributes.
+
+    GDAL's failures are collected (``gdal_errors``) and become an error naming the file, whether or not
+    the host turned on GDAL's Python exceptions.
+    """
 
     def __init__(self, path: str) -> None:
         from osgeo import gdal
 
-        gdal.UseExceptions()
-        try:
-            self._ds = gdal.OpenEx(path, gdal.OF_MULTIDIM_RASTER)
-        except RuntimeError as exc:
-            raise LandCoverError(f"Cannot read {path} as NetCDF ({exc}).", "PRODUCTS_FOLDER") from exc
-        self.path, self._root = path, self._ds.GetRootGroup()
+        self.path = path
+        ds = self._gdal(lambda: gdal.OpenEx(path, gdal.OF_MULTIDIM_RASTER), "as NetCDF")
+        self._ds, self._root = ds, self._gdal(ds.GetRootGroup, "as NetCDF")
+
+    def _gdal(self, call: Callable[[], Any], what: str) -> Any:
+        """``call()``'s result (a GDAL object, untyped); an error that quotes GDAL when it fails or gives nothing."""
+        with gdal_errors() as errors:
+            try:
+                result = call()
+            except RuntimeError as exc:  # a host that called gdal.UseExceptions()
+                errors.append(str(exc))
+                result = None
+        if result is None:
+            raise InputError(f"Cannot read {self.path} {what} ({'; '.join(errors) or 'GDAL gave nothing'}).", "product_paths")
+        return result
 
     def _array(self, name: str):
         if name not in (self._root.GetMDArrayNames() or []):
-            raise LandCoverError(f"{self.path} has no variable {name}.", "PRODUCTS_FOLDER")
-        return self._root.OpenMDArray(name)
+            raise InputError(f"{self.path} has no variable {name}.", "product_paths")
+        return self._gdal(lambda: self._root.OpenMDArray(name), f"variable {name}")
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(int(d.GetSize()) for d in self._array(name).GetDimensions())
@@ -164,7 +179,7 @@ class _NetCDF:
         """The stored values as they are (e.g. flag bits), and the variable."""
         arr = self._array(name)
         kwargs = {k: list(v) for k, v in (("array_start_idx", start), ("count", count), ("array_step", step)) if v is not None}
-        return arr.ReadAsArray(**kwargs), arr
+        return self._gdal(lambda: arr.ReadAsArray(**kwargs), f"variable {name}"), arr
 
     def read(self, name: str, start: Sequence[int] | None = None, count: Sequence[int] | None = None, step: Sequence[int] | None = None) -> np.ndarray:
         """float64 values with ``scale_factor``/``add_offset`` applied and ``_FillValue`` as NaN."""
@@ -176,10 +191,8 @@ class _NetCDF:
         return values * (arr.GetScale() or 1.0) + (arr.GetOffset() or 0.0)
 
     def attribute(self, name: str):
-        try:
-            return self._root.GetAttribute(name).Read()
-        except RuntimeError as exc:
-            raise LandCoverError(f"{self.path} has no global attribute {name}.", "PRODUCTS_FOLDER") from exc
+        attr = self._gdal(lambda: self._root.GetAttribute(name), f"global attribute {name}")
+        return self._gdal(attr.Read, f"global attribute {name}")
 
 
 # --- radiometry --------------------------------------------------------------------------------
@@ -287,7 +300,7 @@ def nearest_indices(x_src: np.ndarray, y_src: np.ndarray, grid: Grid) -> np.ndar
     return out
 
 
-def product_reflectance(product: OlciProduct, grid: Grid, bands: Sequence[str] = OLCI_BANDS, monitor=None) -> np.ndarray | None:
+def product_reflectance(product: OlciProduct, grid: Grid, bands: Sequence[str] = OLCI_BANDS, monitor: Monitor | None = None) -> np.ndarray | None:
     """(B, H, W) float32 TOA reflectance of ``product`` on ``grid`` (NaN outside the swath); None if the swath misses it."""
     from rasterio.warp import transform
 
@@ -337,7 +350,7 @@ def olci_stack(
     start: dt.date | None = None,
     end: dt.date | None = None,
     resolution: float = OLCI_RESOLUTION,
-    monitor=None,
+    monitor: Monitor | None = None,
 ) -> TimeStack:
     """Every product in [start, end] that covers the patch, as one date each (products of one day merged,
     earliest first, later ones filling what is still NaN), on ``olci_grid(patch, resolution)``."""
@@ -346,17 +359,18 @@ def olci_stack(
         products = [open_product(p, workdir) for p in find_products(product_paths)]
         products = sorted((p for p in products if (start is None or p.date >= start) and (end is None or p.date <= end)), key=lambda p: p.start)
         if not products:
-            raise LandCoverError("No OLCI product lies between the start and end dates.", "PRODUCTS_FOLDER")
+            raise DataError("No OLCI product lies between the start and end dates.", "product_paths")
         return merge_products(products, len(products), grid, "local products", monitor)
 
 
 def check_resolution(resolution: float) -> float:
+    """``resolution`` when it is a usable pixel size (metres above 0)."""
     if not resolution > 0:
-        raise LandCoverError(f"The resolution must be above 0 m, got {resolution}.", "RESOLUTION")
+        raise InputError(f"The resolution must be above 0 m, got {resolution}.", "resolution")
     return resolution
 
 
-def merge_products(products: Iterable[OlciProduct], count: int, grid: Grid, source: str, monitor=None) -> TimeStack:
+def merge_products(products: Iterable[OlciProduct], count: int, grid: Grid, source: str, monitor: Monitor | None = None) -> TimeStack:
     """The time stack of ``products`` (earliest first; ``count`` of them, for progress) on ``grid``.
 
     ``products`` may be a generator that fetches each product only when it is reached and removes it
@@ -375,7 +389,7 @@ def merge_products(products: Iterable[OlciProduct], count: int, grid: Grid, sour
         frame = frames.setdefault(product.date, np.full_like(refl, np.nan))
         np.copyto(frame, refl, where=np.isnan(frame))
     if not frames:
-        raise LandCoverError("None of the OLCI products covers the patch.", "PRODUCTS_FOLDER")
+        raise DataError("None of the OLCI products covers the patch.", "product_paths")
     dates = sorted(frames)
     tags = {"SOURCE": f"Sentinel-3 OLCI L1B EFR ({source})", "ITEM_IDS": json.dumps(used), "RESOLUTION": str(grid.transform.a),
             "REFLECTANCE": "TOA, pi*L/(F0*cos(SZA))"}
@@ -384,20 +398,20 @@ def merge_products(products: Iterable[OlciProduct], count: int, grid: Grid, sour
 
 def olci_stack_file(
     product_paths: Sequence[str], grid_raster: str, out_path: str, *, start: dt.date | None = None, end: dt.date | None = None,
-    resolution: float = OLCI_RESOLUTION, monitor=None,
+    resolution: float = OLCI_RESOLUTION, monitor: Monitor | None = None,
 ) -> TimeStack:
     """File-level entry point of landcover:downloadolci: products + a raster of the patch → the OLCI time stack."""
     from ..core.atomic import check_not_input
 
-    check_not_input(out_path, [grid_raster, *product_paths], "OUTPUT")
+    check_not_input(out_path, [grid_raster, *product_paths], "out_path")
     stack = olci_stack(product_paths, patch_grid(grid_raster), start=start, end=end, resolution=resolution, monitor=monitor)
     write_stack(out_path, stack)
     return stack
 
 
 def patch_grid(grid_raster: str) -> Grid:
-    """The grid of the raster given as GRID."""
+    """The grid of the patch raster ``grid_raster`` (the OLCI stack covers it)."""
     if not os.path.isfile(grid_raster):
-        raise LandCoverError(f"The patch raster {grid_raster} does not exist.", "GRID")
+        raise InputError(f"The patch raster {grid_raster} does not exist.", "grid_raster")
     return Grid.of(grid_raster)
 

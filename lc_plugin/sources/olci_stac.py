@@ -33,14 +33,16 @@ from urllib.parse import urlsplit, urlunsplit
 from rasterio.warp import transform_bounds
 
 from ..core.atomic import atomic_output, check_not_input
-from ..core.errors import LandCoverError
+from ..core.errors import DataError, InputError, ServiceError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.gdal_errors import gdal_errors
 from ..io.http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy
 from ..io.rasters import Grid, TimeStack, write_stack
 from . import olci
 from .base import item_date
-from .stac import PRESETS, gdal_config, gdal_path, search_items
+from .stac import PRESETS
+from .stac_assets import gdal_config, gdal_path
+from .stac_search import search_items
 
 DEFAULT_STAC_URL = PRESETS["cdse"].url
 DEFAULT_COLLECTION = "sentinel-3-olci-1-efr-ntc"
@@ -71,10 +73,10 @@ def manifest_href(item: dict) -> str:
     href = _hrefs_by_file(item).get(MANIFEST)
     if href is None:
         keys = ", ".join(sorted(item.get("assets") or {})) or "none"
-        raise LandCoverError(
+        raise InputError(
             f"{_label(item)} has no asset for the product manifest ({MANIFEST}; its assets: {keys}); "
-            "is COLLECTION a Sentinel-3 OLCI Level-1B full-resolution collection?",
-            "COLLECTION",
+            "is {argument} a Sentinel-3 OLCI Level-1B full-resolution collection?",
+            "collection",
         )
     return href
 
@@ -98,13 +100,13 @@ def product_hrefs(item: dict, manifest_path: str) -> dict[str, str]:
     hrefs = {name: assets.get(name) or (f"{folder}/{name}" if name in listed else None) for name in olci.NEEDED_FILES}
     missing = [name for name, href in hrefs.items() if href is None]
     if missing:
-        raise LandCoverError(
+        raise DataError(
             f"{_label(item)}: neither its assets nor its manifest list {', '.join(missing[:4])}"
             + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
             + "; it cannot be read as an OLCI EFR product.",
-            "COLLECTION",
+            "collection",
         )
-    return hrefs
+    return {name: href for name, href in hrefs.items() if href is not None}
 
 
 def _public(href: str) -> str:
@@ -118,7 +120,7 @@ class AssetFetcher:
 
     def __init__(self, policy: RetryPolicy = DEFAULT_POLICY) -> None:
         self._queries: set[str] = set()
-        self.client = HttpClient("The asset server", "STAC_URL", policy=policy, secrets=lambda: self._queries)
+        self.client = HttpClient("The asset server", "stac_url", policy=policy, secrets=lambda: self._queries)
 
     def close(self) -> None:
         self.client.close()
@@ -131,7 +133,7 @@ class AssetFetcher:
             elif href.startswith("s3://"):
                 self._s3(item, href, name, tmp, monitor)
             else:
-                raise LandCoverError(f"{_label(item)}: {name} has an href this step cannot fetch ({_public(href)}).", "STAC_URL")
+                raise DataError(f"{_label(item)}: {name} has an href this step cannot fetch ({_public(href)}).", "stac_url")
 
     def _http(self, item: dict, href: str, name: str, tmp: str, monitor: Monitor) -> None:
         query = urlsplit(href).query
@@ -146,7 +148,7 @@ class AssetFetcher:
         except HttpError as exc:
             if str(exc).startswith(_label(item)):
                 raise
-            raise LandCoverError(f"{_label(item)}: fetching {name} failed: {exc}", exc.argument) from None
+            raise ServiceError(f"{_label(item)}: fetching {name} failed: {exc}", exc.argument) from None
         with open(tmp, "wb") as f:
             f.write(resp.content)
 
@@ -161,7 +163,7 @@ class AssetFetcher:
                 keys = "" if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY") else (
                     " Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to your CDSE S3 keys (see the README)."
                 )
-                raise LandCoverError(f"{_label(item)}: cannot read {name} at {_public(href)} ({'; '.join(errors) or 'not found'}).{keys}", "STAC_URL")
+                raise ServiceError(f"{_label(item)}: cannot read {name} at {_public(href)} ({'; '.join(errors) or 'not found'}).{keys}", "stac_url")
             written = 0
             try:
                 with open(tmp, "wb") as f:
@@ -175,7 +177,7 @@ class AssetFetcher:
             finally:
                 gdal.VSIFCloseL(handle)
         if written != stat.size:
-            raise LandCoverError(f"{_label(item)}: {name} was cut short ({written} of {stat.size} bytes); try again later.", "STAC_URL")
+            raise ServiceError(f"{_label(item)}: {name} was cut short ({written} of {stat.size} bytes); try again later.", "stac_url")
 
 
 def _product_folder(item: dict, workdir: str) -> str:
@@ -236,16 +238,16 @@ def olci_stac_stack(
     """The OLCI stack of every item of ``collection`` over the patch in [start, end], as ``olci.olci_stack`` makes it."""
     monitor = ensure_monitor(monitor)
     if start is None or end is None:
-        raise LandCoverError("A STAC search needs both START_DATE and END_DATE.", "START_DATE" if start is None else "END_DATE")
+        raise InputError("A STAC search needs both a start and an end date.", "start" if start is None else "end")
     grid = olci.olci_grid(patch, olci.check_resolution(resolution))
     bbox = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21)
     items = search_items(stac_url, collection, bbox, start, end, None, policy=policy, monitor=monitor.sub(0.0, 0.02))
     items = sorted((i for i in items if start <= item_date(i) <= end), key=_item_key)
     if not items:
-        raise LandCoverError(
+        raise DataError(
             f"The STAC API at {stac_url} lists no item of {collection} over the patch between {start} and {end}; "
-            f"check COLLECTION (OLCI Level-1B full resolution on CDSE: {DEFAULT_COLLECTION}) and the dates.",
-            "COLLECTION",
+            f"check {{argument}} (OLCI Level-1B full resolution on CDSE: {DEFAULT_COLLECTION}) and the dates.",
+            "collection",
         )
     monitor.info(f"{len(items)} item(s) of {collection} over the patch.")
     fetcher = AssetFetcher(policy)
@@ -262,7 +264,7 @@ def olci_stac_stack_file(
     resolution: float = olci.OLCI_RESOLUTION, policy: RetryPolicy = DEFAULT_POLICY, monitor: Monitor | None = None,
 ) -> TimeStack:
     """File-level entry point of landcover:downloadolci with SOURCE = STAC API."""
-    check_not_input(out_path, [grid_raster], "OUTPUT")
+    check_not_input(out_path, [grid_raster], "out_path")
     stack = olci_stac_stack(stac_url, collection, olci.patch_grid(grid_raster), start, end, resolution=resolution, policy=policy, monitor=monitor)
     write_stack(out_path, stack)
     return stack

@@ -23,7 +23,7 @@ from datetime import date
 import numpy as np
 
 from ..core.bands import CATEGORICAL_BANDS
-from ..core.errors import LandCoverError
+from ..core.errors import InputError
 from ..io.rasters import parse_date
 
 METADATA_FILES = ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml")
@@ -85,12 +85,12 @@ def parse_metadata(xml: bytes, source: str) -> tuple[dict, list[str]]:
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
-        raise LandCoverError(f"{source}: the product metadata is not readable XML ({exc}).", "INPUT") from None
+        raise InputError(f"{source}: the product metadata is not readable XML ({exc}).", "inputs") from None
     product_type = _find_text(root, "PRODUCT_TYPE") or ""
     level = "L2A" if "2A" in product_type else "L1C" if "1C" in product_type else ""
     start = _find_text(root, "PRODUCT_START_TIME") or _find_text(root, "DATATAKE_SENSING_START")
     if not level or not start:
-        raise LandCoverError(f"{source}: no PRODUCT_TYPE or PRODUCT_START_TIME in the product metadata; is it a Sentinel-2 product?", "INPUT")
+        raise InputError(f"{source}: no PRODUCT_TYPE or PRODUCT_START_TIME in the product metadata; is it a Sentinel-2 product?", "inputs")
     quant = _find_text(root, "BOA_QUANTIFICATION_VALUE" if level == "L2A" else "QUANTIFICATION_VALUE")
     physical = {el.get("bandId"): _band_name(el.get("physicalBand", "")) for el in _find_all(root, "Spectral_Information")}
     resolution = {
@@ -134,7 +134,7 @@ def _products(path: str, xml: bytes, entries_root: str, exists, prefix: str) -> 
     meta, entries = parse_metadata(xml, path)
     granules = _band_files(entries, meta["resolution"], lambda rel: exists(entries_root + rel), prefix + entries_root)
     if not granules:
-        raise LandCoverError(f"{path}: the metadata lists no band file that is in the product; is the download complete?", "INPUT")
+        raise InputError(f"{path}: the metadata lists no band file that is in the product; is the download complete?", "inputs")
     name = meta["name"] or os.path.basename(os.path.normpath(entries_root or path))
     return [
         SafeProduct(
@@ -156,7 +156,7 @@ def safe_metadata_file(folder: str) -> str | None:
 def open_safe_folder(folder: str) -> list[SafeProduct]:
     xml_path = safe_metadata_file(folder)
     if xml_path is None:
-        raise LandCoverError(f"{folder} has no {' or '.join(METADATA_FILES)}; is it a Sentinel-2 SAFE product?", "INPUT")
+        raise InputError(f"{folder} has no {' or '.join(METADATA_FILES)}; is it a Sentinel-2 SAFE product?", "inputs")
     with open(xml_path, "rb") as fh:
         xml = fh.read()
     root = os.path.abspath(folder) + os.sep
@@ -172,10 +172,10 @@ def open_safe_zip(path: str, required: bool = True) -> list[SafeProduct]:
             xml_names = [n for n in names if n.count("/") == 1 and n.rsplit("/", 1)[1] in METADATA_FILES]
             xml = zf.read(xml_names[0]) if xml_names else None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError) as exc:
-        raise LandCoverError(f"{path} is not a readable zip file ({exc}); download the product again.", "INPUT") from None
+        raise InputError(f"{path} is not a readable zip file ({exc}); download the product again.", "inputs") from None
     if xml is None:
         if required:
-            raise LandCoverError(f"{path} holds no SAFE product ({' or '.join(METADATA_FILES)} in a .SAFE folder).", "INPUT")
+            raise InputError(f"{path} holds no SAFE product ({' or '.join(METADATA_FILES)} in a .SAFE folder).", "inputs")
         return []
     members = set(names)
     safe_dir = xml_names[0].split("/", 1)[0] + "/"

@@ -28,12 +28,14 @@ from osgeo import gdal
 from rasterio.transform import Affine
 from rasterio.warp import transform_bounds
 
-from ..core.errors import Cancelled, LandCoverError
+from ..core.errors import InputError
 from ..core.monitor import Monitor
+from ..io.gdal_errors import gdal_errors
 from ..io.http import DEFAULT_POLICY, HttpClient, HttpError, RetryPolicy
 from ..io.rasters import Grid
 from .base import Scene, Source, cloud_cover, item_date
-from .stac import processing_baseline, search_items
+from .stac_scaling import processing_baseline
+from .stac_search import search_items
 
 ENV_CLIENT_ID = "SH_CLIENT_ID"
 ENV_CLIENT_SECRET = "SH_CLIENT_SECRET"
@@ -109,7 +111,7 @@ class TokenManager:
         self._expiry = 0.0
         self._lock = threading.Lock()
         self.fetches = 0
-        self.client = HttpClient(f"The Sentinel Hub token endpoint {token_url}", "SH_ENDPOINT", policy=policy, secrets=self.secrets)
+        self.client = HttpClient(f"The Sentinel Hub token endpoint {token_url}", "endpoint", policy=policy, secrets=self.secrets)
 
     def secrets(self) -> list[str]:
         return [s for s in (self._secret, self._token) if s]
@@ -135,14 +137,14 @@ class TokenManager:
                     )
                 except HttpError as exc:
                     if exc.status in (400, 401, 403):  # the credentials, not the endpoint
-                        raise HttpError(str(exc), "AUTHCFG", exc.status) from None
+                        raise HttpError(str(exc), "credentials", exc.status) from None
                     raise
                 try:
                     body = data.json()
                 except ValueError:
                     body = None
                 if not isinstance(body, dict) or not body.get("access_token"):
-                    raise HttpError(f"{self.client.name} answered without an access token.", "AUTHCFG")
+                    raise HttpError(f"{self.client.name} answered without an access token.", "credentials")
                 self._token = str(body["access_token"])
                 self._expiry = time.time() + float(body.get("expires_in") or 3600)
                 self.fetches += 1
@@ -165,7 +167,6 @@ class SentinelHubSource(Source):
     """Scenes from Sentinel Hub's catalogue, pixels from its Process API, one request per date."""
 
     kind = "sentinelhub"
-    parameter = "SH_ENDPOINT"
     merge_by_date = False  # the service mosaics a day's tiles itself
 
     def __init__(
@@ -173,7 +174,7 @@ class SentinelHubSource(Source):
         endpoint: str = "sentinel-hub",
         *,
         credentials: tuple[str, str] | None = None,
-        credentials_origin: str = "the authentication configuration (AUTHCFG)",
+        credentials_origin: str = "the credentials given",
         token_url: str | None = None,
         collection: str | None = None,
         policy: RetryPolicy = DEFAULT_POLICY,
@@ -184,22 +185,22 @@ class SentinelHubSource(Source):
             base = endpoint.rstrip("/")
             ep = Endpoint(base, base, token_url or base + TOKEN_PATH)
         else:
-            raise LandCoverError(f"Unknown Sentinel Hub endpoint {endpoint!r}; choose {', '.join(ENDPOINTS)} or give a URL.", "SH_ENDPOINT")
+            raise InputError(f"Unknown Sentinel Hub endpoint {endpoint!r}; choose {', '.join(ENDPOINTS)} or give a URL.", "endpoint")
         if credentials is None:
             credentials = credentials_from_env()
             credentials_origin = f"the environment variables {ENV_CLIENT_ID}/{ENV_CLIENT_SECRET}"
         if not credentials or not credentials[0] or not credentials[1]:
-            raise LandCoverError(
+            raise InputError(
                 "No Sentinel Hub credentials: choose an authentication configuration (Basic, user name = OAuth client id, "
                 f"password = client secret) or set the environment variables {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET}.",
-                "AUTHCFG",
+                "credentials",
             )
         self.endpoint = ep
         self.endpoint_name = endpoint
         self.collection = collection or ep.collection
         self.policy = policy
         self.tokens = TokenManager(token_url or ep.token_url, credentials, credentials_origin, policy)
-        self.client = HttpClient(f"Sentinel Hub at {ep.base}", "SH_ENDPOINT", policy=policy, secrets=self.tokens.secrets)
+        self.client = HttpClient(f"Sentinel Hub at {ep.base}", "endpoint", policy=policy, secrets=self.tokens.secrets)
         self.catalog_url = f"{ep.base}/api/v1/catalog/1.0.0"
         self.process_url = f"{ep.base}/api/v1/process"
         self._max_cloud = 100.0
@@ -246,7 +247,7 @@ class SentinelHubSource(Source):
         )
         by_day: dict[date, list[dict]] = {}
         for item in items:
-            by_day.setdefault(item_date(item, "SH_ENDPOINT"), []).append(item)
+            by_day.setdefault(item_date(item, "endpoint"), []).append(item)
         scenes = []
         for day, day_items in sorted(by_day.items()):
             ids = sorted(str(i.get("id")) for i in day_items)
@@ -265,10 +266,10 @@ class SentinelHubSource(Source):
     def validate_bands(self, bands: list[str]) -> None:
         bad = [b for b in bands if b not in L1C_BANDS + CLOUD_BANDS]
         if bad:
-            raise LandCoverError(
+            raise InputError(
                 f"Sentinel Hub's {self.collection} has no band {', '.join(bad)}; choose among "
                 f"{', '.join(L1C_BANDS + CLOUD_BANDS)} (CLM/CLP: the service's cloud mask and probability).",
-                "BANDS",
+                "bands",
             )
 
     def request_body(self, scene: Scene, grid: Grid, bands: list[str]) -> dict:
@@ -293,50 +294,44 @@ class SentinelHubSource(Source):
             "evalscript": evalscript(bands),
         }
 
-    def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor, cancel: threading.Event) -> np.ndarray:
+    def read(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor) -> np.ndarray:
         """One Process API request per block of at most 2500 × 2500 px (the API's limit), mosaicked."""
         out = np.empty((len(bands), grid.height, grid.width), dtype=np.float32)
         for r0 in range(0, grid.height, MAX_PIXELS):
             for c0 in range(0, grid.width, MAX_PIXELS):
                 block = Grid(grid.crs, grid.transform * Affine.translation(c0, r0), min(MAX_PIXELS, grid.width - c0), min(MAX_PIXELS, grid.height - r0))
-                out[:, r0 : r0 + block.height, c0 : c0 + block.width] = self._read_block(scene, block, bands, monitor, cancel)
+                out[:, r0 : r0 + block.height, c0 : c0 + block.width] = self._read_block(scene, block, bands, monitor)
         return out
 
-    def _read_block(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor, cancel: threading.Event) -> np.ndarray:
-        if cancel.is_set():
-            raise Cancelled("cancelled by the user")
+    def _read_block(self, scene: Scene, grid: Grid, bands: list[str], monitor: Monitor) -> np.ndarray:
+        monitor.check()
         resp = self.client.request(
             "POST",
             self.process_url,
             json=self.request_body(scene, grid, bands),
             monitor=monitor,
-            cancel=cancel,
             headers=lambda: {**self.tokens.headers(), "Accept": "image/tiff"},
             retry_unauthorized=self.tokens.refresh,
             on_status=self._denied,
         )
         name = f"/vsimem/lc_sh_{uuid.uuid4().hex}.tif"
         gdal.FileFromMemBuffer(name, resp.content)
+        data = size = None
         try:
-            with _quiet():
+            with gdal_errors():
                 ds = gdal.Open(name)
                 data = ds.ReadAsArray() if ds is not None else None
                 size = (ds.RasterYSize, ds.RasterXSize, ds.RasterCount) if ds is not None else None
                 ds = None
+        except RuntimeError:  # a host that called gdal.UseExceptions(): the same "not a GeoTIFF" below
+            pass
         finally:
             gdal.Unlink(name)
         if data is None or size != (grid.height, grid.width, len(bands)):
             raise HttpError(
                 f"Sentinel Hub at {self.endpoint.base} answered the request for {scene.date} with something that is not "
                 f"a {grid.width}×{grid.height} GeoTIFF of {len(bands)} bands ({len(resp.content)} bytes).",
-                "SH_ENDPOINT",
+                "endpoint",
             )
         return np.asarray(data, dtype=np.float32).reshape(len(bands), grid.height, grid.width)
 
-
-class _quiet:
-    def __enter__(self) -> None:
-        gdal.PushErrorHandler("CPLQuietErrorHandler")
-
-    def __exit__(self, *exc: object) -> None:
-        gdal.PopErrorHandler()

@@ -9,6 +9,8 @@ cross-validation), and says why any other figure it shows is not that estimate.
 
 from __future__ import annotations
 
+from .pages import number
+
 SPLIT_WORDS = {
     "block": "whole {b} × {b}-pixel blocks held out (about {f:.0%} of the blocks, dealt so that every class is spread over both sides), "
     "so no test pixel neighbours a training pixel",
@@ -18,7 +20,7 @@ SPLIT_WORDS = {
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    return number(value, 3)
 
 
 def _ci(entry: dict) -> str:
@@ -96,22 +98,24 @@ def assess(kind: str, doc: dict, model: dict, overlap: dict | None, evaluated: s
             "for area estimates with unbiased intervals use Sample design and Area estimation (Olofsson et al. 2014)."
         )
     warnings, others = [], []
-    leaks = bool(overlap and overlap["pixels"] > 0)
+    leaked: dict = overlap if overlap and overlap["pixels"] > 0 else {}
+    leaks = bool(leaked)
     if params.get("unmasked_accepted"):
         warnings.append(
             f"{params['unmasked_accepted']} training stack(s) had never been cloud-masked and were accepted with ALLOW_UNMASKED: "
             "clouds may be among the training pixels."
         )
     if leaks:
-        share = overlap["pixels"] / max(1, overlap["of"])
+        share = leaked["pixels"] / max(1, leaked["of"])
         warnings.append(
-            f"{overlap['pixels']:,} of the {overlap['of']:,} evaluated pixels ({share:.0%}) lie in the {params.get('block_px', 20)}-pixel "
+            f"{leaked['pixels']:,} of the {leaked['of']:,} evaluated pixels ({share:.0%}) lie in the {params.get('block_px', 20)}-pixel "
             "blocks the model was trained on: this is (partly) an in-sample figure and optimistic. Evaluate on blocks or patches "
             "the model never saw."
         )
     label = "Held-out overall accuracy" if kind == "held-out" else "Overall accuracy of this map"
     this = {"label": label, "value": intervals["overall_accuracy"]}
-    has_cv = bool(cv and "skipped" not in cv)
+    done: dict = cv if cv and "skipped" not in cv else {}  # a cross-validation that ran
+    has_cv = bool(done)
     if not leaks and overlap is not None:
         why = (
             "held-out pixels in blocks/patches the model never saw" if kind == "held-out" else "pixels outside the model's training blocks"
@@ -119,13 +123,13 @@ def assess(kind: str, doc: dict, model: dict, overlap: dict | None, evaluated: s
         lead = {**this, "why": f"The honest estimate: {why}."}
         if has_cv:
             others.append(
-                f"Spatial cross-validation: overall accuracy {_fmt(cv['overall_accuracy_mean'])} ± {_fmt(cv['overall_accuracy_std'])} "
-                f"(mean ± std over {cv['k']} folds), a second honest estimate over all sampled pixels."
+                f"Spatial cross-validation: overall accuracy {_fmt(done['overall_accuracy_mean'])} ± {_fmt(done['overall_accuracy_std'])} "
+                f"(mean ± std over {done['k']} folds), a second honest estimate over all sampled pixels."
             )
     elif has_cv:
         lead = {
-            "label": f"Spatial cross-validation ({cv['k']} folds by {cv.get('group', 'group')})",
-            "value": {"value": cv["overall_accuracy_mean"], "std": cv["overall_accuracy_std"]},
+            "label": f"Spatial cross-validation ({done['k']} folds by {done.get('group', 'group')})",
+            "value": {"value": done["overall_accuracy_mean"], "std": done["overall_accuracy_std"]},
             "why": "The honest estimate: each fold is scored on spatial groups its model never saw.",
         }
         why = (

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .area import Z_95, olofsson_estimates
+from .olofsson import Z_95, olofsson_estimates
 
 SIMPLE = "simple random"
 STRATIFIED = "stratified by map class"

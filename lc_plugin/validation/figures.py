@@ -1,4 +1,5 @@
-"""Report figures as PNG bytes: ROC curves, feature importance, class frequencies, area estimates.
+"""Report figures as PNG (or SVG) bytes: error-matrix heat maps, ROC curves, feature importance, class
+frequencies, area estimates, cross-validation folds and training curves.
 
 Drawn with matplotlib's object API on an Agg canvas, never through ``pyplot`` (global state, and
 Processing runs algorithms in a worker thread where QGIS's Qt backend is unsafe). Every figure
@@ -10,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import io
-import re
 
 import numpy as np
 
 from ..core.deps import require
+from .pages import valid_color
 
-_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_ANNOTATED_CLASSES = 30  # larger matrices are drawn without numbers in the cells
 
 
 def _label(name: str, width: int = 24) -> str:
@@ -25,7 +26,7 @@ def _label(name: str, width: int = 24) -> str:
 
 
 def _color(color: str | None) -> str:
-    return color if color and _COLOR_RE.match(color) else "#888888"
+    return valid_color(color, "#888888")
 
 
 def _figure(width: float, height: float):
@@ -58,6 +59,32 @@ def render(fig) -> bytes:
     fmt = _FORMAT.get()
     fig.savefig(buf, format=fmt, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
     return buf.getvalue()
+
+
+def heatmap_png(values: np.ndarray, names: list[str], title: str, fmt: str, vmax: float, xlabel: str = "Predicted", ylabel: str = "Reference") -> bytes:
+    """An error-matrix heat map (rows = ``ylabel``, columns = ``xlabel``), cells written with ``fmt`` up to 30 classes."""
+    k = len(names)
+    side = min(max(4.5, 0.55 * k + 2.5), 24.0)
+    fig = _figure(side + 1.2, side)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=vmax if vmax > 0 else 1.0, interpolation="nearest")
+    ticks = [_label(n) for n in names]
+    ax.set_xticks(range(k))
+    ax.set_xticklabels(ticks, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(k))
+    ax.set_yticklabels(ticks)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if k <= MAX_ANNOTATED_CLASSES:
+        size = 10 if k <= 8 else (8 if k <= 15 else 6)
+        threshold = 0.5 * (vmax if vmax > 0 else 1.0)
+        for i in range(k):
+            for j in range(k):
+                v = values[i, j]
+                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=size, color="white" if v > threshold else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return render(fig)
 
 
 def roc_png(curves: list[dict], colors: dict[int, str]) -> bytes:
@@ -98,7 +125,7 @@ def importance_png(importance: np.ndarray, dates: list[str], features: list[str]
     return render(fig)
 
 
-def class_counts_png(names: list[str], counts: list[int], colors: list[str], title: str) -> bytes:
+def class_counts_png(names: list[str], counts: list[int], colors: list[str | None], title: str) -> bytes:
     """A bar chart of sample counts per class, with the counts written on the bars."""
     fig = _figure(min(max(5.0, 0.7 * len(names) + 2.5), 20.0), 4.5)
     ax = fig.add_subplot(1, 1, 1)
@@ -115,7 +142,7 @@ def class_counts_png(names: list[str], counts: list[int], colors: list[str], tit
     return render(fig)
 
 
-def area_png(names: list[str], mapped: list[float], estimated: list[float], ci: list[float], colors: list[str]) -> bytes:
+def area_png(names: list[str], mapped: list[float], estimated: list[float], ci: list[float], colors: list[str | None]) -> bytes:
     """Mapped area vs the stratified estimate with its 95 % confidence interval, per class (ha)."""
     fig = _figure(min(max(5.5, 0.9 * len(names) + 2.5), 20.0), 4.8)
     ax = fig.add_subplot(1, 1, 1)

@@ -9,9 +9,11 @@ absent from the reference, a single class) give 0 rather than NaN and leave a no
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ..core.errors import LandCoverError
+from ..core.errors import DataError
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: list[int]) -> np.ndarray:
@@ -44,8 +46,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: list[int]) 
     return np.bincount(flat, minlength=k * k).astype(np.int64).reshape(k, k)
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den with 0 where den == 0 (scikit-learn's zero_division=0)."""
+def ratio(num, den) -> np.ndarray:
+    """num / den (arrays, broadcast) with 0 where den == 0: scikit-learn's zero_division=0, and an empty stratum's share."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
@@ -71,21 +73,20 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
         raise ValueError(f"{len(names)} names for {k} labels")
     n = int(cm.sum())
     if n == 0:
-        raise LandCoverError(
+        raise DataError(  # no argument is at fault: the data are
             "No pixel where both the map and the reference have a class, so accuracy cannot be computed. "
-            "Check that the reference overlaps the classified area and uses the same class ids.",
-            "REFERENCE",
+            "Check that the reference overlaps the classified area and uses the same class ids."
         )
 
     tp = np.diag(cm)
     support = cm.sum(axis=1)  # reference count per class
     predicted = cm.sum(axis=0)
-    precision = _ratio(tp, predicted)
-    recall = _ratio(tp, support)
+    precision = ratio(tp, predicted)
+    recall = ratio(tp, support)
     # 2TP / (2TP + FP + FN) equals 2PR / (P + R) and is 0 (not NaN) when TP = 0.
-    f1 = _ratio(2 * tp, support + predicted)
+    f1 = ratio(2 * tp, support + predicted)
     # Intersection over union (Jaccard) TP / (TP + FP + FN), the segmentation literature's score.
-    iou = _ratio(tp, support + predicted - tp)
+    iou = ratio(tp, support + predicted - tp)
 
     notes: list[str] = []
     present = (support > 0) | (predicted > 0)
@@ -113,8 +114,8 @@ def accuracy_metrics(cm: np.ndarray, labels: list[int], names: list[str] | None 
     macro_f1 = float(f1[present].mean()) if present.any() else 0.0
     miou = float(iou[present].mean()) if present.any() else 0.0
     weighted_f1 = float((f1 * support).sum() / n)
-    recall_matrix = _ratio(cm, support[:, np.newaxis])
-    precision_matrix = _ratio(cm, predicted[np.newaxis, :])
+    recall_matrix = ratio(cm, support[:, np.newaxis])
+    precision_matrix = ratio(cm, predicted[np.newaxis, :])
 
     per_class = [
         {
@@ -195,11 +196,12 @@ def roc_one_vs_rest(y_true: np.ndarray, proba: np.ndarray, labels: list[int], na
     names = [str(v) for v in names] if names is not None else [f"class {v}" for v in labels]
     if proba.ndim != 2 or proba.shape != (y_true.size, len(labels)):
         raise ValueError(f"probabilities of shape {proba.shape} do not match {y_true.size} samples × {len(labels)} classes")
-    per_class, notes = [], []
+    per_class: list[dict[str, Any]] = []
+    notes: list[str] = []
     for i, cid in enumerate(labels):
         pos = y_true == cid
         support = int(pos.sum())
-        entry = {"id": cid, "name": names[i], "support": support, "auc": None, "fpr": [], "tpr": []}
+        entry: dict[str, Any] = {"id": cid, "name": names[i], "support": support, "auc": None, "fpr": [], "tpr": []}
         if 0 < support < y_true.size and np.all(np.isfinite(proba[:, i])):
             fpr, tpr, _ = roc_curve(pos, proba[:, i])
             entry["auc"] = auc(fpr, tpr)

@@ -82,3 +82,20 @@ def test_train_refuses_stacks_and_references_that_do_not_pair(run_alg, tmp_path)
     with pytest.raises(QgsProcessingException, match="REFERENCE: Cannot tell which reference raster goes with which time stack"):
         run_alg("train", params)
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_each_parameters_help_is_its_tooltip_in_the_dialog(qgis_app):
+    """The help given once on the definition (setHelp) is what the dialog's widget and label show on hover."""
+    from qgis.core import QgsProcessingContext
+    from qgis.gui import QgsGui, QgsProcessingGui
+
+    registry = QgsGui.processingGuiRegistry()
+    train = _alg("train")
+    for name in ("INPUT", "SAMPLES_PER_CLASS", "SPLIT", "ALLOW_UNMASKED", "OUTPUT_MODEL"):
+        definition = train.parameterDefinition(name)
+        assert definition.help().startswith(("All stacks", "At most", "<i>block</i>", "A stack that", "ONNX with")), name
+        wrapper = registry.createParameterWidgetWrapper(definition, QgsProcessingGui.Standard)
+        widget = wrapper.createWrappedWidget(QgsProcessingContext())
+        assert f"<p>{definition.help()}</p>" in widget.toolTip(), name
+        label = wrapper.createWrappedLabel()  # check boxes carry their own label
+        assert label is None or f"<p>{definition.help()}</p>" in label.toolTip(), name

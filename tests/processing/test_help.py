@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -46,11 +47,86 @@ def test_every_parameter_is_documented_in_the_help(qgis_app):
     for algorithm in algorithms:
         help_text = algorithm.shortHelpString()
         assert "Example" in help_text and "qgis_process run landcover:" + algorithm.name() in help_text, algorithm.name()
-        assert "default" in help_text.lower(), algorithm.name()
         for parameter in algorithm.parameterDefinitions():
             if not re.search(rf"\b{re.escape(parameter.name())}\b", help_text):
                 missing.append(f"{algorithm.name()}:{parameter.name()}")
     assert not missing, f"parameters missing from shortHelpString: {missing}"
+
+
+def _parameter_line(algorithm, parameter) -> str:
+    """The parameter's line of the generated help: from its bold label to the next line break."""
+    help_text = algorithm.shortHelpString()
+    start = help_text.index(f"<b>{html.escape(parameter.description())}</b> ({parameter.name()}")
+    end = help_text.find("<br>", start)
+    return help_text[start : end if end >= 0 else None]
+
+
+def _shown_default(parameter, line: str):
+    """The default the line states, read back as the definition holds it (None when it states none)."""
+    if parameter.type() == "enum" and not parameter.usesStaticStrings():
+        found = re.search(r"default (\d+) = ", line)
+        return found and int(found.group(1))
+    found = re.search(r"default (<code>.*?</code>|[^ ;,)]+(?:,[^ ;,)]+)*)", line)
+    if found is None:
+        return None
+    text = found.group(1)
+    if parameter.type() == "boolean":
+        return {"yes": True, "no": False}[text]
+    if parameter.type() == "number":
+        return float(text)
+    if parameter.type() == "enum":  # static strings (bands): comma-separated values
+        return text.split(",")
+    return html.unescape(text.removeprefix("<code>").removesuffix("</code>"))
+
+
+def test_each_parameter_has_help_and_the_help_text_shows_its_default_as_defined(qgis_app):
+    """Help is stated once, on the definition (setHelp: the dialog's tooltip); the algorithm's help text carries it
+    with the default read from the definition, so the two cannot disagree."""
+    checked = 0
+    for algorithm in _algorithms():
+        for parameter in algorithm.parameterDefinitions():
+            where = f"{algorithm.name()}:{parameter.name()}"
+            assert len(parameter.help()) > 10, where
+            line = _parameter_line(algorithm, parameter)
+            assert line.endswith(parameter.help()), where
+            facts = line.split("</b> (", 1)[1].split("): ", 1)[0]
+            flags = re.match(rf"{parameter.name()}(, optional)?(, advanced)?", facts)
+            assert bool(flags.group(1)) == bool(parameter.flags() & parameter.FlagOptional), where
+            assert bool(flags.group(2)) == bool(parameter.flags() & parameter.FlagAdvanced), where
+            default = parameter.defaultValue()
+            if parameter.isDestination() or default in (None, "", []):
+                assert ", default " not in facts, where
+                continue
+            shown = _shown_default(parameter, line)
+            if parameter.type() == "number":
+                default = float(default)
+            elif parameter.type() == "enum" and not parameter.usesStaticStrings():
+                default = int(default)
+                assert f"{default} = {html.escape(parameter.options()[default])}" in line, where
+            assert shown == default, f"{where}: the help says {shown!r}, the definition {default!r}"
+            checked += 1
+    assert checked > 80
+
+
+def test_a_default_changed_in_the_definition_changes_the_help(qgis_app):
+    from qgis.core import QgsApplication
+
+    train = QgsApplication.processingRegistry().algorithmById("landcover:train").create()
+    assert "(SAMPLES_PER_CLASS, default 5000)" in train.shortHelpString()
+    assert "(SPLIT, default 2 = block; 0 = pixel, 1 = patch, 2 = block)" in train.shortHelpString()
+    train.parameterDefinition("SAMPLES_PER_CLASS").setDefaultValue(1234)
+    train.parameterDefinition("SPLIT").setDefaultValue(1)
+    assert "(SAMPLES_PER_CLASS, default 1234)" in train.shortHelpString() and "5000" not in train.shortHelpString()
+    assert "(SPLIT, default 1 = patch; " in train.shortHelpString()
+
+
+def test_no_default_value_is_repeated_by_hand(qgis_app):
+    """The hand-written parts (description, notes, each parameter's help) never state a default value."""
+    by_hand = re.compile(r"default[^.;<]{0,15}?\b\d")
+    for algorithm in _algorithms():
+        texts = [algorithm.HELP, algorithm.NOTES] + [p.help() for p in algorithm.parameterDefinitions()]
+        for text in texts:
+            assert not by_hand.search(text), f"{algorithm.name()}: {by_hand.search(text).group(0)!r} in {text[:80]!r}"
 
 
 def test_icon_group_and_help_url_point_somewhere_real(qgis_app):

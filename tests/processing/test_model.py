@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,28 @@ def test_model_is_registered_in_the_models_provider(qgis_app):
     # refreshing the Models provider (as saving a model does) keeps the shipped model
     registry.providerById("model").refreshAlgorithms()
     assert registry.algorithmById(MODEL_ID) is not None
+
+
+def test_model_help_gives_each_input_its_help_and_default_as_defined(qgis_app):
+    """Each model input has its help (tooltip) and, in the model's help, its default read from its definition."""
+    from qgis.core import QgsProcessingModelAlgorithm
+    from qgis.PyQt.QtCore import QDate
+
+    model = QgsProcessingModelAlgorithm()
+    assert model.fromFile(str(MODEL_FILE))
+    content = model.helpContent()
+    inputs = [d for d in model.parameterDefinitions() if not d.isDestination()]
+    for definition in inputs:
+        text, default = content[definition.name()], definition.defaultValue()
+        assert definition.help() and text.startswith(definition.help()), definition.name()
+        if default is None:
+            assert "Default" not in text, definition.name()
+        elif isinstance(default, (int, float)):
+            assert float(re.search(r"Default: ([\d.]+)\.$", text).group(1)) == float(default), text
+        else:
+            shown = default.toString("yyyy-MM-dd") if isinstance(default, QDate) else str(default)
+            assert text.endswith(f"Default: {shown}.") or text.endswith(f"Default: <code>{shown}</code>."), text
+    assert content["MAX_CLOUD"].endswith("Default: 80.") and sum("Default" in content[d.name()] for d in inputs) >= 9
 
 
 def test_shipped_model_is_valid_with_inputs_in_workflow_order(qgis_app):
