@@ -9,12 +9,13 @@ Every level holds GDAL's AVERAGE of ``factor`` × ``factor`` blocks that start a
 and column (the last row and column of blocks cover what is left): per band, the mean of its
 finite pixels, summed in float64 in row-major order and rounded to float32; NaN where a block
 has none. On a grid whose size is a multiple of the factor this is bit for bit what
-``gdaladdo -r average`` writes (tests/test_overviews.py); ``block_means`` below computes the same
-numbers from full-resolution pixels, so reading a level or computing it gives identical values.
+``gdaladdo -r average`` writes (tests/test_overviews.py; on other sizes GDAL stretches its blocks
+to fit, ours keep their size and the last ones are smaller). ``block_means`` below computes the
+same numbers from full-resolution pixels, so reading a level or computing it gives identical values.
 
 A block mean equals the cloud model's block mean (the mean of the pixels whose bands are all
 finite) only where no pixel of the block lacks a band, so the writer also records which bands
-hold a NaN anywhere (tag ``LC_OVERVIEWS``); dates whose bands the model needs are NaN-free are
+hold a NaN anywhere (tag ``LC_OVERVIEWS``); a date whose bands the model needs are all NaN-free is
 read from the overview, the others at full resolution.
 """
 
@@ -29,8 +30,6 @@ import rasterio
 from rasterio.windows import Window
 
 TAG_OVERVIEWS = "LC_OVERVIEWS"
-# The stack tiles (rasters._TILE): a window aligned to them is aligned to every factor dividing 256.
-_TILE = 256
 
 
 def block_sums(values: np.ndarray, valid: np.ndarray | None, factor: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +81,7 @@ class OverviewSpill:
     """
 
     def __init__(self, tmp_path: str, factors: Sequence[int], count: int, height: int, width: int) -> None:
-        self.factors = sorted({int(f) for f in factors if int(f) > 1 and _TILE % int(f) == 0})
+        self.factors = sorted({int(f) for f in factors if int(f) > 1})
         self.height, self.width = height, width
         self.paths = [f"{tmp_path}.ov{f}.npy" for f in self.factors]
         self.levels = [
