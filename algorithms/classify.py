@@ -18,6 +18,15 @@ class ClassifyAlgorithm(LandCoverAlgorithm):
     ALG_ID = "classify"
     DISPLAY_NAME = "Classify"
     GROUP_ID = "classification"
+    ARGUMENTS = {
+        "model_path": "MODEL",
+        "stack_path": "INPUT",
+        "second_path": "INPUT_2",
+        "mask_path": "CLOUD_MASK",
+        "out_path": "OUTPUT",
+        "probabilities_out": "OUTPUT_PROBABILITIES",
+        "overlap": "MODEL",
+    }
     HELP = (
         "Classifies every pixel of an interpolated time stack with a model trained by Train classifier or Train segmentation model (ONNX, "
         "run with onnxruntime), block by block so memory stays bounded. A segmentation network runs on overlapping tiles of its training "

@@ -19,6 +19,13 @@ class ExportDatasetAlgorithm(LandCoverAlgorithm):
     ALG_ID = "exportdataset"
     DISPLAY_NAME = "Export training tiles (zarr)"
     GROUP_ID = "training"
+    ARGUMENTS = {
+        "stack_paths": "INPUT",
+        "reference_paths": "REFERENCE",
+        "output_path": "OUTPUT",
+        "n_folds": "FOLDS",
+        "extra_stacks": "EXTRA_STACKS",
+    }
     HELP = (
         "Cuts time stacks and their reference rasters into square tiles for training a deep-learning segmentation model (e.g. a temporal "
         "U-Net) and writes them to a zarr store laid out as area / year / sensor, with the labels, valid-pixel masks, each tile's "
@@ -107,10 +114,7 @@ class ExportDatasetAlgorithm(LandCoverAlgorithm):
         output = self.parameterAsString(parameters, self.OUTPUT, context)
         extra = [layer.source().split("|")[0] for layer in self.parameterAsLayerList(parameters, self.EXTRA_STACKS, context)]
         year = self.parameterAsInt(parameters, self.YEAR, context)
-        store = dataset.export_tiles(
-            self.raster_paths(parameters, self.INPUT, context),
-            self.raster_paths(parameters, self.REFERENCE, context),
-            output,
+        config = dataset.TileConfig(
             tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
             n_folds=self.parameterAsInt(parameters, self.FOLDS, context),
@@ -118,8 +122,14 @@ class ExportDatasetAlgorithm(LandCoverAlgorithm):
             area=self.parameterAsString(parameters, self.AREA, context),
             year=year or None,
             sensor=self.parameterAsString(parameters, self.SENSOR, context),
-            extra_stacks={self.parameterAsString(parameters, self.EXTRA_SENSOR, context): extra} if extra else None,
             min_labelled_fraction=self.parameterAsDouble(parameters, self.MIN_LABELLED_FRACTION, context),
+        )
+        store = dataset.export_tiles(
+            self.raster_paths(parameters, self.INPUT, context),
+            self.raster_paths(parameters, self.REFERENCE, context),
+            output,
+            config,
+            extra_stacks={self.parameterAsString(parameters, self.EXTRA_SENSOR, context): extra} if extra else None,
             monitor=monitor,
         )
         return {self.OUTPUT: output, self.N_TILES: store.n_tiles}

@@ -25,6 +25,16 @@ class RasterizeReferenceAlgorithm(LandCoverAlgorithm):
     ALG_ID = "rasterizereference"
     DISPLAY_NAME = "Rasterize reference"
     GROUP_ID = "preparation"
+    ARGUMENTS = {
+        "vector_path": "REFERENCE",
+        "class_field": "FIELD",
+        "code_field": "FIELD",
+        "like_path": "GRID",
+        "out_path": "OUTPUT",
+        "erosion_px": "EROSION",
+        "zero": "ZERO_ID",
+        "level": "CLC_LEGEND",
+    }
     HELP = (
         "Burns a reference land-cover polygon layer onto the pixel grid of a patch (any raster of it, e.g. its time stack), so that "
         "pixels can be sampled for training and validation."

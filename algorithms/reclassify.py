@@ -18,6 +18,7 @@ class ReclassifyAlgorithm(LandCoverAlgorithm):
     ALG_ID = "reclassify"
     DISPLAY_NAME = "Reclassify map"
     GROUP_ID = "classification"
+    ARGUMENTS = {"input_path": "INPUT", "out_path": "OUTPUT", "rows": "TABLE"}
     HELP = (
         "Maps the classes of a land-cover map onto another legend (merge, renumber, rename, recolour, drop), keeping the result a class "
         "map with its legend."

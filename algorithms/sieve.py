@@ -18,6 +18,7 @@ class SieveAlgorithm(LandCoverAlgorithm):
     ALG_ID = "sieve"
     DISPLAY_NAME = "Sieve (minimum mapping unit)"
     GROUP_ID = "classification"
+    ARGUMENTS = {"input_path": "INPUT", "out_path": "OUTPUT"}
     HELP = (
         "Removes the salt-and-pepper of a pixel classification: every patch of connected pixels of one class smaller than the minimum "
         "mapping unit is merged into its largest neighbouring patch (GDAL's sieve), optionally after a majority filter. No-data pixels "
@@ -66,6 +67,6 @@ class SieveAlgorithm(LandCoverAlgorithm):
             self.parameterAsInt(parameters, self.MAJORITY_SIZE, context) if majority else 0,
             monitor=monitor,
         )
-        feedback.pushInfo(f"{summary['changed']} of {summary['pixels']} classified pixels changed class.")
+        feedback.pushInfo(f"{summary.changed} of {summary.pixels} classified pixels changed class.")
         self.style_as_classes(context, out)
-        return {self.OUTPUT: out, "CHANGED": summary["changed"]}
+        return {self.OUTPUT: out, "CHANGED": summary.changed}

@@ -25,6 +25,15 @@ class TrainAlgorithm(LandCoverAlgorithm):
     ALG_ID = "train"
     DISPLAY_NAME = "Train classifier"
     GROUP_ID = "training"
+    ARGUMENTS = {
+        "stack_paths": "INPUT",
+        "reference_paths": "REFERENCE",
+        "references": "REFERENCE",
+        "mask_paths": "CLOUD_MASK",
+        "block_px": "BLOCK_SIZE",
+        "model_out": "OUTPUT_MODEL",
+        "predictions_out": "OUTPUT_PREDICTIONS",
+    }
     HELP = (
         "Samples reference pixels (stratified per class, seeded), builds the features (every band plus NDVI, NDWI and NDBI for every "
         "date) and trains a LightGBM multiclass model, as in the eo-learn land-cover example."
@@ -157,33 +166,36 @@ class TrainAlgorithm(LandCoverAlgorithm):
             stacks, references = stacks + grid_stacks, references + grid_references
         elif not stacks:
             raise self.parameter_error(self.INPUT, "choose the interpolated time stacks to train on, or a grid run folder (RUN_FOLDER).")
-        summary = train.train_classifier(
-            stacks,
-            references,
-            model,
+        config = train.ClassifierConfig(
             samples_per_class=self.parameterAsInt(parameters, self.SAMPLES_PER_CLASS, context),
             test_fraction=self.parameterAsDouble(parameters, self.TEST_FRACTION, context),
             split=train.SPLITS[self.parameterAsEnum(parameters, self.SPLIT, context)],
             block_px=self.parameterAsInt(parameters, self.BLOCK_SIZE, context),
-            mask_paths=self.cloud_masks(parameters, context, stacks),
             allow_unmasked=self.parameterAsBoolean(parameters, self.ALLOW_UNMASKED, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             n_estimators=self.parameterAsInt(parameters, self.N_ESTIMATORS, context),
             num_leaves=self.parameterAsInt(parameters, self.NUM_LEAVES, context),
             learning_rate=self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
             drop_empty_classes=self.parameterAsBoolean(parameters, self.DROP_EMPTY_CLASSES, context),
-            predictions_out=predictions,
             cv_folds=self.parameterAsInt(parameters, self.CV_FOLDS, context),
+        )
+        summary = train.train_classifier(
+            stacks,
+            references,
+            model,
+            config,
+            mask_paths=self.cloud_masks(parameters, context, stacks),
+            predictions_out=predictions,
             monitor=monitor,
         )
         result = {self.OUTPUT_MODEL: model}
-        accuracy = summary["test_overall_accuracy"]
+        accuracy = summary.test_overall_accuracy
         if accuracy is None:
             feedback.reportError(f"No pixel was held out for testing; raise {self.TEST_FRACTION} to get a test accuracy.", fatalError=False)
         else:
             result[self.TEST_OVERALL_ACCURACY] = float(accuracy)
-            feedback.pushInfo(f"Trained on {summary['n_train']} pixels; test overall accuracy {accuracy:.4f} on {summary['n_test']} pixels.")
-        cv = summary.get("cv")
+            feedback.pushInfo(f"Trained on {summary.n_train} pixels; test overall accuracy {accuracy:.4f} on {summary.n_test} pixels.")
+        cv = summary.cv
         if cv and "skipped" in cv:
             feedback.pushInfo(f"Cross-validation skipped: {cv['skipped']}")
         elif cv:

@@ -31,6 +31,16 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
     ALG_ID = "trainsegmentation"
     DISPLAY_NAME = "Train segmentation model (deep learning)"
     GROUP_ID = "training"
+    # Settings only a configuration file sets are reported against CONFIG.
+    ARGUMENTS = {
+        "dataset_path": "DATASET",
+        "model_out": "OUTPUT_MODEL",
+        "report_out": "OUTPUT_REPORT",
+        "width": "CONFIG",
+        "depth": "CONFIG",
+        "lr_patience": "CONFIG",
+        "lr_factor": "CONFIG",
+    }
     HELP = (
         "Trains a convolutional segmentation network with PyTorch on the tiles of a training data set and saves it as an ONNX model that "
         "the <b>Classify</b> algorithm applies like a LightGBM model (tiled, with blended overlaps)."
@@ -154,14 +164,14 @@ class TrainSegmentationAlgorithm(LandCoverAlgorithm):
         second = self.parameterAsString(parameters, self.SECOND_SENSOR, context).strip() or None
         summary = train_segmentation(self.parameterAsFile(parameters, self.DATASET, context), model, report, config, second_sensor=second, monitor=monitor)
         feedback.pushInfo(
-            f"{config.architecture}: {summary['epochs']} epochs in {summary['seconds']:.1f} s on {summary['device']}, best epoch "
-            f"{summary['best_epoch']} (validation MIoU {summary['best_val_miou']:.4f})."
+            f"{config.architecture}: {summary.epochs} epochs in {summary.seconds:.1f} s on {summary.device}, best epoch "
+            f"{summary.best_epoch} (validation MIoU {summary.best_val_miou:.4f})."
         )
         result = {self.OUTPUT_MODEL: model}
-        if summary["test_miou"] is not None:
-            result[self.TEST_MIOU] = float(summary["test_miou"])
-            result[self.TEST_OVERALL_ACCURACY] = float(summary["test_overall_accuracy"])
-            feedback.pushInfo(f"Test fold: overall accuracy {summary['test_overall_accuracy']:.4f}, MIoU {summary['test_miou']:.4f}.")
-        if summary["report"]:
-            result[self.OUTPUT_REPORT] = summary["report"]
+        if summary.test_miou is not None:
+            result[self.TEST_MIOU] = float(summary.test_miou)
+            result[self.TEST_OVERALL_ACCURACY] = float(summary.test_overall_accuracy)
+            feedback.pushInfo(f"Test fold: overall accuracy {summary.test_overall_accuracy:.4f}, MIoU {summary.test_miou:.4f}.")
+        if summary.report:
+            result[self.OUTPUT_REPORT] = summary.report
         return result

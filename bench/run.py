@@ -128,7 +128,7 @@ def train_model(path_onnx: Path, path_txt: Path, dates: list[dt.date], bands: li
     import onnx
 
     from lc_plugin.core.classes import make_class_table
-    from lc_plugin.ml.train import fit_lightgbm, model_to_onnx
+    from lc_plugin.ml.boosting import fit_lightgbm, model_to_onnx
     from lc_plugin.timeseries.features import feature_block, feature_layout
 
     rng = np.random.default_rng(1)

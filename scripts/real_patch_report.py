@@ -123,8 +123,8 @@ def main() -> int:
     total_ha = estimate["total_area_ha"]
     headline = {
         "outputs": os.path.abspath(out),
-        "classes": summary["classes"],
-        "n_train": summary["n_train"],
+        "classes": [{"id": c.id, "name": c.name, "color": c.color} for c in summary.classes],
+        "n_train": summary.n_train,
         "held_out": {k: held_out[k] for k in ("n", "overall_accuracy", "kappa", "macro_f1", "weighted_f1")},
         "held_out_ci95": [held_out["intervals"]["overall_accuracy"][k] for k in ("low", "high")],
         "held_out_lead": held_out["assessment"]["lead"]["label"],
@@ -133,8 +133,8 @@ def main() -> int:
         "whole_map_overlap_with_training": whole["overlap_with_training"],
         "whole_map_lead": whole["assessment"]["lead"]["label"],
         "held_out_macro_auc": held_out["roc"]["macro_auc"] if held_out["roc"] else None,
-        "cv": {k: summary["cv"][k] for k in ("k", "group", "overall_accuracy_mean", "overall_accuracy_std", "weighted_f1_mean", "weighted_f1_std")}
-        if summary["cv"]
+        "cv": {k: summary.cv[k] for k in ("k", "group", "overall_accuracy_mean", "overall_accuracy_std", "weighted_f1_mean", "weighted_f1_std")}
+        if summary.cv
         else None,
         "whole_map_vs_reference": {k: whole[k] for k in ("n", "overall_accuracy", "kappa", "weighted_f1")},
         "area_sample_size": design["sample_size"],

@@ -262,7 +262,7 @@ def test_prepare_train_on_the_grid_then_classify_reuses_the_patches(setup):
     assert stacks == [str(run / pid / "interpolated.tif") for pid in sorted(ids)]
     model = str(tmp / "grid_model.onnx")
     summary = train_classifier(stacks, refs, model, n_estimators=10, samples_per_class=200, drop_empty_classes=True)
-    assert summary["n_train"] > 0
+    assert summary.n_train > 0
     result = run_batch(replace(params, model=model, patch_ids=ids), str(run))
     assert result.done == ids and result.mosaic is not None
     for record in result.records:  # only the classification ran again

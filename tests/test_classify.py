@@ -21,7 +21,8 @@ onnx = pytest.importorskip("onnx")
 
 from test_train import BANDS, DATES, FAST, make_dataset  # noqa: E402  (synthetic data builder shared with test_train)
 
-from lc_plugin.ml.train import fit_lightgbm, model_to_onnx, train_classifier  # noqa: E402
+from lc_plugin.ml.boosting import fit_lightgbm, model_to_onnx  # noqa: E402
+from lc_plugin.ml.train import train_classifier  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def test_mismatched_dates_are_refused(setup):
     proba = setup["folder"] / "nodate_p.tif"
     with pytest.raises(LandCoverError) as err:
         classify_file(setup["model"], other, str(out), probabilities_out=str(proba))
-    assert err.value.argument == "INPUT"
+    assert err.value.argument == "stack_path"
     assert "#2: 2017-06-01 vs 2017-06-03" in str(err.value)
     assert not out.exists() and not proba.exists()
 
@@ -125,7 +126,7 @@ def test_missing_band_is_refused(setup):
     out = setup["folder"] / "noband_map.tif"
     with pytest.raises(LandCoverError) as err:
         classify_file(setup["model"], other, str(out))
-    assert err.value.argument == "INPUT" and "B11" in str(err.value)
+    assert err.value.argument == "stack_path" and "B11" in str(err.value)
     assert not out.exists()
 
 
@@ -141,19 +142,19 @@ def test_check_compatible_reports_date_count(setup):
 def test_load_model_refuses_other_files(setup, tmp_path):
     with pytest.raises(LandCoverError) as err:
         load_model(str(tmp_path / "missing.onnx"))
-    assert err.value.argument == "MODEL"
+    assert err.value.argument == "model_path"
     junk = tmp_path / "junk.onnx"
     junk.write_text("not a model")
     with pytest.raises(LandCoverError) as err:
         load_model(str(junk))
-    assert err.value.argument == "MODEL"
+    assert err.value.argument == "model_path"
     x = np.random.default_rng(0).random((60, 3)).astype(np.float32)
     clf = fit_lightgbm(x, (x[:, 0] > 0.5).astype(np.int64) + 1, n_estimators=3, num_leaves=4)
     plain = tmp_path / "plain.onnx"
     onnx.save(model_to_onnx(clf, 3, {}), str(plain))
     with pytest.raises(LandCoverError) as err:
         load_model(str(plain))
-    assert err.value.argument == "MODEL" and "not one trained by lc-plugin" in str(err.value)
+    assert err.value.argument == "model_path" and "not one trained by lc-plugin" in str(err.value)
 
 
 def test_cancel_leaves_no_output(setup):
@@ -179,4 +180,4 @@ def test_stack_without_data_is_refused(setup, tmp_path):
     write_stack(empty, TimeStack(np.full_like(stack.data, np.nan), stack.dates, stack.bands, stack.grid, stack.tags))
     with pytest.raises(LandCoverError, match="nothing to classify") as info:
         classify_file(setup["model"], empty, str(tmp_path / "map.tif"), probabilities_out=str(tmp_path / "p.tif"))
-    assert info.value.argument == "INPUT" and sorted(p.name for p in tmp_path.iterdir()) == ["nan.tif"]
+    assert info.value.argument == "stack_path" and sorted(p.name for p in tmp_path.iterdir()) == ["nan.tif"]

@@ -91,7 +91,7 @@ def test_no_data_codes_and_bad_codes(tmp_path):
     bad = _clc_layer(tmp_path / "bad.gpkg", ["311", "31A", "512"])
     with pytest.raises(LandCoverError, match="'31A' is not a CORINE code") as err:
         corine.rasterize_clc(bad, "Code_18", PATCH)
-    assert err.value.argument == "FIELD"
+    assert err.value.argument == "code_field"
     unknown = _clc_layer(tmp_path / "unknown.gpkg", ["311", "314", "512"])
     with pytest.raises(LandCoverError, match="314 .*not a CORINE level-3 code"):
         corine.rasterize_clc(unknown, "Code_18", PATCH)

@@ -140,20 +140,20 @@ def test_bad_input(tmp_path):
     stack, ref = make_pair(tmp_path, 0, 8, 8, np.zeros((8, 8), np.uint8))
     with pytest.raises(LandCoverError, match="No 4-pixel tile") as err:
         export_tiles([stack], [ref], str(tmp_path / "t.zarr"), tile_size=4)
-    assert err.value.argument == "REFERENCE"
+    assert err.value.argument == "reference_paths"
     with pytest.raises(LandCoverError, match="smaller than a 16-pixel tile") as err:
         export_tiles([stack], [ref], str(tmp_path / "t.zarr"), tile_size=16)
-    assert err.value.argument == "TILE_SIZE"
+    assert err.value.argument == "tile_size"
     other, _ = make_pair(tmp_path, 1, 8, 9)
     with pytest.raises(LandCoverError, match="not on the grid") as err:
         export_tiles([stack], [str(tmp_path / "ref_1.tif")], str(tmp_path / "t.zarr"), tile_size=4)
-    assert err.value.argument == "REFERENCE"
+    assert err.value.argument == "reference_paths"
     with pytest.raises(LandCoverError, match="also an input") as err:
         export_tiles([stack], [ref], stack, tile_size=4)
-    assert err.value.argument == "OUTPUT"
+    assert err.value.argument == "output_path"
     with pytest.raises(LandCoverError, match="DATASET|tile store") as err:
         open_tile_store(str(tmp_path))
-    assert err.value.argument == "DATASET"
+    assert err.value.argument == "path"
     assert not list(tmp_path.glob(".*partial*"))
 
 
@@ -164,7 +164,7 @@ def test_output_folder_is_protected(tmp_path):
     (other / "keep.jpg").write_bytes(b"x")
     with pytest.raises(LandCoverError, match="not a tile store") as err:
         export_tiles([stack], [ref], str(other), tile_size=4, n_folds=2)
-    assert err.value.argument == "OUTPUT" and (other / "keep.jpg").exists()
+    assert err.value.argument == "output_path" and (other / "keep.jpg").exists()
     with pytest.raises(LandCoverError, match="inside the output folder"):
         export_tiles([stack], [ref], str(tmp_path), tile_size=4, n_folds=2)
     (tmp_path / "empty.zarr").mkdir()

@@ -256,8 +256,8 @@ def test_onnx_labels_equal_lightgbm(testpatch, tmp_path):
 
     from lc_plugin.core.classes import make_class_table
     from lc_plugin.io.rasters import read_class_raster
+    from lc_plugin.ml.boosting import fit_lightgbm, model_to_onnx
     from lc_plugin.ml.classify import classify_file
-    from lc_plugin.ml.train import fit_lightgbm, model_to_onnx
     from lc_plugin.timeseries.features import feature_block, feature_layout
 
     scenes = np.load(testpatch / "REFERENCE_SCENES.npy", allow_pickle=False)  # (5, 101, 100, 13)

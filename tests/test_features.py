@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from lc_plugin.reference.sampling import allocate_quotas, sample_with_quotas, stratified_sample
+from lc_plugin.reference.sampling import allocate_quotas, sample_with_quotas
 from lc_plugin.timeseries.features import INDICES, describe_layout_difference, feature_block, feature_layout, iter_feature_windows
 
 D1, D2 = dt.date(2017, 5, 1), dt.date(2017, 6, 1)
@@ -65,21 +65,6 @@ def test_ndwi_and_ndbi_formulas():
 def test_feature_block_rejects_wrong_shape():
     with pytest.raises(ValueError):
         feature_block(np.zeros((1, 2, 1, 1), np.float32), ["B04"])
-
-
-def test_stratified_sample_counts():
-    rng = np.random.default_rng(0)
-    labels = np.array([0] * 5 + [1] * 100 + [2] * 3 + [3] * 50, np.uint8).reshape(2, -1)
-    usable = np.ones_like(labels, bool)
-    usable.ravel()[5:15] = False  # 10 unusable class-1 pixels
-    idx = stratified_sample(labels, usable, 20, rng)
-    assert np.all(np.diff(idx) > 0)
-    drawn = labels.ravel()[idx]
-    assert np.count_nonzero(drawn == 1) == 20 and np.count_nonzero(drawn == 2) == 3 and np.count_nonzero(drawn == 3) == 20
-    assert not np.any(drawn == 0) and usable.ravel()[idx].all()
-    again = stratified_sample(labels, usable, 20, np.random.default_rng(0))
-    np.testing.assert_array_equal(idx, again)
-    assert stratified_sample(labels, np.zeros_like(usable), 20, rng).size == 0
 
 
 def test_quotas_are_proportional_to_usable_pixels_and_never_exceed_them():

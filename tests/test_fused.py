@@ -75,5 +75,5 @@ def test_one_pass_refuses_a_model_of_other_dates(chain):
     tmp, stack, settings, step = chain
     with pytest.raises(LandCoverError) as err:
         classify_stack(stack, step["model.onnx"], str(tmp / "other.tif"), FusedSettings(min_valid_fraction=0.5, step_days=10))
-    assert err.value.argument == "INPUT" and "dates" in str(err.value)
+    assert err.value.argument == "stack_path" and "dates" in str(err.value)
     assert not (tmp / "other.tif").exists()

@@ -74,8 +74,8 @@ def splits(tmp_path_factory):
 
 def test_pixel_split_is_measurably_optimistic_and_the_report_leads_with_the_honest_estimate(splits):
     pixel, block = splits["pixel"], splits["block"]
-    oa_pixel, oa_block = pixel["summary"]["test_overall_accuracy"], block["summary"]["test_overall_accuracy"]
-    cv = block["summary"]["cv"]
+    oa_pixel, oa_block = pixel["summary"].test_overall_accuracy, block["summary"].test_overall_accuracy
+    cv = block["summary"].cv
     # Measured: pixel split 0.751, block split 0.608, 3-fold block CV 0.577 ± 0.037 (seeded, deterministic).
     assert oa_pixel - oa_block > 0.1
     assert oa_pixel - cv["overall_accuracy_mean"] > 0.1 and abs(oa_block - cv["overall_accuracy_mean"]) < 0.1
@@ -90,7 +90,7 @@ def test_pixel_split_is_measurably_optimistic_and_the_report_leads_with_the_hone
     overlap = pixel["doc"]["overlap_with_training"]
     assert overlap["pixels"] > 0.9 * overlap["of"]
     assert p["lead"]["label"].startswith("Spatial cross-validation (3 folds by block of 20×20 px)")
-    assert p["lead"]["value"]["value"] == pytest.approx(pixel["summary"]["cv"]["overall_accuracy_mean"])
+    assert p["lead"]["value"]["value"] == pytest.approx(pixel["summary"].cv["overall_accuracy_mean"])
     assert "optimistic" in p["warnings"][0] and "optimistic" in p["others"][0]
     assert "individual pixels held out at random" in " ".join(p["methods"])
     for key in ("pixel", "block"):
@@ -136,7 +136,7 @@ def test_single_date_cloudy_stack_is_refused_accepted_when_asked_and_reported(tm
     model = str(tmp_path / "m.onnx")
     with pytest.raises(LandCoverError) as err:
         train_classifier([stack], [ref], model, cv_folds=0, **FAST)
-    assert err.value.argument == "INPUT" and "never cloud-masked" in str(err.value) and "Cloud masks" in str(err.value)
+    assert err.value.argument == "stack_paths" and "never cloud-masked" in str(err.value) and "Cloud masks" in str(err.value)
     assert not (tmp_path / "m.onnx").exists()
     # Accepted when asked: the model and its report say so.
     csv = str(tmp_path / "t.csv")
@@ -146,7 +146,7 @@ def test_single_date_cloudy_stack_is_refused_accepted_when_asked_and_reported(tm
     assert "never cloud-masked (accepted with ALLOW_UNMASKED)" in " ".join(doc["assessment"]["methods"])
     with pytest.raises(LandCoverError) as err:
         classify_file(model, stack, str(tmp_path / "map.tif"))
-    assert err.value.argument == "INPUT" and not (tmp_path / "map.tif").exists()
+    assert err.value.argument == "stack_path" and not (tmp_path / "map.tif").exists()
     # With its cloud mask: cloudy pixels are neither sampled nor classified.
     masked_csv = str(tmp_path / "masked.csv")
     train_classifier([stack], [ref], model, cv_folds=0, mask_paths=[mask], split="pixel", predictions_out=masked_csv, **FAST)

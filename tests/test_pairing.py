@@ -27,7 +27,7 @@ def test_pairs_by_what_differs_in_the_names():
 def test_unpairable_lists_are_a_clear_error():
     with pytest.raises(LandCoverError, match="2 time stacks but 1 reference") as err:
         pair_stacks(["/a/1_2.tif", "/a/3_4.tif"], ["/b/1_2.tif"])
-    assert err.value.argument == "REFERENCE"
+    assert err.value.argument == "references"
     with pytest.raises(LandCoverError, match="Cannot tell which reference raster goes with which time stack") as err:
         pair_stacks(["/a/north_i.tif", "/a/south_i.tif"], ["/b/r_east.tif", "/b/r_west.tif"])
     assert "north_i.tif, south_i.tif / r_east.tif, r_west.tif" in str(err.value)

@@ -169,7 +169,7 @@ def test_rasterize_reference_file_writes_class_raster(testpatch, tmp_path):
     assert any("forest" in m for m in messages) and "names from the name field" in messages[0]
     with pytest.raises(LandCoverError) as err:
         rasterize_reference_file(gpkg, "LULC_ID", like, like)
-    assert err.value.argument == "OUTPUT"
+    assert err.value.argument == "out_path"
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_field_errors(tmp_path, field, ftype, value, needle):
     path = write_gpkg(tmp_path / "e.gpkg", [(box(0, 0, 100, 100), values)], fields=fields)
     with pytest.raises(LandCoverError) as err:
         rasterize_reference(path, field, GRID10)
-    assert err.value.argument == "FIELD"
+    assert err.value.argument == "class_field"
     assert needle in str(err.value)
 
 
@@ -198,11 +198,11 @@ def test_empty_layer_and_missing_crs(tmp_path):
     empty = write_gpkg(tmp_path / "empty.gpkg", [])
     with pytest.raises(LandCoverError) as err:
         rasterize_reference(empty, "CLASS_ID", GRID10)
-    assert err.value.argument == "REFERENCE" and "no features" in str(err.value)
+    assert err.value.argument == "vector_path" and "no features" in str(err.value)
     nocrs = write_gpkg(tmp_path / "nocrs.gpkg", [(box(0, 0, 100, 100), {"CLASS_ID": 1})], epsg=None)
     with pytest.raises(LandCoverError) as err:
         rasterize_reference(nocrs, "CLASS_ID", GRID10)
-    assert err.value.argument == "REFERENCE" and "coordinate reference system" in str(err.value)
+    assert err.value.argument == "vector_path" and "coordinate reference system" in str(err.value)
 
 
 def test_reference_outside_the_patch(tmp_path):
@@ -213,7 +213,7 @@ def test_reference_outside_the_patch(tmp_path):
     with pytest.raises(LandCoverError) as err:
         rasterize_reference_file(path, "CLASS_ID", like, str(out))
     msg = str(err.value)
-    assert err.value.argument == "REFERENCE" and "outside the patch" in msg
+    assert err.value.argument == "vector_path" and "outside the patch" in msg
     assert "(5000.00, 5000.00, 6000.00, 6000.00)" in msg and "(0.00, 0.00, 100.00, 100.00)" in msg
     assert not out.exists()
 
@@ -222,10 +222,10 @@ def test_missing_layer_and_name_field(tmp_path):
     path = write_gpkg(tmp_path / "l.gpkg", [(box(0, 0, 100, 100), {"CLASS_ID": 1})])
     with pytest.raises(LandCoverError) as err:
         rasterize_reference(path, "CLASS_ID", GRID10, layer="other")
-    assert err.value.argument == "REFERENCE" and "ref" in str(err.value)
+    assert err.value.argument == "vector_path" and "ref" in str(err.value)
     with pytest.raises(LandCoverError) as err:
         rasterize_reference(path, "CLASS_ID", GRID10, name_field="LABEL")
-    assert err.value.argument == "NAME_FIELD"
+    assert err.value.argument == "name_field"
     labels, table = rasterize_reference(path, "CLASS_ID", GRID10, layer="ref", name_field="CLASS_NAME")
     assert table.names == ["class 1"]  # empty names: no legend applied unless chosen (issue 15)
     assert json.loads(table.to_json())[0]["id"] == 1

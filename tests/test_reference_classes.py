@@ -10,9 +10,9 @@ import pytest
 import rasterio
 from osgeo import ogr
 
-from lc_plugin.core.classes import default_color, make_class_table
+from lc_plugin.core.classes import ClassTable, LandCoverClass, NameConflict, default_color, make_class_table, merge_class_tables
 from lc_plugin.core.errors import LandCoverError
-from lc_plugin.core.legends import BUILTIN, read_legend_file
+from lc_plugin.core.legends import builtin_legends, read_legend_file
 from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.rasters import write_raster
 from lc_plugin.reference.rasterize import ClassOptions, burn_reference, rasterize_reference_file
@@ -34,8 +34,8 @@ def test_ids_numbered_from_zero_are_refused_with_how_to_remap(tmp_path):
     path = _layer(tmp_path, [0, 1, 2])
     with pytest.raises(LandCoverError) as err:
         burn_reference(path, "C", GRID10)
-    assert err.value.argument == "FIELD"
-    assert "0 means no data" in str(err.value) and "ZERO_ID" in str(err.value)
+    assert err.value.argument == "class_field"
+    assert "0 means no data" in str(err.value) and "shift every id up by one" in str(err.value)
 
 
 def test_ids_numbered_from_zero_are_shifted_on_request(tmp_path):
@@ -91,11 +91,11 @@ def test_corine_codes_as_text_use_the_clc_legend(tmp_path):
         ("Water bodies", "#80f2e6"),
     ]
     assert burnt.labels[0, 0] == 23 and burnt.labels[0, 9] == 12
-    clc = BUILTIN["clc"]
+    clc = builtin_legends()["clc"]
     assert len(clc.entries) == 44 and clc.id_of("523") == 44 and clc.id_of(111) == 1 and clc.id_of("999") is None
     with pytest.raises(LandCoverError) as err:
         burn_reference(_layer(tmp_path, ["311", "999", "211"], ftype=ogr.OFTString, name="bad"), "C", GRID10, options=ClassOptions(legend="clc"))
-    assert err.value.argument == "LEGEND" and "999" in str(err.value)
+    assert err.value.argument == "legend" and "999" in str(err.value)
 
 
 def test_worldcover_and_slovenia_legends_only_when_chosen(tmp_path):
@@ -137,7 +137,7 @@ def test_csv_and_qml_legend_files_and_a_colour_field(tmp_path):
     assert read_legend_file(str(categorized)) == {"311": ("Broad-leaved forest", "#80ff00"), "512": ("Water bodies", "#80f2e6")}
     with pytest.raises(LandCoverError) as err:
         burn_reference(path, "C", GRID10, options=ClassOptions(color_field="NOPE"))
-    assert err.value.argument == "COLOR_FIELD"
+    assert err.value.argument == "color_field"
 
 
 def test_default_colours_mean_something():
@@ -147,3 +147,13 @@ def test_default_colours_mean_something():
     assert colors["Arable land"] == "#f0d43a" and colors["Urban fabric"] == "#d7301f"
     assert colors["Xyz"] == "#9467bd"  # unrecognised: the palette's fifth colour for id 5
     assert make_class_table({5: ""}).by_id(5).name == "class 5"  # no legend applied silently
+
+
+def test_merged_class_table_first_table_wins_and_names_ids_seen_only_in_the_data():
+    forest, water = LandCoverClass(2, "Forest", "#00aa00"), LandCoverClass(5, "water", "#0000ff")
+    other = ClassTable([LandCoverClass(0, "no data", "#000000"), LandCoverClass(2, "Woodland", "#112233"), LandCoverClass(5, " WATER ", "#123456")])
+    table, conflicts = merge_class_tables([ClassTable([forest, water]), None, other], [0, 2, 7])
+    # id 0 is never a class; 2 and 5 keep the first table's name and colour; 7 is only in the data
+    assert list(table) == [forest, water, LandCoverClass(7, "class 7", default_color(7))]
+    assert conflicts == [NameConflict(2, "Forest", "Woodland")]  # " WATER " is the same name (case and spaces aside)
+

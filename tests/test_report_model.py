@@ -45,7 +45,7 @@ def test_train_writes_importance_and_cv(model):
     assert len(importance["gain"]) == len(importance["split"]) == n_features
     assert sum(importance["split"]) > 0
     cv = json.loads(meta["lc_cv"])
-    assert cv == summary["cv"]
+    assert cv == summary.cv
     assert cv["k"] == 3 and len(cv["folds"]) == 3 and cv["group"].startswith("block")
     assert 0 <= cv["overall_accuracy_std"] <= 0.5 and cv["overall_accuracy_mean"] > 0.8
 
@@ -104,13 +104,13 @@ def test_map_report_says_roc_is_unavailable(model, tmp_path):
 
 def test_cv_needs_enough_groups(tmp_path):
     from lc_plugin.core.errors import LandCoverError
-    from lc_plugin.ml.train import cross_validate
+    from lc_plugin.ml.boosting import cross_validate
 
     x = np.zeros((10, 2), np.float32)
     y = np.array([1, 2] * 5)
     with pytest.raises(LandCoverError) as info:
         cross_validate(x, y, np.zeros(10), 3, {}, 0)
-    assert info.value.argument == "CV_FOLDS"
+    assert info.value.argument == "cv_folds"
 
 
 def test_map_report_with_probability_raster(model, tmp_path):

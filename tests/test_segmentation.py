@@ -233,7 +233,7 @@ def test_classify_file_with_a_segmentation_model(trained, tmp_path):
     write_stack(shifted, TimeStack(x, [d + dt.timedelta(days=1) for d in DATES], BANDS, grid, CLEAR))
     with pytest.raises(LandCoverError, match="does not match the model") as err:
         classify_file(trained["path"], shifted, str(tmp_path / "no.tif"))
-    assert err.value.argument == "INPUT"
+    assert err.value.argument == "stack_path"
 
 
 def test_config_round_trip_json_and_yaml(tmp_path):
@@ -249,10 +249,10 @@ def test_config_round_trip_json_and_yaml(tmp_path):
     (tmp_path / "bad.json").write_text('{"epoch": 3}')
     with pytest.raises(LandCoverError, match="Unknown training setting") as err:
         load_config(str(tmp_path / "bad.json"))
-    assert err.value.argument == "CONFIG"
+    assert err.value.argument == "config"
     with pytest.raises(LandCoverError) as err:
         TrainConfig(architecture="vgg").validate()
-    assert err.value.argument == "ARCHITECTURE"
+    assert err.value.argument == "architecture"
 
 
 def write_tile_store(folder, n_patches: int = 2, size: int = 32) -> str:
@@ -278,11 +278,11 @@ def test_train_segmentation_from_a_tile_store(tmp_path):
     store = write_tile_store(tmp_path)
     model, report = str(tmp_path / "m.onnx"), str(tmp_path / "report.html")
     summary = train_segmentation(store, model, report, TrainConfig(architecture="resunet", epochs=2, **TINY))
-    assert summary["epochs"] == 2 and summary["test_miou"] is not None
+    assert summary.epochs == 2 and summary.test_miou is not None
     doc = json.loads((tmp_path / "report.json").read_text())
-    assert doc["miou"] == pytest.approx(summary["test_miou"]) and len(doc["training_history"]["epochs"]) == 2
+    assert doc["miou"] == pytest.approx(summary.test_miou) and len(doc["training_history"]["epochs"]) == 2
     page = (tmp_path / "report.html").read_text()
     assert "Training curves" in page and "MIoU" in page and page.count("data:image/png") >= 4
     with pytest.raises(LandCoverError) as err:
         train_segmentation(store, model, None, TrainConfig(test_fold=9, epochs=1, **TINY))
-    assert err.value.argument == "TEST_FOLD"
+    assert err.value.argument == "test_fold"

@@ -15,7 +15,8 @@ from lc_plugin.core.classes import SLOVENIA_LEGEND, make_class_table
 from lc_plugin.core.errors import Cancelled, LandCoverError
 from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_class_raster, write_stack
-from lc_plugin.ml.train import fit_lightgbm, model_to_onnx, train_classifier
+from lc_plugin.ml.boosting import fit_lightgbm, model_to_onnx
+from lc_plugin.ml.train import train_classifier
 from lc_plugin.timeseries.features import feature_block, feature_layout
 
 onnx = pytest.importorskip("onnx")
@@ -90,10 +91,10 @@ def _session(model_or_path):
 
 def test_train_writes_onnx_with_metadata(trained):
     summary = trained["summary"]
-    assert [c["id"] for c in summary["classes"]] == [1, 2, 3]
-    assert summary["n_features"] == len(feature_layout(DATES, BANDS)) == 3 * 7
-    assert summary["n_train"] > 0 and summary["n_test"] > 0
-    assert summary["test_overall_accuracy"] > 0.95
+    assert summary.classes.ids == [1, 2, 3]
+    assert summary.n_features == len(feature_layout(DATES, BANDS)) == 3 * 7
+    assert summary.n_train > 0 and summary.n_test > 0
+    assert summary.test_overall_accuracy > 0.95
     model = onnx.load(trained["model"])
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["lc_model_type"] == "lightgbm-pixel"
@@ -105,15 +106,15 @@ def test_train_writes_onnx_with_metadata(trained):
     # The default split holds out whole 20×20-pixel blocks (issue 15; it was by pixel).
     assert params["samples_per_class"] == 150 and params["split"] == "block" and params["block_px"] == 20 and params["seed"] == 42
     metrics = json.loads(meta["lc_test_metrics"])
-    assert metrics["n_train"] == summary["n_train"] and metrics["n_test"] == summary["n_test"]
-    assert metrics["overall_accuracy"] == summary["test_overall_accuracy"]
+    assert metrics["n_train"] == summary.n_train and metrics["n_test"] == summary.n_test
+    assert metrics["overall_accuracy"] == summary.test_overall_accuracy
     # 150 per class sampled, about a quarter of the blocks held out.
     for c in ("1", "2", "3"):
         assert metrics["train_class_counts"][c] + metrics["test_class_counts"][c] == 150 and metrics["test_class_counts"][c] > 0
     assert 0.1 < metrics["n_test"] / 450 < 0.45
     sess = _session(trained["model"])
     assert [i.name for i in sess.get_inputs()] == ["features"]
-    assert sess.get_inputs()[0].shape[1] == summary["n_features"]
+    assert sess.get_inputs()[0].shape[1] == summary.n_features
     assert [o.name for o in sess.get_outputs()] == ["label", "probabilities"]
 
 
@@ -121,7 +122,7 @@ def test_predictions_csv_matches_onnx_model(trained):
     with open(trained["preds"], newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["source", "row", "col", "y_true", "y_pred", "p_1", "p_2", "p_3"]
-    assert len(rows) == trained["summary"]["n_test"]
+    assert len(rows) == trained["summary"].n_test
     stacks = [read_stack(p) for p in trained["stacks"]]
     feats = np.stack([feature_block(stacks[int(r["source"])].data[:, :, int(r["row"]), int(r["col"])][:, :, None, None], BANDS)[0]
                       for r in rows])
@@ -132,7 +133,7 @@ def test_predictions_csv_matches_onnx_model(trained):
     truth = [trained["labels"][int(r["source"])][int(r["row"]), int(r["col"])] for r in rows]
     np.testing.assert_array_equal(truth, [int(r["y_true"]) for r in rows])
     acc = np.mean([r["y_true"] == r["y_pred"] for r in rows])
-    assert acc == pytest.approx(trained["summary"]["test_overall_accuracy"])
+    assert acc == pytest.approx(trained["summary"].test_overall_accuracy)
     assert {int(r["source"]) for r in rows} == {0, 1}
 
 
@@ -171,13 +172,13 @@ def test_missing_class_error_and_drop_option(tmp_path):
     model = tmp_path / "m.onnx"
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(model), **FAST)
-    assert err.value.argument == "REFERENCE"
-    assert "6 'wetlands'" in str(err.value) and "DROP_EMPTY_CLASSES" in str(err.value)
+    assert err.value.argument == "reference_paths"
+    assert "6 'wetlands'" in str(err.value) and "drop classes without samples" in str(err.value)
     assert not model.exists()
     messages = []
     summary = train_classifier(stacks, refs, str(model), drop_empty_classes=True, monitor=Monitor(log=messages.append), **FAST)
-    assert [c["id"] for c in summary["classes"]] == [1, 2, 3]
-    assert summary["dropped_classes"] == [{"id": 6, "name": "wetlands"}]
+    assert summary.classes.ids == [1, 2, 3]
+    assert [(c.id, c.name) for c in summary.dropped_classes] == [(6, "wetlands")]
     assert any("wetlands" in m for m in messages)
     meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
     assert [c["id"] for c in json.loads(meta["lc_classes"])] == [1, 2, 3]
@@ -187,7 +188,7 @@ def test_class_without_valid_data_counts_as_empty(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, nan_class=3)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.argument == "REFERENCE" and "3 'grassland'" in str(err.value)
+    assert err.value.argument == "reference_paths" and "3 'grassland'" in str(err.value)
 
 
 def test_patch_split_holds_out_whole_patches(tmp_path):
@@ -200,7 +201,7 @@ def test_patch_split_holds_out_whole_patches(tmp_path):
     with open(preds, newline="") as fh:
         sources = {int(r["source"]) for r in csv.DictReader(fh)}
     assert sources == set(params["test_patches"])
-    assert summary["n_test"] > 0 and summary["test_overall_accuracy"] > 0.9
+    assert summary.n_test > 0 and summary.test_overall_accuracy > 0.9
 
 
 def test_pixels_are_drawn_from_every_patch(tmp_path):
@@ -212,14 +213,14 @@ def test_pixels_are_drawn_from_every_patch(tmp_path):
     with open(preds, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert {int(r["source"]) for r in rows} == {0, 1, 2, 3}
-    assert summary["n_train"] + summary["n_test"] == FAST["samples_per_class"] * len(summary["classes"])
+    assert summary.n_train + summary.n_test == FAST["samples_per_class"] * len(summary.classes)
 
 
 def test_patch_split_needs_two_patches(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, n_patches=1)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), split="patch", **FAST)
-    assert err.value.argument == "SPLIT"
+    assert err.value.argument == "split"
 
 
 def test_stacks_must_share_dates_and_bands(tmp_path):
@@ -227,7 +228,7 @@ def test_stacks_must_share_dates_and_bands(tmp_path):
     s1, r1, _ = make_patch(tmp_path, 1, dates=[DATES[0], DATES[1], dt.date(2017, 9, 1)])
     with pytest.raises(LandCoverError) as err:
         train_classifier([s0, s1], [r0, r1], str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.argument == "INPUT"
+    assert err.value.argument == "stack_paths"
     assert "stack 2" in str(err.value) and "2017-08-01 vs 2017-09-01" in str(err.value)
 
 
@@ -235,27 +236,27 @@ def test_reference_must_be_on_the_stack_grid(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, [refs[0], refs[0]], str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.argument == "REFERENCE" and "Pair 2" in str(err.value)
+    assert err.value.argument == "reference_paths" and "Pair 2" in str(err.value)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs[:1], str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.argument == "REFERENCE"
+    assert err.value.argument == "reference_paths"
 
 
 def test_needs_two_classes(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, class_ids=(2,))
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), **FAST)
-    assert err.value.argument == "REFERENCE" and "at least 2 classes" in str(err.value)
+    assert err.value.argument == "reference_paths" and "at least 2 classes" in str(err.value)
 
 
 def test_bad_parameters(tmp_path):
     stacks, refs, _ = make_dataset(tmp_path, n_patches=1)
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, str(tmp_path / "m.onnx"), test_fraction=1.0)
-    assert err.value.argument == "TEST_FRACTION"
+    assert err.value.argument == "test_fraction"
     with pytest.raises(LandCoverError) as err:
         train_classifier(stacks, refs, stacks[0])
-    assert err.value.argument == "OUTPUT_MODEL"
+    assert err.value.argument == "model_out"
 
 
 def test_cancel_during_fit_writes_nothing(tmp_path):
@@ -294,8 +295,8 @@ def test_real_patch_ndvi_smoke(testpatch, tmp_path):
     rasterize_reference_file(str(tp / "vector_timeless" / "LULC.gpkg"), "LULC_ID", stack, ref)
     model = str(tmp_path / "m.onnx")
     summary = train_classifier([stack], [ref], model, samples_per_class=1000, n_estimators=100, cv_folds=0)
-    assert [c["id"] for c in summary["classes"]] == [1, 2, 3, 4, 8]
-    assert summary["n_features"] == len(dates) and summary["test_overall_accuracy"] > 0.75  # measured 0.852
+    assert summary.classes.ids == [1, 2, 3, 4, 8]
+    assert summary.n_features == len(dates) and summary.test_overall_accuracy > 0.75  # measured 0.852
     out = str(tmp_path / "map.tif")
     classify_file(model, stack, out)
     labels, truth = read_class_raster(out)[0], read_class_raster(ref)[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 NODATA_CLASS = 0
@@ -127,3 +128,37 @@ def make_class_table(names: dict[int, str]) -> ClassTable:
         label = name.strip() if name and name.strip() else f"class {class_id}"
         classes.append(LandCoverClass(int(class_id), label, default_color(int(class_id), label)))
     return ClassTable(classes)
+
+
+@dataclass(frozen=True)
+class NameConflict:
+    """One class id named differently by two tables (``kept`` is the name the merged table uses)."""
+
+    class_id: int
+    kept: str
+    other: str
+
+
+def merge_class_tables(tables: Iterable[ClassTable | None], present_ids: Iterable[int] = ()) -> tuple[ClassTable, list[NameConflict]]:
+    """One table for rasters whose tables may differ (several references; a map and its reference).
+
+    The rule: tables are read in order and the first class with an id wins (name and colour); an
+    id named otherwise later is a ``NameConflict`` (names compared ignoring case and surrounding
+    spaces) that the caller reports in its own words, since only it knows which file is which.
+    Ids seen in the data (``present_ids``) but in no table get "class <id>" and a default colour;
+    the no-data id 0 is never a class. Matching is by id only: a conflict never renumbers.
+    """
+    merged: dict[int, LandCoverClass] = {}
+    conflicts: list[NameConflict] = []
+    for table in tables:
+        for c in table or ():
+            if c.id == NODATA_CLASS:
+                continue
+            known = merged.get(c.id)
+            if known is None:
+                merged[c.id] = c
+            elif known.name.strip().lower() != c.name.strip().lower():
+                conflicts.append(NameConflict(c.id, known.name, c.name))
+    for class_id in sorted(set(int(i) for i in present_ids) - set(merged) - {NODATA_CLASS}):
+        merged[class_id] = LandCoverClass(class_id, f"class {class_id}", default_color(class_id))
+    return ClassTable(merged.values()), conflicts

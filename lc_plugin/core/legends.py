@@ -26,10 +26,10 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from functools import cache
 
-from ..reference.corine import clc_recode
 from .classes import SLOVENIA_LEGEND
-from .errors import LandCoverError
+from .errors import InputError
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
@@ -69,15 +69,21 @@ class Legend:
 
 def _clc_legend() -> Legend:
     """CORINE level 3 from ``corine.clc_recode`` (the EEA legend): grid codes 1–44, the codes 111–523 as aliases."""
+    from ..reference.corine import clc_recode  # here, not at import: reference/ builds on core/, not the reverse
+
     codes, table = clc_recode("3")
     return Legend("clc", "CORINE Land Cover level 3", {c.id: (c.name, c.color) for c in table}, {str(code): cid for code, cid in codes.items()})
 
 
-BUILTIN: dict[str, Legend] = {
-    "slovenia": Legend("slovenia", "eo-learn Slovenia LULC", dict(SLOVENIA_LEGEND)),
-    "worldcover": Legend("worldcover", "ESA WorldCover 2021", {v: (n, c) for v, n, c in _WORLDCOVER}),
-    "clc": _clc_legend(),
-}
+@cache
+def builtin_legends() -> dict[str, Legend]:
+    """The built-in legends by key (made once, on first use)."""
+    return {
+        "slovenia": Legend("slovenia", "eo-learn Slovenia LULC", dict(SLOVENIA_LEGEND)),
+        "worldcover": Legend("worldcover", "ESA WorldCover 2021", {v: (n, c) for v, n, c in _WORLDCOVER}),
+        "clc": _clc_legend(),
+    }
+
 # The order of the Processing enum LEGEND (0 = none).
 LEGEND_CHOICES = ("none", "slovenia", "worldcover", "clc")
 LEGEND_LABELS = (
@@ -91,9 +97,10 @@ LEGEND_LABELS = (
 def builtin_legend(key: str | None) -> Legend | None:
     if not key or key == "none":
         return None
-    if key not in BUILTIN:
-        raise LandCoverError(f"Unknown legend '{key}'; choose one of: {', '.join(LEGEND_CHOICES)}.", "LEGEND")
-    return BUILTIN[key]
+    legends = builtin_legends()
+    if key not in legends:
+        raise InputError(f"Unknown legend '{key}'; choose one of: {', '.join(LEGEND_CHOICES)}.", argument="legend")
+    return legends[key]
 
 
 def _color(text: str | None, path: str, where: str) -> str:
@@ -107,7 +114,7 @@ def _color(text: str | None, path: str, where: str) -> str:
     try:
         r, g, b = (int(p) for p in parts[:3])
     except ValueError:
-        raise LandCoverError(f"The legend file {os.path.basename(path)} has a colour {text!r} at {where}; expected #rrggbb.", "LEGEND_FILE") from None
+        raise InputError(f"The legend file {os.path.basename(path)} has a colour {text!r} at {where}; expected #rrggbb.", argument="legend_file") from None
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
@@ -128,7 +135,7 @@ def _read_qml(path: str) -> dict[str, tuple[str, str]]:
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
-        raise LandCoverError(f"The legend file {os.path.basename(path)} is not a readable QML style ({exc}).", "LEGEND_FILE") from exc
+        raise InputError(f"The legend file {os.path.basename(path)} is not a readable QML style ({exc}).", argument="legend_file") from exc
     out = {}
     for entry in root.iter("paletteEntry"):
         out[entry.get("value", "").strip()] = (entry.get("label", "").strip(), _color(entry.get("color"), path, "a paletteEntry"))
@@ -147,15 +154,15 @@ def _read_qml(path: str) -> dict[str, tuple[str, str]]:
 def read_legend_file(path: str) -> dict[str, tuple[str, str]]:
     """Field value (as text) → (name, colour or "") from a CSV or QML legend file."""
     if not os.path.isfile(path):
-        raise LandCoverError(f"The legend file {path} does not exist.", "LEGEND_FILE")
+        raise InputError(f"The legend file {path} does not exist.", argument="legend_file")
     try:
         entries = _read_qml(path) if path.lower().endswith(".qml") else _read_csv(path)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise LandCoverError(f"Could not read the legend file {os.path.basename(path)} ({exc}).", "LEGEND_FILE") from exc
+        raise InputError(f"Could not read the legend file {os.path.basename(path)} ({exc}).", argument="legend_file") from exc
     entries = {k: v for k, v in entries.items() if k}
     if not entries:
-        raise LandCoverError(
+        raise InputError(
             f"The legend file {os.path.basename(path)} lists no class; expected CSV rows id,name,color or a QML paletted/categorized style.",
-            "LEGEND_FILE",
+            argument="legend_file",
         )
     return entries

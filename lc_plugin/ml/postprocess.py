@@ -14,13 +14,14 @@ grow nor swallow anything.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from osgeo import gdal
 
 from ..core.atomic import check_not_input
-from ..core.classes import NODATA_CLASS, ClassTable, LandCoverClass, default_color
-from ..core.errors import LandCoverError
+from ..core.classes import NODATA_CLASS, ClassTable, LandCoverClass, default_color, merge_class_tables
+from ..core.errors import InputError, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import Grid, read_class_raster, write_class_raster
 
@@ -35,7 +36,7 @@ def majority_filter(labels: np.ndarray, size: int) -> np.ndarray:
     the scan direction).
     """
     if size < 3 or size % 2 == 0:
-        raise LandCoverError(f"The majority window must be an odd number of pixels ≥ 3, not {size}.", "MAJORITY_SIZE")
+        raise InputError(f"The majority window must be an odd number of pixels ≥ 3, not {size}.", argument="majority_size")
     best = np.zeros(labels.shape, dtype=np.int32)  # the highest window count so far
     winner = labels.copy()  # the class with that count (the smallest id on ties: ids come in order)
     own = np.zeros(labels.shape, dtype=np.int32)  # the window count of each pixel's own class
@@ -66,9 +67,9 @@ def sieve(labels: np.ndarray, min_pixels: int, connectedness: int = 4) -> np.nda
     masked out. A small region with no neighbour but no data is left as it is.
     """
     if connectedness not in CONNECTEDNESS:
-        raise LandCoverError(f"Connectedness must be 4 or 8, not {connectedness}.", "CONNECTEDNESS")
+        raise InputError(f"Connectedness must be 4 or 8, not {connectedness}.", argument="connectedness")
     if min_pixels < 1:
-        raise LandCoverError(f"The minimum mapping unit must be at least 1 pixel, not {min_pixels}.", "MIN_PIXELS")
+        raise InputError(f"The minimum mapping unit must be at least 1 pixel, not {min_pixels}.", argument="min_pixels")
     h, w = labels.shape
     driver = gdal.GetDriverByName("MEM")
     src = driver.Create("", w, h, 1, gdal.GDT_Byte)
@@ -82,6 +83,14 @@ def sieve(labels: np.ndarray, min_pixels: int, connectedness: int = 4) -> np.nda
     return dst.GetRasterBand(1).ReadAsArray().astype(labels.dtype)
 
 
+@dataclass(frozen=True)
+class SieveResult:
+    """How much ``sieve_file`` changed: pixels that changed class, of the classified (non-zero) pixels."""
+
+    changed: int
+    pixels: int
+
+
 def sieve_file(
     input_path: str,
     out_path: str,
@@ -89,13 +98,13 @@ def sieve_file(
     connectedness: int = 4,
     majority_size: int = 0,
     monitor: Monitor | None = None,
-) -> dict:
+) -> SieveResult:
     """Class raster → cleaned class raster (majority filter first when ``majority_size`` ≥ 3, then the sieve).
 
     Returns how many pixels changed. The class table and colours of the input are kept.
     """
     monitor = ensure_monitor(monitor)
-    check_not_input(out_path, [input_path], "OUTPUT")
+    check_not_input(out_path, [input_path], "out_path")
     labels, classes, grid = _read_map(input_path)
     monitor.update(0.1)
     cleaned = majority_filter(labels, majority_size) if majority_size else labels
@@ -104,7 +113,7 @@ def sieve_file(
     monitor.update(0.9)
     write_class_raster(out_path, cleaned, grid, classes or _table_of(cleaned))
     monitor.update(1.0)
-    return {"changed": int((cleaned != labels).sum()), "pixels": int((labels != NODATA_CLASS).sum())}
+    return SieveResult(changed=int((cleaned != labels).sum()), pixels=int((labels != NODATA_CLASS).sum()))
 
 
 # --- reclassification ----------------------------------------------------------------------------
@@ -125,11 +134,11 @@ def reclassify_table(rows: Iterable[Sequence], classes: ClassTable | None) -> tu
     for n, row in enumerate(rows, start=1):
         old, new, name, color = _parse_row(row, n)
         if old in mapping and mapping[old] != new:
-            raise LandCoverError(f"row {n}: class {old} is already reclassified to {mapping[old]}.", "TABLE")
+            raise InputError(f"row {n}: class {old} is already reclassified to {mapping[old]}.", argument="rows")
         mapping[old] = new
         for given, store, what in ((name, names, "name"), (color, colors, "colour")):
             if given and store.get(new, given) != given:
-                raise LandCoverError(f"row {n}: class {new} has two {what}s, {store[new]!r} and {given!r}.", "TABLE")
+                raise InputError(f"row {n}: class {new} has two {what}s, {store[new]!r} and {given!r}.", argument="rows")
             if given:
                 store[new] = given
     target = {i: mapping.get(i, i) for i in old_classes} | mapping  # every old id → its new id
@@ -148,13 +157,13 @@ def _parse_row(row: Sequence, n: int) -> tuple[int, int, str, str]:
     try:
         old, new = int(float(cells[0])), int(float(cells[1]))
     except ValueError:
-        raise LandCoverError(f"row {n}: the old and new class ids must be whole numbers, got {cells[0]!r} and {cells[1]!r}.", "TABLE") from None
+        raise InputError(f"row {n}: the old and new class ids must be whole numbers, got {cells[0]!r} and {cells[1]!r}.", argument="rows") from None
     for value in (old, new):
         if not 0 <= value <= 255:
-            raise LandCoverError(f"row {n}: class ids are 0–255 (0 = no data), got {value}.", "TABLE")
+            raise InputError(f"row {n}: class ids are 0–255 (0 = no data), got {value}.", argument="rows")
     color = cells[3]
     if color and not (len(color) == 7 and color.startswith("#") and all(ch in "0123456789abcdefABCDEF" for ch in color[1:])):
-        raise LandCoverError(f"row {n}: colours are written #rrggbb, got {color!r}.", "TABLE")
+        raise InputError(f"row {n}: colours are written #rrggbb, got {color!r}.", argument="rows")
     return old, new, cells[2], color.lower()
 
 
@@ -169,16 +178,14 @@ def reclassify(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
 def reclassify_file(input_path: str, out_path: str, rows: Iterable[Sequence], monitor: Monitor | None = None) -> ClassTable:
     """Class raster + table rows → reclassified class raster with the new class table; returns the table."""
     monitor = ensure_monitor(monitor)
-    check_not_input(out_path, [input_path], "OUTPUT")
+    check_not_input(out_path, [input_path], "out_path")
     labels, classes, grid = _read_map(input_path)
     mapping, table = reclassify_table(rows, classes or _table_of(labels))
     if not mapping:
-        raise LandCoverError("The reclassification table is empty; give at least one row old id, new id.", "TABLE")
+        raise InputError("The reclassification table is empty; give at least one row old id, new id.", argument="rows")
     monitor.update(0.3)
     out = reclassify(labels, mapping)
-    present = set(np.unique(out).tolist()) - {NODATA_CLASS}
-    missing = sorted(present - set(table.ids))
-    table = ClassTable([*table, *(LandCoverClass(i, f"class {i}", default_color(i)) for i in missing)])
+    table = merge_class_tables([table], np.unique(out).tolist())[0]  # ids left unmapped but not in the table get a name
     write_class_raster(out_path, out, grid, table)
     monitor.update(1.0)
     return table
@@ -190,10 +197,10 @@ def reclassify_file(input_path: str, out_path: str, rows: Iterable[Sequence], mo
 def _read_map(path: str) -> tuple[np.ndarray, ClassTable | None, Grid]:
     labels, classes, grid = read_class_raster(path)
     if labels.dtype != np.uint8:
-        raise LandCoverError(f"{path} is a {labels.dtype} raster; a class map is UInt8 with 0 = no data (the output of Classify).", "INPUT")
+        raise InputError(f"{path} is a {labels.dtype} raster; a class map is UInt8 with 0 = no data (the output of Classify).", argument="input_path")
     return labels, classes, grid
 
 
 def _table_of(labels: np.ndarray) -> ClassTable:
     """A default table for a class raster written by another tool (ids present, default names)."""
-    return ClassTable(LandCoverClass(int(i), f"class {i}", default_color(int(i))) for i in np.unique(labels) if i != NODATA_CLASS)
+    return merge_class_tables([], np.unique(labels).tolist())[0]

@@ -19,6 +19,8 @@ import json
 import numpy as np
 from rasterio.transform import Affine
 
+from ..core.errors import DataError
+from ..core.monitor import Monitor
 from ..io.rasters import Grid
 
 DEFAULT_BLOCK_PX = 20  # 200 m at 10 m: wider than most fields and forest stands in the eo-learn patch
@@ -66,7 +68,7 @@ def training_footprint(grids: list[Grid], patch: np.ndarray, flat_index: np.ndar
                 "width": g.width,
                 "height": g.height,
                 "block_px": int(block_px),
-                "blocks": base64.b64encode(np.packbits(used)).decode("ascii"),
+                "blocks": base64.b64encode(np.packbits(used).tobytes()).decode("ascii"),
                 "pixels": int(local.size),
             }
         )
@@ -117,3 +119,46 @@ def positions_in_training_blocks(footprint: list[dict], positions: np.ndarray) -
 
 def dumps_footprint(footprint: list[dict]) -> str:
     return json.dumps(footprint, separators=(",", ":"))
+
+
+def patch_and_local(flat: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Patch index and flat index within the patch of pixels numbered across patches (``offsets``: first index of each)."""
+    patch = np.searchsorted(offsets, flat, side="right") - 1
+    return patch, flat - offsets[patch]
+
+
+def spatial_groups(flat: np.ndarray, offsets: np.ndarray, grids: list[Grid], block_px: int) -> np.ndarray:
+    """The block (patch × ``block_px`` square) of every sampled pixel."""
+    patch, local = patch_and_local(flat, offsets)
+    widths = np.array([g.width for g in grids])
+    heights = np.array([g.height for g in grids])
+    return block_ids(local, patch, widths, heights, block_px)
+
+
+def block_split(
+    sampled: np.ndarray, labels: np.ndarray, offsets: np.ndarray, grids: list[Grid], block_px: int, test_fraction: float, seed: int, monitor: Monitor
+) -> np.ndarray:
+    """Which sampled pixels are held out: whole blocks, about ``test_fraction`` of them, balanced by class.
+
+    Blocks holding the only samples of a class stay in training (the model must know every class);
+    the test set then lacks that class and the report says so.
+    """
+    if test_fraction <= 0:
+        return np.zeros(sampled.size, dtype=bool)
+    groups = spatial_groups(sampled, offsets, grids, block_px)
+    folds = max(2, int(round(1.0 / test_fraction)))
+    fold, n_groups = group_folds(groups, labels, folds, seed)
+    if n_groups < 2:
+        raise DataError(
+            f"The sampled pixels fall in a single {block_px}×{block_px}-pixel block, so no block can be held out; "
+            "use a smaller block size, more patches, or the patch split.",
+            argument="block_px",
+        )
+    in_test = fold == 0
+    for class_id in np.unique(labels):
+        of_class = labels == class_id
+        if not (of_class & ~in_test).any():
+            keep = np.isin(groups, groups[of_class])
+            in_test &= ~keep
+            monitor.info(f"Class {int(class_id)} has samples in held-out blocks only; its {int(np.unique(groups[of_class]).size)} block(s) stay in training.")
+    return in_test

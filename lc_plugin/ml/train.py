@@ -4,282 +4,361 @@ The ONNX file is self-describing: its metadata holds the class table, the featur
 (dates, bands, feature names), the training parameters and the test metrics, so the
 classification step needs nothing else and can refuse a stack that does not fit the model.
 Test metrics are computed with the exported ONNX model itself (what users will run).
+
+``train_classifier`` runs named phases, each a function here: check the arguments, read the
+inputs, scan the usable pixels, choose the classes, sample, split, extract features, fit, evaluate
+and export (``boosting`` holds the LightGBM/ONNX pieces, ``spatial`` the blocks).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
 import os
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import rasterio
 
 from .. import __version__
 from ..core.atomic import atomic_output, check_not_input
-from ..core.classes import NODATA_CLASS, ClassTable, LandCoverClass, make_class_table
+from ..core.classes import ClassTable, merge_class_tables
 from ..core.deps import require
-from ..core.errors import LandCoverError
-from ..core.monitor import ensure_monitor
-from ..io.rasters import Grid, read_class_raster, read_class_table, read_stack_info
-from ..reference.sampling import allocate_quotas, sample_with_quotas
-from ..timeseries.cloudcheck import check_cloud_masked, clear_pixels, cloud_provenance
-from ..timeseries.features import describe_layout_difference, feature_bands, feature_block, feature_layout, iter_feature_windows, read_bands_window
-from .spatial import DEFAULT_BLOCK_PX, DEFAULT_CV_FOLDS, block_ids, dumps_footprint, group_folds, training_footprint
+from ..core.errors import DataError, InputError, LandCoverError
+from ..core.monitor import Monitor, ensure_monitor
+from ..io.rasters import read_stack_info
+from ..reference.training_inputs import read_training_inputs
+from ..timeseries.cloudcheck import check_cloud_masked, cloud_provenance
+from ..timeseries.features import feature_bands
+from .boosting import cross_validate, fit_lightgbm, model_to_onnx, onnx_session
+from .samples import PatchSet, SampleSplit, draw_sample, extract_features, held_out_patches, prediction_rows, scan_usable, split_sample
+from .spatial import DEFAULT_BLOCK_PX, DEFAULT_CV_FOLDS, dumps_footprint, patch_and_local, spatial_groups, training_footprint
 
 MODEL_TYPE = "lightgbm-pixel"
 SPLITS = ("pixel", "patch", "block")  # the order of Train classifier's SPLIT enum (ids kept stable for scripts)
-MAX_ONNX_OPSET = 15  # highest default-domain opset onnxmltools 1.12–1.16 converts LightGBM to
 
 
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """How a pixel classifier is trained; every field is recorded in the model's ``lc_params``.
 
-def merge_class_tables(tables: list[ClassTable | None], present: set[int], monitor) -> ClassTable:
-    """Union of the references' tables (first wins on a conflict); ids without a table get legend names."""
-    merged: dict[int, LandCoverClass] = {}
-    for table in tables:
-        for c in table or ():
-            known = merged.get(c.id)
-            if known is None:
-                merged[c.id] = c
-            elif known.name != c.name:
-                monitor.info(f"Class {c.id} is called '{known.name}' in one reference and '{c.name}' in another; using '{known.name}'.")
-    missing = sorted(present - set(merged) - {NODATA_CLASS})
-    if missing:
-        merged.update({c.id: c for c in make_class_table({i: "" for i in missing})})
-    return ClassTable(merged.values())
-
-
-def _fix_batch_dimension(onx) -> None:
-    """onnxmltools declares the label output with a fixed size 1; make every output's first axis dynamic."""
-    for out in onx.graph.output:
-        dims = out.type.tensor_type.shape.dim
-        if len(dims) >= 1:
-            dims[0].Clear()
-            dims[0].dim_param = "N"
-
-
-def _exact_thresholds(onx, model) -> int:
-    """Make the ONNX trees split exactly where LightGBM's do on float32 features.
-
-    LightGBM compares a feature (float32 widened to double) with a double threshold ``t``;
-    onnxruntime compares it with ``float32(t)``, which rounds up about half the time and then sends
-    features in ``(t, float32(t)]`` the other way. For float32 ``x``, ``x <= t`` holds exactly when
-    ``x <= `` the largest float32 not above ``t``, so each threshold is replaced by that value. The
-    ONNX nodes are matched to LightGBM's by walking both trees from the root (true branch = left
-    child). Returns the number of thresholds changed; leaves the model as converted if the trees
-    do not line up (an unknown converter layout).
+    The default split holds out whole ``block_px`` × ``block_px`` blocks (see ``spatial``), so test
+    pixels are not neighbours of training pixels. ``cv_folds`` ≥ 2 adds a k-fold cross-validation by
+    spatial group (0 = none). ``allow_unmasked`` accepts stacks never cloud-masked (and records it).
     """
-    booster = getattr(model, "booster_", model)
-    node = next((n for n in onx.graph.node if n.op_type == "TreeEnsembleClassifier"), None)
-    if node is None:
-        return 0
-    attrs = {a.name: a for a in node.attribute}
-    if "nodes_values" not in attrs:
-        return 0
-    where = {(t, n): i for i, (t, n) in enumerate(zip(attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints))}
-    true_ids, false_ids = attrs["nodes_truenodeids"].ints, attrs["nodes_falsenodeids"].ints
-    features, modes = attrs["nodes_featureids"].ints, attrs["nodes_modes"].strings
-    values = np.asarray(attrs["nodes_values"].floats, dtype=np.float32)
-    exact = values.copy()
-    for tree, info in enumerate(booster.dump_model()["tree_info"]):
-        todo = [(info["tree_structure"], 0)]
-        while todo:
-            split, node_id = todo.pop()
-            if "split_index" not in split:
-                continue
-            i = where.get((tree, node_id))
-            threshold = split.get("threshold")
-            if (
-                i is None
-                or split.get("decision_type") != "<="
-                or modes[i] != b"BRANCH_LEQ"
-                or features[i] != split["split_feature"]
-                or not isinstance(threshold, float)
-                or np.float32(threshold) != values[i]
-            ):
-                return 0
-            rounded = np.float32(threshold)
-            if float(rounded) > threshold:
-                rounded = np.nextafter(rounded, np.float32(-np.inf))
-            exact[i] = rounded
-            todo.append((split["left_child"], true_ids[i]))
-            todo.append((split["right_child"], false_ids[i]))
-    changed = int((exact != values).sum())
-    del attrs["nodes_values"].floats[:]
-    attrs["nodes_values"].floats.extend(exact.tolist())
-    return changed
+
+    samples_per_class: int = 5000
+    test_fraction: float = 0.25
+    split: str = "block"
+    block_px: int = DEFAULT_BLOCK_PX
+    seed: int = 42
+    n_estimators: int = 300
+    num_leaves: int = 31
+    learning_rate: float = 0.1
+    drop_empty_classes: bool = False
+    cv_folds: int = DEFAULT_CV_FOLDS
+    allow_unmasked: bool = False
+
+    def check(self, n_pairs: int) -> None:
+        """Refuse settings that cannot train, before anything is read (errors name the field)."""
+        if self.samples_per_class < 1:
+            raise InputError(f"Samples per class must be at least 1, got {self.samples_per_class}.", argument="samples_per_class")
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise InputError(f"The test fraction must be in [0, 1), got {self.test_fraction}.", argument="test_fraction")
+        if self.split not in SPLITS:
+            raise InputError(f"The split must be one of {', '.join(SPLITS)}, got '{self.split}'.", argument="split")
+        if self.block_px < 1:
+            raise InputError(f"The block size must be at least 1 pixel, got {self.block_px}.", argument="block_px")
+        if self.split == "patch":
+            if n_pairs < 2:
+                raise InputError(
+                    "A patch split holds whole patches out for testing and needs at least 2 stack/reference pairs; give more patches or use the pixel split.",
+                    argument="split",
+                )
+            if self.test_fraction <= 0:
+                raise InputError("A patch split needs a test fraction above 0.", argument="test_fraction")
+        if self.n_estimators < 1:
+            raise InputError(f"The number of trees must be at least 1, got {self.n_estimators}.", argument="n_estimators")
+        if self.num_leaves < 2:
+            raise InputError(f"The number of leaves must be at least 2, got {self.num_leaves}.", argument="num_leaves")
+        if not self.learning_rate > 0:
+            raise InputError(f"The learning rate must be above 0, got {self.learning_rate}.", argument="learning_rate")
+        if self.cv_folds == 1 or self.cv_folds < 0:
+            raise InputError(f"Cross-validation needs at least 2 folds (0 = none), got {self.cv_folds}.", argument="cv_folds")
+
+    def fit_params(self) -> dict[str, Any]:
+        """The arguments of ``fit_lightgbm`` (the same for the model and every cross-validation fold)."""
+        return dict(n_estimators=self.n_estimators, num_leaves=self.num_leaves, learning_rate=self.learning_rate, seed=self.seed)
 
 
-def fit_lightgbm(
-    x: np.ndarray,
-    y: np.ndarray,
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``train_classifier`` wrote and measured (the model's metadata holds the same and more)."""
+
+    model: str
+    classes: ClassTable
+    dropped_classes: ClassTable
+    n_train: int
+    n_test: int
+    test_overall_accuracy: float | None
+    n_features: int
+    predictions: str | None
+    cv: dict | None
+
+
+def train_classifier(
+    stack_paths: list[str],
+    reference_paths: list[str],
+    model_out: str,
+    config: ClassifierConfig | None = None,
     *,
-    n_estimators: int = 300,
-    num_leaves: int = 31,
-    learning_rate: float = 0.1,
-    seed: int = 42,
-    monitor=None,
-):
-    """A deterministic ``lightgbm.LGBMClassifier`` fitted on (N, F) features and class ids."""
-    lgb = require("lightgbm")
-    monitor = ensure_monitor(monitor)
+    mask_paths: list[str | None] | None = None,
+    predictions_out: str | None = None,
+    monitor: Monitor | None = None,
+    **settings: Any,
+) -> TrainResult:
+    """Sample class-balanced pixels, fit LightGBM, check it on held-out blocks/patches/pixels, write the ONNX model.
 
-    def _progress(env) -> None:  # raising Cancelled here stops LightGBM's loop
-        monitor.update((env.iteration + 1) / max(1, env.end_iteration))
-
-    classifier = lgb.LGBMClassifier(
-        n_estimators=n_estimators,
-        num_leaves=num_leaves,
-        learning_rate=learning_rate,
-        random_state=seed,
-        deterministic=True,
-        force_col_wise=True,
-        n_jobs=-1,
-        verbose=-1,
-    )
-    classifier.fit(x, y, callbacks=[_progress])
-    return classifier
-
-
-def model_to_onnx(model, n_features: int, metadata: dict[str, str]):
-    """ONNX ModelProto of a fitted LightGBM classifier: input "features" float [N, F], outputs
-    "label" (int64 class ids) and "probabilities" (float [N, C], classes sorted by id), with ``metadata``."""
-    onnxmltools = require("onnxmltools")
-    onnx = require("onnx")
-    data_types = require("onnxmltools.convert.common.data_types")
-    opset = min(MAX_ONNX_OPSET, onnx.defs.onnx_opset_version())
-    try:
-        onx = onnxmltools.convert_lightgbm(
-            model,
-            name="lc-plugin pixel classifier",
-            initial_types=[("features", data_types.FloatTensorType([None, n_features]))],
-            zipmap=False,
-            target_opset=opset,
-        )
-    except Exception as exc:  # converter failures are not user errors, but say what failed
-        raise LandCoverError(f"Could not convert the LightGBM model to ONNX ({type(exc).__name__}: {exc}).") from exc
-    _fix_batch_dimension(onx)
-    _exact_thresholds(onx, model)
-    onnx.helper.set_model_props(onx, metadata)
-    onx.doc_string = "lc-plugin LightGBM pixel classifier; see metadata_props for classes and feature layout."
-    return onx
-
-
-def _onnx_session(model_bytes: bytes):
-    ort = require("onnxruntime")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
-
-
-def _validate_params(stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate, block_px) -> None:
-    if not stack_paths:
-        raise LandCoverError("Give at least one time stack to train on.", "INPUT")
-    if len(stack_paths) != len(reference_paths):
-        raise LandCoverError(
-            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); " "give one reference raster per stack, in the same order.",
-            "REFERENCE",
-        )
-    if samples_per_class < 1:
-        raise LandCoverError(f"Samples per class must be at least 1, got {samples_per_class}.", "SAMPLES_PER_CLASS")
-    if not 0.0 <= test_fraction < 1.0:
-        raise LandCoverError(f"The test fraction must be in [0, 1), got {test_fraction}.", "TEST_FRACTION")
-    if split not in SPLITS:
-        raise LandCoverError(f"The split must be one of {', '.join(SPLITS)}, got '{split}'.", "SPLIT")
-    if block_px < 1:
-        raise LandCoverError(f"The block size must be at least 1 pixel, got {block_px}.", "BLOCK_SIZE")
-    if split == "patch":
-        if len(stack_paths) < 2:
-            raise LandCoverError(
-                "A patch split holds whole patches out for testing and needs at least 2 stack/reference pairs; " "give more patches or use the pixel split.",
-                "SPLIT",
-            )
-        if test_fraction <= 0:
-            raise LandCoverError("A patch split needs a test fraction above 0.", "TEST_FRACTION")
-    if n_estimators < 1:
-        raise LandCoverError(f"The number of trees must be at least 1, got {n_estimators}.", "N_ESTIMATORS")
-    if num_leaves < 2:
-        raise LandCoverError(f"The number of leaves must be at least 2, got {num_leaves}.", "NUM_LEAVES")
-    if not learning_rate > 0:
-        raise LandCoverError(f"The learning rate must be above 0, got {learning_rate}.", "LEARNING_RATE")
-
-
-def read_training_inputs(stack_paths, reference_paths):
-    """Layouts, grids and class tables of every pair, checked against each other (no pixels read)."""
-    infos = []
-    for i, path in enumerate(stack_paths):
-        try:
-            infos.append(read_stack_info(path))
-        except LandCoverError as exc:
-            raise LandCoverError(str(exc), "INPUT") from exc
-        except rasterio.errors.RasterioIOError as exc:
-            raise LandCoverError(f"Could not open time stack {i + 1} ({path}): {exc}", "INPUT") from exc
-    dates0, bands0 = infos[0][0], infos[0][1]
-    for i, (dates, bands, _, _) in enumerate(infos[1:], start=2):
-        problems = describe_layout_difference(dates0, bands0, dates, bands, expected_label="stack 1", actual_label=f"stack {i}", exact_bands=True)
-        if problems:
-            raise LandCoverError(
-                f"All training stacks must share dates and bands, but {stack_paths[i - 1]} differs from {stack_paths[0]}: " + "; ".join(problems) + ".",
-                "INPUT",
-            )
-    tables = []
-    for i, (ref_path, info) in enumerate(zip(reference_paths, infos), start=1):
-        try:
-            with rasterio.open(ref_path) as src:
-                grid, dtype = Grid(src.crs, src.transform, src.width, src.height), np.dtype(src.dtypes[0])
-            tables.append(read_class_table(ref_path))
-        except rasterio.errors.RasterioIOError as exc:
-            raise LandCoverError(f"Could not open reference raster {i} ({ref_path}): {exc}", "REFERENCE") from exc
-        diff = info[2].difference(grid)
-        if diff:
-            raise LandCoverError(
-                f"Pair {i}: reference {ref_path} is not on the grid of stack {stack_paths[i - 1]} ({diff}). "
-                "Rasterize the reference onto that stack with the Reference step.",
-                "REFERENCE",
-            )
-        if dtype.kind not in "ui":
-            raise LandCoverError(f"Reference {ref_path} must be an integer class raster with ids 0–255.", "REFERENCE")
-    return dates0, bands0, [info[2] for info in infos], tables
-
-
-def _patch_and_local(flat: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    patch = np.searchsorted(offsets, flat, side="right") - 1
-    return patch, flat - offsets[patch]
-
-
-def spatial_groups(flat: np.ndarray, offsets: np.ndarray, grids: list[Grid], block_px: int) -> np.ndarray:
-    """The block (patch × ``block_px`` square) of every sampled pixel."""
-    patch, local = _patch_and_local(flat, offsets)
-    widths = np.array([g.width for g in grids])
-    heights = np.array([g.height for g in grids])
-    return block_ids(local, patch, widths, heights, block_px)
-
-
-def block_split(sampled, labels, offsets, grids, block_px: int, test_fraction: float, seed: int, monitor) -> np.ndarray:
-    """Which sampled pixels are held out: whole blocks, about ``test_fraction`` of them, balanced by class.
-
-    Blocks holding the only samples of a class stay in training (the model must know every class);
-    the test set then lacks that class and the report says so.
+    ``config`` says how (``ClassifierConfig``); ``settings`` overrides its fields by name
+    (``train_classifier(s, r, m, seed=1)``). Stacks must be cloud-masked (``cloudcheck``): their
+    ``mask_paths`` (one per stack, or None) leave out cloudy pixels. ``predictions_out`` gets the
+    test pixels' labels, predictions and probabilities as CSV. Nothing is written unless it all succeeds.
     """
-    if test_fraction <= 0:
-        return np.zeros(sampled.size, dtype=bool)
-    groups = spatial_groups(sampled, offsets, grids, block_px)
-    folds = max(2, int(round(1.0 / test_fraction)))
-    fold, n_groups = group_folds(groups, labels, folds, seed)
-    if n_groups < 2:
-        raise LandCoverError(
-            f"The sampled pixels fall in a single {block_px}×{block_px}-pixel block, so no block can be held out; "
-            "use a smaller BLOCK_SIZE, more patches, or the patch split.",
-            "BLOCK_SIZE",
+    config = dataclasses.replace(config or ClassifierConfig(), **settings)
+    monitor = ensure_monitor(monitor)
+    masks = _check_arguments(list(stack_paths), list(reference_paths), model_out, config, mask_paths, predictions_out)
+    lgb = require("lightgbm")
+    for package in ("onnxmltools", "onnx", "onnxruntime"):
+        require(package)
+    patches = _read_inputs(list(stack_paths), list(reference_paths), masks, config.allow_unmasked)
+    scan = scan_usable(patches, monitor.sub(0.0, 0.35))
+    table = _merged_table(patches.tables, scan.present, monitor)
+    rng = np.random.default_rng(config.seed)
+    test_patches = held_out_patches(len(patches.stacks), config, rng)
+    table, empty = _trainable_classes(table, scan.counts, test_patches, config, monitor)
+    sampled, sampled_labels = draw_sample(patches, scan, table, test_patches, config, rng)
+    split = split_sample(patches, sampled, sampled_labels, table, test_patches, config, rng, monitor)
+    x_train, x_test = extract_features(patches, split, monitor.sub(0.35, 0.5))
+    monitor.info(f"Training LightGBM on {len(split.y_train)} pixels × {patches.n_features} features, {len(table)} classes.")
+    classifier = fit_lightgbm(x_train, split.y_train, monitor=monitor.sub(0.5, 0.9), **config.fit_params())
+    model_ids = [int(c) for c in classifier.classes_]
+    if model_ids != table.ids:  # cannot happen: every kept class has training pixels
+        raise LandCoverError(f"Internal error: model classes {model_ids} differ from the class table {table.ids}.")
+    params = _training_params(patches, split, config, lgb.__version__)
+    export = monitor.sub(0.9, 1.0)
+    onx, pred, proba, metrics, cv = _export(patches, split, table, classifier, params, (x_train, x_test), config, export)
+    rows = prediction_rows(patches, split, pred, proba) if predictions_out else None
+    export.update(1.0)  # last cancel check: nothing is written before it, everything after it
+    _write(onx, model_out, predictions_out, rows, table)
+    accuracy = metrics["overall_accuracy"]
+    shown = "n/a" if accuracy is None else f"{accuracy:.4f}"
+    monitor.info(f"Test overall accuracy: {shown} ({metrics['n_test']} test pixels, {metrics['n_train']} training pixels).")
+    return TrainResult(
+        model=os.path.abspath(model_out),
+        classes=table,
+        dropped_classes=ClassTable(empty),
+        n_train=metrics["n_train"],
+        n_test=metrics["n_test"],
+        test_overall_accuracy=accuracy,
+        n_features=patches.n_features,
+        predictions=os.path.abspath(predictions_out) if predictions_out else None,
+        cv=cv,
+    )
+
+
+# --- phases ------------------------------------------------------------------------------------------
+
+
+def _check_arguments(
+    stack_paths: list[str],
+    reference_paths: list[str],
+    model_out: str,
+    config: ClassifierConfig,
+    mask_paths: list[str | None] | None,
+    predictions_out: str | None,
+) -> list[str | None]:
+    """Refuse bad arguments before anything is read; returns one cloud mask (or None) per stack."""
+    if not stack_paths:
+        raise InputError("Give at least one time stack to train on.", argument="stack_paths")
+    if len(stack_paths) != len(reference_paths):
+        raise InputError(
+            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); give one reference raster per stack, in the same order.",
+            argument="reference_paths",
         )
-    in_test = fold == 0
-    for class_id in np.unique(labels):
-        of_class = labels == class_id
-        if not (of_class & ~in_test).any():
-            keep = np.isin(groups, groups[of_class])
-            in_test &= ~keep
-            monitor.info(f"Class {int(class_id)} has samples in held-out blocks only; its {int(np.unique(groups[of_class]).size)} block(s) stay in training.")
-    return in_test
+    config.check(len(stack_paths))
+    masks = list(mask_paths) if mask_paths else [None] * len(stack_paths)
+    if len(masks) != len(stack_paths):
+        raise InputError(f"{len(masks)} cloud mask(s) for {len(stack_paths)} stack(s); give one per stack, in the same order.", argument="mask_paths")
+    inputs = stack_paths + reference_paths
+    check_not_input(model_out, inputs, "model_out")
+    if predictions_out:
+        check_not_input(predictions_out, inputs, "predictions_out")
+        if os.path.realpath(predictions_out) == os.path.realpath(model_out):
+            raise InputError("The test predictions and the model need different file names.", argument="predictions_out")
+    return masks
+
+
+def _read_inputs(stack_paths: list[str], reference_paths: list[str], masks: list[str | None], allow_unmasked: bool) -> PatchSet:
+    """The pairs' layouts, grids and tables, checked; the stacks checked to be cloud-masked (or accepted unmasked)."""
+    inputs = read_training_inputs(stack_paths, reference_paths)
+    n_unmasked = check_cloud_masked(stack_paths, masks, allow_unmasked, "stack_paths")
+    fbands = feature_bands(inputs.bands)
+    if not fbands:
+        raise InputError(f"The stacks have no reflectance bands to learn from (bands: {', '.join(inputs.bands)}).", argument="stack_paths")
+    return PatchSet(stack_paths, reference_paths, masks, inputs.dates, inputs.bands, fbands, inputs.grids, inputs.tables, n_unmasked)
+
+
+def _merged_table(tables: list[ClassTable | None], present: set[int], monitor: Monitor) -> ClassTable:
+    """One class table for all references (``merge_class_tables``' rule), a conflict of names logged."""
+    table, conflicts = merge_class_tables(tables, present)
+    for c in conflicts:
+        monitor.info(f"Class {c.class_id} is called '{c.kept}' in one reference and '{c.other}' in another; using '{c.kept}'.")
+    return table
+
+
+def _trainable_classes(
+    table: ClassTable, counts: np.ndarray, test_patches: list[int], config: ClassifierConfig, monitor: Monitor
+) -> tuple[ClassTable, list]:
+    """Classes without usable training pixels are an error, or dropped when asked; at least 2 must remain.
+    Returns the table kept and the classes dropped."""
+    train_patches = [i for i in range(counts.shape[0]) if i not in test_patches]
+    train_counts = counts[train_patches].sum(axis=0)
+    empty = [c for c in table if train_counts[c.id] == 0]
+    if empty:
+        where = "in the training patches" if config.split == "patch" else "in any reference raster"
+        listing = ", ".join(f"{c.id} '{c.name}'" for c in empty)
+        if not config.drop_empty_classes:
+            raise DataError(
+                f"Class(es) {listing} have no usable pixels {where} (no labelled pixel with valid data in every date). "
+                "Remove them from the reference class table, or choose to drop classes without samples.",
+                argument="reference_paths",
+            )
+        monitor.info(f"Dropping class(es) without usable pixels {where}: {listing}.")
+        table = table.subset(c.id for c in table if train_counts[c.id] > 0)
+    if len(table) < 2:
+        found = ", ".join(f"{c.id} '{c.name}'" for c in table) or "none"
+        raise DataError(
+            f"Training needs at least 2 classes with usable pixels; found {found}. "
+            "Check that the reference covers the stacks and that the stacks have valid data.",
+            argument="reference_paths",
+        )
+    return table, empty
+
+
+def _training_params(patches: PatchSet, split: SampleSplit, config: ClassifierConfig, lightgbm_version: str) -> dict:
+    """The model's ``lc_params``: the settings, the held-out patches, how clouds were handled, the references."""
+    return {
+        "samples_per_class": int(config.samples_per_class),
+        "test_fraction": float(config.test_fraction),
+        "split": config.split,
+        "block_px": int(config.block_px),
+        "seed": int(config.seed),
+        "n_estimators": int(config.n_estimators),
+        "num_leaves": int(config.num_leaves),
+        "learning_rate": float(config.learning_rate),
+        "drop_empty_classes": bool(config.drop_empty_classes),
+        "n_patches": len(patches.stacks),
+        "test_patches": list(split.test_patches),
+        "cloud_masking": [cloud_state(path, mask) for path, mask in zip(patches.stacks, patches.masks)],
+        "unmasked_accepted": int(patches.n_unmasked),
+        "references": [reference_provenance(path) for path in patches.references],
+        "lightgbm_version": lightgbm_version,
+    }
+
+
+def _cross_validation(patches: PatchSet, split: SampleSplit, x: np.ndarray, y: np.ndarray, config: ClassifierConfig, monitor: Monitor) -> dict:
+    """k-fold cross-validation grouped by whole patches when there are enough, else by square blocks so neighbours stay together."""
+    offsets, folds = patches.offsets, config.cv_folds
+    all_idx = np.concatenate([split.train_idx, split.test_idx])
+    if len(patches.stacks) >= folds:
+        groups, group_kind = patch_and_local(all_idx, offsets)[0], "patch"
+    else:
+        groups, group_kind = spatial_groups(all_idx, offsets, patches.grids, config.block_px), f"block of {config.block_px}×{config.block_px} px"
+    n_groups = np.unique(groups).size
+    if n_groups < folds:
+        cv = {"skipped": f"{folds}-fold cross-validation needs at least {folds} spatial groups ({group_kind}); the samples fall in {n_groups}."}
+        monitor.info(cv["skipped"])
+        return cv
+    cv = cross_validate(x, y, groups, folds, config.fit_params(), config.seed, monitor=monitor)
+    cv["group"] = group_kind
+    return cv
+
+
+def _model_metadata(patches: PatchSet, table: ClassTable, params: dict) -> dict[str, str]:
+    """What the classification step needs to use the model and refuse a stack that does not fit it."""
+    return {
+        "lc_model_type": MODEL_TYPE,
+        "lc_plugin_version": __version__,
+        "lc_classes": table.to_json(),
+        "lc_feature_names": json.dumps(patches.feature_names),
+        "lc_dates": json.dumps([d.isoformat() for d in patches.dates]),
+        "lc_bands": json.dumps(patches.fbands),
+        "lc_params": json.dumps(params),
+    }
+
+
+def _test_metrics(onx: Any, x_test: np.ndarray, split: SampleSplit, table: ClassTable) -> tuple[np.ndarray, Any, dict]:
+    """Predictions and probabilities of the exported model itself (what users run) on the test pixels, and the metrics."""
+    y_train, y_test = split.y_train, split.y_test
+    if len(y_test):
+        pred, proba = onnx_session(onx.SerializeToString()).run(None, {"features": x_test})
+        pred = np.asarray(pred, dtype=np.int64).ravel()
+        accuracy: float | None = float(np.mean(pred == y_test))
+    else:
+        pred, proba, accuracy = np.empty(0, np.int64), np.empty((0, len(table)), np.float32), None
+    metrics = {
+        "overall_accuracy": accuracy,
+        "n_train": int(len(y_train)),
+        "n_test": int(len(y_test)),
+        "train_class_counts": {str(c): int(np.sum(y_train == c)) for c in table.ids},
+        "test_class_counts": {str(c): int(np.sum(y_test == c)) for c in table.ids},
+    }
+    return pred, proba, metrics
+
+
+def _export(
+    patches: PatchSet,
+    split: SampleSplit,
+    table: ClassTable,
+    classifier: Any,
+    params: dict,
+    x: tuple[np.ndarray, np.ndarray],
+    config: ClassifierConfig,
+    monitor: Monitor,
+) -> tuple[Any, np.ndarray, Any, dict, dict | None]:
+    """The ONNX model with its full metadata (classes, layout, params, importance, footprint, test metrics,
+    cross-validation); returns it with the test predictions, probabilities, metrics and cross-validation."""
+    onnx = require("onnx")
+    x_train, x_test = x
+    metadata = _model_metadata(patches, table, params)
+    onx = model_to_onnx(classifier, patches.n_features, metadata)
+    pred, proba, metrics = _test_metrics(onx, x_test, split, table)
+    booster = classifier.booster_
+    importance = {kind: [float(v) for v in booster.feature_importance(importance_type=kind)] for kind in ("gain", "split")}
+    metadata["lc_feature_importance"] = json.dumps(importance)
+    train_patch, train_local = patch_and_local(split.train_idx, patches.offsets)
+    metadata["lc_training_footprint"] = dumps_footprint(training_footprint(patches.grids, train_patch, train_local, config.block_px))
+    cv = None
+    if config.cv_folds:
+        xy = np.concatenate([x_train, x_test]), np.concatenate([split.y_train, split.y_test])
+        cv = _cross_validation(patches, split, *xy, config, monitor.sub(0.0, 0.9))
+        metadata["lc_cv"] = json.dumps(cv)
+    onnx.helper.set_model_props(onx, {**metadata, "lc_test_metrics": json.dumps(metrics)})
+    return onx, pred, proba, metrics, cv
+
+
+def _write(onx: Any, model_out: str, predictions_out: str | None, rows: np.ndarray | None, table: ClassTable) -> None:
+    """Write the model and (when asked) the test predictions CSV, each atomically."""
+    with atomic_output(model_out) as tmp:
+        require("onnx").save(onx, tmp)
+    if predictions_out and rows is not None:
+        header = ",".join(["source", "row", "col", "y_true", "y_pred"] + [f"p_{c}" for c in table.ids])
+        with atomic_output(predictions_out) as tmp:
+            np.savetxt(tmp, rows, delimiter=",", header=header, comments="", fmt=["%d"] * 5 + ["%.6f"] * len(table))
+
+
+# --- provenance for the model's metadata and the report ------------------------------------------
 
 
 def cloud_state(stack_path: str, mask_path: str | None) -> str:
@@ -295,355 +374,3 @@ def reference_provenance(path: str) -> dict:
         tags = src.tags()
     keep = ("SOURCE", "CLASS_FIELD", "CLASS_IDS", "CLASS_NAMES_FROM", "EROSION_PX")
     return {"file": os.path.basename(path), **{k.lower(): tags[k] for k in keep if k in tags}}
-
-
-def read_reference_labels(path: str) -> np.ndarray:
-    labels = read_class_raster(path)[0]
-    if labels.size and (labels.min() < 0 or labels.max() > 255):
-        raise LandCoverError(f"Reference {path} must be an integer class raster with ids 0–255.", "REFERENCE")
-    return labels.astype(np.uint8)
-
-
-def train_classifier(
-    stack_paths: list[str],
-    reference_paths: list[str],
-    model_out: str,
-    *,
-    samples_per_class: int = 5000,
-    test_fraction: float = 0.25,
-    split: str = "block",
-    block_px: int = DEFAULT_BLOCK_PX,
-    seed: int = 42,
-    n_estimators: int = 300,
-    num_leaves: int = 31,
-    learning_rate: float = 0.1,
-    drop_empty_classes: bool = False,
-    predictions_out: str | None = None,
-    cv_folds: int = DEFAULT_CV_FOLDS,
-    mask_paths: list[str | None] | None = None,
-    allow_unmasked: bool = False,
-    monitor=None,
-) -> dict:
-    """Sample class-balanced pixels, fit LightGBM, check it on held-out blocks/patches/pixels, write the ONNX model.
-
-    The default split holds out whole ``block_px`` × ``block_px`` blocks (see ``spatial``), so test
-    pixels are not neighbours of training pixels. With ``cv_folds`` ≥ 2 (default 5), also a k-fold
-    cross-validation by spatial group (see ``cross_validate``) where there are enough groups,
-    stored in the model's ``lc_cv`` metadata. Stacks must be cloud-masked (``cloudcheck``): their
-    ``mask_paths`` (one per stack, or None) leave out cloudy pixels; ``allow_unmasked`` accepts
-    stacks without either and records it.
-    """
-    monitor = ensure_monitor(monitor)
-    stack_paths, reference_paths = list(stack_paths), list(reference_paths)
-    _validate_params(stack_paths, reference_paths, samples_per_class, test_fraction, split, n_estimators, num_leaves, learning_rate, block_px)
-    mask_paths = list(mask_paths) if mask_paths else [None] * len(stack_paths)
-    if len(mask_paths) != len(stack_paths):
-        raise LandCoverError(f"{len(mask_paths)} cloud mask(s) for {len(stack_paths)} stack(s); give one per stack, in the same order.", "CLOUD_MASK")
-    if cv_folds == 1 or cv_folds < 0:
-        raise LandCoverError(f"Cross-validation needs at least 2 folds (0 = none), got {cv_folds}.", "CV_FOLDS")
-    lgb = require("lightgbm")
-    require("onnxmltools")
-    onnx = require("onnx")
-    require("onnxruntime")
-    inputs = stack_paths + reference_paths
-    check_not_input(model_out, inputs, "OUTPUT_MODEL")
-    if predictions_out:
-        check_not_input(predictions_out, inputs, "OUTPUT_PREDICTIONS")
-        if os.path.realpath(predictions_out) == os.path.realpath(model_out):
-            raise LandCoverError("The test predictions and the model need different file names.", "OUTPUT_PREDICTIONS")
-
-    dates, bands, grids, tables = read_training_inputs(stack_paths, reference_paths)
-    n_unmasked = check_cloud_masked(stack_paths, mask_paths, allow_unmasked)
-    fbands = feature_bands(bands)
-    if not fbands:
-        raise LandCoverError(f"The stacks have no reflectance bands to learn from (bands: {', '.join(bands)}).", "INPUT")
-    feature_names = feature_layout(dates, fbands)
-    n_features = len(feature_names)
-    n_patches = len(stack_paths)
-
-    # Pass 1, one patch at a time: which labelled pixels have every feature finite (kept as bits),
-    # and how many of each class, so the sample can be spread over patches without holding them.
-    scan = monitor.sub(0.0, 0.35)
-    usable_bits, counts, present = [], np.zeros((n_patches, 256), dtype=np.int64), set()
-    total_pixels = sum(g.height * g.width for g in grids)
-    done_pixels = 0
-    for p, (path, grid, ref_path) in enumerate(zip(stack_paths, grids, reference_paths)):
-        lab = read_reference_labels(ref_path)
-        if mask_paths[p]:
-            lab = np.where(clear_pixels(mask_paths[p], dates, grid), lab, NODATA_CLASS)
-        present.update(int(v) for v in np.unique(lab))
-        mask = np.zeros(lab.shape, dtype=bool)
-        with rasterio.open(path) as src:
-            for win in iter_feature_windows(grid.height, grid.width, n_features):
-                rs, cs = win.toslices()
-                labelled = lab[rs, cs] != NODATA_CLASS
-                if labelled.any():
-                    feats = feature_block(read_bands_window(src, len(dates), bands, fbands, win), fbands)
-                    mask[rs, cs] = np.isfinite(feats).all(axis=1).reshape(win.height, win.width) & labelled
-                done_pixels += win.height * win.width
-                scan.update(done_pixels / total_pixels)
-        counts[p] = np.bincount(lab[mask], minlength=256)
-        usable_bits.append(np.packbits(mask))
-    table = merge_class_tables(tables, present, monitor)
-
-    # Patch split: whole patches held out (chosen with the seed).
-    rng = np.random.default_rng(seed)
-    if split == "patch":
-        n_test_patches = min(n_patches - 1, math.ceil(test_fraction * n_patches))
-        test_patches = set(int(i) for i in rng.choice(n_patches, size=n_test_patches, replace=False))
-    else:
-        test_patches = set()
-    train_patches = [i for i in range(n_patches) if i not in test_patches]
-
-    # Classes without usable (training) pixels: error, or drop them when asked.
-    train_counts_all = counts[train_patches].sum(axis=0)
-    empty = [c for c in table if train_counts_all[c.id] == 0]
-    if empty:
-        where = "in the training patches" if split == "patch" else "in any reference raster"
-        listing = ", ".join(f"{c.id} '{c.name}'" for c in empty)
-        if not drop_empty_classes:
-            raise LandCoverError(
-                f"Class(es) {listing} have no usable pixels {where} (no labelled pixel with valid data in every date). "
-                "Remove them from the reference class table or enable DROP_EMPTY_CLASSES to drop them.",
-                "REFERENCE",
-            )
-        monitor.info(f"Dropping class(es) without usable pixels {where}: {listing}.")
-        table = table.subset(c.id for c in table if train_counts_all[c.id] > 0)
-    if len(table) < 2:
-        found = ", ".join(f"{c.id} '{c.name}'" for c in table) or "none"
-        raise LandCoverError(
-            f"Training needs at least 2 classes with usable pixels; found {found}. "
-            "Check that the reference covers the stacks and that the stacks have valid data.",
-            "REFERENCE",
-        )
-
-    # Stratified sampling with per-patch quotas (flat index = patch offset + row * width + col).
-    ids = np.array(table.ids, dtype=np.int64)
-    offsets = np.cumsum([0] + [g.height * g.width for g in grids])
-    is_test = np.isin(np.arange(n_patches), sorted(test_patches))
-    quotas = np.zeros((n_patches, ids.size), dtype=np.int64)
-    quotas[~is_test] = allocate_quotas(counts[~is_test][:, ids], samples_per_class)
-    if split == "patch":
-        test_cap = max(1, round(samples_per_class * test_fraction / (1.0 - test_fraction)))
-        quotas[is_test] = allocate_quotas(counts[is_test][:, ids], test_cap)
-    drawn, drawn_labels = [], []
-    for p, ref_path in enumerate(reference_paths):
-        if not quotas[p].any():
-            continue
-        lab = read_reference_labels(ref_path)
-        usable = np.unpackbits(usable_bits[p], count=lab.size).astype(bool).reshape(lab.shape)
-        local = sample_with_quotas(lab, usable, quotas[p], ids, rng)
-        drawn.append(local + offsets[p])
-        drawn_labels.append(lab.ravel()[local])
-    del usable_bits
-    sampled = np.concatenate(drawn)
-    sampled_labels = np.concatenate(drawn_labels).astype(np.int64)
-    if split == "patch":
-        in_test = is_test[np.searchsorted(offsets, sampled, side="right") - 1]
-        train_idx, y_train_all = sampled[~in_test], sampled_labels[~in_test]
-        test_idx, y_test_all = sampled[in_test], sampled_labels[in_test]
-    elif split == "block":
-        in_test = block_split(sampled, sampled_labels, offsets, grids, block_px, test_fraction, seed, monitor)
-        train_idx, y_train_all = sampled[~in_test], sampled_labels[~in_test]
-        test_idx, y_test_all = sampled[in_test], sampled_labels[in_test]
-    else:
-        train_parts, test_parts = [], []
-        for class_id in table.ids:
-            members = rng.permutation(sampled[sampled_labels == class_id])
-            n_test = min(int(round(len(members) * test_fraction)), len(members) - 1)
-            test_parts.append(members[:n_test])
-            train_parts.append(members[n_test:])
-        train_idx = np.sort(np.concatenate(train_parts))
-        test_idx = np.sort(np.concatenate(test_parts))
-        y_train_all = sampled_labels[np.searchsorted(sampled, train_idx)]  # sampled is sorted: patches in order
-        y_test_all = sampled_labels[np.searchsorted(sampled, test_idx)]
-
-    # Pass 2: features of the sampled pixels only.
-    extract = monitor.sub(0.35, 0.5)
-    wanted = np.sort(np.concatenate([train_idx, test_idx]))
-    features = np.empty((wanted.size, n_features), dtype=np.float32)
-    pos = 0
-    for p, (path, grid) in enumerate(zip(stack_paths, grids)):
-        lo, hi = np.searchsorted(wanted, [offsets[p], offsets[p + 1]])
-        local = wanted[lo:hi] - offsets[p]
-        rows, cols = local // grid.width, local % grid.width
-        with rasterio.open(path) as src:
-            for win in iter_feature_windows(grid.height, grid.width, n_features):
-                a, b = np.searchsorted(rows, [win.row_off, win.row_off + win.height])
-                inside = np.flatnonzero((cols[a:b] >= win.col_off) & (cols[a:b] < win.col_off + win.width)) + a
-                if inside.size == 0:
-                    continue
-                block = read_bands_window(src, len(dates), bands, fbands, win)
-                pixels = block[:, :, rows[inside] - win.row_off, cols[inside] - win.col_off]  # (T, B, k)
-                features[pos + inside] = feature_block(pixels[:, :, np.newaxis, :], fbands)
-        pos += hi - lo
-        extract.update((p + 1) / n_patches)
-    x_train, y_train = features[np.searchsorted(wanted, train_idx)], y_train_all
-    x_test, y_test = features[np.searchsorted(wanted, test_idx)], y_test_all
-    del features
-
-    # Fit.
-    params = {
-        "samples_per_class": int(samples_per_class),
-        "test_fraction": float(test_fraction),
-        "split": split,
-        "block_px": int(block_px),
-        "seed": int(seed),
-        "n_estimators": int(n_estimators),
-        "num_leaves": int(num_leaves),
-        "learning_rate": float(learning_rate),
-        "drop_empty_classes": bool(drop_empty_classes),
-        "n_patches": n_patches,
-        "test_patches": sorted(test_patches),
-        "cloud_masking": [cloud_state(path, mask) for path, mask in zip(stack_paths, mask_paths)],
-        "unmasked_accepted": int(n_unmasked),
-        "references": [reference_provenance(path) for path in reference_paths],
-        "lightgbm_version": lgb.__version__,
-    }
-    monitor.info(f"Training LightGBM on {len(y_train)} pixels × {n_features} features, {len(table)} classes.")
-    classifier = fit_lightgbm(
-        x_train,
-        y_train,
-        n_estimators=n_estimators,
-        num_leaves=num_leaves,
-        learning_rate=learning_rate,
-        seed=seed,
-        monitor=monitor.sub(0.5, 0.9),
-    )
-    model_ids = [int(c) for c in classifier.classes_]
-    if model_ids != table.ids:  # cannot happen: every kept class has training pixels
-        raise LandCoverError(f"Internal error: model classes {model_ids} differ from the class table {table.ids}.")
-
-    # Export, then evaluate the exported model itself on the test pixels.
-    export = monitor.sub(0.9, 1.0)
-    metadata = {
-        "lc_model_type": MODEL_TYPE,
-        "lc_plugin_version": __version__,
-        "lc_classes": table.to_json(),
-        "lc_feature_names": json.dumps(feature_names),
-        "lc_dates": json.dumps([d.isoformat() for d in dates]),
-        "lc_bands": json.dumps(fbands),
-        "lc_params": json.dumps(params),
-    }
-    onx = model_to_onnx(classifier, n_features, metadata)
-    session = _onnx_session(onx.SerializeToString())
-    if len(y_test):
-        pred, proba = session.run(None, {"features": x_test})
-        pred = np.asarray(pred, dtype=np.int64).ravel()
-        accuracy = float(np.mean(pred == y_test))
-    else:
-        pred, proba, accuracy = np.empty(0, np.int64), np.empty((0, len(table)), np.float32), None
-    test_counts = {str(c): int(np.sum(y_test == c)) for c in table.ids}
-    train_counts = {str(c): int(np.sum(y_train == c)) for c in table.ids}
-    metrics = {
-        "overall_accuracy": accuracy,
-        "n_train": int(len(y_train)),
-        "n_test": int(len(y_test)),
-        "train_class_counts": train_counts,
-        "test_class_counts": test_counts,
-    }
-    booster = classifier.booster_
-    importance = {kind: [float(v) for v in booster.feature_importance(importance_type=kind)] for kind in ("gain", "split")}
-    metadata["lc_feature_importance"] = json.dumps(importance)
-    train_patch, train_local = _patch_and_local(train_idx, offsets)
-    metadata["lc_training_footprint"] = dumps_footprint(training_footprint(grids, train_patch, train_local, block_px))
-    cv = None
-    if cv_folds:
-        # Groups: whole patches when there are enough, else square blocks so neighbours stay together.
-        all_idx = np.concatenate([train_idx, test_idx])
-        if n_patches >= cv_folds:
-            groups, group_kind = _patch_and_local(all_idx, offsets)[0], "patch"
-        else:
-            groups, group_kind = spatial_groups(all_idx, offsets, grids, block_px), f"block of {block_px}×{block_px} px"
-        n_groups = np.unique(groups).size
-        if n_groups < cv_folds:
-            cv = {"skipped": f"{cv_folds}-fold cross-validation needs at least {cv_folds} spatial groups ({group_kind}); the samples fall in {n_groups}."}
-            monitor.info(cv["skipped"])
-        else:
-            cv = cross_validate(
-                np.concatenate([x_train, x_test]),
-                np.concatenate([y_train, y_test]),
-                groups,
-                cv_folds,
-                dict(n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate, seed=seed),
-                seed,
-                monitor=export.sub(0.0, 0.9),
-            )
-            cv["group"] = group_kind
-        metadata["lc_cv"] = json.dumps(cv)
-    onnx.helper.set_model_props(onx, {**metadata, "lc_test_metrics": json.dumps(metrics)})
-    if predictions_out:
-        test_patch = np.searchsorted(offsets, test_idx, side="right") - 1
-        local = test_idx - offsets[test_patch]
-        widths = np.array([g.width for g in grids])[test_patch]
-        columns = np.column_stack([test_patch, local // widths, local % widths, y_test, pred]).astype(np.float64)
-        csv_rows = np.column_stack([columns, np.asarray(proba, dtype=np.float64)])
-    export.update(1.0)  # last cancel check: nothing is written before it, everything after it
-    with atomic_output(model_out) as tmp:
-        onnx.save(onx, tmp)
-    if predictions_out:
-        header = ",".join(["source", "row", "col", "y_true", "y_pred"] + [f"p_{c}" for c in table.ids])
-        with atomic_output(predictions_out) as tmp:
-            np.savetxt(tmp, csv_rows, delimiter=",", header=header, comments="", fmt=["%d"] * 5 + ["%.6f"] * len(table))
-    monitor.info(f"Test overall accuracy: {'n/a' if accuracy is None else f'{accuracy:.4f}'} " f"({len(y_test)} test pixels, {len(y_train)} training pixels).")
-    return {
-        "model": os.path.abspath(model_out),
-        "classes": [{"id": c.id, "name": c.name, "color": c.color} for c in table],
-        "dropped_classes": [{"id": c.id, "name": c.name} for c in empty] if empty else [],
-        "n_train": int(len(y_train)),
-        "n_test": int(len(y_test)),
-        "test_overall_accuracy": accuracy,
-        "n_features": n_features,
-        "predictions": os.path.abspath(predictions_out) if predictions_out else None,
-        "cv": cv,
-    }
-
-
-def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int, fit_params: dict, seed: int, monitor=None) -> dict:
-    """Stratified group k-fold: groups (patches or blocks) never straddle folds, so neighbours do not leak.
-
-    Groups are ordered by their majority class (random within a class) and dealt round-robin,
-    which balances the classes across folds. Returns per-fold and mean ± std OA and weighted F1.
-    """
-    from ..validation.metrics import accuracy_metrics, confusion_matrix
-
-    monitor = ensure_monitor(monitor)
-    labels = sorted(int(v) for v in np.unique(y))
-    fold, n_groups = group_folds(groups, y, folds, seed)
-    if n_groups < folds:
-        raise LandCoverError(
-            f"Cross-validation with {folds} folds needs at least {folds} spatial groups; the samples fall in {n_groups}. " "Use fewer folds or more patches.",
-            "CV_FOLDS",
-        )
-    results = []
-    for k in range(folds):
-        test = fold == k
-        train = ~test
-        if np.unique(y[train]).size < 2 or not test.any():
-            continue
-        model = fit_lightgbm(x[train], y[train], monitor=monitor.sub(k / folds, (k + 1) / folds), **fit_params)
-        pred = model.predict(x[test])
-        m = accuracy_metrics(confusion_matrix(y[test], pred, labels), labels)
-        results.append(
-            {
-                "fold": k + 1,
-                "n_train": int(train.sum()),
-                "n_test": int(test.sum()),
-                "overall_accuracy": m["overall_accuracy"],
-                "weighted_f1": m["weighted_f1"],
-                "kappa": m["kappa"],
-            }
-        )
-    if not results:
-        raise LandCoverError("No cross-validation fold had two classes to train on; use fewer folds.", "CV_FOLDS")
-    oa = np.array([r["overall_accuracy"] for r in results])
-    f1 = np.array([r["weighted_f1"] for r in results])
-    return {
-        "folds": results,
-        "k": int(folds),
-        "n_groups": int(n_groups),
-        "overall_accuracy_mean": float(oa.mean()),
-        "overall_accuracy_std": float(oa.std()),
-        "weighted_f1_mean": float(f1.mean()),
-        "weighted_f1_std": float(f1.std()),
-    }

@@ -15,11 +15,14 @@ from __future__ import annotations
 import os
 import uuid
 
+import numpy as np
+
 from ..core.atomic import check_not_input
 from ..core.classes import ClassTable, LandCoverClass
-from ..core.errors import LandCoverError
-from ..core.monitor import ensure_monitor
+from ..core.errors import DataError, InputError
+from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import Grid, write_class_raster
+from .layers import open_layer
 
 # (CLC_CODE, LABEL1, LABEL2, LABEL3, RGB) in GRID_CODE order (GRID_CODE = position + 1), from EEA's clc_legend.csv.
 _A, _G, _F, _W, _B = "Artificial surfaces", "Agricultural areas", "Forest and semi natural areas", "Wetlands", "Water bodies"
@@ -84,8 +87,9 @@ def _hex(rgb: tuple[int, int, int]) -> str:
 def clc_recode(level: str = "3") -> tuple[dict[int, int], ClassTable]:
     """CLC level-3 code → class id at ``level`` (3, 2, 1 or "vegetation"), and that level's class table."""
     if level not in LEVELS:
-        raise LandCoverError(f"Unknown CORINE level '{level}'; use one of {', '.join(LEVELS)}.", "CLC_LEGEND")
-    codes, classes = {}, {}
+        raise InputError(f"Unknown CORINE level '{level}'; use one of {', '.join(LEVELS)}.", argument="level")
+    codes: dict[int, int] = {}
+    classes: dict[int, tuple[int, str, str]] = {}
     for grid_code, (code, label1, label2, label3, rgb) in enumerate(CLC_LEGEND, start=1):
         if level in ("3", "vegetation"):
             if level == "vegetation" and code not in VEGETATION_CODES:
@@ -120,14 +124,12 @@ def _recoded_layer(vector_path: str, code_field: str, layer: str | None, grid: G
     and how many of them have a class at this level."""
     from osgeo import gdal, ogr, osr
 
-    from .rasterize import _open_layer
-
-    ds, lyr = _open_layer(vector_path, layer)
+    ds, lyr = open_layer(vector_path, layer)
     defn = lyr.GetLayerDefn()
     index = defn.GetFieldIndex(code_field)
     if index < 0:
         names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
-        raise LandCoverError(f"The CORINE layer has no field '{code_field}'; available fields: {', '.join(names)}.", "FIELD")
+        raise InputError(f"The CORINE layer has no field '{code_field}'; available fields: {', '.join(names)}.", argument="code_field")
     srs = lyr.GetSpatialRef()
     if srs is not None:
         target = osr.SpatialReference()
@@ -147,9 +149,11 @@ def _recoded_layer(vector_path: str, code_field: str, layer: str | None, grid: G
         try:
             code = parse_code(raw)
         except ValueError as exc:
-            raise LandCoverError(f"Feature {feature.GetFID()}: {exc} (expected level-3 codes such as 311 in '{code_field}').", "FIELD") from exc
+            raise InputError(f"Feature {feature.GetFID()}: {exc} (expected level-3 codes such as 311 in '{code_field}').", argument="code_field") from exc
         if code is not None and code not in {c[0] for c in CLC_LEGEND}:
-            raise LandCoverError(f"Feature {feature.GetFID()} has the code {code} in '{code_field}', which is not a CORINE level-3 code (111–523).", "FIELD")
+            raise InputError(
+                f"Feature {feature.GetFID()} has the code {code} in '{code_field}', which is not a CORINE level-3 code (111–523).", argument="code_field"
+            )
         geom = feature.GetGeometryRef()
         if geom is None:
             continue
@@ -166,7 +170,7 @@ def _recoded_layer(vector_path: str, code_field: str, layer: str | None, grid: G
 
 def rasterize_clc(
     vector_path: str, code_field: str, grid: Grid, *, level: str = "3", layer: str | None = None, erosion_px: int = 0
-):
+) -> tuple[np.ndarray, ClassTable]:
     """(H, W) uint8 class ids at ``level`` and that level's full class table (names, official colours)."""
     from osgeo import gdal
 
@@ -176,8 +180,8 @@ def rasterize_clc(
     path, n_classed = _recoded_layer(vector_path, code_field, layer, grid, codes)
     try:
         if n_classed == 0:
-            raise LandCoverError(
-                f"No CORINE polygon of {vector_path} near the patch has a class at level {level}; check the patch and the code field.", "REFERENCE"
+            raise DataError(
+                f"No CORINE polygon of {vector_path} near the patch has a class at level {level}; check the patch and the code field.", argument="vector_path"
             )
         labels, _ = rasterize_reference(path, "lc_clc", grid, erosion_px=erosion_px)
     finally:
@@ -187,11 +191,11 @@ def rasterize_clc(
 
 def rasterize_clc_file(
     vector_path: str, code_field: str, like_path: str, out_path: str, *, level: str = "3", layer: str | None = None,
-    erosion_px: int = 0, monitor=None,
+    erosion_px: int = 0, monitor: Monitor | None = None,
 ) -> ClassTable:
     """File-level entry point: the CLC polygons burnt onto the grid of ``like_path``, written as a class raster."""
     monitor = ensure_monitor(monitor)
-    check_not_input(out_path, [vector_path, like_path], "OUTPUT")
+    check_not_input(out_path, [vector_path, like_path], "out_path")
     grid = Grid.of(like_path)
     labels, table = rasterize_clc(vector_path, code_field, grid, level=level, layer=layer, erosion_px=erosion_px)
     monitor.update(0.9)

@@ -1,32 +1,19 @@
-"""Training tiles for deep-learning segmentation, exported to a zarr store and read back.
+"""Training tiles for deep-learning segmentation, cut from stacks + reference rasters into a zarr tile store.
 
 Time stacks (interpolated, so every date is gap-free) and reference rasters are cut into square
-tiles that a temporal U-Net trains on. The store follows the thesis's layout, one group per
-area / year / sensor, so several areas, years or sensors can sit side by side::
-
-    <store>/                          attrs: lc_dataset_version, area, year, classes, tile_size, overlap,
-                                             crs (WKT), n_folds, seed, sensors, primary_sensor
-    <store>/<area>/<year>/<sensor>/   attrs: dates (YYYY-MM-DD), bands (+ resolution, primary_resolution for a coarser sensor)
-        data        float32 (N, T, C, H, W), one chunk per tile, NaN = no data; a coarser second sensor (e.g. OLCI at
-                    300 m beside Sentinel-2 at 10 m) keeps its own resolution: (N, T2, C2, h, h), h = H·r1/r2, each
-                    tile covering the same ground as the primary tile of the same index (lc_plugin.timeseries.modalities)
-    <store>/<area>/<year>/labels      uint8 (N, H, W), 0 = unlabelled / no data
-    <store>/<area>/<year>/valid       bool (N, H, W): labelled and every primary-sensor value finite
-    <store>/<area>/<year>/folds       int8 (N,): k-fold id, multilabel-stratified over the classes per tile
-    <store>/<area>/<year>/transforms  float64 (N, 6): each tile's affine (a, b, c, d, e, f) in ``crs``
-    <store>/<area>/<year>/patches     int32 (N,): source patch index (attrs ``patch_names``)
-    <store>/<area>/<year>/offsets     int32 (N, 2): the tile's (row, col) offset within its patch
-
-Only zarr (and numcodecs) is needed to write or read it; torch stays with the training step.
+tiles that a temporal U-Net trains on, with k-fold ids stratified over the classes; ``tile_store``
+describes the store's layout and reads it back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -34,163 +21,16 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from ..core.atomic import atomic_directory, check_not_input
-from ..core.classes import NODATA_CLASS, ClassTable
-from ..core.deps import install_advice, require
-from ..core.errors import LandCoverError
-from ..core.monitor import ensure_monitor
-from ..io.rasters import FILE_BLOCK_BYTES, Grid, parse_date, read_stack_info, tile_starts
-from ..ml.train import merge_class_tables, read_reference_labels, read_training_inputs
+from ..core.classes import NODATA_CLASS, merge_class_tables
+from ..core.errors import DataError, InputError, LandCoverError
+from ..core.monitor import Monitor, ensure_monitor
+from ..io.rasters import FILE_BLOCK_BYTES, Grid, read_stack_info, tile_starts
 from ..timeseries.features import describe_layout_difference, read_bands_window
 from ..timeseries.modalities import coarse_tile_size, coarse_tiles, pixel_size, tile_corners
+from .tile_store import DATASET_VERSION, TileStore, open_tile_store, zarr_module
+from .training_inputs import read_reference_labels, read_training_inputs
 
-DATASET_VERSION = 1
 _RESERVED = {"labels", "valid", "folds", "transforms", "patches", "offsets"}
-
-
-def _zarr():
-    """zarr 2 (zarr 3 has another storage API): imported when a store is written or read."""
-    zarr = require("zarr")
-    if int(zarr.__version__.split(".")[0]) != 2:
-        raise LandCoverError(
-            f"Tile stores need zarr 2, but zarr {zarr.__version__} is installed in the Python that QGIS uses. "
-            + install_advice("zarr>=2.18,<3")
-        )
-    return zarr
-
-
-# --- reading -----------------------------------------------------------------------------------
-
-
-@dataclass
-class TileStore:
-    """An opened tile store: metadata as fields, arrays read lazily from zarr.
-
-    ``dates`` and ``bands`` describe the primary sensor (``sensors[0]``); ``crs`` is WKT.
-    """
-
-    path: str
-    area: str
-    year: int
-    classes: ClassTable
-    dates: list[dt.date]
-    bands: list[str]
-    sensors: list[str]
-    tile_size: int
-    n_folds: int
-    crs: str
-    overlap: int = 0
-    seed: int = 0
-    _root: object = field(default=None, repr=False, compare=False)
-    _arrays: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def primary_sensor(self) -> str:
-        return self.sensors[0]
-
-    def _array(self, name: str):
-        """The zarr array ``<area>/<year>/<name>``, opened once (a training loop indexes it per sample)."""
-        if name not in self._arrays:
-            self._arrays[name] = self._root[f"{self.area}/{self.year}/{name}"]
-        return self._arrays[name]
-
-    @property
-    def n_tiles(self) -> int:
-        return int(self._array("labels").shape[0])
-
-    def inputs(self, sensor: str | None = None):
-        """The zarr array (N, T, C, H, W) float32 of ``sensor`` (the primary one when None)."""
-        name = sensor or self.primary_sensor
-        if name not in self.sensors:
-            raise LandCoverError(f"The tile store has no sensor '{name}'; it has {', '.join(self.sensors)}.", "SENSOR")
-        return self._array(f"{name}/data")
-
-    def sensor_meta(self, sensor: str | None = None) -> tuple[list[dt.date], list[str]]:
-        """Dates and band names of ``sensor``'s inputs."""
-        name = sensor or self.primary_sensor
-        self.inputs(name)  # refuses an unknown sensor
-        attrs = self._root[f"{self.area}/{self.year}/{name}"].attrs
-        return [parse_date(d) for d in attrs["dates"]], list(attrs["bands"])
-
-    def sensor_tile_size(self, sensor: str | None = None) -> int:
-        """Tile side in pixels of ``sensor``: the store's tile size, or fewer for a coarser modality."""
-        name = sensor or self.primary_sensor
-        return int(self.inputs(name).shape[-1])
-
-    def sensor_resolution(self, sensor: str | None = None) -> float:
-        """Pixel size of ``sensor``'s tiles in CRS units (a coarser modality keeps its own)."""
-        name = sensor or self.primary_sensor
-        self.inputs(name)
-        primary = float(abs(self.transforms[0][0]))
-        return float(self._root[f"{self.area}/{self.year}/{name}"].attrs.get("resolution", primary))
-
-    @property
-    def labels(self):
-        """zarr array (N, H, W) uint8 of class ids, 0 = unlabelled."""
-        return self._array("labels")
-
-    @property
-    def valid(self):
-        """zarr array (N, H, W) bool: pixels a loss may use."""
-        return self._array("valid")
-
-    @property
-    def folds(self) -> np.ndarray:
-        return self._array("folds")[:]
-
-    @property
-    def transforms(self) -> np.ndarray:
-        return self._array("transforms")[:]
-
-    @property
-    def patches(self) -> np.ndarray:
-        return self._array("patches")[:]
-
-    @property
-    def patch_names(self) -> list[str]:
-        return list(self._array("patches").attrs["patch_names"])
-
-    @property
-    def offsets(self) -> np.ndarray:
-        return self._array("offsets")[:]
-
-    def fold_indices(self, test_fold: int) -> tuple[np.ndarray, np.ndarray]:
-        """(train, test) tile indices, sorted, with ``test_fold`` held out."""
-        if not 0 <= test_fold < self.n_folds:
-            raise LandCoverError(f"The test fold must be in 0–{self.n_folds - 1}, got {test_fold}.", "FOLD")
-        folds = self.folds
-        return np.flatnonzero(folds != test_fold), np.flatnonzero(folds == test_fold)
-
-
-def open_tile_store(path: str) -> TileStore:
-    """Open a store written by ``export_tiles`` (read-only)."""
-    zarr = _zarr()
-    if not os.path.isfile(os.path.join(path, ".zattrs")):
-        raise LandCoverError(f"{path} is not a training tile store (no zarr metadata); export one with the Export training tiles step.", "DATASET")
-    root = zarr.open_group(zarr.storage.DirectoryStore(path), mode="r")
-    attrs = dict(root.attrs)
-    version = attrs.get("lc_dataset_version")
-    if version is None:
-        raise LandCoverError(f"{path} is a zarr store but not one written by this plugin (no lc_dataset_version).", "DATASET")
-    if int(version) > DATASET_VERSION:
-        raise LandCoverError(f"{path} is a version {version} tile store; this plugin reads version {DATASET_VERSION}. Update the plugin.", "DATASET")
-    classes = ClassTable.from_json(json.dumps(attrs["classes"]))
-    sensor_attrs = root[f"{attrs['area']}/{attrs['year']}/{attrs['primary_sensor']}"].attrs
-    sensors = [attrs["primary_sensor"]] + [s for s in attrs["sensors"] if s != attrs["primary_sensor"]]
-    return TileStore(
-        path=path,
-        area=attrs["area"],
-        year=int(attrs["year"]),
-        classes=classes,
-        dates=[parse_date(d) for d in sensor_attrs["dates"]],
-        bands=list(sensor_attrs["bands"]),
-        sensors=sensors,
-        tile_size=int(attrs["tile_size"]),
-        n_folds=int(attrs["n_folds"]),
-        crs=attrs["crs"],
-        overlap=int(attrs["overlap"]),
-        seed=int(attrs["seed"]),
-        _root=root,
-    )
 
 
 # --- folds -------------------------------------------------------------------------------------
@@ -243,13 +83,14 @@ def iterative_stratification(presence: np.ndarray, n_folds: int, seed: int = 0) 
 # --- tiling ------------------------------------------------------------------------------------
 
 
-def _check_name(value: str, parameter: str, what: str) -> str:
+def _check_name(value: str, argument: str, what: str) -> str:
+    """``value`` stripped, refused when it cannot name a zarr group (or would clash with the store's arrays)."""
     value = (value or "").strip()
     if not value or "/" in value or "\\" in value or value.startswith(".") or value in _RESERVED:
-        raise LandCoverError(
+        raise InputError(
             f"The {what} name '{value}' cannot name a zarr group: give a non-empty name without '/' or a leading '.', "
             f"other than {', '.join(sorted(_RESERVED))}.",
-            parameter,
+            argument=argument,
         )
     return value
 
@@ -267,26 +108,30 @@ def _extra_layouts(extra_stacks, stack_paths, grids, tile_size: int) -> dict[str
     for sensor, paths in extra_stacks.items():
         paths = list(paths)
         if len(paths) != len(stack_paths):
-            raise LandCoverError(
+            raise InputError(
                 f"Sensor {sensor}: {len(paths)} extra stack(s) for {len(stack_paths)} time stack(s); give one per stack, in the same order.",
-                "EXTRA_STACKS",
+                argument="extra_stacks",
             )
         first, sizes = None, set()
         for i, (path, grid) in enumerate(zip(paths, grids), start=1):
             try:
                 dates, bands, extra_grid, _ = read_stack_info(path)
             except (LandCoverError, rasterio.errors.RasterioIOError) as exc:
-                raise LandCoverError(f"Sensor {sensor}, extra stack {i} ({path}): {exc}", "EXTRA_STACKS") from exc
+                raise InputError(f"Sensor {sensor}, extra stack {i} ({path}): {exc}", argument="extra_stacks") from exc
             if first is None:
                 first = (dates, bands)
             problems = describe_layout_difference(*first, dates, bands, expected_label="extra stack 1", actual_label=f"extra stack {i}", exact_bands=True)
             if problems:
-                raise LandCoverError(
-                    f"Sensor {sensor}: all extra stacks must share dates and bands, but {path} differs: " + "; ".join(problems) + ".", "EXTRA_STACKS"
+                raise InputError(
+                    f"Sensor {sensor}: all extra stacks must share dates and bands, but {path} differs: " + "; ".join(problems) + ".", argument="extra_stacks"
                 )
             sizes.add(_extra_tile_size(sensor, path, stack_paths[i - 1], grid, extra_grid, tile_size))
         if len(sizes) > 1:
-            raise LandCoverError(f"Sensor {sensor}: the extra stacks must all have one resolution (on the primary grid or all coarser alike).", "EXTRA_STACKS")
+            raise InputError(
+                f"Sensor {sensor}: the extra stacks must all have one resolution (on the primary grid or all coarser alike).", argument="extra_stacks"
+            )
+        if first is None:  # cannot happen: one extra stack per time stack, and there is at least one
+            raise InputError(f"Sensor {sensor}: no extra stack given.", argument="extra_stacks")
         layouts[sensor] = (*first, sizes.pop())
     return layouts
 
@@ -298,12 +143,12 @@ def _extra_tile_size(sensor: str, path: str, stack_path: str, grid: Grid, extra_
         return None
     same_resolution = np.isclose(abs(extra_grid.transform.a), abs(grid.transform.a)) and np.isclose(abs(extra_grid.transform.e), abs(grid.transform.e))
     if same_resolution or abs(extra_grid.transform.a) < abs(grid.transform.a):
-        raise LandCoverError(
+        raise InputError(
             f"Sensor {sensor}: extra stack {path} is not on the grid of time stack {stack_path} ({diff}); give it on that grid, "
             "or at a coarser resolution in the same CRS (kept as it is).",
-            "EXTRA_STACKS",
+            argument="extra_stacks",
         )
-    return coarse_tile_size(tile_size, grid, extra_grid, "EXTRA_STACKS")
+    return coarse_tile_size(tile_size, grid, extra_grid, "extra_stacks")
 
 
 def _write_sensor_tiles(
@@ -345,52 +190,68 @@ def _write_coarse_tiles(src_path: str, dates, bands, grid: Grid, offsets: np.nda
         out[index0:index0 + len(offsets)] = coarse_tiles(stack, coarse_grid, tile_corners(grid, offsets), size)
 
 
-def _check_export_parameters(
-    stack_paths, reference_paths, tile_size, overlap, n_folds, min_labelled_fraction, area, sensor, extra_stacks
-) -> tuple[str, str]:
-    """Refuse bad numbers and names before reading anything; returns the cleaned area and sensor names."""
+@dataclass(frozen=True)
+class TileConfig:
+    """How stacks are cut into tiles and named in the store (see ``export_tiles``)."""
+
+    tile_size: int = 64
+    overlap: int = 0
+    n_folds: int = 5
+    seed: int = 0
+    area: str = "aoi"
+    year: int | None = None  # None: the year most dates fall in
+    sensor: str = "S2L2A"
+    min_labelled_fraction: float = 0.0
+
+    def checked(self, extra_sensors: Sequence[str]) -> TileConfig:
+        """Refuse bad numbers and names before reading anything; returns the config with the names stripped."""
+        if self.tile_size < 1:
+            raise InputError(f"The tile size must be at least 1 pixel, got {self.tile_size}.", argument="tile_size")
+        if not 0 <= self.overlap < self.tile_size:
+            raise InputError(
+                f"The overlap must be in 0–{self.tile_size - 1} pixels (below the tile size {self.tile_size}), got {self.overlap}.", argument="overlap"
+            )
+        if not 2 <= self.n_folds <= 127:
+            raise InputError(f"k-fold assignment needs 2 to 127 folds, got {self.n_folds}.", argument="n_folds")
+        if not 0.0 <= self.min_labelled_fraction <= 1.0:
+            raise InputError(f"The minimum labelled fraction must be in [0, 1], got {self.min_labelled_fraction}.", argument="min_labelled_fraction")
+        area = _check_name(self.area, "area", "area")
+        sensor = _check_name(self.sensor, "sensor", "sensor")
+        for name in extra_sensors:
+            if _check_name(name, "extra_stacks", "extra sensor") == sensor:
+                raise InputError(f"The extra sensor needs a name other than the primary sensor's ({sensor}).", argument="extra_stacks")
+        return dataclasses.replace(self, area=area, sensor=sensor)
+
+
+def _check_pairs(stack_paths: list[str], reference_paths: list[str]) -> None:
     if not stack_paths:
-        raise LandCoverError("Give at least one time stack to cut into tiles.", "INPUT")
+        raise InputError("Give at least one time stack to cut into tiles.", argument="stack_paths")
     if len(stack_paths) != len(reference_paths):
-        raise LandCoverError(
+        raise InputError(
             f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); give one reference raster per stack, in the same order.",
-            "REFERENCE",
+            argument="reference_paths",
         )
-    if tile_size < 1:
-        raise LandCoverError(f"The tile size must be at least 1 pixel, got {tile_size}.", "TILE_SIZE")
-    if not 0 <= overlap < tile_size:
-        raise LandCoverError(f"The overlap must be in 0–{tile_size - 1} pixels (below the tile size {tile_size}), got {overlap}.", "OVERLAP")
-    if not 2 <= n_folds <= 127:
-        raise LandCoverError(f"k-fold assignment needs 2 to 127 folds, got {n_folds}.", "FOLDS")
-    if not 0.0 <= min_labelled_fraction <= 1.0:
-        raise LandCoverError(f"The minimum labelled fraction must be in [0, 1], got {min_labelled_fraction}.", "MIN_LABELLED_FRACTION")
-    area = _check_name(area, "AREA", "area")
-    sensor = _check_name(sensor, "SENSOR", "sensor")
-    for name in extra_stacks:
-        if _check_name(name, "EXTRA_SENSOR", "extra sensor") == sensor:
-            raise LandCoverError(f"The extra sensor needs a name other than the primary sensor's ({sensor}).", "EXTRA_SENSOR")
-    return area, sensor
 
 
 def _check_output(output_path: str, inputs: list[str]) -> None:
     """The store replaces ``output_path``: refuse an input, a folder holding inputs, or a folder that is not a store."""
-    check_not_input(output_path, inputs, "OUTPUT")
+    check_not_input(output_path, inputs, "output_path")
     out_real = os.path.realpath(output_path)
     if any(os.path.realpath(p).startswith(out_real + os.sep) for p in inputs):
-        raise LandCoverError(f"An input lies inside the output folder {output_path}, which would be replaced; choose another output.", "OUTPUT")
+        raise InputError(f"An input lies inside the output folder {output_path}, which would be replaced; choose another output.", argument="output_path")
     if os.path.exists(output_path) and not (
         os.path.isfile(os.path.join(output_path, ".zattrs")) or (os.path.isdir(output_path) and not os.listdir(output_path))
     ):
-        raise LandCoverError(f"{output_path} exists and is not a tile store; choose a new folder name (ending in .zarr).", "OUTPUT")
+        raise InputError(f"{output_path} exists and is not a tile store; choose a new folder name (ending in .zarr).", argument="output_path")
 
 
-def _labelled_tiles(path: str, grid, labels: np.ndarray, tile_size: int, overlap: int, min_labelled_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def _labelled_tiles(path: str, grid: Grid, labels: np.ndarray, tile_size: int, overlap: int, min_labelled_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """(row, col) offsets (n, 2) and labels (n, tile, tile) of a patch's tiles that are labelled enough."""
     if grid.height < tile_size or grid.width < tile_size:
-        raise LandCoverError(
-            f"Patch {path} is {grid.width}×{grid.height} pixels, smaller than a {tile_size}-pixel tile; lower TILE_SIZE to at most "
+        raise InputError(
+            f"Patch {path} is {grid.width}×{grid.height} pixels, smaller than a {tile_size}-pixel tile; lower the tile size to at most "
             f"{min(grid.width, grid.height)}.",
-            "TILE_SIZE",
+            argument="tile_size",
         )
     rows, cols = np.meshgrid(tile_starts(grid.height, tile_size, overlap), tile_starts(grid.width, tile_size, overlap), indexing="ij")
     offsets = np.stack([rows.ravel(), cols.ravel()], axis=1)
@@ -400,108 +261,138 @@ def _labelled_tiles(path: str, grid, labels: np.ndarray, tile_size: int, overlap
     return offsets[keep], windows[keep]
 
 
+@dataclass(frozen=True)
+class _Tiles:
+    """The tiles to write: per patch the (row, col) offsets of its tiles; for all tiles labels, folds, patch and georeferencing."""
+
+    patch_offsets: list[np.ndarray]
+    labels: np.ndarray  # (N, tile, tile) uint8
+    folds: np.ndarray  # (N,)
+    patches: np.ndarray  # (N,) int32
+    offsets: np.ndarray  # (N, 2) int32
+    transforms: np.ndarray  # (N, 6)
+
+    @property
+    def n(self) -> int:
+        return len(self.labels)
+
+
 def export_tiles(
     stack_paths: Sequence[str],
     reference_paths: Sequence[str],
     output_path: str,
+    config: TileConfig | None = None,
     *,
-    tile_size: int = 64,
-    overlap: int = 0,
-    n_folds: int = 5,
-    seed: int = 0,
-    area: str = "aoi",
-    year: int | None = None,
-    sensor: str = "S2L2A",
     extra_stacks: dict[str, Sequence[str]] | None = None,
-    min_labelled_fraction: float = 0.0,
-    monitor=None,
+    monitor: Monitor | None = None,
+    **settings: Any,
 ) -> TileStore:
     """Cut stacks + reference rasters into labelled tiles with k-fold ids and write them as a zarr store.
 
     Tiles cover each patch with stride ``tile_size - overlap``; a tile is kept when some of its
     pixels are labelled and at least ``min_labelled_fraction`` of them are. ``extra_stacks`` maps
     another sensor's name to stacks on the same grids (one per stack, same order), stored as its own
-    group. The store is built beside ``output_path`` and renamed into place when complete.
+    group. ``settings`` overrides fields of ``config`` by name (``export_tiles(s, r, out, tile_size=32)``).
+    The store is built beside ``output_path`` and renamed into place when complete.
     """
-    zarr = _zarr()
+    zarr = zarr_module()
     monitor = ensure_monitor(monitor)
     stack_paths, reference_paths = list(stack_paths), list(reference_paths)
-    extra_stacks = {k: list(v) for k, v in (extra_stacks or {}).items()}
-    area, sensor = _check_export_parameters(stack_paths, reference_paths, tile_size, overlap, n_folds, min_labelled_fraction, area, sensor, extra_stacks)
-    _check_output(output_path, stack_paths + reference_paths + [p for paths in extra_stacks.values() for p in paths])
-
-    dates, bands, grids, tables = read_training_inputs(stack_paths, reference_paths)
+    extras = {k: list(v) for k, v in (extra_stacks or {}).items()}
+    _check_pairs(stack_paths, reference_paths)
+    config = dataclasses.replace(config or TileConfig(), **settings).checked(list(extras))
+    _check_output(output_path, stack_paths + reference_paths + [p for paths in extras.values() for p in paths])
+    inputs = read_training_inputs(stack_paths, reference_paths)
     patch_labels = [read_reference_labels(path) for path in reference_paths]
-    crs = grids[0].crs
-    for path, grid in zip(stack_paths[1:], grids[1:]):
+    crs = inputs.grids[0].crs
+    for path, grid in zip(stack_paths[1:], inputs.grids[1:]):
         if grid.crs != crs:
-            raise LandCoverError(f"All stacks must share one CRS for the store's tile georeferencing, but {path} is in {grid.crs}, not {crs}.", "INPUT")
-    extra_layouts = _extra_layouts(extra_stacks, stack_paths, grids, tile_size)
-    classes = merge_class_tables(tables, {int(v) for lab in patch_labels for v in np.unique(lab)}, monitor)
-    year = _dataset_year(dates) if year is None else int(year)
-    patch_tiles, tile_labels = zip(
-        *(_labelled_tiles(path, grid, lab, tile_size, overlap, min_labelled_fraction) for path, grid, lab in zip(stack_paths, grids, patch_labels))
-    )
-    tile_patch = [np.full(len(t), p, dtype=np.int32) for p, t in enumerate(patch_tiles)]
-    n = sum(len(t) for t in patch_tiles)
-    if n == 0:
-        raise LandCoverError(
-            f"No {tile_size}-pixel tile has labelled pixels"
-            + (f" on at least {min_labelled_fraction:.0%} of its area" if min_labelled_fraction > 0 else "")
-            + "; check that the reference rasters overlap the stacks, or lower TILE_SIZE.",
-            "REFERENCE",
-        )
-    if n < n_folds:
-        raise LandCoverError(f"Only {n} labelled tile(s), fewer than the {n_folds} folds; lower FOLDS or TILE_SIZE.", "FOLDS")
-    labels = np.concatenate(tile_labels)
-    presence = np.zeros((n, 256), dtype=bool)
-    presence[np.repeat(np.arange(n), tile_size * tile_size), labels.ravel()] = True
-    presence[:, NODATA_CLASS] = False
-    folds = iterative_stratification(presence[:, presence.any(axis=0)], n_folds, seed)
-    monitor.info(
-        f"{n} tiles of {tile_size}×{tile_size} pixels from {len(stack_paths)} patch(es); tiles per fold: "
-        + ", ".join(str(int(c)) for c in np.bincount(folds, minlength=n_folds))
-    )
-
-    sensors = [sensor, *extra_layouts]
-    layouts = {sensor: (dates, bands, None), **extra_layouts}
-    sources = {sensor: stack_paths, **extra_stacks}
-    tile_patch, tile_offsets = np.concatenate(tile_patch), np.concatenate(patch_tiles).astype(np.int32)
-    transforms = np.array([tuple(grids[p].transform * Affine.translation(c, r))[:6] for p, (r, c) in zip(tile_patch, tile_offsets.tolist())])
+            raise InputError(
+                f"All stacks must share one CRS for the store's tile georeferencing, but {path} is in {grid.crs}, not {crs}.", argument="stack_paths"
+            )
+    layouts = {config.sensor: (inputs.dates, inputs.bands, None), **_extra_layouts(extras, stack_paths, inputs.grids, config.tile_size)}
+    classes, conflicts = merge_class_tables(inputs.tables, {int(v) for lab in patch_labels for v in np.unique(lab)})
+    for c in conflicts:
+        monitor.info(f"Class {c.class_id} is called '{c.kept}' in one reference and '{c.other}' in another; using '{c.kept}'.")
+    tiles = _cut_tiles(stack_paths, inputs.grids, patch_labels, config, monitor)
+    year = _dataset_year(inputs.dates) if config.year is None else int(config.year)
     with atomic_directory(output_path) as tmp:
         root = zarr.group(store=zarr.storage.DirectoryStore(tmp), overwrite=True)
         root.attrs.update(
-            lc_dataset_version=DATASET_VERSION, area=area, year=year, classes=json.loads(classes.to_json()), tile_size=tile_size,
-            overlap=overlap, crs=crs.to_wkt(), n_folds=n_folds, seed=seed, sensors=sensors, primary_sensor=sensor,
+            lc_dataset_version=DATASET_VERSION, area=config.area, year=year, classes=json.loads(classes.to_json()), tile_size=config.tile_size,
+            overlap=config.overlap, crs=crs.to_wkt(), n_folds=config.n_folds, seed=config.seed, sensors=list(layouts), primary_sensor=config.sensor,
         )
-        group = root.create_group(f"{area}/{year}")
-        group.array("labels", labels, chunks=(1, tile_size, tile_size), dtype=np.uint8)
-        group.array("folds", folds.astype(np.int8))
-        group.array("transforms", transforms)
-        group.array("patches", tile_patch).attrs["patch_names"] = [os.path.basename(p) for p in stack_paths]
-        group.array("offsets", tile_offsets)
-        finite = np.ones((n, tile_size, tile_size), dtype=bool)
-        steps = len(sensors) * len(stack_paths)
-        for s, name in enumerate(sensors):
-            s_dates, s_bands, coarse = layouts[name]
-            size = coarse or tile_size
-            sensor_group = group.create_group(name)
-            sensor_group.attrs.update(dates=[d.isoformat() for d in s_dates], bands=list(s_bands))
-            data = sensor_group.create_dataset(
-                "data", shape=(n, len(s_dates), len(s_bands), size, size), chunks=(1, len(s_dates), len(s_bands), size, size),
-                dtype=np.float32, fill_value=np.nan,
-            )
-            if coarse:
-                sensor_group.attrs.update(resolution=pixel_size(Grid.of(sources[name][0])), primary_resolution=pixel_size(grids[0]))
-            index0 = 0
-            for p, (path, offsets) in enumerate(zip(sources[name], patch_tiles)):
-                step = s * len(stack_paths) + p
-                sub = monitor.sub(step / steps, (step + 1) / steps)
-                if coarse:
-                    _write_coarse_tiles(path, s_dates, s_bands, grids[p], offsets, data, index0, coarse)
-                    sub.update(1.0)
-                else:
-                    _write_sensor_tiles(path, s_dates, s_bands, offsets, data, index0, tile_size, finite if s == 0 else None, sub)
-                index0 += len(offsets)
-        group.array("valid", (labels != NODATA_CLASS) & finite, chunks=(1, tile_size, tile_size), dtype=bool)
+        group = root.create_group(f"{config.area}/{year}")
+        _write_tile_arrays(group, tiles, config.tile_size, [os.path.basename(p) for p in stack_paths])
+        finite = _write_sensors(group, layouts, {config.sensor: stack_paths, **extras}, tiles, inputs.grids, config.tile_size, monitor)
+        group.array("valid", (tiles.labels != NODATA_CLASS) & finite, chunks=(1, config.tile_size, config.tile_size), dtype=bool)
     return open_tile_store(output_path)
+
+
+def _cut_tiles(stack_paths: list[str], grids: list[Grid], patch_labels: list[np.ndarray], config: TileConfig, monitor: Monitor) -> _Tiles:
+    """The labelled-enough tiles of every patch, with k-fold ids stratified over the classes each tile holds."""
+    size = config.tile_size
+    patch_offsets, tile_labels = zip(
+        *(_labelled_tiles(path, grid, lab, size, config.overlap, config.min_labelled_fraction) for path, grid, lab in zip(stack_paths, grids, patch_labels))
+    )
+    n = sum(len(t) for t in patch_offsets)
+    if n == 0:
+        raise DataError(
+            f"No {size}-pixel tile has labelled pixels"
+            + (f" on at least {config.min_labelled_fraction:.0%} of its area" if config.min_labelled_fraction > 0 else "")
+            + "; check that the reference rasters overlap the stacks, or lower the tile size.",
+            argument="reference_paths",
+        )
+    if n < config.n_folds:
+        raise DataError(f"Only {n} labelled tile(s), fewer than the {config.n_folds} folds; use fewer folds or smaller tiles.", argument="n_folds")
+    labels = np.concatenate(tile_labels)
+    presence = np.zeros((n, 256), dtype=bool)
+    presence[np.repeat(np.arange(n), size * size), labels.ravel()] = True
+    presence[:, NODATA_CLASS] = False
+    folds = iterative_stratification(presence[:, presence.any(axis=0)], config.n_folds, config.seed)
+    monitor.info(
+        f"{n} tiles of {size}×{size} pixels from {len(stack_paths)} patch(es); tiles per fold: "
+        + ", ".join(str(int(c)) for c in np.bincount(folds, minlength=config.n_folds))
+    )
+    tile_patch = np.concatenate([np.full(len(t), p, dtype=np.int32) for p, t in enumerate(patch_offsets)])
+    tile_offsets = np.concatenate(patch_offsets).astype(np.int32)
+    transforms = np.array([tuple(grids[p].transform * Affine.translation(c, r))[:6] for p, (r, c) in zip(tile_patch, tile_offsets.tolist())])
+    return _Tiles(list(patch_offsets), labels, folds, tile_patch, tile_offsets, transforms)
+
+
+def _write_tile_arrays(group: Any, tiles: _Tiles, tile_size: int, patch_names: list[str]) -> None:
+    """The per-tile arrays of the store's ``<area>/<year>`` group, but the sensors' data and ``valid``."""
+    group.array("labels", tiles.labels, chunks=(1, tile_size, tile_size), dtype=np.uint8)
+    group.array("folds", tiles.folds.astype(np.int8))
+    group.array("transforms", tiles.transforms)
+    group.array("patches", tiles.patches).attrs["patch_names"] = patch_names
+    group.array("offsets", tiles.offsets)
+
+
+def _write_sensors(
+    group: Any, layouts: dict[str, tuple], sources: dict[str, list[str]], tiles: _Tiles, grids: list[Grid], tile_size: int, monitor: Monitor
+) -> np.ndarray:
+    """Each sensor's ``data`` (the primary one first); returns where every primary value of each tile is finite."""
+    finite = np.ones((tiles.n, tile_size, tile_size), dtype=bool)
+    n_patches = len(grids)
+    steps = len(layouts) * n_patches
+    for s, (name, (s_dates, s_bands, coarse)) in enumerate(layouts.items()):
+        size = coarse or tile_size
+        sensor_group = group.create_group(name)
+        sensor_group.attrs.update(dates=[d.isoformat() for d in s_dates], bands=list(s_bands))
+        data = sensor_group.create_dataset(
+            "data", shape=(tiles.n, len(s_dates), len(s_bands), size, size), chunks=(1, len(s_dates), len(s_bands), size, size),
+            dtype=np.float32, fill_value=np.nan,
+        )
+        if coarse:
+            sensor_group.attrs.update(resolution=pixel_size(Grid.of(sources[name][0])), primary_resolution=pixel_size(grids[0]))
+        index0 = 0
+        for p, (path, offsets) in enumerate(zip(sources[name], tiles.patch_offsets)):
+            sub = monitor.sub((s * n_patches + p) / steps, (s * n_patches + p + 1) / steps)
+            if coarse:
+                _write_coarse_tiles(path, s_dates, s_bands, grids[p], offsets, data, index0, coarse)
+                sub.update(1.0)
+            else:
+                _write_sensor_tiles(path, s_dates, s_bands, offsets, data, index0, tile_size, finite if s == 0 else None, sub)
+            index0 += len(offsets)
+    return finite

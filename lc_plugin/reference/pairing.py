@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Sequence
 
-from ..core.errors import LandCoverError
+from ..core.errors import InputError
 
 _PATCH_ID = re.compile(r"\d+_\d+")
 
@@ -46,11 +46,9 @@ def _match(stacks: Sequence[str], references: Sequence[str], stack_keys: list, r
 
 
 def pair_stacks(stacks: Sequence[str], references: Sequence[str]) -> list[tuple[str, str]]:
-    """(stack, reference) pairs, matched by patch id or file name; LandCoverError (REFERENCE) when they do not pair."""
+    """(stack, reference) pairs, matched by patch id or file name; an InputError naming ``references`` when they do not pair."""
     if len(stacks) != len(references):
-        raise LandCoverError(
-            f"{len(stacks)} time stacks but {len(references)} reference rasters; give one reference per stack (INPUT).", "REFERENCE"
-        )
+        raise InputError(f"{len(stacks)} time stacks but {len(references)} reference rasters; give one reference per stack.", argument="references")
     if len(stacks) <= 1:
         return list(zip(stacks, references))
     pairs = _match(stacks, references, [patch_key(p) for p in stacks], [patch_key(p) for p in references])
@@ -58,10 +56,10 @@ def pair_stacks(stacks: Sequence[str], references: Sequence[str]) -> list[tuple[
     if pairs is None:
         names = ", ".join(os.path.basename(p) for p in stacks)
         refs = ", ".join(os.path.basename(p) for p in references)
-        raise LandCoverError(
+        raise InputError(
             f"Cannot tell which reference raster goes with which time stack ({names} / {refs}): name each pair by its "
             "patch id (e.g. 465_5079/interpolated.tif and 465_5079/reference.tif, or i_465_5079.tif and r_465_5079.tif) "
             "or by the same name with a common prefix or suffix (forest_i.tif and forest_r.tif).",
-            "REFERENCE",
+            argument="references",
         )
     return pairs

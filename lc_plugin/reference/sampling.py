@@ -11,27 +11,12 @@ import numpy as np
 from ..core.classes import NODATA_CLASS
 
 
-def stratified_sample(labels: np.ndarray, usable: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted flat indices of at most ``per_class`` usable pixels of every class (all of a smaller class).
-
-    ``labels`` and ``usable`` have the same shape; pixels with label 0 (no data) are never drawn.
-    """
-    if labels.shape != usable.shape:
-        raise ValueError(f"labels {labels.shape} and usable {usable.shape} differ in shape")
-    if per_class < 0:
-        raise ValueError(f"per_class must be >= 0, got {per_class}")
-    usable = usable & (labels != NODATA_CLASS)
-    counts = np.bincount(labels[usable].astype(np.int64), minlength=1)
-    ids = np.flatnonzero(counts)
-    return sample_with_quotas(labels, usable, np.minimum(counts[ids], per_class), ids, rng)
-
-
 def allocate_quotas(counts: np.ndarray, per_class: int) -> np.ndarray:
     """Split each class's ``per_class`` pixels over patches in proportion to their usable pixels.
 
     ``counts`` is (patches, classes) usable pixels. Every class gets ``min(per_class, total)``
     pixels; patch shares are rounded by largest remainder (ties to the earlier patch), never above
-    what the patch has. With one patch this is ``min(per_class, count)``, as ``stratified_sample``.
+    what the patch has. With one patch this is ``min(per_class, count)``.
     """
     counts = np.asarray(counts, dtype=np.int64)
     totals = counts.sum(axis=0)

@@ -20,7 +20,7 @@ import numpy as np
 import rasterio
 
 from ..core.atomic import atomic_output, check_not_input
-from ..core.classes import NODATA_CLASS, ClassTable, LandCoverClass, default_color
+from ..core.classes import NODATA_CLASS, ClassTable, merge_class_tables
 from ..core.errors import Cancelled, DataError, InputError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.gdal_errors import gdal_errors
@@ -44,10 +44,7 @@ def _read_map(path: str) -> tuple[np.ndarray, ClassTable, Grid, float]:
     present = [int(v) for v in np.flatnonzero(mapped_pixel_counts(labels))]
     if not present:
         raise DataError(f"The map {path} has no classified pixel (every pixel is 0 = no data).", "map_path")
-    known = {c.id: c for c in table or ()}
-    merged = [known.get(cid) or LandCoverClass(cid, f"class {cid}", default_color(cid)) for cid in present]
-    merged += [c for cid, c in known.items() if cid not in present and cid != NODATA_CLASS]
-    return labels, ClassTable(merged), grid, pixel_area_ha
+    return labels, merge_class_tables([table], present)[0], grid, pixel_area_ha
 
 
 def parse_expected_accuracy(text: str | None, default: float, ids: list[int]) -> np.ndarray:
@@ -318,9 +315,7 @@ def _strata(labels: np.ndarray, rows: np.ndarray, cols: np.ndarray, refs: np.nda
 
 def _error_matrix(table: ClassTable, counts: np.ndarray, strata: np.ndarray, refs: np.ndarray) -> tuple[ClassTable, list[int], np.ndarray]:
     """The classes (the map's, plus reference ids it lacks), the ids estimated and the (K, K) sample counts (rows map)."""
-    extra = sorted(set(np.unique(refs).tolist()) - set(table.ids))
-    if extra:
-        table = ClassTable(list(table) + [LandCoverClass(c, f"class {c}", default_color(c)) for c in extra])
+    table = merge_class_tables([table], np.unique(refs).tolist())[0]
     ids = [c for c in table.ids if counts[c] > 0 or c in set(refs.tolist())]
     index = {c: i for i, c in enumerate(ids)}
     k = len(ids)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.atomic import atomic_output, check_not_input
-from ..core.classes import NODATA_CLASS, ClassTable, LandCoverClass, default_color
+from ..core.classes import NODATA_CLASS, ClassTable, merge_class_tables
 from ..core.errors import Cancelled, DataError, InputError, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import Grid
@@ -61,23 +61,14 @@ def confusion_csv_path(json_out: str) -> str:
 
 
 def _merge_classes(tables: list[ClassTable | None], present_ids: list[int], notes: list[str]) -> ClassTable:
-    """Union of the tables' classes (the first table's name/colour wins) plus ids only seen in the data."""
-    merged: dict[int, LandCoverClass] = {}
-    for table in tables:
-        for c in table or ():
-            if c.id == NODATA_CLASS:
-                continue
-            if c.id not in merged:
-                merged[c.id] = c
-            elif merged[c.id].name.strip().lower() != c.name.strip().lower():
-                notes.append(
-                    f"Class id {c.id} is named '{merged[c.id].name}' in the map but '{c.name}' in the reference; "
-                    "classes are matched by id, so check that both use the same legend."
-                )
-    for cid in present_ids:
-        if cid not in merged and cid != NODATA_CLASS:
-            merged[cid] = LandCoverClass(int(cid), f"class {cid}", default_color(int(cid)))
-    return ClassTable(merged.values())
+    """The map's and the reference's classes as one table (``merge_class_tables``' rule), a name conflict noted."""
+    table, conflicts = merge_class_tables(tables, present_ids)
+    notes.extend(
+        f"Class id {c.class_id} is named '{c.kept}' in the map but '{c.other}' in the reference; "
+        "classes are matched by id, so check that both use the same legend."
+        for c in conflicts
+    )
+    return table
 
 
 def _pair_counts(ref: np.ndarray, pred: np.ndarray, monitor: Monitor) -> np.ndarray:

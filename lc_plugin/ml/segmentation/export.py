@@ -50,6 +50,8 @@ def segmentation_metadata(
 
 def second_input_metadata(fit: FitResult, sensor: str, dates: list, bands: list[str], tile_size: int, resolution: float, primary_resolution: float) -> str:
     """``lc_second_input``: what the graph's ``input_2`` must be, so Classify can check and cut the second stack."""
+    if fit.second_stats is None:  # fit() sets them whenever it trained on a second input
+        raise ValueError("the fit has no second input")
     mean, std = fit.second_stats
     return json.dumps({
         "name": SECOND_INPUT_NAME, "sensor": sensor, "dates": [d.isoformat() for d in dates], "bands": list(bands),
@@ -63,7 +65,7 @@ def to_onnx_bytes(model, n_dates: int, n_channels: int, tile_size: int, second: 
     (dates, channels, tile size) of a second input ``input_2``."""
     torch = require("torch")
     model = model.cpu().eval()
-    examples = (torch.zeros(1, n_dates, n_channels, tile_size, tile_size),)
+    examples: tuple = (torch.zeros(1, n_dates, n_channels, tile_size, tile_size),)
     names = [INPUT_NAME]
     axes = {INPUT_NAME: {0: "batch", 3: "height", 4: "width"}, OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
     if second is not None:

@@ -16,10 +16,16 @@ H and W must be multiples of 2**depth (the tile size guarantees it).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ...core.deps import require
 
-torch = require("torch")
-nn = torch.nn
+if TYPE_CHECKING:  # the checker reads torch's types; at run time torch comes through require (a clear message when missing)
+    import torch
+    from torch import nn
+else:
+    torch = require("torch")
+    nn = torch.nn
 
 
 class Normalise(nn.Module):
@@ -106,7 +112,7 @@ class BottleneckFusion(nn.Module):
     there and mixed by a 1×1 convolution; the decoder's skips then restore the fine modality's detail.
     """
 
-    def __init__(self, backbone: nn.Module, n_dates: int, n_channels: int, width: int, bottleneck_width: int) -> None:
+    def __init__(self, backbone: Any, n_dates: int, n_channels: int, width: int, bottleneck_width: int) -> None:  # a network with encode() and decoder()
         super().__init__()
         self.backbone = backbone
         self.coarse = _conv2d_block(n_dates * n_channels, width)

@@ -13,13 +13,14 @@ import copy
 import json
 import time
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 
 from ...core.classes import ClassTable
 from ...core.deps import require
-from ...core.errors import LandCoverError
-from ...core.monitor import ensure_monitor
+from ...core.errors import DataError, DependencyError, InputError, LandCoverError
+from ...core.monitor import Monitor, ensure_monitor
 from ...validation.metrics import accuracy_metrics, confusion_matrix
 from . import ARCHITECTURES, MULTIMODAL_ARCHITECTURES
 
@@ -46,21 +47,18 @@ class TrainConfig:
     device: str = "auto"
 
     def validate(self) -> None:
-        """LandCoverError naming the Processing parameter of the first bad field."""
+        """InputError naming the first bad field (the Processing algorithm maps fields to its parameters)."""
         if self.architecture not in ARCHITECTURES:
-            raise LandCoverError(f"Unknown architecture '{self.architecture}'; use one of {', '.join(ARCHITECTURES)}.", "ARCHITECTURE")
+            raise InputError(f"Unknown architecture '{self.architecture}'; use one of {', '.join(ARCHITECTURES)}.", argument="architecture")
         if self.device not in DEVICES:
-            raise LandCoverError(f"Unknown device '{self.device}'; use one of {', '.join(DEVICES)}.", "DEVICE")
-        for name, parameter, low in (
-            ("epochs", "EPOCHS", 1), ("batch_size", "BATCH_SIZE", 1), ("patience", "PATIENCE", 1),
-            ("width", "CONFIG", 1), ("depth", "CONFIG", 1), ("lr_patience", "CONFIG", 0),
-        ):
+            raise InputError(f"Unknown device '{self.device}'; use one of {', '.join(DEVICES)}.", argument="device")
+        for name, low in (("epochs", 1), ("batch_size", 1), ("patience", 1), ("width", 1), ("depth", 1), ("lr_patience", 0)):
             if getattr(self, name) < low:
-                raise LandCoverError(f"{name} must be at least {low}, got {getattr(self, name)}.", parameter)
+                raise InputError(f"{name} must be at least {low}, got {getattr(self, name)}.", argument=name)
         if not self.learning_rate > 0:
-            raise LandCoverError(f"The learning rate must be above 0, got {self.learning_rate}.", "LEARNING_RATE")
+            raise InputError(f"The learning rate must be above 0, got {self.learning_rate}.", argument="learning_rate")
         if not 0 < self.lr_factor < 1:
-            raise LandCoverError(f"lr_factor must be between 0 and 1, got {self.lr_factor}.", "CONFIG")
+            raise InputError(f"lr_factor must be between 0 and 1, got {self.lr_factor}.", argument="lr_factor")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,18 +69,18 @@ class TrainConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
-            raise LandCoverError(f"Unknown training setting(s) {', '.join(unknown)}; known: {', '.join(known)}.", "CONFIG")
+            raise InputError(f"Unknown training setting(s) {', '.join(unknown)}; known: {', '.join(known)}.", argument="config")
         merged = (base or cls()).to_dict()
         for key, value in values.items():
             kind = type(merged[key])
             try:
                 merged[key] = kind(value) if kind is not bool else _as_bool(value)
             except (TypeError, ValueError) as exc:
-                raise LandCoverError(f"Training setting {key}: expected {kind.__name__}, got {value!r}.", "CONFIG") from exc
+                raise InputError(f"Training setting {key}: expected {kind.__name__}, got {value!r}.", argument="config") from exc
         return cls(**merged)
 
 
-def _as_bool(value) -> bool:
+def _as_bool(value: object) -> bool:
     if isinstance(value, str):
         if value.strip().lower() in ("1", "true", "yes", "on"):
             return True
@@ -98,18 +96,18 @@ def load_config(path: str, base: TrainConfig | None = None) -> TrainConfig:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as exc:
-        raise LandCoverError(f"Could not read the training configuration {path}: {exc}", "CONFIG") from exc
+        raise InputError(f"Could not read the training configuration {path}: {exc}", argument="config") from exc
     try:
         if path.lower().endswith((".yaml", ".yml")):
             values = require("yaml").safe_load(text)
         else:
             values = json.loads(text)
     except LandCoverError as exc:
-        raise LandCoverError(f"{exc} (or write the configuration as JSON)", "CONFIG") from exc
+        raise DependencyError(f"{exc} (or write the configuration as JSON)", argument="config") from exc
     except Exception as exc:  # json and yaml raise their own error types
-        raise LandCoverError(f"{path} is not valid {'YAML' if path.lower().endswith(('.yaml', '.yml')) else 'JSON'}: {exc}", "CONFIG") from exc
+        raise InputError(f"{path} is not valid {'YAML' if path.lower().endswith(('.yaml', '.yml')) else 'JSON'}: {exc}", argument="config") from exc
     if not isinstance(values, dict):
-        raise LandCoverError(f"{path} must hold a mapping of setting → value.", "CONFIG")
+        raise InputError(f"{path} must hold a mapping of setting → value.", argument="config")
     return TrainConfig.from_dict(values, base)
 
 
@@ -140,7 +138,7 @@ class FitResult:
     second_stats: tuple[list[float], list[float]] | None = None  # mean and std of the second input's channels
 
 
-def take(array, idx: np.ndarray) -> np.ndarray:
+def take(array: Any, idx: np.ndarray) -> np.ndarray:
     """Rows ``idx`` (sorted) of a numpy or zarr array as a numpy array."""
     idx = np.asarray(idx, dtype=np.int64)
     if hasattr(array, "oindex"):
@@ -148,7 +146,7 @@ def take(array, idx: np.ndarray) -> np.ndarray:
     return np.asarray(array[idx])
 
 
-def channel_stats(x, idx: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def channel_stats(x: Any, idx: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std per channel C over the finite values of tiles ``idx`` (std 1 where constant)."""
     n_ch = x.shape[2]
     total, sq, count = np.zeros(n_ch), np.zeros(n_ch), np.zeros(n_ch)
@@ -189,9 +187,10 @@ def class_weight_vector(counts: np.ndarray) -> np.ndarray:
 
 
 def pick_device(name: str) -> str:
+    """The torch device to train on: ``auto`` is the GPU when PyTorch sees one, else the CPU."""
     torch = require("torch")
     if name == "cuda" and not torch.cuda.is_available():
-        raise LandCoverError("DEVICE is 'cuda' but PyTorch sees no CUDA GPU (or is a CPU build); use 'auto' or 'cpu'.", "DEVICE")
+        raise DependencyError("The device is 'cuda' but PyTorch sees no CUDA GPU (or is a CPU build); use 'auto' or 'cpu'.", argument="device")
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
@@ -203,7 +202,7 @@ def split_folds(folds: np.ndarray, config: TrainConfig, n_folds: int | None = No
     if n_folds is None:
         n_folds = int(folds.max()) + 1 if folds.size else 0
     if not 0 <= config.test_fold < n_folds:
-        raise LandCoverError(f"TEST_FOLD must be between 0 and {n_folds - 1} (the data set has {n_folds} folds), got {config.test_fold}.", "TEST_FOLD")
+        raise InputError(f"The test fold must be between 0 and {n_folds - 1} (the data set has {n_folds} folds), got {config.test_fold}.", argument="test_fold")
     val_fold = config.validation_fold if config.validation_fold >= 0 else (config.test_fold + 1) % n_folds
     if n_folds < 3 or val_fold == config.test_fold:
         val_fold = -1  # too few folds: early stopping and LR reduction follow the training loss
@@ -211,116 +210,157 @@ def split_folds(folds: np.ndarray, config: TrainConfig, n_folds: int | None = No
     val = np.flatnonzero(folds == val_fold)
     train = np.flatnonzero((folds != config.test_fold) & (folds != val_fold))
     if train.size == 0:
-        raise LandCoverError("No training tiles are left after holding out the test (and validation) fold.", "TEST_FOLD")
+        raise DataError("No training tiles are left after holding out the test (and validation) fold.", argument="test_fold")
     return train, val, test
 
 
 def fit(
-    x,
-    y,
+    x: Any,
+    y: Any,
     train_idx: np.ndarray,
     val_idx: np.ndarray,
     classes: ClassTable,
     config: TrainConfig,
     *,
-    valid=None,
-    x2=None,
-    monitor=None,
+    valid: Any = None,
+    x2: Any = None,
+    monitor: Monitor | None = None,
 ) -> FitResult:
     """Train ``config.architecture`` on tiles ``x`` (N, T, C, H, W) float32 NaN = no data, ``y`` (N, H, W) class ids;
     ``x2`` (N, T2, C2, h, w): the same tiles of a coarse second modality (fused at the bottleneck)."""
     torch = require("torch")
-    from .models import build_model, downsampling
-
     monitor = ensure_monitor(monitor)
     config.validate()
-    n, n_dates, n_channels, height, width = x.shape
-    factor = downsampling(config.depth)
-    if height % factor or width % factor:
-        raise LandCoverError(
-            f"Tiles of {height}×{width} px cannot be pooled {config.depth - 1} times; use a tile size that is a multiple of {factor} "
-            "or a smaller depth.",
-            "CONFIG",
-        )
+    _check_pooling(x.shape[3], x.shape[4], config)
     train_idx, val_idx = np.sort(np.asarray(train_idx, dtype=np.int64)), np.sort(np.asarray(val_idx, dtype=np.int64))
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-
-    class_ids = classes.ids
-    counts = np.zeros(len(class_ids), dtype=np.int64)
-    for start in range(0, len(train_idx), 64):
-        part = train_idx[start:start + 64]
-        t = targets(take(x, part), take(y, part), class_ids, None if valid is None else take(valid, part))
-        counts += np.bincount(t[t >= 0], minlength=len(class_ids))
+    tiles = _Batches(x, y, valid, x2, classes.ids, device)
+    counts = tiles.class_counts(train_idx)
     if (counts > 0).sum() < 2:
-        raise LandCoverError("The training tiles have fewer than 2 classes with labelled, valid pixels.", "DATASET")
-    mean, std = channel_stats(x, train_idx)
-    second = None
-    if x2 is not None:
-        if config.architecture not in MULTIMODAL_ARCHITECTURES:
-            raise LandCoverError(
-                f"The {config.architecture} network takes one input; with a second modality use one of {', '.join(MULTIMODAL_ARCHITECTURES)}.", "ARCHITECTURE"
-            )
-        mean_2, std_2 = channel_stats(x2, train_idx)
-        second = (x2.shape[1], x2.shape[2], mean_2, std_2)
-    model = build_model(
-        config.architecture, n_dates, n_channels, len(class_ids), width=config.width, depth=config.depth, mean=mean, std=std, second=second
-    ).to(device)
+        raise DataError("The training tiles have fewer than 2 classes with labelled, valid pixels.", argument="dataset_path")
+    model, mean, std, second = _build_network(tiles, train_idx, config)
+    model = model.to(device)
     weight = torch.as_tensor(class_weight_vector(counts), device=device) if config.class_weights else None
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight, ignore_index=-1, reduction="sum")
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience)
+    started = time.perf_counter()
+    history, best_epoch, best_state = _train_epochs(model, loss_fn, tiles, train_idx, val_idx, config, rng, monitor)
+    model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(
+        model.cpu(), history, best_epoch, mean.tolist(), std.tolist(), classes.ids,
+        {cid: int(c) for cid, c in zip(classes.ids, counts)}, time.perf_counter() - started, device,
+        None if second is None else (second[2].tolist(), second[3].tolist()),
+    )
 
-    def tensor(array) -> object:
-        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device)
 
-    def batch(idx: np.ndarray):
+def _check_pooling(height: int, width: int, config: TrainConfig) -> None:
+    from .models import downsampling
+
+    factor = downsampling(config.depth)
+    if height % factor or width % factor:
+        raise InputError(
+            f"Tiles of {height}×{width} px cannot be pooled {config.depth - 1} times; use a tile size that is a multiple of {factor} "
+            "or a smaller depth.",
+            argument="depth",
+        )
+
+
+def _build_network(tiles: _Batches, train_idx: np.ndarray, config: TrainConfig) -> tuple[Any, np.ndarray, np.ndarray, tuple | None]:
+    """The network with its input normalisation (per-channel mean and std of the training tiles, of both inputs)."""
+    from .models import build_model
+
+    mean, std = channel_stats(tiles.x, train_idx)
+    second = None
+    if tiles.x2 is not None:
+        if config.architecture not in MULTIMODAL_ARCHITECTURES:
+            raise InputError(
+                f"The {config.architecture} network takes one input; with a second modality use one of {', '.join(MULTIMODAL_ARCHITECTURES)}.",
+                argument="architecture",
+            )
+        mean_2, std_2 = channel_stats(tiles.x2, train_idx)
+        second = (tiles.x2.shape[1], tiles.x2.shape[2], mean_2, std_2)
+    n_dates, n_channels = tiles.x.shape[1], tiles.x.shape[2]
+    model = build_model(
+        config.architecture, n_dates, n_channels, len(tiles.class_ids), width=config.width, depth=config.depth, mean=mean, std=std, second=second
+    )
+    return model, mean, std, second
+
+
+@dataclass
+class _Batches:
+    """The tiles a network trains on, served as tensors on ``device`` in batches of sorted indices."""
+
+    x: Any
+    y: Any
+    valid: Any
+    x2: Any
+    class_ids: list[int]
+    device: str
+
+    def targets(self, idx: np.ndarray, xb: np.ndarray | None = None) -> np.ndarray:
+        xb = take(self.x, idx) if xb is None else xb
+        return targets(xb, take(self.y, idx), self.class_ids, None if self.valid is None else take(self.valid, idx))
+
+    def class_counts(self, idx: np.ndarray, chunk: int = 64) -> np.ndarray:
+        """Usable pixels of each class in tiles ``idx``."""
+        counts = np.zeros(len(self.class_ids), dtype=np.int64)
+        for start in range(0, len(idx), chunk):
+            t = self.targets(idx[start:start + chunk])
+            counts += np.bincount(t[t >= 0], minlength=len(self.class_ids))
+        return counts
+
+    def batch(self, idx: np.ndarray) -> tuple[tuple, Any]:
         """(inputs, targets): inputs is (x,) or (x, x2), as the network's forward takes them."""
-        xb = take(x, idx)
-        tb = targets(xb, take(y, idx), class_ids, None if valid is None else take(valid, idx))
-        inputs = (tensor(xb),) if x2 is None else (tensor(xb), tensor(take(x2, idx)))
-        return inputs, torch.from_numpy(tb).to(device)
+        torch = require("torch")
 
-    def evaluate(idx: np.ndarray) -> tuple[float, float]:
+        def tensor(array: np.ndarray) -> Any:
+            return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
+
+        xb = take(self.x, idx)
+        tb = self.targets(idx, xb)
+        inputs = (tensor(xb),) if self.x2 is None else (tensor(xb), tensor(take(self.x2, idx)))
+        return inputs, torch.from_numpy(tb).to(self.device)
+
+    def evaluate(self, model: Any, loss_fn: Any, idx: np.ndarray, batch_size: int) -> tuple[float, float]:
         """Mean loss per labelled pixel and MIoU of tiles ``idx`` (eval mode)."""
+        torch = require("torch")
+        k = len(self.class_ids)
         model.eval()
         loss_sum, n_pix = 0.0, 0
-        cm = np.zeros((len(class_ids), len(class_ids)), dtype=np.int64)
+        cm = np.zeros((k, k), dtype=np.int64)
         with torch.no_grad():
-            for start in range(0, len(idx), config.batch_size):
-                xb, tb = batch(idx[start:start + config.batch_size])
+            for start in range(0, len(idx), batch_size):
+                xb, tb = self.batch(idx[start:start + batch_size])
                 logits = model.logits(*xb)
                 loss_sum += float(loss_fn(logits, tb))
                 n_pix += int((tb >= 0).sum())
                 pred = logits.argmax(dim=1).cpu().numpy()
-                cm += confusion_matrix(tb.cpu().numpy(), pred, list(range(len(class_ids))))
-        miou = accuracy_metrics(cm, list(range(len(class_ids))))["miou"] if cm.sum() else 0.0
+                cm += confusion_matrix(tb.cpu().numpy(), pred, list(range(k)))
+        miou = accuracy_metrics(cm, list(range(k)))["miou"] if cm.sum() else 0.0
         return loss_sum / max(n_pix, 1), miou
 
+
+def _train_epochs(
+    model: Any, loss_fn: Any, tiles: _Batches, train_idx: np.ndarray, val_idx: np.ndarray, config: TrainConfig, rng: np.random.Generator, monitor: Monitor
+) -> tuple[list[dict], int, Any]:
+    """Adam with reduce-LR-on-plateau and early stopping on the validation loss (the training loss without a
+    validation fold); returns the history, the best epoch and its weights."""
+    torch = require("torch")
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience)
     history: list[dict] = []
     best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
-    started = time.perf_counter()
     steps_per_epoch = -(-len(train_idx) // config.batch_size)
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
-        model.train()
-        order = rng.permutation(train_idx)
-        loss_sum, n_pix = 0.0, 0
-        for step, start in enumerate(range(0, len(order), config.batch_size)):
-            xb, tb = batch(np.sort(order[start:start + config.batch_size]))
-            labelled = int((tb >= 0).sum())
-            if labelled == 0:
-                continue
-            optimizer.zero_grad()
-            loss = loss_fn(model.logits(*xb), tb)
-            (loss / labelled).backward()
-            optimizer.step()
-            loss_sum += float(loss.detach())
-            n_pix += labelled
-            monitor.update(((epoch - 1) * steps_per_epoch + step + 1) / (config.epochs * steps_per_epoch))
-        train_loss = loss_sum / max(n_pix, 1)
-        val_loss, val_miou = evaluate(val_idx) if val_idx.size else (train_loss, evaluate(train_idx)[1])
+        progress = monitor.sub((epoch - 1) / config.epochs, epoch / config.epochs)
+        train_loss = _train_epoch(model, loss_fn, optimizer, tiles, rng.permutation(train_idx), config.batch_size, steps_per_epoch, progress)
+        if val_idx.size:
+            val_loss, val_miou = tiles.evaluate(model, loss_fn, val_idx, config.batch_size)
+        else:  # no validation fold: the training loss decides, the MIoU is the training tiles'
+            val_loss, val_miou = train_loss, tiles.evaluate(model, loss_fn, train_idx, config.batch_size)[1]
         record = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -343,11 +383,25 @@ def fit(
             if stale >= config.patience:
                 monitor.info(f"Early stopping: no better validation loss for {config.patience} epochs (best: epoch {best_epoch}).")
                 break
-    model.load_state_dict(best_state)
-    model.eval()
-    return FitResult(
-        model.cpu(), history, best_epoch, mean.tolist(), std.tolist(), class_ids,
-        {cid: int(c) for cid, c in zip(class_ids, counts)}, time.perf_counter() - started, device,
-        None if second is None else (second[2].tolist(), second[3].tolist()),
-    )
+    return history, best_epoch, best_state
 
+
+def _train_epoch(
+    model: Any, loss_fn: Any, optimizer: Any, tiles: _Batches, order: np.ndarray, batch_size: int, steps: int, monitor: Monitor
+) -> float:
+    """One pass over the training tiles in ``order``; returns the mean loss per labelled pixel."""
+    model.train()
+    loss_sum, n_pix = 0.0, 0
+    for step, start in enumerate(range(0, len(order), batch_size)):
+        xb, tb = tiles.batch(np.sort(order[start:start + batch_size]))
+        labelled = int((tb >= 0).sum())
+        if labelled == 0:
+            continue
+        optimizer.zero_grad()
+        loss = loss_fn(model.logits(*xb), tb)
+        (loss / labelled).backward()
+        optimizer.step()
+        loss_sum += float(loss.detach())
+        n_pix += labelled
+        monitor.update((step + 1) / steps)
+    return loss_sum / max(n_pix, 1)
