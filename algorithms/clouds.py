@@ -77,10 +77,12 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
             advanced=True,
             help="Metres; s2cloudless's model runs on the means of blocks of pixels of this size, its probabilities are interpolated back "
             "(bilinear) and the averaging, threshold and dilation are then applied at the stack's resolution. Measured on real L1C "
-            "scenes against the full-resolution masks (bench/RESULTS.md): 20 m agrees on 99.2 % of the pixels for ~3× less model "
-            "time, 40 m on 98.4 % for ~10× less, 60 m on 97.4 % for ~20× less, 160 m (Sentinel Hub's production setting) on 94.1 %; "
-            "the differences lie along cloud edges. Coarser is faster but misses more small and thin clouds. 0 (or the stack's own "
-            "resolution, e.g. 10) gives exactly s2cloudless's full-resolution masks.",
+            "scenes against the full-resolution masks (bench/RESULTS.md): 20 m agrees on 99.2 % of the pixels for ~4× less model "
+            "time, 40 m on 98.4 % for ~12–15× less, 60 m on 97.4 % for ~22–28× less, 160 m (Sentinel Hub's production setting) on "
+            "94.1 %; the differences lie along cloud edges. Coarser is faster but misses more small and thin clouds. 0 (or the "
+            "stack's own resolution, e.g. 10) gives exactly s2cloudless's full-resolution masks. A stack written by Download or "
+            "Build stack carries these block means as internal overviews: dates without no-data pixels are then read from them "
+            "(same masks, a fraction of the reading).",
         )
         self.addParameter(
             QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Cloud mask stack")),

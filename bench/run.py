@@ -74,20 +74,25 @@ def stack_dates(n_dates: int, step: int = 5) -> list[dt.date]:
     return [first + dt.timedelta(days=step * i) for i in range(n_dates)]
 
 
-def write_generated_stack(path: Path, n_dates: int, size: int, names: list[str], dates: list[dt.date]) -> None:
-    """A time-stack GeoTIFF written date by date (band-interleaved like the download step's)."""
+def write_generated_stack(path: Path, n_dates: int, size: int, names: list[str], dates: list[dt.date], overviews: bool = False) -> float | None:
+    """A time-stack GeoTIFF written date by date by Download's writer (band-interleaved; with ``overviews``,
+    the internal overviews Download adds); the seconds it took, None when it existed already."""
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
 
     from lc_plugin.io.rasters import Grid, StackWriter
+    from lc_plugin.timeseries.clouds import overview_factors
 
     if path.exists():
-        return
+        return None
+    t0 = time.perf_counter()
     base = scene_bands(names)
     grid = Grid(CRS.from_epsg(32633), from_origin(500000, 5100000, 10, 10), size, size)
-    with StackWriter(str(path), dates, names, grid, {"SOURCE": "bench: real L1C scene tiled"}) as dst:
+    factors = overview_factors(grid) if overviews else []
+    with StackWriter(str(path), dates, names, grid, {"SOURCE": "bench: real L1C scene tiled"}, overviews=factors) as dst:
         for t in range(n_dates):
             dst.write(tiled_date(base, t, n_dates, size, size, names)[np.newaxis], dates=slice(t, t + 1))
+    return time.perf_counter() - t0
 
 
 def write_generated_mask(path: Path, size: int, dates: list[dt.date], cloudy: float = 0.4, seed: int = 0) -> None:
@@ -227,9 +232,11 @@ def worker(name: str, args: list[str]) -> dict:
     if name == "chain":
         return _chain_worker(work, args[1])
     if name == "fused":
-        return _fused_worker(work, args[1])
+        return _fused_worker(work, args[1], *args[2:3])
     if name == "read_once":
         return _read_once_worker(work, args[1])
+    if name == "write_stack":
+        return _write_stack_worker(work, args[1], args[2] == "1", int(args[3]))
     if name == "post_chain":
         return _post_chain_worker(work, args[1])
     raise SystemExit(f"unknown worker {name}")
@@ -297,15 +304,31 @@ def _chain_worker(work: Path, tag: str) -> dict:
     return {"seconds": _now() - t0, "steps": steps}
 
 
-def _fused_worker(work: Path, tag: str) -> dict:
-    """The same chain in one pass (lc_plugin.runs.fused, what the grid run does with a pixel model)."""
+def _fused_worker(work: Path, tag: str, stack: str = "stack.tif") -> dict:
+    """The same chain in one pass (lc_plugin.runs.fused, what the grid run does with a pixel model) on
+    ``stack``: the stack with overviews, as Download writes it, or ``stack_plain.tif``, the same pixels without."""
     from lc_plugin.runs.fused import FusedSettings, classify_stack
 
     d = work / tag
     t0 = _now()
     settings = FusedSettings(cloud_method="s2cloudless", min_valid_fraction=0.0)
-    result = classify_stack(str(d / "stack.tif"), str(d / "model.onnx"), str(d / "classes_fused.tif"), settings)
+    out = "classes_fused.tif" if stack == "stack.tif" else "classes_fused_plain.tif"
+    result = classify_stack(str(d / stack), str(d / "model.onnx"), str(d / out), settings)
     return {"seconds": _now() - t0, "steps": result.steps, "thread_seconds": result.thread_seconds}
+
+
+def _write_stack_worker(work: Path, tag: str, overviews: bool, n_dates: int) -> dict:
+    """The first ``n_dates`` of the chain's stack written by Download's writer, with or without overviews."""
+    d = work / tag
+    dates = [dt.date.fromisoformat(x) for x in json.loads((d / "dates.json").read_text())][:n_dates]
+    path = d / f"written_{'ov' if overviews else 'plain'}.tif"
+    path.unlink(missing_ok=True)
+    size = int(tag.split("_")[1])
+    t0 = _now()
+    write_generated_stack(path, n_dates, size, S2_BANDS, dates, overviews=overviews)
+    seconds = _now() - t0
+    path.unlink()
+    return {"seconds": seconds}
 
 
 def _read_once_worker(work: Path, tag: str) -> dict:
@@ -619,10 +642,10 @@ def bench_chain(quick: bool, log) -> list[str]:
     d = WORK / tag
     d.mkdir(exist_ok=True)
     dates = stack_dates(n_dates, 5)
-    log(f"chain: building {size}×{size}×{n_dates}×13 stack")
-    t0 = time.perf_counter()
-    write_generated_stack(d / "stack.tif", n_dates, size, S2_BANDS, dates)
-    build = time.perf_counter() - t0
+    # The stack as Download writes it (internal overviews) and the same pixels without overviews.
+    for name, with_overviews in (("stack.tif", True), ("stack_plain.tif", False)):
+        log(f"chain: building {name}, {size}×{size}×{n_dates}×13")
+        write_generated_stack(d / name, n_dates, size, S2_BANDS, dates, overviews=with_overviews)
     targets = date_grid(dates[0], dates[-1], 16)
     n_trees = 50 if quick else 100
     train_model(d / "model.onnx", d / "model.txt", targets, S2_BANDS, n_estimators=n_trees)
@@ -632,16 +655,28 @@ def bench_chain(quick: bool, log) -> list[str]:
     eo_cmd = [str(EOLEARN_VENV / "bin" / "python"), str(BENCH / "eolearn_chain.py"), str(d / "stack.tif"), str(d / "model.txt"),
               str(d / "dates.json"), str(factor), "16", "0.0", str(split), str(d / "classes_eolearn.npy")]
     runs = {}
-    for name, cmd in (("read", ours("read_once", tag)), ("fused", ours("fused", tag)), ("eolearn", eo_cmd), ("read2", ours("read_once", tag))):
+    measured = (
+        ("read", ours("read_once", tag)),
+        ("fused", ours("fused", tag)),
+        ("eolearn", eo_cmd),
+        ("fused_plain", ours("fused", tag, "stack_plain.tif")),
+        ("read2", ours("read_once", tag)),
+    )
+    for name, cmd in measured:
         log(f"chain: {name}")
         runs[name] = run_measured(cmd)
     if CHAIN_STEPS[0]:
         log("chain: separate steps")
         runs["steps"] = run_measured(ours("chain", tag))
-    return chain_lines(d, runs, size, n_dates, len(targets), n_trees, engine, factor, split, build)
+    n_written = min(n_dates, 10)
+    log(f"chain: writing {n_written} dates with and without overviews, 2 alternating rounds")
+    written = alternate(ours("write_stack", tag, "1", str(n_written)), lambda _: ours("write_stack", tag, "0", str(n_written)), 2)
+    return chain_lines(d, runs, size, n_dates, len(targets), n_trees, engine, factor, split, (n_written, *written))
 
 
-def chain_lines(d: Path, runs: dict, size: int, n_dates: int, n_targets: int, n_trees: int, engine: str, factor: int, split: int, build: float) -> list[str]:
+def chain_lines(
+    d: Path, runs: dict, size: int, n_dates: int, n_targets: int, n_trees: int, engine: str, factor: int, split: int, written: tuple
+) -> list[str]:
     """The whole-patch section: headline ratios, a table per side, label agreement."""
     import rasterio
 
@@ -660,8 +695,9 @@ def chain_lines(d: Path, runs: dict, size: int, n_dates: int, n_targets: int, n_
     lines = [
         "## Whole patch: downloaded stack → classified raster",
         "",
-        f"One {size}×{size} px patch, {n_dates} dates × 13 L1C bands (the real scene tiled; GeoTIFF {gb:.2f} GB deflate, "
-        f"built in {build:.0f} s, not counted): cloud masks (s2cloudless model, {engine}, at {10 * factor} m, the default) "
+        f"One {size}×{size} px patch, {n_dates} dates × 13 L1C bands (the real scene tiled; GeoTIFF {gb:.2f} GB deflate with "
+        "the internal overviews Download writes, not counted; the same pixels without overviews further down): "
+        f"cloud masks (s2cloudless model, {engine}, at {10 * factor} m, the default) "
         f"→ filter (min valid fraction 0: all dates kept, the tiled scene is ~46 % cloudy on every date) → interpolation "
         f"to {n_targets} dates → features ({n_targets} × 16) + LightGBM classification (5 classes, {n_trees} iterations). "
         "Each side is one process under `/usr/bin/time -v`, one run each (the full-size patch takes minutes), on a machine "
@@ -692,9 +728,13 @@ def chain_lines(d: Path, runs: dict, size: int, n_dates: int, n_targets: int, n_
     lines += [
         "Within the window phase, summed over its threads: "
         + ", ".join(f"{k} {v:.1f} s" for k, v in fused["thread_seconds"].items())
-        + ". The cloud-mask phase reads the 10 bands the model needs of every date, the window phase every band of the "
-        "kept dates: the input is decoded ~1.8 times, on two threads.",
+        + ". The cloud-mask phase reads the 10 bands the model needs of every NaN-free date from the stack's ×"
+        f"{factor} overview (1/{factor * factor} of the pixels, the block means it would otherwise compute; dates with "
+        "no-data pixels are decoded in full), the window phase every band of the kept dates at full resolution.",
         "",
+    ]
+    lines += overview_lines(d, runs, read, factor, written)
+    lines += [
         f"eo-learn 1.5 (`bench/eolearn_chain.py` in bench/.venv-eolearn: ImportFromTiffTask, s2cloudless's detector on "
         f"{factor}×{factor} block means with bilinear upsampling, ValidDataFractionPredicate + SimpleFilterTask, "
         "LinearInterpolationTask(parallel=True), NormalizedDifferenceIndexTask ×3, LightGBM `Booster.predict`), seconds "
@@ -723,6 +763,36 @@ def chain_lines(d: Path, runs: dict, size: int, n_dates: int, n_targets: int, n_
         "",
     ]
     return lines
+
+
+def overview_lines(d: Path, runs: dict, read: float, factor: int, written: tuple) -> list[str]:
+    """The one pass on the same pixels without overviews, and what writing the overviews costs."""
+    import rasterio
+
+    plain, eo = runs["fused_plain"], runs["eolearn"]
+    with rasterio.open(d / "classes_fused.tif") as a, rasterio.open(d / "classes_fused_plain.tif") as b:
+        same = float((a.read(1) == b.read(1)).mean())
+    size_ov, size_no = (d / "stack.tif").stat().st_size, (d / "stack_plain.tif").stat().st_size
+    n, ov, no = written
+    t_ov, t_no, c_ov, c_no = med(ov), med(no), med(ov, "cpu"), med(no, "cpu")
+    cost = (
+        f"Writing the overviews (Download's writer, `StackWriter`: block means of every band as each date is written, "
+        f"then GDAL adds the ×{factor} and ×{4 * factor} levels): the {n} first dates of this patch, each way in its own "
+        f"process, 2 alternating rounds (medians): {t_ov:.1f} s ({c_ov:.1f} CPU-s) with overviews, {t_no:.1f} s "
+        f"({c_no:.1f} CPU-s) without: {100 * (t_ov / t_no - 1):+.0f} % wall, {100 * (c_ov / c_no - 1):+.0f} % CPU (each "
+        f"process also makes the pixels and imports; a download adds the network on top). The whole stack: "
+        f"{size_ov / 1e6:,.0f} MB with overviews, {size_no / 1e6:,.0f} MB without ({100 * (size_ov / size_no - 1):+.1f} %)."
+    )
+    return [
+        f"The same one pass on the same pixels without overviews (`stack_plain.tif`: a stack written by another tool, "
+        f"or before overviews): **{plain['seconds']:.0f} s, {plain['seconds'] / read:.2f}× one read, "
+        f"{eo['seconds'] / plain['seconds']:.2f}× eo-learn**, peak {gib(plain['rss'])}; "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in plain["steps"].items())
+        + f". Class maps with and without overviews identical on {100 * same:.4f} % of the pixels (target: 100 %).",
+        "",
+        cost,
+        "",
+    ]
 
 
 def bench_scaling(quick: bool, log) -> list[str]:

@@ -22,6 +22,7 @@ from datetime import date
 
 import numpy as np
 import pytest
+import rasterio
 import requests
 from osgeo import gdal, osr
 from rasterio.crs import CRS
@@ -33,6 +34,7 @@ from demo.stac_server import StacServer
 from lc_plugin.core.errors import Cancelled, DataError, InputError, LandCoverError
 from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.http import RetryPolicy
+from lc_plugin.io.overviews import block_means
 from lc_plugin.io.rasters import Grid, read_stack
 from lc_plugin.runs.grid import Patch, create_grid
 from lc_plugin.sources.download import DownloadResult, download_patch, download_patches
@@ -186,6 +188,15 @@ def test_download_patch_values(server, tmp_path):
     for r, c in ((5, 5), (20, 10), (45, 55), (10, 50)):
         assert stack.data[0, 2, r, c] == pytest.approx(expected_day1("B11", xx[r, c], yy[r, c]), abs=1e-6)
     assert not np.isnan(stack.data[0]).any()
+    # Internal AVERAGE overviews for drawing and for cloud masks at 40 m (tests/test_overviews.py):
+    # GDAL sees them; the bands of day 2, partly outside its item, are recorded as holding NaN.
+    ds = gdal.Open(out)
+    assert [ds.GetRasterBand(1).GetOverview(k).XSize for k in range(ds.GetRasterBand(1).GetOverviewCount())] == [15, 4]
+    ds = None
+    assert json.loads(stack.tags["LC_OVERVIEWS"]) == {"resampling": "AVERAGE", "factors": [4, 16], "nan_bands": [5, 6, 7, 8]}
+    with rasterio.open(out, overview_level=0) as src:
+        flat = stack.data.reshape(8, 50, 60)
+        np.testing.assert_array_equal(src.read(), block_means(flat, np.isfinite(flat), 4))
 
     # Day 2: the partial item (no raster:bands, baseline 05.00 -> offset -0.1) covers x < 400500, y > 5099600.
     inside = (xx < 400500) & (yy > 5099600)

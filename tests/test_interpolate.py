@@ -14,7 +14,7 @@ import lc_plugin.timeseries.interpolate as interpolate_module
 from lc_plugin.core.errors import Cancelled, LandCoverError
 from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_stack
-from lc_plugin.timeseries.interpolate import date_grid, interpolate_file, interpolate_linear
+from lc_plugin.timeseries.interpolate import all_finite, date_grid, interpolate_file, interpolate_linear, take_dates
 
 
 def patch_grid(width: int = 100, height: int = 101, x0: float = 465181.05) -> Grid:
@@ -236,3 +236,15 @@ def test_interpolate_file_errors(tmp_path):
         interpolate_file(str(stack), str(stack))
     assert err.value.argument == "out_path"
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_take_dates_and_all_finite_are_numpys():
+    """The interpolation's fast gather and finiteness test give numpy's own results, on views too."""
+    rng = np.random.default_rng(5)
+    data = rng.random((7, 3, 10, 12)).astype(np.float32)
+    data[2, 1, 3, 4] = np.nan
+    data[5, 0, :, 2] = np.inf
+    index = rng.integers(0, 7, (6, 12))
+    for view in (data[:, :, 2:8], data[::-1, :, 2:8], data[:, ::2, 2:8, ::-1]):  # rows of a window, reversed axes
+        np.testing.assert_array_equal(take_dates(view, index), np.take_along_axis(view, index[None, None], axis=0)[0])
+        np.testing.assert_array_equal(all_finite(view), np.isfinite(view).all(axis=1))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,7 @@ from ..core.atomic import atomic_output
 from ..core.classes import NODATA_CLASS, ClassTable
 from ..core.errors import InputError
 from .legend_files import write_legend_files
+from .overviews import OverviewSpill
 
 TAG_DATES = "LC_DATES"
 TAG_BANDS = "LC_BANDS"
@@ -295,6 +297,9 @@ class StackWriter:
 
         with StackWriter(path, dates, bands, grid, tags, kind="interpolated") as out:
             out.write(block, window)  # block: (T, B, h, w)
+
+    ``overviews``: factors of internal AVERAGE overviews of a float stack, computed from the blocks
+    as they are written (``overviews.OverviewSpill``; source stacks get ``overview_factors(grid)``).
     """
 
     def __init__(
@@ -308,11 +313,15 @@ class StackWriter:
         kind: str = "timestack",
         dtype: str | np.dtype = "float32",
         nodata: float | None = None,
+        overviews: Sequence[int] = (),
     ) -> None:
         self.path, self.dates, self.bands, self.grid = path, list(dates), list(bands), grid
         self.tags, self.kind, self.dtype = dict(tags or {}), kind, np.dtype(dtype)
         self.nodata = float("nan") if nodata is None and self.dtype.kind == "f" else nodata
-        self._ctx = self._dst = None
+        # Block means skip NaN only: a stack with a numeric nodata value gets no overviews.
+        nan_nodata = self.nodata is None or (isinstance(self.nodata, float) and np.isnan(self.nodata))
+        self.overviews = list(overviews) if self.dtype.kind == "f" and nan_nodata else []
+        self._ctx = self._dst = self._spill = self._tmp = None
 
     def __enter__(self) -> StackWriter:
         t, b = len(self.dates), len(self.bands)
@@ -321,8 +330,10 @@ class StackWriter:
             crs=self.grid.crs, transform=self.grid.transform, nodata=self.nodata, interleave="band", **_encoding(self.kind, self.dtype),
         )
         self._ctx = atomic_output(self.path)
-        tmp = self._ctx.__enter__()
+        tmp = self._tmp = self._ctx.__enter__()
         try:
+            if self.overviews:
+                self._spill = OverviewSpill(tmp, self.overviews, t * b, self.grid.height, self.grid.width)
             self._dst = rasterio.open(tmp, "w", **profile)
             tags = dict(self.tags)
             tags.update(
@@ -337,6 +348,8 @@ class StackWriter:
         except BaseException as exc:
             if self._dst is not None:
                 self._dst.close()
+            if self._spill is not None:
+                self._spill.remove()
             self._ctx.__exit__(type(exc), exc, exc.__traceback__)
             raise
         return self
@@ -351,6 +364,8 @@ class StackWriter:
         indexes = [(t0 + t) * n_bands + b + 1 for t in range(n_dates) for b in range(n_bands)]
         flat = data.reshape(n_dates * n_bands, *data.shape[2:]).astype(self.dtype, copy=False)
         self._dst.write(flat, indexes=indexes, window=window)
+        if self._spill is not None:
+            self._spill.add(flat, indexes, window)
 
     def set_tags(self, **tags: str) -> None:
         """Dataset tags known only after the pixels (e.g. statistics)."""
@@ -358,6 +373,18 @@ class StackWriter:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._dst.close()
+        error = None
+        if self._spill is not None:
+            try:
+                if exc_type is None:
+                    self._spill.write_into(self._tmp)
+            except BaseException as failed:  # no overviews, no file: the temporary goes too
+                error = failed
+            finally:
+                self._spill.remove()
+        if error is not None:
+            self._ctx.__exit__(type(error), error, error.__traceback__)
+            raise error
         return bool(self._ctx.__exit__(exc_type, exc, tb))
 
 

@@ -89,9 +89,11 @@ class SegmentationModel:
         return np.asarray(proba, dtype=np.float32)
 
 
-def _session(ort, path: str, providers: list[str]):
+def _session(ort, path: str, providers: list[str], threads: int | None = None):
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = int(threads)
     # Sleeping (not spinning) idle threads: much faster when other processes share the cores.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
@@ -100,12 +102,14 @@ def _session(ort, path: str, providers: list[str]):
         raise InputError(f"{path} is not a readable ONNX model ({exc}).", argument="model_path") from exc
 
 
-def load_model(path: str) -> PixelModel | SegmentationModel:
-    """Open an ONNX model written by a training step; an error naming ``model_path`` for anything else."""
+def load_model(path: str, *, threads: int | None = None) -> PixelModel | SegmentationModel:
+    """Open an ONNX model written by a training step; an error naming ``model_path`` for anything else.
+    ``threads``: onnxruntime's threads per prediction (default: all cores; 1 when the caller
+    already predicts several blocks at once)."""
     ort = require("onnxruntime")
     if not os.path.isfile(path):
         raise InputError(f"The model file {path} does not exist.", argument="model_path")
-    session = _session(ort, path, ["CPUExecutionProvider"])
+    session = _session(ort, path, ["CPUExecutionProvider"], threads)
     meta = dict(session.get_modelmeta().custom_metadata_map)
     missing = [k for k in _REQUIRED_KEYS + _TYPE_KEYS.get(meta.get("lc_model_type", ""), ()) if k not in meta]
     if missing:

@@ -31,6 +31,7 @@ from ..core.bands import CATEGORICAL_BANDS
 from ..core.errors import InputError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import Grid, StackWriter
+from ..timeseries.clouds import overview_factors
 
 INTEGER_REFLECTANCE_SCALE = 0.0001
 _DATE_IN_NAME = r"(?<!\d)(\d{4}-?\d{2}-?\d{2})(?!\d)"
@@ -230,7 +231,7 @@ def build_stack(
     files = [sorted({os.path.basename(la.path) for la in layers if la.date == day}) for day in days]
     tags = {"SOURCE": "buildstack", "ITEM_IDS": json.dumps(files)}
     monitor.info(f"{len(inputs)} files → {len(days)} dates × {len(names)} bands ({', '.join(names)}) on {grid.width} × {grid.height} px")
-    with StackWriter(out_path, days, names, grid, tags) as out:
+    with StackWriter(out_path, days, names, grid, tags, overviews=overview_factors(grid)) as out:
         for ti, day in enumerate(days):
             frame = np.full((1, len(names), grid.height, grid.width), np.nan, dtype=np.float32)
             for layer in (la for la in layers if la.date == day):

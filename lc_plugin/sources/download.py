@@ -31,6 +31,7 @@ from ..io.cache import SceneCache, window_key
 from ..io.http import DEFAULT_POLICY, RetryPolicy
 from ..io.rasters import Grid, StackWriter, parse_date, read_stack_info
 from ..runs.grid import Patch, read_patches
+from ..timeseries.clouds import overview_factors
 from .base import Scene, Source
 from .stac import DEFAULT_BANDS, DEFAULT_COLLECTION, DEFAULT_STAC_URL, StacSource
 from .stac_assets import gdal_config
@@ -250,7 +251,9 @@ def _download_patch(
     coverage: list[float] = [0.0] * len(frames)
     t = len(frames)
     # The stack's deflate compression (at close) uses every core: it is a large part of the time.
-    with gdal_config({"GDAL_NUM_THREADS": "ALL_CPUS"}), StackWriter(out_path, dates, bands, grid, {TAG_REQUEST: key}) as out:
+    with gdal_config({"GDAL_NUM_THREADS": "ALL_CPUS"}), StackWriter(
+        out_path, dates, bands, grid, {TAG_REQUEST: key}, overviews=overview_factors(grid)
+    ) as out:
         executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lc-download")
         pending: dict[Future, int] = {}
         try:

