@@ -33,7 +33,7 @@ TITLE = "## Cloud masks at a processing resolution (agreement with the 10 m mask
 
 def scenes() -> dict[str, np.ndarray]:
     """(T, H, W, 10) TOA reflectance of each real scene set, in the model's band order."""
-    from lc_plugin.timeseries.clouds import S2CLOUDLESS_BANDS
+    from lc_plugin.timeseries.cloud_model import S2CLOUDLESS_BANDS
 
     idx = [S2_BANDS.index(b) for b in S2CLOUDLESS_BANDS]
     scene = np.load(DATA / "s2cloudless-scene" / "input_arrays.npz")["s2_im"][..., idx]
@@ -61,7 +61,8 @@ def measure(bands: np.ndarray, resolutions: list[int], repeats: int) -> list[tup
 
 
 def run(quick: bool = False) -> str:
-    from lc_plugin.timeseries.clouds import DEFAULT_PROCESSING_RESOLUTION, s2cloudless_probabilities
+    from lc_plugin.timeseries.cloud_resolution import DEFAULT_PROCESSING_RESOLUTION
+    from lc_plugin.timeseries.clouds import s2cloudless_probabilities
 
     s2cloudless_probabilities(np.zeros((1, 8, 8, 10), dtype=np.float32))  # load the model before any clock
     resolutions = [10, 40, 160] if quick else RESOLUTIONS

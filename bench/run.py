@@ -81,7 +81,7 @@ def write_generated_stack(path: Path, n_dates: int, size: int, names: list[str],
     from rasterio.transform import from_origin
 
     from lc_plugin.io.rasters import Grid, StackWriter
-    from lc_plugin.timeseries.clouds import overview_factors
+    from lc_plugin.timeseries.cloud_resolution import overview_factors
 
     if path.exists():
         return None
@@ -466,11 +466,11 @@ def bench_clouds(quick: bool, log) -> list[str]:
         base = base[: size[0], : size[1]]
     bands = np.stack([np.roll(base, (t * 137, t * 211), axis=(0, 1)) for t in range(n_dates)])
     np.save(WORK / "clouds_bands.npy", bands)
-    from lc_plugin.timeseries.clouds import _onnx_cloud_session
+    from lc_plugin.timeseries.cloud_model import onnx_cloud_session
 
     t0 = time.perf_counter()
-    _onnx_cloud_session.cache_clear()
-    _onnx_cloud_session()
+    onnx_cloud_session.cache_clear()
+    onnx_cloud_session()
     first = time.perf_counter() - t0
     # numba compiles the tree kernel on its first use (an empty cache here), later runs load it from its disk cache.
     with tempfile.TemporaryDirectory() as empty:
@@ -633,10 +633,11 @@ def bench_classification(quick: bool, log) -> list[str]:
 
 
 def bench_chain(quick: bool, log) -> list[str]:
-    from lc_plugin.timeseries.clouds import DEFAULT_PROCESSING_RESOLUTION, _choose_engine
+    from lc_plugin.timeseries.cloud_model import choose_engine
+    from lc_plugin.timeseries.cloud_resolution import DEFAULT_PROCESSING_RESOLUTION
     from lc_plugin.timeseries.interpolate import date_grid
 
-    engine = _choose_engine("auto")  # what cloud_masks_file uses
+    engine = choose_engine("auto")  # what cloud_masks_file uses
     n_dates, size = (12, 256) if quick else (70, CHAIN_SIZE[0])
     tag = f"chain_{size}_{n_dates}"
     d = WORK / tag

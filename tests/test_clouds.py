@@ -14,19 +14,9 @@ from rasterio.transform import from_origin
 from lc_plugin.core.errors import Cancelled, LandCoverError
 from lc_plugin.core.monitor import Monitor
 from lc_plugin.io.rasters import Grid, TimeStack, read_stack, write_stack
-from lc_plugin.timeseries.clouds import (
-    DEFAULT_PROCESSING_RESOLUTION,
-    DEFAULT_SCL_CLASSES,
-    S2CLOUDLESS_BANDS,
-    CloudMaskFile,
-    block_means,
-    cloud_masks_file,
-    resolution_factor,
-    s2cloudless_masks,
-    s2cloudless_probabilities,
-    scl_masks,
-    upsample_bilinear,
-)
+from lc_plugin.timeseries.cloud_model import S2CLOUDLESS_BANDS
+from lc_plugin.timeseries.cloud_resolution import DEFAULT_PROCESSING_RESOLUTION, block_means, resolution_factor, upsample_bilinear
+from lc_plugin.timeseries.clouds import DEFAULT_SCL_CLASSES, CloudMaskFile, cloud_masks_file, s2cloudless_masks, s2cloudless_probabilities, scl_masks
 
 pytest.importorskip("s2cloudless")
 

@@ -32,7 +32,7 @@ def grid_of(width: int, height: int) -> Grid:
 @pytest.fixture(scope="module")
 def scene_crop(s2cloudless_scene):
     """Three 'dates' of the real L1C scene (shifted crops), s2cloudless's ten bands."""
-    from lc_plugin.timeseries.clouds import S2CLOUDLESS_BANDS
+    from lc_plugin.timeseries.cloud_model import S2CLOUDLESS_BANDS
 
     im = np.load(s2cloudless_scene)["s2_im"][0][..., [S2_BANDS.index(b) for b in S2CLOUDLESS_BANDS]]
     return np.stack([im[0:192, 0:160], im[300:492, 100:260], im[600:792, 300:460]]).astype(np.float32)
@@ -43,14 +43,14 @@ def cloud_cache(tmp_path_factory):
     """The converted model is cached in a test folder, not the user's cache."""
     import os
 
-    from lc_plugin.timeseries import clouds
+    from lc_plugin.timeseries import cloud_model
 
     folder = tmp_path_factory.mktemp("lc-cache")
     old = os.environ.get("LC_PLUGIN_CACHE")
     os.environ["LC_PLUGIN_CACHE"] = str(folder)
-    clouds._onnx_cloud_session.cache_clear()
+    cloud_model.onnx_cloud_session.cache_clear()
     yield folder
-    clouds._onnx_cloud_session.cache_clear()
+    cloud_model.onnx_cloud_session.cache_clear()
     if old is None:
         os.environ.pop("LC_PLUGIN_CACHE", None)
     else:
@@ -86,12 +86,13 @@ def test_numba_cloud_probabilities_equal_s2cloudless_bit_for_bit(scene_crop):
     pytest.importorskip("numba")
     from s2cloudless import S2PixelCloudDetector
 
-    from lc_plugin.timeseries.clouds import _choose_engine, s2cloudless_masks, s2cloudless_probabilities
+    from lc_plugin.timeseries.cloud_model import choose_engine
+    from lc_plugin.timeseries.clouds import s2cloudless_masks, s2cloudless_probabilities
 
     detector = S2PixelCloudDetector(threshold=0.4, average_over=4, dilation_size=2, all_bands=False)
     ref_probs = detector.get_cloud_probability_maps(scene_crop)
     ref_masks = detector.get_cloud_masks(scene_crop)
-    assert _choose_engine("auto") == "numba"
+    assert choose_engine("auto") == "numba"
 
     probs = s2cloudless_probabilities(scene_crop, engine="numba")
     assert probs.dtype == np.float32 and probs.shape == ref_probs.shape
@@ -114,23 +115,23 @@ def test_cloud_engine_falls_back_without_numba(scene_crop, cloud_cache, monkeypa
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxmltools")
     from lc_plugin.core.errors import LandCoverError
-    from lc_plugin.timeseries import clouds, trees
+    from lc_plugin.timeseries import cloud_model, clouds, trees
 
     def missing(module):
         if module.startswith(("numba", "onnx")):
             raise LandCoverError(f"no {module}")
         return __import__(module)
 
-    monkeypatch.setattr(clouds, "trees_available", lambda: False)
-    assert clouds._choose_engine("auto") == "onnxruntime"
+    monkeypatch.setattr(cloud_model, "trees_available", lambda: False)
+    assert cloud_model.choose_engine("auto") == "onnxruntime"
     crop = scene_crop[:, :40, :40]
     np.testing.assert_allclose(clouds.s2cloudless_probabilities(crop, engine="auto"), clouds.s2cloudless_probabilities(crop, engine="lightgbm"), atol=1e-4)
 
     monkeypatch.setattr(trees, "require", missing)
     assert not trees.available()
-    monkeypatch.setattr(clouds, "trees_available", trees.available)
-    monkeypatch.setattr(clouds, "require", missing)
-    assert clouds._choose_engine("auto") == "lightgbm"
+    monkeypatch.setattr(cloud_model, "trees_available", trees.available)
+    monkeypatch.setattr(cloud_model, "require", missing)
+    assert cloud_model.choose_engine("auto") == "lightgbm"
 
 
 def test_cloud_engine_is_checked(scene_crop):

@@ -18,7 +18,9 @@ from rasterio.windows import Window
 
 from lc_plugin.io import overviews
 from lc_plugin.io.rasters import Grid, StackWriter, TimeStack, write_stack
-from lc_plugin.timeseries.clouds import S2CLOUDLESS_BANDS, _block_means, compute_masks, overview_factors, read_layers
+from lc_plugin.timeseries.cloud_model import S2CLOUDLESS_BANDS
+from lc_plugin.timeseries.cloud_resolution import block_means_of, overview_factors
+from lc_plugin.timeseries.clouds import compute_masks, read_layers
 
 S2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
 
@@ -113,7 +115,7 @@ def test_cloud_masks_from_overviews_equal_the_full_decode(l1c, tmp_path):
     band_index = [S2_BANDS.index(b) for b in S2CLOUDLESS_BANDS]
     full = read_layers(str(tmp_path / "plain.tif"), [0, 1], band_index)
     from_overview = read_layers(str(tmp_path / "ov.tif"), [0, 1], band_index, overview_level=0)
-    np.testing.assert_array_equal(np.moveaxis(from_overview, 1, -1), _block_means(full, np.isfinite(full).all(axis=1), 4))
+    np.testing.assert_array_equal(np.moveaxis(from_overview, 1, -1), block_means_of(full, np.isfinite(full).all(axis=1), 4))
     results = {
         name: compute_masks(str(tmp_path / name), method="s2cloudless", processing_resolution=40, probabilities=True, threads=2)
         for name in ("ov.tif", "plain.tif", "nearest.tif")

@@ -37,10 +37,10 @@ def threshold_pixels(booster, n: int, seed: int) -> np.ndarray:
 
 def test_s2cloudless_model_on_its_thresholds():
     pytest.importorskip("s2cloudless")
-    from lc_plugin.timeseries.clouds import _binned_cloud_forest, _detector
+    from lc_plugin.timeseries.cloud_model import binned_cloud_forest, cloud_detector
 
-    booster = _detector().classifier.classifier
-    forest = _binned_cloud_forest()
+    booster = cloud_detector().classifier.classifier
+    forest = binned_cloud_forest()
     assert forest.roots.size == 170 and int((forest.bound == 255).sum()) == 170 * 770  # 130,900 leaves
     x = threshold_pixels(booster, 2 * 2048 + 13, seed=0)  # two blocks and a part-filled lane group
     expected = booster.predict(x).astype(np.float32)

@@ -34,7 +34,8 @@ from ..core.errors import DataError, InputError, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor, run_threaded
 from ..io.rasters import file_windows, read_stack_info, write_class_raster
 from ..ml.classify import PixelModel, check_compatible, load_model
-from ..timeseries.clouds import DEFAULT_PROCESSING_RESOLUTION, DEFAULT_SCL_CLASSES, MASK_CLEAR, compute_masks
+from ..timeseries.cloud_resolution import DEFAULT_PROCESSING_RESOLUTION
+from ..timeseries.clouds import DEFAULT_SCL_CLASSES, MASK_CLEAR, compute_masks
 from ..timeseries.features import feature_block
 from ..timeseries.interpolate import all_finite, interpolate_linear, target_dates
 from ..timeseries.scenes import DEFAULT_MIN_VALID_FRACTION, check_min_valid_fraction, clear_dates, valid_fractions

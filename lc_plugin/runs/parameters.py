@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from ..core.atomic import atomic_output
 from ..core.errors import InputError
 from ..core.redaction import redact_url
-from ..timeseries.clouds import DEFAULT_PROCESSING_RESOLUTION
+from ..timeseries.cloud_resolution import DEFAULT_PROCESSING_RESOLUTION
 
 PARAMETERS_FILE = "parameters.json"
 CLOUD_METHODS = ["auto", "s2cloudless", "scl"]

@@ -31,7 +31,7 @@ from ..core.bands import CATEGORICAL_BANDS
 from ..core.errors import InputError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import Grid, StackWriter
-from ..timeseries.clouds import overview_factors
+from ..timeseries.cloud_resolution import overview_factors
 
 INTEGER_REFLECTANCE_SCALE = 0.0001
 _DATE_IN_NAME = r"(?<!\d)(\d{4}-?\d{2}-?\d{2})(?!\d)"

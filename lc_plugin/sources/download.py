@@ -31,7 +31,7 @@ from ..io.cache import SceneCache, window_key
 from ..io.http import DEFAULT_POLICY, RetryPolicy
 from ..io.rasters import Grid, StackWriter, parse_date, read_stack_info
 from ..runs.grid import Patch, read_patches
-from ..timeseries.clouds import overview_factors
+from ..timeseries.cloud_resolution import overview_factors
 from .base import Scene, Source
 from .stac import DEFAULT_BANDS, DEFAULT_COLLECTION, DEFAULT_STAC_URL, StacSource
 from .stac_assets import gdal_config

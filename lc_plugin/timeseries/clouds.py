@@ -23,11 +23,7 @@ data).
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
-import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,14 +32,13 @@ import rasterio
 
 from ..core.atomic import check_not_input
 from ..core.deps import require
-from ..core.errors import DataError, InputError, LandCoverError
+from ..core.errors import DataError, InputError
 from ..core.monitor import Monitor, ensure_monitor, run_threaded
 from ..io import overviews
-from ..io.rasters import Grid, TimeStack, read_stack_info, stack_layout, write_stack
-from .trees import BinnedForest, forest_from_lightgbm, predict_proba
-from .trees import available as trees_available
+from ..io.rasters import TimeStack, read_stack_info, stack_layout, write_stack
+from .cloud_model import S2CLOUDLESS_BANDS, choose_engine, cloud_detector, predict_chunk
+from .cloud_resolution import DEFAULT_PROCESSING_RESOLUTION, block_means_of, resolution_factor, upsampled
 
-S2CLOUDLESS_BANDS = ["B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12"]
 # Sen2Cor SCL classes: 3 cloud shadow, 8 cloud medium probability, 9 cloud high probability,
 # 10 thin cirrus. (0 is "no data"; 1 saturated/defective is left to the user.)
 DEFAULT_SCL_CLASSES = (3, 8, 9, 10)
@@ -56,104 +51,7 @@ METHODS = ("auto", "s2cloudless", "scl")
 # Pixels handed to the model at once, and pixels of one block of dates read from a file:
 # bounds memory (10 float32 bands per pixel) while keeping progress reports frequent.
 _PREDICT_CHUNK = 1 << 18
-ENGINES = ("auto", "numba", "onnxruntime", "lightgbm")
 _READ_BUDGET_PIXELS = 1 << 22
-# Metres; the coarsest resolution whose masks agree with the 10 m masks on ≥ 97 % of the pixels of
-# every real scene measured (bench/RESULTS.md, "Cloud masks at a processing resolution").
-DEFAULT_PROCESSING_RESOLUTION = 40.0
-_METRES_PER_DEGREE = 111_320.0
-
-
-@functools.lru_cache(maxsize=8)
-def _detector(threshold: float = 0.4, average_over: int = 4, dilation_size: int = 2):
-    """One s2cloudless detector per parameter set; its LightGBM model loads lazily, once."""
-    s2cloudless = require("s2cloudless")
-    return s2cloudless.S2PixelCloudDetector(threshold=threshold, average_over=average_over, dilation_size=dilation_size, all_bands=False)
-
-
-def _cache_dir() -> str:
-    """Where the converted model is kept between runs (``LC_PLUGIN_CACHE`` or the user cache)."""
-    base = os.environ.get("LC_PLUGIN_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "lc-plugin")
-    return base
-
-
-@functools.lru_cache(maxsize=1)
-def _onnx_cloud_session():
-    """s2cloudless's LightGBM model as an onnxruntime session (its trees, unchanged).
-
-    onnxruntime walks the same 170 trees about twice as fast as LightGBM's own predict on the
-    same threads. Converting takes ~10 s, so the ONNX file is cached, keyed by the model file's
-    hash and the converter version; a damaged cache file is simply rebuilt.
-    """
-    ort = require("onnxruntime")
-    onnxmltools = require("onnxmltools")
-    data_types = require("onnxmltools.convert.common.data_types")
-    detector = _detector()
-    with open(detector.model_filename, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    path = os.path.join(_cache_dir(), f"s2cloudless-{digest}-onnxmltools{onnxmltools.__version__}.onnx")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = os.cpu_count() or 1
-    # Idle worker threads sleep instead of spinning: on a busy machine (QGIS, other jobs) spinning
-    # threads steal the cores the work needs (measured: 2× slower under load), and idle it costs little.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if os.path.isfile(path):
-        try:
-            return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
-        except Exception:  # a truncated or foreign file: convert again
-            pass
-    onx = onnxmltools.convert_lightgbm(
-        detector.classifier.classifier,
-        initial_types=[("bands", data_types.FloatTensorType([None, len(S2CLOUDLESS_BANDS)]))],
-        zipmap=False,
-        target_opset=15,
-    )
-    data = onx.SerializeToString()
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.partial"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError:  # read-only home: keep it in memory only
-        pass
-    return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-
-
-@functools.lru_cache(maxsize=1)
-def _binned_cloud_forest() -> BinnedForest:
-    """s2cloudless's model file as the node tables of the numba tree kernel (its trees, unchanged)."""
-    with open(_detector().model_filename, encoding="utf-8") as f:
-        return forest_from_lightgbm(f.read())
-
-
-def _choose_engine(engine: str) -> str:
-    engine = (engine or "auto").lower()
-    if engine not in ENGINES:
-        raise InputError(f"Unknown cloud-model engine '{engine}'; choose one of {', '.join(ENGINES)}.", "engine")
-    if engine == "auto":
-        if trees_available():
-            return "numba"
-        try:
-            require("onnxruntime")
-            require("onnxmltools")
-            return "onnxruntime"
-        except LandCoverError:
-            return "lightgbm"
-    return engine
-
-
-def _predict_chunk(pixels: np.ndarray, engine: str) -> np.ndarray:
-    """Cloud probability of (n, 10) float32 C-contiguous pixels."""
-    if engine == "numba":
-        return predict_proba(_binned_cloud_forest(), pixels)
-    if engine == "onnxruntime":
-        session = _onnx_cloud_session()
-        proba = session.run(["probabilities"], {"bands": pixels})[0]
-        return proba[:, 1]
-    booster = _detector().classifier.classifier
-    return booster.predict(pixels, num_threads=os.cpu_count() or 0)
 
 
 def _check_postprocessing(threshold: float, average_over: int, dilation_size: int) -> None:
@@ -169,77 +67,6 @@ def _check_postprocessing(threshold: float, average_over: int, dilation_size: in
             f"The dilation disk radius must be a whole number of pixels ≥ 0 (0 = no dilation), got {dilation_size}.",
             "dilation_size",
         )
-
-
-def block_means(bands: np.ndarray, factor: int) -> np.ndarray:
-    """(T, H, W, C) → (T, ⌈H/f⌉, ⌈W/f⌉, C) float32: per ``factor`` × ``factor`` block, the mean of its
-    pixels whose bands are all finite (edge blocks are smaller); NaN where a block has none."""
-    tbhw = np.moveaxis(bands, -1, 1)
-    return _block_means(tbhw, np.isfinite(tbhw).all(axis=1), factor)
-
-
-def _block_means(tbhw: np.ndarray, valid: np.ndarray, factor: int) -> np.ndarray:
-    """Block means of a (T, C, H, W) array over its ``valid`` (T, H, W) pixels, as (T, h, w, C) float32
-    (the model's pixel layout). Blocks start at the first row and column; the arithmetic is the
-    stack overviews' (``overviews.block_means``), so a NaN-free date gives its overview's values."""
-    means = overviews.block_means(tbhw, valid[:, np.newaxis], factor)
-    return np.ascontiguousarray(np.moveaxis(means, 1, -1))
-
-
-def _linear_taps(n_fine: int, factor: int, n_coarse: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Neighbouring coarse cells and the weight of the second, per fine pixel: the centre of fine
-    pixel i lies at (i + 0.5) / factor − 0.5 in coarse cells; beyond the outer centres the edge
-    cell's value is held (as cv2.resize and GDAL's bilinear do)."""
-    position = (np.arange(n_fine) + 0.5) / factor - 0.5
-    first = np.floor(position).astype(np.int64)
-    weight = (position - first).astype(np.float32)
-    return np.clip(first, 0, n_coarse - 1), np.clip(first + 1, 0, n_coarse - 1), weight
-
-
-def upsample_bilinear(coarse: np.ndarray, factor: int, height: int, width: int) -> np.ndarray:
-    """(T, h, w) coarse values → (T, height, width) float32 by bilinear interpolation between cell centres.
-
-    NaN cells (blocks without data) are left out: the value is the weighted mean of the finite
-    neighbours (NaN where there is none), so the edge of a no-data area is not pulled towards 0.
-    """
-    r0, r1, rw = _linear_taps(height, factor, coarse.shape[1])
-    c0, c1, cw = _linear_taps(width, factor, coarse.shape[2])
-    known = np.isfinite(coarse)
-
-    def interpolate(values: np.ndarray) -> np.ndarray:
-        rows = values[:, r0] * (1 - rw)[:, np.newaxis] + values[:, r1] * rw[:, np.newaxis]
-        return rows[:, :, c0] * (1 - cw) + rows[:, :, c1] * cw
-
-    if known.all():  # the usual case: no weights to renormalise
-        return interpolate(coarse.astype(np.float32, copy=False))
-    total = interpolate(np.where(known, coarse, 0.0).astype(np.float32))
-    weight = interpolate(known.astype(np.float32))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight > 0, total / weight, np.nan).astype(np.float32)
-
-
-def resolution_factor(grid: Grid, processing_resolution: float) -> int:
-    """Block size in pixels for running the model at ``processing_resolution`` metres on ``grid``
-    (1 at or below the stack's own resolution; a geographic grid's degrees are taken at its centre)."""
-    if not math.isfinite(float(processing_resolution)) or processing_resolution < 0:
-        raise InputError(
-            f"The processing resolution must be a number of metres ≥ 0 (0 or the stack's own resolution = full "
-            f"resolution), got {processing_resolution}.",
-            "processing_resolution",
-        )
-    pixel = max(abs(grid.transform.a), abs(grid.transform.e))
-    if grid.crs is not None and grid.crs.is_geographic:
-        latitude = (grid.bounds[1] + grid.bounds[3]) / 2
-        pixel *= _METRES_PER_DEGREE * max(math.cos(math.radians(latitude)), 0.01)
-    return max(1, int(round(float(processing_resolution) / pixel))) if pixel > 0 else 1
-
-
-def overview_factors(grid: Grid) -> list[int]:
-    """Overview factors a source stack on ``grid`` carries: the default processing resolution's
-    (the cloud model reads it instead of every pixel) and four times coarser (for drawing); none
-    when the stack is already that coarse."""
-    factor = resolution_factor(grid, DEFAULT_PROCESSING_RESOLUTION)
-    return [factor, 4 * factor] if factor > 1 else []
 
 
 def s2cloudless_probabilities(
@@ -264,9 +91,9 @@ def s2cloudless_probabilities(
     if factor > 1:
         tbhw = np.moveaxis(bands, -1, 1)  # the file's layout: contiguous when read by read_layers
         valid = np.isfinite(tbhw).all(axis=1)
-        coarse = s2cloudless_probabilities(_block_means(tbhw, valid, int(factor)), monitor, engine=engine)
-        return _upsampled(coarse, valid, int(factor))
-    used = _choose_engine(engine)
+        coarse = s2cloudless_probabilities(block_means_of(tbhw, valid, int(factor)), monitor, engine=engine)
+        return upsampled(coarse, valid, int(factor))
+    used = choose_engine(engine)
     pixels = bands.reshape(-1, bands.shape[-1])
     valid = np.isfinite(pixels).all(axis=1)
     out = np.full(pixels.shape[0], np.nan, dtype=np.float32)
@@ -277,17 +104,10 @@ def s2cloudless_probabilities(
         # All valid (the usual case): plain slices, no gather copy.
         chunk = slice(start, start + _PREDICT_CHUNK) if n == pixels.shape[0] else index[start : start + _PREDICT_CHUNK]
         sample = np.ascontiguousarray(pixels[chunk], dtype=np.float32)
-        out[chunk] = _predict_chunk(sample, used).astype(np.float32)
+        out[chunk] = predict_chunk(sample, used).astype(np.float32)
         monitor.update(min(start + _PREDICT_CHUNK, n) / n)
     monitor.update(1.0)
     return out.reshape(bands.shape[:-1])
-
-
-def _upsampled(coarse: np.ndarray, valid: np.ndarray, factor: int) -> np.ndarray:
-    """Probabilities of blocks → of the (T, H, W) ``valid`` pixels (bilinear; NaN elsewhere)."""
-    probs = upsample_bilinear(coarse, factor, valid.shape[1], valid.shape[2])
-    probs[~valid] = np.nan
-    return probs
 
 
 def s2cloudless_masks(probs: np.ndarray, threshold: float = 0.4, average_over: int = 4, dilation_size: int = 2) -> np.ndarray:
@@ -302,7 +122,7 @@ def s2cloudless_masks(probs: np.ndarray, threshold: float = 0.4, average_over: i
         raise ValueError(f"expected (T, H, W) probabilities, got shape {probs.shape}")
     nodata = np.isnan(probs)
     filled = np.where(nodata, 0.0, probs).astype(np.float32)
-    detector = _detector(float(threshold), int(average_over), int(dilation_size))
+    detector = cloud_detector(float(threshold), int(average_over), int(dilation_size))
     if average_over:
         masks = np.asarray(detector.get_mask_from_prob(filled), dtype=np.uint8)
     else:
@@ -433,7 +253,7 @@ def _block_inputs(
         else:
             block = read_layers(path, dates, band_index)
             valid[pos] = np.isfinite(block).all(axis=1)
-            means[pos] = _block_means(block, valid[pos], factor)
+            means[pos] = block_means_of(block, valid[pos], factor)
             del block
     return means, valid
 
@@ -474,7 +294,7 @@ def compute_masks(
     factor = resolution_factor(grid, processing_resolution)
     if used == "s2cloudless":
         _check_postprocessing(threshold, average_over, dilation_size)
-        engine = _choose_engine(engine)
+        engine = choose_engine(engine)
         band_index = [bands.index(b) for b in S2CLOUDLESS_BANDS]
     else:
         classes = sorted({int(c) for c in scl_classes})
@@ -505,7 +325,7 @@ def compute_masks(
         if used == "s2cloudless" and factor > 1:
             means, valid = _block_inputs(stack_path, date_index, band_index, len(bands), factor, level, nan_bands)
             _check_reflectance(means)
-            p = _upsampled(s2cloudless_probabilities(means, step.sub(0.05, 0.95), engine=engine), valid, factor)
+            p = upsampled(s2cloudless_probabilities(means, step.sub(0.05, 0.95), engine=engine), valid, factor)
         elif used == "s2cloudless":
             block = read_layers(stack_path, date_index, band_index)
             _check_reflectance(block)

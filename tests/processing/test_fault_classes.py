@@ -21,7 +21,7 @@ from rasterio.transform import from_origin
 
 from lc_plugin.core.classes import make_class_table
 from lc_plugin.io.rasters import Grid, TimeStack, read_stack, read_stack_info, write_class_raster, write_stack
-from lc_plugin.timeseries.clouds import S2CLOUDLESS_BANDS
+from lc_plugin.timeseries.cloud_model import S2CLOUDLESS_BANDS
 from tests.downloads import download_params
 from tests.vectors import write_polygon
 
