@@ -20,10 +20,10 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..lc_plugin import runs
 from ..lc_plugin.core import legends
 from ..lc_plugin.core.redaction import has_redaction, redact_url
 from ..lc_plugin.reference import rasterize as reference
-from ..lc_plugin.runs import batch
 from .base import LandCoverAlgorithm
 from .params import END_DATE, START_DATE, add_date_parameters, bands_parameter, date_range
 from .rasterize import ZERO_CHOICES_LABELS
@@ -73,10 +73,11 @@ class RunGridAlgorithm(LandCoverAlgorithm):
     OUTPUT_REPORT = "OUTPUT_REPORT"
     DONE = "DONE"
     FAILED = "FAILED"
-    ARGUMENTS = {"start": "START_DATE", "end": "END_DATE"}  # download errors of a patch
+    # Download errors of a patch, and the grid read by runs.grid.read_patches inside run_batch.
+    ARGUMENTS = {"start": "START_DATE", "end": "END_DATE", "grid_path": "GRID", "layer": "GRID"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        defaults = batch.BatchParameters(grid="", start="", end="")
+        defaults = runs.BatchParameters(grid="", start="", end="")
         self.addParameter(
             QgsProcessingParameterFeatureSource(self.GRID, self.tr("Patch grid"), [QgsProcessing.TypeVectorPolygon]),
             help="From Create patch grid.",
@@ -113,7 +114,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
             help="The catalogue's eo:cloud_cover filter.",
         )
         self.addParameter(
-            QgsProcessingParameterEnum(self.CLOUD_METHOD, self.tr("Cloud mask method"), batch.CLOUD_METHODS, defaultValue=0),
+            QgsProcessingParameterEnum(self.CLOUD_METHOD, self.tr("Cloud mask method"), runs.CLOUD_METHODS, defaultValue=0),
             help="As in Cloud masks: <i>auto</i> picks s2cloudless when its bands are there, else SCL.",
         )
         self.addParameter(
@@ -162,7 +163,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
             help="A built-in legend for the reference classes, as in <i>Rasterize reference</i>.",
         )
         self.addParameter(
-            QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), batch.EXECUTORS, defaultValue=0),
+            QgsProcessingParameterEnum(self.EXECUTOR, self.tr("Executor"), runs.EXECUTORS, defaultValue=0),
             help="How the patches run: one after the other, in local processes or on a Dask cluster.",
         )
         self.addParameter(
@@ -193,7 +194,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         model = self.parameterAsFile(parameters, self.MODEL, context) or None
         file = self.parameterAsFile(parameters, self.PARAMETERS_FILE, context)
         if file:
-            params = batch.BatchParameters.load(file)
+            params = runs.BatchParameters.load(file)
             params.grid, params.grid_layer, params.model = grid, layer, model
             if has_redaction(params.stac_url):  # saved without its secret: take it from STAC_URL
                 given = self.parameterAsString(parameters, self.STAC_URL, context).strip()
@@ -208,7 +209,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
             if start is None or end is None:
                 raise QgsProcessingException(f"{START_DATE if start is None else END_DATE}: give the period (YYYY-MM-DD) or a parameters file.")
             bands = self.parameterAsEnumStrings(parameters, self.BANDS, context)
-            params = batch.BatchParameters(
+            params = runs.BatchParameters(
                 grid=grid,
                 grid_layer=layer,
                 model=model,
@@ -218,7 +219,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
                 collection=self.parameterAsString(parameters, self.COLLECTION, context).strip(),
                 bands=bands,
                 max_cloud=self.parameterAsDouble(parameters, self.MAX_CLOUD, context),
-                cloud_method=batch.CLOUD_METHODS[self.parameterAsEnum(parameters, self.CLOUD_METHOD, context)],
+                cloud_method=runs.CLOUD_METHODS[self.parameterAsEnum(parameters, self.CLOUD_METHOD, context)],
                 min_valid_fraction=self.parameterAsDouble(parameters, self.MIN_VALID_FRACTION, context),
                 step_days=self.parameterAsInt(parameters, self.STEP_DAYS, context),
                 cloud_resolution=self.parameterAsDouble(parameters, self.PROCESSING_RESOLUTION, context),
@@ -229,10 +230,10 @@ class RunGridAlgorithm(LandCoverAlgorithm):
             )
         params.keep_intermediates = self.parameterAsBool(parameters, self.KEEP_INTERMEDIATES, context)
         run_folder = self.parameterAsString(parameters, self.RUN_FOLDER, context)
-        result = batch.run_batch(
+        result = runs.run_batch(
             params,
             run_folder,
-            executor=batch.EXECUTORS[self.parameterAsEnum(parameters, self.EXECUTOR, context)],
+            executor=runs.EXECUTORS[self.parameterAsEnum(parameters, self.EXECUTOR, context)],
             workers=self.parameterAsInt(parameters, self.WORKERS, context),
             scheduler=self.parameterAsString(parameters, self.SCHEDULER, context).strip() or None,
             monitor=monitor,

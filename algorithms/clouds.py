@@ -36,6 +36,7 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
     PROCESSING_RESOLUTION = "PROCESSING_RESOLUTION"
     OUTPUT = "OUTPUT"
     OUTPUT_PROBABILITY = "OUTPUT_PROBABILITY"
+    ARGUMENTS = {"stack_path": "INPUT", "mask_out": "OUTPUT", "prob_out": "OUTPUT_PROBABILITY", "dilation_size": "DILATION"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")), help="The output of Download.")
@@ -102,7 +103,7 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
             scl_classes = ()
         if not scl_classes:
             raise self.parameter_error(self.SCL_CLASSES, "expected comma-separated SCL class values, e.g. 3,8,9,10")
-        method = clouds.cloud_masks_file(
+        written = clouds.cloud_masks_file(
             stack,
             out,
             prob,
@@ -114,7 +115,7 @@ class CloudMasksAlgorithm(LandCoverAlgorithm):
             monitor=monitor,
             processing_resolution=self.parameterAsDouble(parameters, self.PROCESSING_RESOLUTION, context),
         )
-        feedback.pushInfo(f"Cloud masks computed with {method}.")
+        feedback.pushInfo(f"Cloud masks computed with {written.method}.")
         result = {self.OUTPUT: out}
         if prob:
             result[self.OUTPUT_PROBABILITY] = prob

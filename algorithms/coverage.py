@@ -27,6 +27,7 @@ class ValidCountAlgorithm(LandCoverAlgorithm):
     INPUT = "INPUT"
     MASK = "MASK"
     OUTPUT = "OUTPUT"
+    ARGUMENTS = {"stack_path": "INPUT", "mask_path": "MASK", "out_path": "OUTPUT"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")), help="A downloaded or filtered stack.")
@@ -41,11 +42,11 @@ class ValidCountAlgorithm(LandCoverAlgorithm):
 
     def run_step(self, parameters, context, feedback, monitor) -> dict:
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))
-        n_dates = coverage.valid_count_file(
+        counted = coverage.valid_count_file(
             self.raster_path(parameters, self.INPUT, context),
             out,
             mask_path=self.optional_raster_path(parameters, self.MASK, context),
             monitor=monitor,
         )
-        feedback.pushInfo(f"Valid observations counted over {n_dates} dates.")
+        feedback.pushInfo(f"Valid observations counted over {counted.n_dates} dates.")
         return {self.OUTPUT: out}

@@ -69,7 +69,15 @@ class DownloadAlgorithm(LandCoverAlgorithm):
     PRESETS = [None, "earth-search", "planetary-computer", "cdse"]
     OUTPUT = "OUTPUT"
     STACKS = "STACKS"
-    ARGUMENTS = {"grid_path": "PATCHES", "start": "START_DATE", "end": "END_DATE", "endpoint": "SH_ENDPOINT", "credentials": "AUTHCFG"}
+    ARGUMENTS = {
+        "grid_path": "PATCHES",
+        "layer": "PATCHES",
+        "patch_ids": "PATCH_ID",
+        "start": "START_DATE",
+        "end": "END_DATE",
+        "endpoint": "SH_ENDPOINT",
+        "credentials": "AUTHCFG",
+    }
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(

@@ -34,6 +34,7 @@ class CreateGridAlgorithm(LandCoverAlgorithm):
     BUFFER = "BUFFER"
     MAX_PATCHES = "MAX_PATCHES"
     OUTPUT = "OUTPUT"
+    ARGUMENTS = {"aoi_path": "AOI", "aoi_layer": "AOI", "out_path": "OUTPUT", "patch_px": "PATCH_SIZE", "buffer_px": "BUFFER"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(
@@ -73,7 +74,7 @@ class CreateGridAlgorithm(LandCoverAlgorithm):
         aoi_path, aoi_layer = self.vector_path(parameters, self.AOI, context, feedback)
         crs = self.parameterAsCrs(parameters, self.CRS, context)
         out = self.output_path(parameters, self.OUTPUT, context, (".gpkg",))
-        count = grid.create_grid(
+        patches = grid.create_grid(
             aoi_path,
             out,
             aoi_layer=aoi_layer,
@@ -84,5 +85,5 @@ class CreateGridAlgorithm(LandCoverAlgorithm):
             max_patches=self.parameterAsInt(parameters, self.MAX_PATCHES, context),
             monitor=monitor,
         )
-        feedback.pushInfo(f"{count} patches written to {out}")
+        feedback.pushInfo(f"{patches.count} patches written to {out}")
         return {self.OUTPUT: out}

@@ -54,7 +54,7 @@ class ImportProductsAlgorithm(LandCoverAlgorithm):
     OUTPUT = "OUTPUT"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
     STACKS = "STACKS"
-    ARGUMENTS = {"inputs": "INPUT", "out_path": "OUTPUT", "grid_path": "PATCHES"}
+    ARGUMENTS = {"inputs": "INPUT", "out_path": "OUTPUT", "grid_path": "PATCHES", "layer": "PATCHES", "patch_ids": "PATCH_ID"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(

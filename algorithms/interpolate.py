@@ -31,6 +31,7 @@ class InterpolateAlgorithm(LandCoverAlgorithm):
     MASK = "MASK"
     STEP_DAYS = "STEP_DAYS"
     OUTPUT = "OUTPUT"
+    ARGUMENTS = {"stack_path": "INPUT", "mask_path": "MASK", "out_path": "OUTPUT", "start": "START_DATE", "end": "END_DATE"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")), help="Usually the filtered stack.")
@@ -57,7 +58,7 @@ class InterpolateAlgorithm(LandCoverAlgorithm):
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff"))
         mask = self.optional_raster_path(parameters, self.MASK, context)
         start, end = date_range(self, parameters, context)
-        dates = interpolate.interpolate_file(
+        result = interpolate.interpolate_file(
             self.raster_path(parameters, self.INPUT, context),
             out,
             mask_path=mask,
@@ -66,5 +67,5 @@ class InterpolateAlgorithm(LandCoverAlgorithm):
             end=end,
             monitor=monitor,
         )
-        feedback.pushInfo(f"{len(dates)} dates from {dates[0]} to {dates[-1]}")
+        feedback.pushInfo(f"{len(result.dates)} dates from {result.dates[0]} to {result.dates[-1]}")
         return {self.OUTPUT: out}

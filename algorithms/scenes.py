@@ -35,6 +35,7 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
     EXCLUDE_DATES = "EXCLUDE_DATES"
     OUTPUT = "OUTPUT"
     OUTPUT_MASK = "OUTPUT_MASK"
+    ARGUMENTS = {"stack_path": "INPUT", "mask_path": "MASK", "stack_out": "OUTPUT", "mask_out": "OUTPUT_MASK"}
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Time stack")), help="The output of Download.")
@@ -65,7 +66,7 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
     def run_step(self, parameters, context, feedback, monitor) -> dict:
         out = self.output_path(parameters, self.OUTPUT, context, (".tif", ".tiff", ".vrt"))
         out_mask = self.output_path(parameters, self.OUTPUT_MASK, context, (".tif", ".tiff", ".vrt"))
-        kept = scenes.filter_scenes_file(
+        filtered = scenes.filter_scenes_file(
             self.raster_path(parameters, self.INPUT, context),
             self.raster_path(parameters, self.MASK, context),
             out,
@@ -74,7 +75,7 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
             exclude_dates=self.excluded_dates(parameters, context),
             monitor=monitor,
         )
-        feedback.pushInfo(f"Kept {len(kept)} dates: {', '.join(d.isoformat() for d in kept)}")
+        feedback.pushInfo(f"Kept {len(filtered.dates)} dates: {', '.join(d.isoformat() for d in filtered.dates)}")
         return {self.OUTPUT: out, self.OUTPUT_MASK: out_mask}
 
     def excluded_dates(self, parameters, context) -> list:

@@ -13,11 +13,11 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
+from ..lc_plugin import runs
 from ..lc_plugin.core.errors import LandCoverError
 from ..lc_plugin.ml import train
 from ..lc_plugin.ml.spatial import DEFAULT_BLOCK_PX, DEFAULT_CV_FOLDS
 from ..lc_plugin.reference.pairing import pair_stacks
-from ..lc_plugin.runs import batch
 from .base import LandCoverAlgorithm
 
 
@@ -162,7 +162,7 @@ class TrainAlgorithm(LandCoverAlgorithm):
         stacks, references = [s for s, _ in pairs], [r for _, r in pairs]
         run_folder = self.parameterAsFile(parameters, self.RUN_FOLDER, context)
         if run_folder:
-            grid_stacks, grid_references = batch.training_pairs(run_folder)
+            grid_stacks, grid_references = runs.training_pairs(run_folder)
             stacks, references = stacks + grid_stacks, references + grid_references
         elif not stacks:
             raise self.parameter_error(self.INPUT, "choose the interpolated time stacks to train on, or a grid run folder (RUN_FOLDER).")

@@ -8,7 +8,7 @@ import os
 
 from lc_plugin.ml.train import train_classifier
 from lc_plugin.reference.rasterize import rasterize_reference_file
-from lc_plugin.runs.batch import BatchParameters
+from lc_plugin.runs import BatchParameters
 from lc_plugin.runs.grid import create_grid, read_patches
 from lc_plugin.sources.download import download_patch
 from lc_plugin.timeseries.clouds import cloud_masks_file
@@ -36,7 +36,7 @@ def grid_run_parameters(scene: DemoScene, stac_url: str, folder: str, patch_px: 
     """A grid of ``patch_px`` patches over the scene and the run's parameters (SCL masks, 30-day
     steps, the reference rasterized per patch, a model from ``train_demo_model``); and the patch count."""
     grid = os.path.join(folder, "grid.gpkg")
-    count = create_grid(scene.aoi_path, grid, patch_px=patch_px)
+    count = create_grid(scene.aoi_path, grid, patch_px=patch_px).count
     values = dict(
         grid=grid,
         model=train_demo_model(scene, stac_url, folder, start, end),

@@ -50,7 +50,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..algorithms.styling import apply_style, raster_info
 from ..lc_plugin.core.errors import LandCoverError
-from ..lc_plugin.runs.batch import CLOUD_METHODS
+from ..lc_plugin.runs.parameters import CLOUD_METHODS
 from ..lc_plugin.runs.workflow import SOURCES, STAC_PRESETS, WorkbenchSettings, list_scenes, reference_legend, write_area
 from .compat import POLYGON_LAYERS
 from .tasks import WorkbenchTask, add_to_history, scene_search_task

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from lc_plugin import runs
 from lc_plugin.core.errors import LandCoverError
-from lc_plugin.runs import batch
 from lc_plugin.runs.batch import BatchParameters, run_batch
 
 gdal.UseExceptions()
@@ -108,7 +108,7 @@ def test_failing_patch_is_reported_and_the_rest_complete(setup):
     ids = reference.done
     bad = ids[3]
     for pid in ids:  # force a fresh run of every patch (stacks are kept, so downloads resume)
-        os.remove(run / pid / batch.DONE_MARKER)
+        os.remove(run / pid / runs.DONE_MARKER)
     shutil.rmtree(run / bad)
     (run / bad).write_text("a file where the patch folder should be")
     result = run_batch(params, str(run), executor="processes", workers=2)
@@ -131,7 +131,7 @@ def test_interrupted_run_resumes_with_the_same_result(setup):
     ids = reference.done
     redo = ids[::3]
     for pid in redo:  # interrupted midway: some markers never written, one patch's map half-written
-        os.remove(run / pid / batch.DONE_MARKER)
+        os.remove(run / pid / runs.DONE_MARKER)
     os.remove(run / ids[1] / "landcover.tif")
     for name in ("landcover_cog.tif", "landcover.vrt", "report.json"):
         os.remove(run / name)
@@ -147,13 +147,13 @@ def test_interrupted_run_resumes_with_the_same_result(setup):
 def test_changed_parameters_redo_every_patch_and_bad_settings_name_the_parameter(setup, tmp_path):
     _, params, reference, _ = setup
     assert replace(params, min_valid_fraction=0.6).digest() != params.digest()
-    assert not batch.is_done(os.path.join(reference.run_folder, reference.done[0]), replace(params, step_days=20).digest())
+    assert not runs.is_done(os.path.join(reference.run_folder, reference.done[0]), replace(params, step_days=20).digest())
     with pytest.raises(LandCoverError) as err:
         run_batch(params, str(tmp_path), executor="spark")
-    assert err.value.argument == "EXECUTOR"
+    assert err.value.argument == "executor"
     with pytest.raises(LandCoverError) as err:
         run_batch(replace(params, model=str(tmp_path / "none.onnx")), str(tmp_path))
-    assert err.value.argument == "MODEL"
+    assert err.value.argument == "model"
 
 
 def test_killed_run_resumes_with_the_same_result(setup):
@@ -176,13 +176,13 @@ def test_killed_run_resumes_with_the_same_result(setup):
     deadline = time.time() + 60
     try:
         while time.time() < deadline and proc.poll() is None:
-            if sum((run / pid / batch.DONE_MARKER).exists() for pid in reference.done) >= 3:
+            if sum((run / pid / runs.DONE_MARKER).exists() for pid in reference.done) >= 3:
                 break
             time.sleep(0.05)
     finally:
         proc.kill()
         proc.wait()
-    before = {pid for pid in reference.done if (run / pid / batch.DONE_MARKER).exists()}
+    before = {pid for pid in reference.done if (run / pid / runs.DONE_MARKER).exists()}
     assert 3 <= len(before) < len(reference.done) and not (run / "report.json").exists()
     result = run_batch(params, str(run), executor="processes", workers=2)
     statuses = {r["patch"]: r["status"] for r in result.records}
@@ -213,7 +213,7 @@ def test_workers_report_each_step_to_the_run(setup):
     rec = Recorder()
     run_batch(replace(params, patch_ids=ids), str(tmp / "progress"), executor="processes", workers=2, monitor=rec.monitor())
     for pid in ids:  # step lines written by the worker processes reach the run's log
-        for step in ("download", "reference", batch.ONE_PASS_STEP):
+        for step in ("download", "reference", runs.ONE_PASS_STEP):
             assert f"Patch {pid}: {step}" in rec.lines, (pid, step)
     assert rec.percents == sorted(rec.percents) and rec.percents[-1] == 100.0
     within = {round(p, 1) for p in rec.percents if 0 < p < 90}
@@ -239,7 +239,7 @@ def test_cancel_stops_running_workers_and_leaves_no_partial_file(setup):
     finally:
         server.faults.clear()
     assert runstate.cancel_requested(str(run))
-    leftovers = [p for p in run.rglob("*") if p.is_file() and (".tmp" in p.name or p.name == batch.DONE_MARKER)]
+    leftovers = [p for p in run.rglob("*") if p.is_file() and (".tmp" in p.name or ".partial" in p.name or p.name == runs.DONE_MARKER)]
     assert not leftovers, leftovers
     # the next run clears the cancel request and completes with the uninterrupted result
     result = run_batch(replace(params, patch_ids=ids), str(run), executor="processes", workers=2)
@@ -258,7 +258,7 @@ def test_prepare_train_on_the_grid_then_classify_reuses_the_patches(setup):
     prepared = run_batch(replace(params, model=None, patch_ids=ids), str(run), executor="processes", workers=2)
     assert prepared.done == ids and prepared.mosaic is None
     assert not any((run / pid / "landcover.tif").exists() for pid in ids)
-    stacks, refs = batch.training_pairs(str(run))
+    stacks, refs = runs.training_pairs(str(run))
     assert stacks == [str(run / pid / "interpolated.tif") for pid in sorted(ids)]
     model = str(tmp / "grid_model.onnx")
     summary = train_classifier(stacks, refs, model, n_estimators=10, samples_per_class=200, drop_empty_classes=True)
@@ -271,8 +271,8 @@ def test_prepare_train_on_the_grid_then_classify_reuses_the_patches(setup):
     classify_file(model, stacks[0], check)
     np.testing.assert_array_equal(_array(check), _array(stacks[0].replace("interpolated.tif", "landcover.tif")))
     with pytest.raises(LandCoverError) as err:
-        batch.training_pairs(str(tmp / "no-such-run"))
-    assert err.value.argument == "RUN_FOLDER"
+        runs.training_pairs(str(tmp / "no-such-run"))
+    assert err.value.argument == "run_folder"
 
 
 def test_remote_dask_scheduler_runs_the_grid(setup):

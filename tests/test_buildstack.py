@@ -75,12 +75,12 @@ def test_a_stack_from_other_files_runs_through_the_whole_chain(per_band_files, t
     stack = str(tmp_path / "stack.tif")
     build_stack(per_band_files, stack)
     clm = str(tmp_path / "clm.tif")
-    assert cloud_masks_file(stack, clm, method="auto") == "scl"
+    assert cloud_masks_file(stack, clm, method="auto").method == "scl"
     masks = read_stack(clm)
     scl = read_stack(stack).band("SCL")
     np.testing.assert_array_equal(masks.data[:, 0], np.isin(scl, [3, 8, 9, 10]).astype(np.uint8))
     interpolated = str(tmp_path / "interp.tif")
-    dates = interpolate_file(stack, interpolated, mask_path=clm, step_days=5)
+    dates = interpolate_file(stack, interpolated, mask_path=clm, step_days=5).dates
     assert dates == [date(2023, 8, 10), date(2023, 8, 15), date(2023, 8, 20)]
     values = read_stack(interpolated)
     assert values.bands == ["B02", "B03", "B04", "B08"] and np.isfinite(values.data).all()

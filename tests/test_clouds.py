@@ -18,6 +18,7 @@ from lc_plugin.timeseries.clouds import (
     DEFAULT_PROCESSING_RESOLUTION,
     DEFAULT_SCL_CLASSES,
     S2CLOUDLESS_BANDS,
+    CloudMaskFile,
     block_means,
     cloud_masks_file,
     resolution_factor,
@@ -106,9 +107,9 @@ def test_mask_without_postprocessing_is_a_plain_threshold():
 
 
 @pytest.mark.parametrize(("kwargs", "parameter"), [
-    ({"threshold": 1.5}, "THRESHOLD"),
-    ({"average_over": -1}, "AVERAGE_OVER"),
-    ({"dilation_size": 1.5}, "DILATION"),
+    ({"threshold": 1.5}, "threshold"),
+    ({"average_over": -1}, "average_over"),
+    ({"dilation_size": 1.5}, "dilation_size"),
 ])
 def test_bad_postprocessing_parameters(kwargs, parameter):
     with pytest.raises(LandCoverError) as err:
@@ -152,7 +153,7 @@ def test_cloud_masks_file_s2cloudless(reference, tmp_path):
         monitor=Monitor(progress.append, log=messages.append),
         processing_resolution=0,
     )
-    assert used == "s2cloudless"
+    assert used == CloudMaskFile(str(tmp_path / "clm.tif"), str(tmp_path / "clp.tif"), "s2cloudless")
     order = np.argsort(dates)
     mask = read_stack(str(tmp_path / "clm.tif"))
     assert mask.bands == ["CLM"] and mask.data.dtype == np.uint8
@@ -201,7 +202,7 @@ def test_cloud_masks_file_auto_uses_scl_without_b10(tmp_path):
     used = cloud_masks_file(
         str(tmp_path / "l2a.tif"), str(tmp_path / "clm.tif"), str(tmp_path / "clp.tif"), monitor=Monitor(log=messages.append)
     )
-    assert used == "scl"
+    assert used.method == "scl" and used.probability_path is None
     assert not (tmp_path / "clp.tif").exists()
     assert any("probabilit" in m for m in messages)
     mask = read_stack(str(tmp_path / "clm.tif"))
@@ -215,7 +216,7 @@ def test_s2cloudless_on_l2a_stack_explains_b10(tmp_path):
     write_l2a_stack(tmp_path / "l2a.tif")
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "l2a.tif"), str(tmp_path / "clm.tif"), method="s2cloudless")
-    assert err.value.argument == "METHOD"
+    assert err.value.argument == "method"
     text = str(err.value)
     assert "B10" in text and "L2A" in text and "SCL" in text and "L1C" in text
     assert "B01" in text  # names every missing band
@@ -226,13 +227,13 @@ def test_scl_method_without_scl_band(tmp_path):
     write_l2a_stack(tmp_path / "bands.tif", with_scl=False)
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "bands.tif"), str(tmp_path / "clm.tif"), method="scl")
-    assert err.value.argument == "METHOD" and "SCL" in str(err.value)
+    assert err.value.argument == "method" and "SCL" in str(err.value)
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "bands.tif"), str(tmp_path / "clm.tif"))  # auto: neither source
-    assert err.value.argument == "METHOD"
+    assert err.value.argument == "method"
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "bands.tif"), str(tmp_path / "clm.tif"), method="fmask")
-    assert err.value.argument == "METHOD"
+    assert err.value.argument == "method"
 
 
 def test_digital_numbers_are_refused(reference, tmp_path):
@@ -240,7 +241,7 @@ def test_digital_numbers_are_refused(reference, tmp_path):
     write_l1c_stack(tmp_path / "dn.tif", scenes * 10000, dates)
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "dn.tif"), str(tmp_path / "clm.tif"))
-    assert err.value.argument == "INPUT" and "10000" in str(err.value)
+    assert err.value.argument == "stack_path" and "10000" in str(err.value)
 
 
 def test_cancel_leaves_no_output(reference, tmp_path):
@@ -255,7 +256,7 @@ def test_output_may_not_overwrite_input(tmp_path):
     write_l2a_stack(tmp_path / "l2a.tif")
     with pytest.raises(LandCoverError) as err:
         cloud_masks_file(str(tmp_path / "l2a.tif"), str(tmp_path / "l2a.tif"))
-    assert err.value.argument == "OUTPUT"
+    assert err.value.argument == "mask_out"
 
 
 def test_block_means_by_hand():
@@ -290,7 +291,7 @@ def test_resolution_factor():
     assert resolution_factor(grid, 0) == 1 and resolution_factor(grid, 10) == 1 and resolution_factor(grid, 4) == 1
     with pytest.raises(LandCoverError) as err:
         resolution_factor(grid, -10)
-    assert err.value.argument == "PROCESSING_RESOLUTION"
+    assert err.value.argument == "processing_resolution"
 
 
 def test_processing_resolution_agrees_with_full_resolution(s2cloudless_scene):

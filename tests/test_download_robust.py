@@ -256,7 +256,7 @@ def test_resume_after_killed_run(scene, tmp_path):
 
     aoi = write_polygon(str(tmp_path / "aoi.gpkg"), "POLYGON((400250 5099450,400650 5099450,400650 5099650,400250 5099650,400250 5099450))")
     grid = str(tmp_path / "grid.gpkg")
-    assert create_grid(aoi, grid, patch_px=30, resolution=10.0) == 2
+    assert create_grid(aoi, grid, patch_px=30, resolution=10.0).count == 2
     out = tmp_path / "stacks"
     first, second = out / "1334_16998.tif", out / "1335_16998.tif"
     with FaultyStacServer(scene) as srv:

@@ -139,7 +139,7 @@ def test_cloud_engine_is_checked(scene_crop):
 
     with pytest.raises(LandCoverError) as err:
         s2cloudless_probabilities(scene_crop[:, :2, :2], engine="gpu")
-    assert err.value.argument == "ENGINE"
+    assert err.value.argument == "engine"
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_windowed_interpolate_file_equals_arrays(big_ndvi, tmp_path):
     clm = np.where(valid, 0, 1).astype(np.uint8)[:, np.newaxis]
     write_stack(str(tmp_path / "m.tif"), TimeStack(clm, dates, ["CLM"], grid), kind="cloudmask", nodata=255)
     assert len(file_windows(300, 520, 4 * 68)) == 2
-    targets = interpolate_file(str(tmp_path / "s.tif"), str(tmp_path / "o.tif"), mask_path=str(tmp_path / "m.tif"))
+    targets = interpolate_file(str(tmp_path / "s.tif"), str(tmp_path / "o.tif"), mask_path=str(tmp_path / "m.tif")).dates
     out = read_stack(str(tmp_path / "o.tif"))
     days = np.array([d.toordinal() for d in dates], dtype=float)
     expected = interpolate_linear(ndvi, valid, days, np.array([d.toordinal() for d in targets], dtype=float))
@@ -240,8 +240,8 @@ def test_windowed_filter_keeps_exact_pixels(tmp_path):
     grid = grid_of(280, 300)
     write_stack(str(tmp_path / "s.tif"), TimeStack(data, dates, ["B02", "B03", "B04"], grid))
     write_stack(str(tmp_path / "m.tif"), TimeStack(clm, dates, ["CLM"], grid), kind="cloudmask", nodata=255)
-    kept = filter_scenes_file(str(tmp_path / "s.tif"), str(tmp_path / "m.tif"), str(tmp_path / "fs.tif"), str(tmp_path / "fm.tif"), min_valid_fraction=0.5)
-    assert kept == [dates[0], dates[2], dates[4]]
+    filtered = filter_scenes_file(str(tmp_path / "s.tif"), str(tmp_path / "m.tif"), str(tmp_path / "fs.tif"), str(tmp_path / "fm.tif"), min_valid_fraction=0.5)
+    assert filtered.dates == [dates[0], dates[2], dates[4]]
     out = read_stack(str(tmp_path / "fs.tif"))
     np.testing.assert_array_equal(out.data, data[[0, 2, 4]])
     np.testing.assert_array_equal(read_stack(str(tmp_path / "fm.tif")).data, clm[[0, 2, 4]])

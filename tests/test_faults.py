@@ -17,12 +17,13 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from demo.stac_server import StacServer
+from lc_plugin import runs
 from lc_plugin.core.atomic import atomic_directory, atomic_output, remove_leftovers
 from lc_plugin.core.errors import LandCoverError
 from lc_plugin.core.redaction import join_url, redact_text, redact_url
 from lc_plugin.io.http import HttpClient, HttpError, RetryPolicy
 from lc_plugin.io.rasters import Grid, TimeStack, write_stack
-from lc_plugin.runs import batch
+from lc_plugin.runs import executors, run_report
 from lc_plugin.runs.grid import create_grid
 from lc_plugin.sources.stac_search import search_items
 from lc_plugin.timeseries.interpolate import GRID_EDGE_DAYS, interpolate_file
@@ -157,13 +158,13 @@ def test_workers_use_the_running_python_not_the_first_python3_on_path(tmp_path, 
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(sys, "executable", "/usr/bin/qgis_process.bin")
-    python = batch._python_executable()
+    python = executors.python_executable()
     assert python.startswith(sys.prefix) and os.path.basename(python) == f"python{sys.version_info.major}.{sys.version_info.minor}"
     monkeypatch.setattr(sys, "executable", str(fake))
-    assert batch._python_executable() == python
+    assert executors.python_executable() == python
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(1, mp_context=batch._spawn_context()) as pool:  # a worker that must import numpy
+    with ProcessPoolExecutor(1, mp_context=executors.spawn_context()) as pool:  # a worker that must import numpy
         assert pool.submit(np.sqrt, 4.0).result() == 2.0
 
 
@@ -180,21 +181,21 @@ def test_garbage_parameters_file_names_parameters_file(tmp_path, content, words)
     path = tmp_path / "parameters.json"
     path.write_text(content)
     with pytest.raises(LandCoverError) as info:
-        batch.BatchParameters.load(str(path))
-    assert info.value.argument == "PARAMETERS_FILE"
+        runs.BatchParameters.load(str(path))
+    assert info.value.argument == "parameters_file"
     for word in words:
         assert word in str(info.value), str(info.value)
 
 
 def test_parameters_and_report_hold_no_secret(tmp_path):
-    params = batch.BatchParameters(grid="g.gpkg", start="2017-01-01", end="2017-12-31", stac_url="https://u:pw-secret@h/v1?token=tok-secret")
+    params = runs.BatchParameters(grid="g.gpkg", start="2017-01-01", end="2017-12-31", stac_url="https://u:pw-secret@h/v1?token=tok-secret")
     params.save(str(tmp_path / "parameters.json"))
-    record = batch._failed_record("1_2", OSError(f"cannot open {params.stac_url}/search"))
-    batch.write_report(str(tmp_path), params, [record], None, executor="sequential", workers=1, wall_s=1.0)
+    record = executors.failed_record("1_2", OSError(f"cannot open {params.stac_url}/search"))
+    run_report.write_report(str(tmp_path), params, [record], None, executor="sequential", workers=1, wall_s=1.0)
     for name in ("parameters.json", "report.json", "report.html"):
         text = (tmp_path / name).read_text()
         assert "pw-secret" not in text and "tok-secret" not in text and "h/v1" in text, name
-    saved = batch.BatchParameters.load(str(tmp_path / "parameters.json"))
+    saved = runs.BatchParameters.load(str(tmp_path / "parameters.json"))
     assert saved.stac_url == "https://u:***@h/v1?token=***" and saved.digest() == params.digest()  # a rotated token resumes
 
 
@@ -206,14 +207,14 @@ def test_too_many_patches_refused_before_writing(tmp_path):
     out = tmp_path / "grid.gpkg"
     with pytest.raises(LandCoverError) as info:
         create_grid(aoi, str(out), patch_px=100, resolution=10.0, max_patches=9_999)  # 100 x 100 patches of 1 km
-    assert info.value.argument == "MAX_PATCHES" and "10,000 patches" in str(info.value), str(info.value)
+    assert info.value.argument == "max_patches" and "10,000 patches" in str(info.value), str(info.value)
     assert os.listdir(tmp_path) == ["aoi.gpkg"]
     # A thin diagonal AOI: small area, large bounding box; counted row by row.
     diagonal = write_polygon(str(tmp_path / "d.gpkg"), "POLYGON ((400000 5000000, 400100 5000000, 500000 5099900, 500000 5100000, 400000 5000000))")
     with pytest.raises(LandCoverError, match="more than") as info:
         create_grid(diagonal, str(out), patch_px=100, resolution=10.0, max_patches=150)
-    assert info.value.argument == "MAX_PATCHES" and not out.exists()
-    assert create_grid(diagonal, str(out), patch_px=100, resolution=10.0, max_patches=10_000) == 199
+    assert info.value.argument == "max_patches" and not out.exists()
+    assert create_grid(diagonal, str(out), patch_px=100, resolution=10.0, max_patches=10_000).count == 199
     # = the 1 km cells on the diagonal y = x plus the 99 below it that the band x - 0.1 km < y < x enters.
 
 
@@ -227,9 +228,9 @@ def small_stack(path: str, dates: list[dt.date]) -> str:
 @pytest.mark.parametrize(
     ("start", "end", "parameter"),
     [
-        (dt.date(2019, 1, 1), dt.date(2019, 12, 31), "START_DATE"),  # a 2017 stack onto 2019 dates
-        (dt.date(2016, 11, 1), dt.date(2017, 6, 1), "START_DATE"),
-        (dt.date(2017, 3, 1), dt.date(2017, 9, 1), "END_DATE"),
+        (dt.date(2019, 1, 1), dt.date(2019, 12, 31), "start"),  # a 2017 stack onto 2019 dates
+        (dt.date(2016, 11, 1), dt.date(2017, 6, 1), "start"),
+        (dt.date(2017, 3, 1), dt.date(2017, 9, 1), "end"),
     ],
 )
 def test_interpolation_outside_the_observed_dates_is_refused(tmp_path, start, end, parameter):
@@ -244,9 +245,9 @@ def test_interpolation_outside_the_observed_dates_is_refused(tmp_path, start, en
 
 def test_interpolation_within_one_step_of_the_observations_is_kept(tmp_path):
     stack = small_stack(str(tmp_path / "s.tif"), [dt.date(2017, 3, 1), dt.date(2017, 5, 1), dt.date(2017, 7, 1)])
-    dates = interpolate_file(stack, str(tmp_path / "i.tif"), step_days=16, start=dt.date(2017, 2, 13), end=dt.date(2017, 7, 17))
+    dates = interpolate_file(stack, str(tmp_path / "i.tif"), step_days=16, start=dt.date(2017, 2, 13), end=dt.date(2017, 7, 17)).dates
     assert dates[0] == dt.date(2017, 2, 13) and dates[-1] == dt.date(2017, 7, 7)  # Feb 13 = Mar 1 - 16 days
-    dates = interpolate_file(stack, str(tmp_path / "j.tif"), step_days=16, start=dt.date(2017, 7, 1), end=dt.date(2017, 7, 17))
+    dates = interpolate_file(stack, str(tmp_path / "j.tif"), step_days=16, start=dt.date(2017, 7, 1), end=dt.date(2017, 7, 17)).dates
     assert dates == [dt.date(2017, 7, 1), dt.date(2017, 7, 17)]  # Jul 17 = Jul 1 + 16 days
 
 
@@ -254,8 +255,8 @@ def test_grid_runs_allow_a_season_at_the_edges_but_not_another_year(tmp_path):
     """A grid run's shared date grid may start a season before a patch's first clear scene
     (``GRID_EDGE_DAYS``): a cloudy January must not fail the patch; a 2017 stack still never gets 2019."""
     stack = small_stack(str(tmp_path / "s.tif"), [dt.date(2017, 3, 1), dt.date(2017, 5, 1), dt.date(2017, 7, 1)])
-    dates = interpolate_file(stack, str(tmp_path / "i.tif"), step_days=16, start=dt.date(2017, 1, 1), end=dt.date(2017, 9, 30), edge_days=GRID_EDGE_DAYS)
+    dates = interpolate_file(stack, str(tmp_path / "i.tif"), step_days=16, start=dt.date(2017, 1, 1), end=dt.date(2017, 9, 30), edge_days=GRID_EDGE_DAYS).dates
     assert dates[0] == dt.date(2017, 1, 1) and dates[-1] == dt.date(2017, 9, 30)  # Jan 1 + 17 × 16 days, before Jul 1 + 92 days
     with pytest.raises(LandCoverError, match=r"the allowed edge \(92 days\)") as info:
         interpolate_file(stack, str(tmp_path / "j.tif"), step_days=16, start=dt.date(2019, 1, 1), end=dt.date(2019, 12, 31), edge_days=GRID_EDGE_DAYS)
-    assert info.value.argument == "START_DATE" and not (tmp_path / "j.tif").exists()
+    assert info.value.argument == "start" and not (tmp_path / "j.tif").exists()

@@ -76,7 +76,7 @@ def test_utm_epsg_for_lonlat():
 def test_triangle_patches_exact(tmp_path):
     aoi = write_layer(str(tmp_path / "aoi.gpkg"), 32633, [TRIANGLE])
     out = str(tmp_path / "grid.gpkg")
-    n = create_grid(aoi, out, patch_px=100, resolution=10.0)
+    n = create_grid(aoi, out, patch_px=100, resolution=10.0).count
     feats = grid_features(out)
     assert n == 5 and set(feats) == TRIANGLE_IDS
     f = feats["403_5001"]
@@ -99,7 +99,7 @@ def test_patch_touching_aoi_edge_is_left_out(tmp_path):
     # Exactly one cell: its neighbours only share an edge with the AOI.
     aoi = write_layer(str(tmp_path / "aoi.gpkg"), 32633, [box_wkt(402000, 5001000, 403000, 5002000)])
     out = str(tmp_path / "grid.gpkg")
-    assert create_grid(aoi, out, patch_px=100, resolution=10.0) == 1
+    assert create_grid(aoi, out, patch_px=100, resolution=10.0).count == 1
     assert set(grid_features(out)) == {"402_5001"}
 
 
@@ -107,7 +107,7 @@ def test_features_are_unioned_and_ids_stable(tmp_path):
     # Two features far apart; the ids of the triangle's patches do not change.
     aoi = write_layer(str(tmp_path / "aoi.gpkg"), 32633, [TRIANGLE, box_wkt(410100, 5001100, 410200, 5001200), None])
     out = str(tmp_path / "grid.gpkg")
-    assert create_grid(aoi, out, patch_px=100, resolution=10.0) == 6
+    assert create_grid(aoi, out, patch_px=100, resolution=10.0).count == 6
     assert set(grid_features(out)) == TRIANGLE_IDS | {"410_5001"}
 
 
@@ -116,14 +116,14 @@ def test_self_intersecting_aoi_is_repaired(tmp_path):
     bowtie = "POLYGON((401200 5001200,402800 5002800,402800 5002200,401200 5001800,401200 5001200))"
     aoi = write_layer(str(tmp_path / "aoi.gpkg"), 32633, [bowtie])
     out = str(tmp_path / "grid.gpkg")
-    assert create_grid(aoi, out, patch_px=100, resolution=10.0) == 2
+    assert create_grid(aoi, out, patch_px=100, resolution=10.0).count == 2
     assert set(grid_features(out)) == {"401_5001", "402_5002"}
 
 
 def test_buffer_changes_bounds_not_ids(tmp_path):
     aoi = write_layer(str(tmp_path / "aoi.gpkg"), 32633, [TRIANGLE])
     out = str(tmp_path / "grid.gpkg")
-    assert create_grid(aoi, out, patch_px=100, resolution=10.0, buffer_px=5) == 5
+    assert create_grid(aoi, out, patch_px=100, resolution=10.0, buffer_px=5).count == 5
     feats = grid_features(out)
     assert set(feats) == TRIANGLE_IDS
     assert feats["403_5001"]["bounds"] == (402950.0, 5000950.0, 404050.0, 5002050.0)
@@ -137,7 +137,7 @@ def test_buffer_changes_bounds_not_ids(tmp_path):
 def test_wgs84_aoi_gets_utm_33n(tmp_path):
     aoi = write_layer(str(tmp_path / "aoi.geojson"), 4326, [box_wkt(15.0, 46.0, 15.05, 46.03)])
     out = str(tmp_path / "grid.gpkg")
-    n = create_grid(aoi, out, patch_px=200, resolution=10.0)
+    n = create_grid(aoi, out, patch_px=200, resolution=10.0).count
     feats = grid_features(out)
     assert n == len(feats) > 0
     assert {f["crs"] for f in feats.values()} == {"EPSG:32633"}
@@ -167,11 +167,11 @@ def test_aoi_across_utm_zones_needs_explicit_crs(tmp_path):
     out = str(tmp_path / "grid.gpkg")
     with pytest.raises(LandCoverError) as err:
         create_grid(aoi, out, patch_px=500, resolution=10.0)
-    assert err.value.argument == "CRS"
+    assert err.value.argument == "crs"
     assert "33" in str(err.value) and "34" in str(err.value)
     assert not os.path.exists(out)
     # With an explicit CRS it works.
-    assert create_grid(aoi, out, crs="EPSG:32633", patch_px=500, resolution=10.0) > 0
+    assert create_grid(aoi, out, crs="EPSG:32633", patch_px=500, resolution=10.0).count > 0
     assert {f["crs"] for f in grid_features(out).values()} == {"EPSG:32633"}
 
 
@@ -180,7 +180,7 @@ def test_negative_ids_and_wkt_crs(tmp_path):
     wkt = srs_of("+proj=tmerc +lat_0=46 +lon_0=15 +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs").ExportToWkt()
     aoi = write_layer(str(tmp_path / "aoi.gpkg"), wkt, [box_wkt(-1500, 500, -500, 1500)])
     out = str(tmp_path / "grid.gpkg")
-    assert create_grid(aoi, out, crs=wkt, patch_px=100, resolution=10.0) == 4
+    assert create_grid(aoi, out, crs=wkt, patch_px=100, resolution=10.0).count == 4
     feats = grid_features(out)
     assert set(feats) == {"-2_0", "-1_0", "-2_1", "-1_1"}
     assert feats["-2_0"]["bounds"] == (-2000.0, 0.0, -1000.0, 1000.0)
@@ -225,7 +225,7 @@ def test_bad_aoi(tmp_path, wkts, geom_type, crs, words):
     out = str(tmp_path / "grid.gpkg")
     with pytest.raises(LandCoverError) as err:
         create_grid(aoi, out, patch_px=100, resolution=10.0)
-    assert err.value.argument == "AOI"
+    assert err.value.argument == "aoi_path"
     assert words in str(err.value)
     assert not os.path.exists(out)
 
@@ -236,18 +236,18 @@ def test_unreadable_or_missing_aoi(tmp_path):
     for path in (str(bad), str(tmp_path / "missing.gpkg")):
         with pytest.raises(LandCoverError) as err:
             create_grid(path, str(tmp_path / "grid.gpkg"))
-        assert err.value.argument == "AOI"
+        assert err.value.argument == "aoi_path"
 
 
 def test_bad_parameters(tmp_path):
     aoi = write_layer(str(tmp_path / "aoi.gpkg"), 32633, [TRIANGLE])
     out = str(tmp_path / "grid.gpkg")
     for kwargs, parameter in (
-        ({"patch_px": 0}, "PATCH_SIZE"),
-        ({"resolution": 0.0}, "RESOLUTION"),
-        ({"resolution": -10.0}, "RESOLUTION"),
-        ({"crs": "EPSG:4326"}, "CRS"),
-        ({"crs": "not a crs"}, "CRS"),
+        ({"patch_px": 0}, "patch_px"),
+        ({"resolution": 0.0}, "resolution"),
+        ({"resolution": -10.0}, "resolution"),
+        ({"crs": "EPSG:4326"}, "crs"),
+        ({"crs": "not a crs"}, "crs"),
     ):
         with pytest.raises(LandCoverError) as err:
             create_grid(aoi, out, **kwargs)
@@ -255,7 +255,7 @@ def test_bad_parameters(tmp_path):
     assert not os.path.exists(out)
     with pytest.raises(LandCoverError) as err:
         create_grid(aoi, aoi)
-    assert err.value.argument == "OUTPUT"
+    assert err.value.argument == "out_path"
 
 
 def test_read_patches_selection_and_unknown_id(tmp_path):
@@ -265,15 +265,15 @@ def test_read_patches_selection_and_unknown_id(tmp_path):
     assert [p.id for p in read_patches(out, ["402_5002", "401_5001"])] == ["402_5002", "401_5001"]
     with pytest.raises(LandCoverError) as err:
         read_patches(out, ["401_5001", "999_999"])
-    assert err.value.argument == "PATCH_ID"
+    assert err.value.argument == "patch_ids"
     assert "999_999" in str(err.value) and "401_5001" in str(err.value)
     assert [p.id for p in read_patches(out, ["401_5001"], layer="patches")] == ["401_5001"]
     with pytest.raises(LandCoverError) as err:
         read_patches(aoi)
-    assert "patch grid" in str(err.value) and err.value.argument == "PATCHES"
+    assert "patch grid" in str(err.value) and err.value.argument == "grid_path"
     with pytest.raises(LandCoverError) as err:
         read_patches(out, layer="nope")
-    assert "patches" in str(err.value) and err.value.argument == "PATCHES"
+    assert "patches" in str(err.value) and err.value.argument == "layer"
 
 
 def test_progress_and_cancel(tmp_path):
@@ -291,7 +291,7 @@ def test_progress_and_cancel(tmp_path):
 def test_slovenia_10km(tmp_path, testpatch):
     border = str(testpatch / "svn_border.geojson")
     out = str(tmp_path / "grid.gpkg")
-    n = create_grid(border, out, patch_px=1000, resolution=10.0)
+    n = create_grid(border, out, patch_px=1000, resolution=10.0).count
 
     # Brute force: every 10 km cell of the border's bbox that shares area with the border.
     ds = ogr.Open(border)

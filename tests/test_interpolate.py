@@ -36,10 +36,10 @@ def test_date_grid():
     assert date_grid(start, start, 16) == [start]
     with pytest.raises(LandCoverError) as err:
         date_grid(start, dt.date(2017, 2, 1), 0)
-    assert err.value.argument == "STEP_DAYS"
+    assert err.value.argument == "step_days"
     with pytest.raises(LandCoverError) as err:
         date_grid(start, dt.date(2016, 12, 31), 16)
-    assert err.value.argument == "END_DATE"
+    assert err.value.argument == "end"
 
 
 def test_hand_computed_values_and_edge_hold():
@@ -164,7 +164,7 @@ def test_interpolate_file_round_trip(ndvi_series, tmp_path):
     messages: list[str] = []
     start, end = dt.date(2016, 1, 1), dt.date(2016, 12, 31)
     out_dates = interpolate_file(stack, str(tmp_path / "out.tif"), mask_path=mask, step_days=10, start=start, end=end,
-                                 monitor=Monitor(log=messages.append))
+                                 monitor=Monitor(log=messages.append)).dates
     assert out_dates == date_grid(start, end, 10) and out_dates[-1] == dt.date(2016, 12, 26)
     out = read_stack(str(tmp_path / "out.tif"))
     assert out.dates == out_dates and out.bands == ["NDVI"]  # SCL dropped
@@ -189,7 +189,7 @@ def test_interpolate_file_defaults_and_no_mask(ndvi_series, tmp_path):
     messages: list[str] = []
     out_dates = interpolate_file(
         stack, str(tmp_path / "out.tif"), start=dt.date(2015, 7, 1), monitor=Monitor(log=messages.append)
-    )
+    ).dates
     assert out_dates[0] == dt.date(2015, 7, 1) and out_dates[-1] <= dates[-1] and out_dates[1] == dt.date(2015, 7, 17)
     assert any("nearest observation" in m for m in messages)  # 2015-07-01 is before the first date
     out = read_stack(str(tmp_path / "out.tif"))
@@ -208,33 +208,33 @@ def test_interpolate_file_errors(tmp_path):
     out = str(tmp_path / "o.tif")
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), out, step_days=0)
-    assert err.value.argument == "STEP_DAYS"
+    assert err.value.argument == "step_days"
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), out, start=dt.date(2020, 2, 1), end=dt.date(2020, 1, 1))
-    assert err.value.argument == "END_DATE"
+    assert err.value.argument == "end"
 
     misaligned = tmp_path / "m.tif"
     write_stack(str(misaligned), TimeStack(np.zeros((2, 1, 4, 4), np.uint8), dates, ["CLM"], patch_grid(4, 4, x0=0.0)),
                 kind="cloudmask", nodata=255)
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), out, mask_path=str(misaligned))
-    assert err.value.argument == "MASK"
+    assert err.value.argument == "mask_path"
     wrong_dates = tmp_path / "w.tif"
     write_stack(str(wrong_dates), TimeStack(np.zeros((1, 1, 4, 4), np.uint8), dates[:1], ["CLM"], patch_grid(4, 4)),
                 kind="cloudmask", nodata=255)
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), out, mask_path=str(wrong_dates))
-    assert err.value.argument == "MASK"
+    assert err.value.argument == "mask_path"
 
     cloudy = tmp_path / "c.tif"
     write_stack(str(cloudy), TimeStack(np.ones((2, 1, 4, 4), np.uint8), dates, ["CLM"], patch_grid(4, 4)),
                 kind="cloudmask", nodata=255)
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), out, mask_path=str(cloudy))
-    assert err.value.argument == "INPUT" and "all pixels are cloudy or no data" in str(err.value)
+    assert err.value.argument == "stack_path" and "all pixels are cloudy or no data" in str(err.value)
     with pytest.raises(LandCoverError) as err:
         interpolate_file(str(stack), str(stack))
-    assert err.value.argument == "OUTPUT"
+    assert err.value.argument == "out_path"
     assert not (tmp_path / "o.tif").exists()
 
 

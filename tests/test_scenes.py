@@ -68,7 +68,7 @@ def test_filter_scenes_file_on_real_patch(real_series, tmp_path):
     clm = clm.copy()
     clm[:, :, :10] = 255  # a strip without data on every date: it must not count
     stack, mask = write_pair(tmp_path, data, clm, dates)
-    kept = filter_scenes_file(stack, mask, str(tmp_path / "out.tif"), str(tmp_path / "out_clm.tif"), min_valid_fraction=0.8)
+    kept = filter_scenes_file(stack, mask, str(tmp_path / "out.tif"), str(tmp_path / "out_clm.tif"), min_valid_fraction=0.8).dates
 
     observed = clm[:, :, 10:]
     clear_share = (observed == 0).reshape(len(dates), -1).mean(axis=1)
@@ -95,8 +95,8 @@ def test_threshold_zero_keeps_all_and_one_keeps_only_clear(tmp_path):
     clm[2] = 255  # no data at all: fraction 0.0
     data = np.ones((3, 1, 4, 4), dtype=np.float32)
     stack, mask = write_pair(tmp_path, data, clm, dates, patch_grid(4, 4))
-    assert filter_scenes_file(stack, mask, str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), min_valid_fraction=0.0) == dates
-    assert filter_scenes_file(stack, mask, str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), min_valid_fraction=1.0) == dates[:1]
+    assert filter_scenes_file(stack, mask, str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), min_valid_fraction=0.0).dates == dates
+    assert filter_scenes_file(stack, mask, str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), min_valid_fraction=1.0).dates == dates[:1]
 
 
 def test_no_date_passes_names_the_best(tmp_path):
@@ -107,7 +107,7 @@ def test_no_date_passes_names_the_best(tmp_path):
     stack, mask = write_pair(tmp_path, np.ones((3, 1, 4, 4), dtype=np.float32), clm, dates, patch_grid(4, 4))
     with pytest.raises(LandCoverError) as err:
         filter_scenes_file(stack, mask, str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), min_valid_fraction=0.8)
-    assert err.value.argument == "MIN_VALID_FRACTION"
+    assert err.value.argument == "min_valid_fraction"
     assert "2020-01-02" in str(err.value) and "50" in str(err.value) and "Lower" in str(err.value)
     assert not (tmp_path / "a.tif").exists() and not (tmp_path / "b.tif").exists()
 
@@ -118,7 +118,7 @@ def test_fraction_outside_unit_interval(tmp_path, fraction):
     stack, mask = write_pair(tmp_path, np.ones((1, 1, 4, 4), np.float32), np.zeros((1, 4, 4)), dates, patch_grid(4, 4))
     with pytest.raises(LandCoverError) as err:
         filter_scenes_file(stack, mask, str(tmp_path / "a.tif"), str(tmp_path / "b.tif"), min_valid_fraction=fraction)
-    assert err.value.argument == "MIN_VALID_FRACTION"
+    assert err.value.argument == "min_valid_fraction"
 
 
 def test_mask_of_other_dates_or_grid_is_refused(tmp_path):
@@ -135,7 +135,7 @@ def test_mask_of_other_dates_or_grid_is_refused(tmp_path):
     for bad, hint in ((other_dates, "2020-01-06"), (other_grid, "grid"), (not_a_mask, "CLM")):
         with pytest.raises(LandCoverError) as err:
             filter_scenes_file(stack, str(bad), str(tmp_path / "a.tif"), str(tmp_path / "b.tif"))
-        assert err.value.argument == "MASK"
+        assert err.value.argument == "mask_path"
         assert hint in str(err.value)
 
 
@@ -154,8 +154,8 @@ def test_filter_to_vrt_copies_no_pixel_and_reads_the_same(real_series, tmp_path)
 
     data, clm, dates = real_series
     stack, mask = write_pair(tmp_path, data, clm, dates)
-    kept = filter_scenes_file(stack, mask, str(tmp_path / "f.tif"), str(tmp_path / "f_clm.tif"), min_valid_fraction=0.8)
-    assert filter_scenes_file(stack, mask, str(tmp_path / "f.vrt"), str(tmp_path / "f_clm.vrt"), min_valid_fraction=0.8) == kept
+    kept = filter_scenes_file(stack, mask, str(tmp_path / "f.tif"), str(tmp_path / "f_clm.tif"), min_valid_fraction=0.8).dates
+    assert filter_scenes_file(stack, mask, str(tmp_path / "f.vrt"), str(tmp_path / "f_clm.vrt"), min_valid_fraction=0.8).dates == kept
     for tif, vrt in (("f.tif", "f.vrt"), ("f_clm.tif", "f_clm.vrt")):
         a, b = read_stack(str(tmp_path / tif)), read_stack(str(tmp_path / vrt))
         assert (a.dates, a.bands, a.grid.transform, a.grid.crs) == (b.dates, b.bands, b.grid.transform, b.grid.crs)
@@ -176,6 +176,6 @@ def test_dates_left_out_by_the_user_are_dropped_whatever_their_clear_fraction(tm
     data = np.arange(3, dtype=np.float32).reshape(3, 1, 1, 1) * np.ones((3, 1, 4, 4), dtype=np.float32)
     stack, mask = write_pair(tmp_path, data, np.zeros((3, 4, 4)), dates, patch_grid(4, 4))
     out = str(tmp_path / "a.tif")
-    kept = filter_scenes_file(stack, mask, out, str(tmp_path / "b.tif"), min_valid_fraction=0.0, exclude_dates=[dates[1], dt.date(2021, 1, 1)])
+    kept = filter_scenes_file(stack, mask, out, str(tmp_path / "b.tif"), min_valid_fraction=0.0, exclude_dates=[dates[1], dt.date(2021, 1, 1)]).dates
     assert kept == [dates[0], dates[2]]
     assert read_stack(out).data[:, 0, 0, 0].tolist() == [0.0, 2.0]

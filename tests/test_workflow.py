@@ -14,7 +14,7 @@ from rasterio.transform import from_origin
 
 from lc_plugin.core.errors import LandCoverError
 from lc_plugin.io.rasters import Grid, TimeStack, write_stack
-from lc_plugin.runs.batch import BatchParameters
+from lc_plugin.runs import BatchParameters
 from lc_plugin.runs.workflow import WorkbenchSettings, list_scenes, reference_legend, scene_quicklook, scene_tile, write_area
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # not imported from conftest: two conftest modules share a session
@@ -33,8 +33,8 @@ def test_settings_round_trip_and_unknown_entries_are_ignored():
 def test_check_names_what_is_missing(tmp_path):
     base = dict(aoi="a.gpkg", start="2017-01-01", end="2017-12-31", reference="r.gpkg", reference_field="LULC_ID", output_folder=str(tmp_path))
     WorkbenchSettings(**base).check()
-    for change, parameter in [({"aoi": ""}, "AOI"), ({"start": "2017-13-01"}, "START_DATE"), ({"reference": ""}, "REFERENCE"),
-                              ({"source": "local"}, "INPUT"), ({"output_folder": ""}, "OUTPUT_FOLDER")]:
+    for change, parameter in [({"aoi": ""}, "aoi"), ({"start": "2017-13-01"}, "start"), ({"reference": ""}, "reference"),
+                              ({"source": "local"}, "local_stacks"), ({"output_folder": ""}, "output_folder")]:
         with pytest.raises(LandCoverError) as err:
             WorkbenchSettings(**{**base, **change}).check()
         assert err.value.argument == parameter

@@ -30,7 +30,7 @@ from rasterio.windows import Window
 
 from ..core.atomic import check_not_input
 from ..core.bands import CATEGORICAL_BANDS
-from ..core.errors import LandCoverError
+from ..core.errors import DataError, InputError, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor, run_threaded
 from ..io.rasters import file_windows, read_stack_info, write_class_raster
 from ..ml.classify import PixelModel, check_compatible, load_model
@@ -98,15 +98,15 @@ def classify_stack(
     settings = settings or FusedSettings()
     threads = max(1, int(threads or os.cpu_count() or 1))
     check_min_valid_fraction(settings.min_valid_fraction)
-    check_not_input(out_path, [stack_path, model_path], "OUTPUT")
+    check_not_input(out_path, [stack_path, model_path], "out_path")
     # Windows are classified on ``threads`` threads at once: one onnxruntime thread each (two callers
     # with two threads each on two cores contend; measured ~20 % slower).
     model = load_model(model_path, threads=1 if threads > 1 else None)
     if not isinstance(model, PixelModel):
-        raise LandCoverError(f"{model_path} is a segmentation network; the one-pass chain applies pixel models only.", "MODEL")
+        raise InputError(f"{model_path} is a segmentation network; the one-pass chain applies pixel models only.", "model_path")
     dates, bands, grid, _ = read_stack_info(stack_path)
     if not dates:
-        raise LandCoverError(f"{stack_path} has no dates to interpolate.", "INPUT")
+        raise InputError(f"{stack_path} has no dates to interpolate.", "stack_path")
     result = FusedResult([], [])
     clock = time.perf_counter()
     clouds = compute_masks(
@@ -176,10 +176,10 @@ def _classify_windows(
     run_threaded(run, windows, threads, monitor, "lc-fused")
     result.thread_seconds.update(totals)
     if not any(any_valid):
-        raise LandCoverError(
+        raise DataError(
             f"No valid observation in {stack_path}: all pixels are cloudy or no data on every date. "
             "Check the cloud mask, or use a longer period or a lower cloud filter.",
-            "INPUT",
+            "stack_path",
         )
     return labels
 

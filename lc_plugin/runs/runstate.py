@@ -4,6 +4,10 @@ Workers are other processes or other machines (Dask) that share the run folder b
 each running patch writes ``<run>/<patch>/progress.json`` (percent of the patch + its log lines)
 and every worker's monitor stops when ``<run>/CANCEL`` appears. Plain files work the same for a
 process pool, a LocalCluster and a remote scheduler, and need nothing from the executor.
+
+The cancel file is the run's way to pass the user's cancel to other processes, and reaches engine
+code only as a ``Monitor`` (``worker_monitor``): the run side writes it when its own monitor raises
+``Cancelled`` (``ProgressBoard.poll``), the worker side's monitor reads it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import threading
 import time
 
+from ..core.atomic import atomic_output
 from ..core.monitor import Monitor
 
 CANCEL_FILE = "CANCEL"
@@ -20,7 +25,7 @@ PROGRESS_FILE = "progress.json"
 
 
 def request_cancel(run_folder: str) -> None:
-    """Ask every worker of this run to stop at its next progress check."""
+    """Ask every worker of this run to stop at its next progress check (the file's presence is the request)."""
     with open(os.path.join(run_folder, CANCEL_FILE), "w", encoding="utf-8") as f:
         f.write("cancelled by the user\n")
 
@@ -34,6 +39,7 @@ def clear_cancel(run_folder: str) -> None:
 
 
 def cancel_requested(run_folder: str) -> bool:
+    """Whether the run's cancel file exists."""
     return os.path.exists(os.path.join(run_folder, CANCEL_FILE))
 
 
@@ -47,10 +53,17 @@ def read_progress(patch_folder: str) -> dict | None:
 
 
 def clear_progress(patch_folder: str) -> None:
+    """Forget a patch's progress from an earlier attempt."""
     try:
         os.remove(os.path.join(patch_folder, PROGRESS_FILE))
     except (FileNotFoundError, NotADirectoryError):
         pass
+
+
+def worker_monitor(run_folder: str, patch_id: str) -> Monitor:
+    """The monitor of a patch running in another process: progress and log to the patch's progress
+    file, cancelled once the run's cancel file appears."""
+    return WorkerProgress(run_folder, patch_id).monitor()
 
 
 class WorkerProgress:
@@ -69,9 +82,10 @@ class WorkerProgress:
         self._written = 0.0
         self._checked = 0.0
         self._cancelled = False
-        self._lock = threading.Lock()  # a patch's download threads log too; one temporary file per process
+        self._lock = threading.Lock()  # a patch's download threads log too
 
     def monitor(self) -> Monitor:
+        """A monitor whose progress and log lines go to the progress file and that reads the cancel file."""
         return Monitor(self._progress, self._is_cancelled, self._log)
 
     def _progress(self, percent: float) -> None:
@@ -93,12 +107,8 @@ class WorkerProgress:
     def _write(self) -> None:
         with self._lock:
             self._written = time.monotonic()
-            os.makedirs(self.folder, exist_ok=True)
-            path = os.path.join(self.folder, PROGRESS_FILE)
-            tmp = f"{path}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
+            with atomic_output(os.path.join(self.folder, PROGRESS_FILE)) as tmp, open(tmp, "w", encoding="utf-8") as f:
                 json.dump({"percent": round(self.percent, 2), "messages": self.messages}, f)
-            os.replace(tmp, path)
 
 
 class ProgressBoard:
@@ -114,11 +124,13 @@ class ProgressBoard:
         self._percent: dict[str, float] = {}
 
     def start(self, patch_id: str) -> None:
+        """Follow a patch that is about to run."""
         clear_progress(os.path.join(self.run_folder, patch_id))
         self._seen[patch_id] = 0
         self._percent[patch_id] = 0.0
 
     def poll(self) -> None:
+        """Forward new log lines and progress of the running patches; raises ``Cancelled`` when the user cancels."""
         for pid in list(self._seen):
             state = read_progress(os.path.join(self.run_folder, pid))
             if not state:
@@ -130,6 +142,7 @@ class ProgressBoard:
         self._report()
 
     def finish(self, patch_id: str) -> None:
+        """Count a finished patch (done or failed) and stop following it."""
         self.poll()
         self._seen.pop(patch_id, None)
         self._percent.pop(patch_id, None)

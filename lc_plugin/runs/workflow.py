@@ -21,12 +21,12 @@ from rasterio.transform import from_bounds
 
 from ..core.atomic import atomic_output
 from ..core.classes import ClassTable
-from ..core.errors import LandCoverError
+from ..core.errors import InputError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import Grid, parse_date, read_stack_info
 from ..reference.rasterize import rasterize_reference
 from ..sources.download import DEFAULT_BANDS, DEFAULT_COLLECTION, DEFAULT_STAC_URL, make_source
-from .batch import CLOUD_METHODS, BatchParameters
+from .parameters import CLOUD_METHODS, BatchParameters
 
 SOURCES = ["stac", "sentinelhub", "local"]
 STAC_PRESETS = ["", "earth-search", "planetary-computer", "cdse"]  # download's PRESET enum, in order
@@ -78,31 +78,31 @@ class WorkbenchSettings:
         try:
             data = json.loads(text) if text else {}
         except ValueError as exc:
-            raise LandCoverError(f"The saved workbench settings are not JSON: {exc}") from exc
+            raise InputError(f"The saved workbench settings are not JSON: {exc}", "text") from exc
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def check(self) -> None:
-        """Refuse what would only fail later, naming the field of the dock (and the algorithm parameter)."""
+        """Refuse what would only fail later, naming the settings field at fault."""
         if self.source not in SOURCES:
-            raise LandCoverError(f"Unknown source {self.source!r}; choose one of {', '.join(SOURCES)}.", "SOURCE")
+            raise InputError(f"Unknown source {self.source!r}; choose one of {', '.join(SOURCES)}.", "source")
         if self.source == "local":
             missing = [p for p in self.local_stacks if not os.path.isfile(p)]
             if not self.local_stacks or missing:
-                raise LandCoverError(f"Choose the local time stacks (missing: {', '.join(missing) or 'none chosen'}).", "INPUT")
+                raise InputError(f"Choose the local time stacks (missing: {', '.join(missing) or 'none chosen'}).", "local_stacks")
         elif not self.aoi:
-            raise LandCoverError("Choose the area: a polygon layer, the canvas extent or a rectangle drawn on the map.", "AOI")
+            raise InputError("Choose the area: a polygon layer, the canvas extent or a rectangle drawn on the map.", "aoi")
         for name in ("start", "end"):
             try:
                 parse_date(getattr(self, name))
             except ValueError:
-                raise LandCoverError(f"The {name} date {getattr(self, name)!r} is not a date (YYYY-MM-DD).", f"{name.upper()}_DATE") from None
+                raise InputError(f"The {name} date {getattr(self, name)!r} is not a date (YYYY-MM-DD).", name) from None
         if self.cloud_method not in CLOUD_METHODS:
-            raise LandCoverError(f"Unknown cloud-mask method {self.cloud_method!r}; choose one of {', '.join(CLOUD_METHODS)}.", "METHOD")
+            raise InputError(f"Unknown cloud-mask method {self.cloud_method!r}; choose one of {', '.join(CLOUD_METHODS)}.", "cloud_method")
         if not self.model and not (self.reference and self.reference_field):
-            raise LandCoverError("Choose a reference layer and its class field to train on, or an existing model.", "REFERENCE")
+            raise InputError("Choose a reference layer and its class field to train on, or an existing model.", "reference")
         if not self.output_folder:
-            raise LandCoverError("Choose the output folder.", "OUTPUT_FOLDER")
+            raise InputError("Choose the output folder.", "output_folder")
 
     def batch_parameters(self, grid: str, model: str | None) -> BatchParameters:
         """The same run as ``landcover:rungrid`` parameters, for a whole country's grid."""
@@ -381,11 +381,11 @@ def reference_legend(vector_path: str, class_field: str, layer: str | None = Non
 
     ds = ogr.Open(vector_path)
     if ds is None:
-        raise LandCoverError(f"Could not open the reference layer {vector_path}.", "REFERENCE")
+        raise InputError(f"Could not open the reference layer {vector_path}.", "vector_path")
     lyr = ds.GetLayerByName(layer) if layer else ds.GetLayer(0)
     srs = lyr.GetSpatialRef() if lyr is not None else None
     if srs is None:
-        raise LandCoverError(f"The reference layer {vector_path} has no layer with a coordinate reference system.", "REFERENCE")
+        raise InputError(f"The reference layer {vector_path} has no layer with a coordinate reference system.", "vector_path")
     x0, x1, y0, y1 = lyr.GetExtent()
     grid = Grid(CRS.from_wkt(srs.ExportToWkt()), from_bounds(x0, y0, max(x1, x0 + 1), max(y1, y0 + 1), 1, 1), 1, 1)
     return rasterize_reference(vector_path, class_field, grid, layer=layer)[1]

@@ -5,7 +5,7 @@ cloud streaks as land cover. The chain removes them in two steps: *Cloud masks* 
 observations and *Temporal interpolation* with that mask rebuilds every pixel from its clear
 observations only; Interpolate then writes ``LC_CLOUD_MASKED`` (which mask, from which method) into
 its output. A stack without that provenance is refused unless a cloud mask is given with it (whose
-cloudy or no-data pixels are then left out) or the user accepts it explicitly (``ALLOW_UNMASKED``),
+cloudy or no-data pixels are then left out) or the user accepts it explicitly (``allow_unmasked``),
 in which case the report says so.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import rasterio
 
-from ..core.errors import LandCoverError
+from ..core.errors import InputError, LandCoverError
 from ..io.rasters import Grid, read_stack_info
 from .clouds import MASK_CLEAR
 
@@ -36,8 +36,10 @@ def masked_provenance(mask_tags: dict[str, str]) -> str:
     return "interpolated over the clear observations of a cloud mask" + (f" ({method})" if method else "")
 
 
-def check_cloud_masked(stack_paths: list[str], mask_paths: list[str | None], allow_unmasked: bool, parameter: str = "INPUT") -> int:
-    """Refuse stacks that were never cloud-masked and have no mask given; returns how many were accepted anyway."""
+def check_cloud_masked(stack_paths: list[str], mask_paths: list[str | None], allow_unmasked: bool, argument: str) -> int:
+    """Refuse stacks that were never cloud-masked and have no mask given; returns how many were accepted anyway.
+
+    ``argument``: the caller's argument naming the stacks (e.g. ``"stack_paths"``)."""
     unmasked = []
     for path, mask in zip(stack_paths, mask_paths):
         if mask:
@@ -50,18 +52,20 @@ def check_cloud_masked(stack_paths: list[str], mask_paths: list[str | None], all
             unmasked.append(path)
     if unmasked and not allow_unmasked:
         listing = ", ".join(unmasked[:3]) + (f" and {len(unmasked) - 3} more" if len(unmasked) > 3 else "")
-        raise LandCoverError(
+        raise InputError(
             f"{listing} {'was' if len(unmasked) == 1 else 'were'} never cloud-masked: clouds would be trained on or mapped "
-            "as land cover. Run Cloud masks, then Temporal interpolation with that mask (MASK), and use its output; or give "
-            "the cloud mask stack of this stack (CLOUD_MASK); or, knowing the stack is clear, enable ALLOW_UNMASKED "
+            "as land cover. Run Cloud masks, then Temporal interpolation with that mask, and use its output; or give "
+            "the cloud mask stack of this stack; or, knowing the stack is clear, allow unmasked stacks "
             "(the report will say so).",
-            parameter,
+            argument,
         )
     return len(unmasked)
 
 
-def clear_pixels(mask_path: str, dates: list, grid: Grid, parameter: str = "CLOUD_MASK") -> np.ndarray:
+def clear_pixels(mask_path: str, dates: list, grid: Grid, argument: str) -> np.ndarray:
     """(H, W) bool: pixels clear (0) on every date of the cloud mask stack; cloudy or no data → False.
+
+    ``argument``: the caller's argument naming the mask (e.g. ``"mask_path"``).
 
     The mask must lie on the stack's grid and hold the stack's dates, or a single date (one mask
     for the whole stack).
@@ -71,13 +75,13 @@ def clear_pixels(mask_path: str, dates: list, grid: Grid, parameter: str = "CLOU
         with rasterio.open(mask_path) as src:
             data = src.read()
     except (LandCoverError, rasterio.errors.RasterioIOError) as exc:
-        raise LandCoverError(f"Could not read the cloud mask {mask_path}: {exc}", parameter) from exc
+        raise InputError(f"Could not read the cloud mask {mask_path}: {exc}", argument) from exc
     if not mask_grid.same_as(grid):
-        raise LandCoverError(f"The cloud mask {mask_path} is not on the grid of its stack; use the mask made from that stack.", parameter)
+        raise InputError(f"The cloud mask {mask_path} is not on the grid of its stack; use the mask made from that stack.", argument)
     if len(mask_dates) != 1 and list(mask_dates) != list(dates):
-        raise LandCoverError(
+        raise InputError(
             f"The cloud mask {mask_path} has {len(mask_dates)} dates but its stack {len(dates)} other ones; give the mask of the "
             "same dates (e.g. of a single-date stack), or a single-date mask for the whole stack.",
-            parameter,
+            argument,
         )
     return np.all(data == MASK_CLEAR, axis=0)

@@ -36,12 +36,12 @@ import rasterio
 
 from ..core.atomic import check_not_input
 from ..core.deps import require
-from ..core.errors import LandCoverError
+from ..core.errors import DataError, InputError, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor, run_threaded
 from ..io import overviews
 from ..io.rasters import Grid, TimeStack, read_stack_info, stack_layout, write_stack
+from .trees import BinnedForest, forest_from_lightgbm, predict_proba
 from .trees import available as trees_available
-from .trees import forest_from_lightgbm, predict_proba
 
 S2CLOUDLESS_BANDS = ["B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12"]
 # Sen2Cor SCL classes: 3 cloud shadow, 8 cloud medium probability, 9 cloud high probability,
@@ -122,7 +122,7 @@ def _onnx_cloud_session():
 
 
 @functools.lru_cache(maxsize=1)
-def _binned_cloud_forest():
+def _binned_cloud_forest() -> BinnedForest:
     """s2cloudless's model file as the node tables of the numba tree kernel (its trees, unchanged)."""
     with open(_detector().model_filename, encoding="utf-8") as f:
         return forest_from_lightgbm(f.read())
@@ -131,7 +131,7 @@ def _binned_cloud_forest():
 def _choose_engine(engine: str) -> str:
     engine = (engine or "auto").lower()
     if engine not in ENGINES:
-        raise LandCoverError(f"Unknown cloud-model engine '{engine}'; choose one of {', '.join(ENGINES)}.", "ENGINE")
+        raise InputError(f"Unknown cloud-model engine '{engine}'; choose one of {', '.join(ENGINES)}.", "engine")
     if engine == "auto":
         if trees_available():
             return "numba"
@@ -158,16 +158,16 @@ def _predict_chunk(pixels: np.ndarray, engine: str) -> np.ndarray:
 
 def _check_postprocessing(threshold: float, average_over: int, dilation_size: int) -> None:
     if not 0.0 <= float(threshold) <= 1.0:
-        raise LandCoverError(f"The cloud probability threshold must be between 0 and 1, got {threshold}.", "THRESHOLD")
+        raise InputError(f"The cloud probability threshold must be between 0 and 1, got {threshold}.", "threshold")
     if int(average_over) != average_over or average_over < 0:
-        raise LandCoverError(
+        raise InputError(
             f"The averaging disk radius must be a whole number of pixels ≥ 0 (0 = no averaging), got {average_over}.",
-            "AVERAGE_OVER",
+            "average_over",
         )
     if int(dilation_size) != dilation_size or dilation_size < 0:
-        raise LandCoverError(
+        raise InputError(
             f"The dilation disk radius must be a whole number of pixels ≥ 0 (0 = no dilation), got {dilation_size}.",
-            "DILATION",
+            "dilation_size",
         )
 
 
@@ -222,10 +222,10 @@ def resolution_factor(grid: Grid, processing_resolution: float) -> int:
     """Block size in pixels for running the model at ``processing_resolution`` metres on ``grid``
     (1 at or below the stack's own resolution; a geographic grid's degrees are taken at its centre)."""
     if not math.isfinite(float(processing_resolution)) or processing_resolution < 0:
-        raise LandCoverError(
+        raise InputError(
             f"The processing resolution must be a number of metres ≥ 0 (0 or the stack's own resolution = full "
             f"resolution), got {processing_resolution}.",
-            "PROCESSING_RESOLUTION",
+            "processing_resolution",
         )
     pixel = max(abs(grid.transform.a), abs(grid.transform.e))
     if grid.crs is not None and grid.crs.is_geographic:
@@ -368,30 +368,30 @@ def _read_indexes(src: rasterio.io.DatasetReader, indexes: list[int]) -> tuple[n
 def _choose_method(method: str, bands: list[str]) -> str:
     method = (method or "auto").lower()
     if method not in METHODS:
-        raise LandCoverError(f"Unknown cloud-mask method '{method}'; choose one of {', '.join(METHODS)}.", "METHOD")
+        raise InputError(f"Unknown cloud-mask method '{method}'; choose one of {', '.join(METHODS)}.", "method")
     missing = [b for b in S2CLOUDLESS_BANDS if b not in bands]
     if method == "auto":
         if not missing:
             return "s2cloudless"
         if "SCL" in bands:
             return "scl"
-        raise LandCoverError(
+        raise InputError(
             f"The stack has neither the ten bands s2cloudless needs (it lacks {', '.join(missing)}) nor the SCL band "
             f"(its bands: {', '.join(bands)}). Download L1C data with {', '.join(S2CLOUDLESS_BANDS)}, or L2A data "
             "with the SCL band.",
-            "METHOD",
+            "method",
         )
     if method == "s2cloudless" and missing:
-        raise LandCoverError(
+        raise InputError(
             f"s2cloudless needs the L1C bands {', '.join(S2CLOUDLESS_BANDS)}, but the stack lacks {', '.join(missing)}. "
             "Sentinel-2 L2A products have no B10, so use the SCL method (download the SCL band) or download L1C data.",
-            "METHOD",
+            "method",
         )
     if method == "scl" and "SCL" not in bands:
-        raise LandCoverError(
+        raise InputError(
             f"The SCL method needs the band SCL (L2A scene classification), which the stack lacks (its bands: "
             f"{', '.join(bands)}). Download L2A data with the SCL band, or use the s2cloudless method on L1C data.",
-            "METHOD",
+            "method",
         )
     return method
 
@@ -400,10 +400,10 @@ def _check_reflectance(block: np.ndarray) -> None:
     with np.errstate(invalid="ignore"):
         top = np.nanmax(block) if np.isfinite(block).any() else 0.0
     if top > 20.0:
-        raise LandCoverError(
+        raise InputError(
             f"s2cloudless expects TOA reflectance (0–1), but the stack holds values up to {top:g}; it looks like "
             "digital numbers. Divide by 10000 (or download reflectance) first.",
-            "INPUT",
+            "stack_path",
         )
 
 
@@ -479,7 +479,7 @@ def compute_masks(
     else:
         classes = sorted({int(c) for c in scl_classes})
         if not classes or any(not 1 <= c <= 11 for c in classes):
-            raise LandCoverError(f"SCL classes must be values 1–11, got {list(scl_classes)}.", "SCL_CLASSES")
+            raise InputError(f"SCL classes must be values 1–11, got {list(scl_classes)}.", "scl_classes")
         band_index = [bands.index("SCL")]
         if probabilities:
             monitor.info("The SCL method gives no cloud probabilities; the probability output is not written.")
@@ -539,6 +539,16 @@ def compute_masks(
     return CloudMasks(masks, probs, used, out_tags)
 
 
+@dataclass(frozen=True)
+class CloudMaskFile:
+    """What ``cloud_masks_file`` wrote: the mask stack, the probability stack (None when not asked for
+    or not made: the SCL method has none) and the method used ("s2cloudless" or "scl")."""
+
+    mask_path: str
+    probability_path: str | None
+    method: str
+
+
 def cloud_masks_file(
     stack_path: str,
     mask_out: str,
@@ -553,20 +563,19 @@ def cloud_masks_file(
     engine: str = "auto",
     processing_resolution: float = DEFAULT_PROCESSING_RESOLUTION,
     threads: int = 1,
-) -> str:
+) -> CloudMaskFile:
     """Write the cloud-mask stack of ``stack_path`` (and, for s2cloudless, its probabilities).
 
     Works through blocks of dates so a long stack never sits in memory whole (only the uint8
     masks and, if asked for, the float32 probabilities do). ``engine`` picks how s2cloudless's
     model is evaluated (see ``s2cloudless_probabilities``); ``processing_resolution`` (metres) is
     the pixel size the model sees (0 or the stack's own: full resolution, exactly s2cloudless).
-    Returns the method used ("s2cloudless" or "scl").
     """
     monitor = ensure_monitor(monitor)
-    check_not_input(mask_out, [stack_path], "OUTPUT")
+    check_not_input(mask_out, [stack_path], "mask_out")
     if prob_out:
-        check_not_input(prob_out, [stack_path], "OUTPUT_PROBABILITY")
-        check_not_input(prob_out, [mask_out], "OUTPUT_PROBABILITY")
+        check_not_input(prob_out, [stack_path], "prob_out")
+        check_not_input(prob_out, [mask_out], "prob_out")
     result = compute_masks(
         stack_path,
         method=method,
@@ -585,9 +594,11 @@ def cloud_masks_file(
     clear = int((masks == MASK_CLEAR).sum())
     cloud = int((masks == MASK_CLOUD).sum())
     if not clear + cloud:  # a mask of nothing but "no data" would pass for a result
-        raise LandCoverError(f"{stack_path} holds no data on any date (every pixel is NaN or no data); expected a downloaded time stack.", "INPUT")
+        raise DataError(f"{stack_path} holds no data on any date (every pixel is NaN or no data); expected a downloaded time stack.", "stack_path")
     monitor.info(f"Cloud masks ({result.method}): {100.0 * cloud / (clear + cloud):.1f} % of observed pixels are cloudy.")
     write_stack(mask_out, TimeStack(masks, list(dates), [MASK_BAND], grid, result.tags), kind="cloudmask", nodata=MASK_NODATA)
+    written = None
     if result.probabilities is not None and prob_out:
         write_stack(prob_out, TimeStack(result.probabilities, list(dates), [PROB_BAND], grid, result.tags), kind="cloudprob")
-    return result.method
+        written = prob_out
+    return CloudMaskFile(mask_out, written, result.method)

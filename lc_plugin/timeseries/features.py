@@ -15,7 +15,7 @@ import rasterio
 from rasterio.windows import Window
 
 from ..core.bands import numeric_bands
-from ..core.errors import LandCoverError
+from ..core.errors import InputError
 
 # Normalised differences (a - b) / (a + b) added for every date whose stack has both bands.
 INDICES: dict[str, tuple[str, str]] = {"NDVI": ("B08", "B04"), "NDWI": ("B03", "B08"), "NDBI": ("B11", "B08")}
@@ -65,12 +65,14 @@ def feature_block(data: np.ndarray, bands: list[str]) -> np.ndarray:
 
 
 def read_bands_window(
-    src: rasterio.io.DatasetReader, n_dates: int, stack_bands: list[str], use_bands: list[str], window: Window
+    src: rasterio.io.DatasetReader, n_dates: int, stack_bands: list[str], use_bands: list[str], window: Window, argument: str = "stack_path"
 ) -> np.ndarray:
-    """Read only ``use_bands`` of an open time stack within ``window`` as (T, len(use_bands), h, w) float32, NaN = no data."""
+    """Read only ``use_bands`` of an open time stack within ``window`` as (T, len(use_bands), h, w) float32, NaN = no data.
+
+    ``argument``: the caller's argument naming the stack, for the error a stack without those bands gives."""
     missing = [b for b in use_bands if b not in stack_bands]
     if missing:
-        raise LandCoverError(f"{src.name} lacks the band(s) {', '.join(missing)}.", "INPUT")
+        raise InputError(f"{src.name} lacks the band(s) {', '.join(missing)}.", argument)
     nb = len(stack_bands)
     sel = [stack_bands.index(b) for b in use_bands]
     indexes = [t * nb + b + 1 for t in range(n_dates) for b in sel]
@@ -94,7 +96,7 @@ def iter_feature_windows(
     of the 256-pixel tile keep memory bounded without decompressing any tile twice.
     """
     if block_rows < 1:
-        raise LandCoverError(f"The block size must be at least 1 row, got {block_rows}.", "BLOCK_ROWS")
+        raise InputError(f"The block size must be at least 1 row, got {block_rows}.", "block_rows")
     rows = max(1, min(block_rows, height))
     per_pixel = max(1, n_features) * 4
     if rows > _TILE and per_pixel * rows * _TILE > budget_bytes:  # tall blocks of many features: one tile high

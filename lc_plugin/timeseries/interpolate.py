@@ -20,12 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..core.atomic import check_not_input
 from ..core.bands import CATEGORICAL_BANDS
-from ..core.errors import LandCoverError
+from ..core.errors import DataError, InputError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import StackWriter, file_windows, read_stack, read_stack_info
 from .cloudcheck import TAG_CLOUD_MASKED, masked_provenance
@@ -43,14 +44,22 @@ EDGES = ("hold", "nan")
 GRID_EDGE_DAYS = 92
 
 
+@dataclass(frozen=True)
+class Interpolated:
+    """The interpolated stack ``interpolate_file`` wrote, and its dates."""
+
+    path: str
+    dates: list[dt.date]
+
+
 def date_grid(start: dt.date, end: dt.date, step_days: int) -> list[dt.date]:
     """start, start + step, … up to and including ``end`` when it falls on the grid."""
     if int(step_days) != step_days or step_days < 1:
-        raise LandCoverError(f"The interpolation step must be a whole number of days ≥ 1, got {step_days}.", "STEP_DAYS")
+        raise InputError(f"The interpolation step must be a whole number of days ≥ 1, got {step_days}.", "step_days")
     if end < start:
-        raise LandCoverError(
+        raise InputError(
             f"The end date {end.isoformat()} is before the start date {start.isoformat()}; choose a later end date.",
-            "END_DATE",
+            "end",
         )
     count = (end - start).days // int(step_days) + 1
     return [start + dt.timedelta(days=i * int(step_days)) for i in range(count)]
@@ -222,16 +231,16 @@ def check_coverage(first: dt.date, last: dt.date, targets: list[dt.date], step_d
         f"{first.isoformat()} – {last.isoformat()}"
     )
     if not first - slack <= targets[0] <= last + slack:
-        raise LandCoverError(
+        raise InputError(
             f"{ranges}: dates more than {beyond} ({edge_days} days) outside the observations would only repeat the nearest one; "
-            f"choose a START_DATE from {(first - slack).isoformat()} to {(last + slack).isoformat()}.",
-            "START_DATE",
+            f"choose a {{argument}} from {(first - slack).isoformat()} to {(last + slack).isoformat()}.",
+            "start",
         )
     if targets[-1] > last + slack:
-        raise LandCoverError(
+        raise InputError(
             f"{ranges}: dates more than {beyond} ({edge_days} days) after the last observation would only repeat it; "
-            f"choose an END_DATE up to {(last + slack).isoformat()}.",
-            "END_DATE",
+            f"choose an {{argument}} up to {(last + slack).isoformat()}.",
+            "end",
         )
 
 
@@ -244,9 +253,9 @@ def target_dates(
     start = start or first
     end = end or last
     if end < start:
-        raise LandCoverError(
+        raise InputError(
             f"The end date {end.isoformat()} is before the start date {start.isoformat()}; choose a later end date.",
-            "END_DATE",
+            "end",
         )
     targets = date_grid(start, end, step_days)
     check_coverage(first, last, targets, step_days, edge_days)
@@ -267,25 +276,25 @@ def interpolate_file(
     end: dt.date | None = None,
     edge_days: int | None = None,
     monitor: Monitor | None = None,
-) -> list[dt.date]:
-    """Interpolate a stack onto start, start + step_days, … ≤ end; return the output dates.
+) -> Interpolated:
+    """Interpolate a stack onto start, start + step_days, … ≤ end.
 
     An observation is valid where the cloud mask (if given) is 0 and all bands are finite.
     The categorical SCL band cannot be interpolated and is dropped. Reads and writes
     tile-aligned windows (``file_windows``), so memory stays bounded whatever the patch size.
     """
     monitor = ensure_monitor(monitor)
-    check_not_input(out_path, [p for p in (stack_path, mask_path) if p], "OUTPUT")
+    check_not_input(out_path, [p for p in (stack_path, mask_path) if p], "out_path")
     dates, bands, grid, tags = read_stack_info(stack_path)
     if not dates:
-        raise LandCoverError(f"{stack_path} has no dates to interpolate.", "INPUT")
+        raise InputError(f"{stack_path} has no dates to interpolate.", "stack_path")
     if mask_path:
         check_mask_matches(stack_path, mask_path, dates, grid)
         provenance = masked_provenance(read_stack_info(mask_path)[3])
     targets = target_dates(dates, start, end, step_days, monitor, edge_days)
     keep = [i for i, b in enumerate(bands) if b not in CATEGORICAL_BANDS]
     if not keep:
-        raise LandCoverError(f"{stack_path} holds only categorical bands ({', '.join(bands)}); nothing to interpolate.", "INPUT")
+        raise InputError(f"{stack_path} holds only categorical bands ({', '.join(bands)}); nothing to interpolate.", "stack_path")
     out_bands = [bands[i] for i in keep]
     days = np.array([d.toordinal() for d in dates], dtype=np.float64)
     target_days = np.array([d.toordinal() for d in targets], dtype=np.float64)
@@ -313,9 +322,9 @@ def interpolate_file(
             del block, valid
             monitor.update((i + 1) / len(windows))
         if not any_valid:
-            raise LandCoverError(
+            raise DataError(
                 f"No valid observation in {stack_path}: all pixels are cloudy or no data on every date. "
                 "Check the cloud mask, or use a longer period or a lower cloud filter.",
-                "INPUT",
+                "stack_path",
             )
-    return targets
+    return Interpolated(out_path, targets)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import LandCoverError
+from ..core.errors import InputError
 from ..io.rasters import Grid
 
 
@@ -31,21 +31,22 @@ def _pixel(grid: Grid) -> tuple[float, float]:
     return float(t.a), float(-t.e)
 
 
-def coarse_tile_size(tile_size: int, fine: Grid, coarse: Grid, parameter: str) -> int:
-    """Pixels of the coarse tile covering a fine tile; LandCoverError when the tile is not a whole number of coarse pixels."""
+def coarse_tile_size(tile_size: int, fine: Grid, coarse: Grid, argument: str) -> int:
+    """Pixels of the coarse tile covering a fine tile; InputError (naming the caller's ``argument`` for the
+    coarse stack) when the tile is not a whole number of coarse pixels."""
     try:
         (fx, fy), (cx, cy) = _pixel(fine), _pixel(coarse)
     except ValueError as exc:
-        raise LandCoverError(f"The second modality needs north-up grids ({exc}).", parameter) from exc
+        raise InputError(f"The second modality needs north-up grids ({exc}).", argument) from exc
     if fine.crs != coarse.crs:
-        raise LandCoverError(f"The second-modality stack is in {coarse.crs}, the primary stack in {fine.crs}; give both in one CRS.", parameter)
+        raise InputError(f"The second-modality stack is in {coarse.crs}, the primary stack in {fine.crs}; give both in one CRS.", argument)
     nx, ny = tile_size * fx / cx, tile_size * fy / cy
     if nx < 1 or abs(nx - round(nx)) > 1e-6 or abs(ny - nx) > 1e-6:
         step = int(round(cx * 1000)) // np.gcd(int(round(fx * 1000)), int(round(cx * 1000)))  # smallest whole tile, in mm units
-        raise LandCoverError(
+        raise InputError(
             f"A {tile_size}-pixel tile at {fx:g} m covers {tile_size * fx:g} m, not a whole number of {cx:g} m pixels of the "
             f"second modality (the same number along both axes); use a tile size that is a multiple of {step:g} pixels.",
-            parameter,
+            argument,
         )
     return int(round(nx))
 

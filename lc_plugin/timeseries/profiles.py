@@ -19,7 +19,7 @@ from rasterio.windows import Window
 
 from ..core.bands import numeric_bands
 from ..core.classes import NODATA_CLASS, ClassTable
-from ..core.errors import LandCoverError
+from ..core.errors import InputError
 from ..io.rasters import TAG_CLASSES, read_stack
 from .features import INDICES
 
@@ -45,7 +45,7 @@ class PixelSeries:
             a, b = (self.values[:, self.bands.index(band)] for band in INDICES[name])
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.where(a + b == 0, np.nan, (a - b) / (a + b))
-        raise LandCoverError(f"{name} is not a band of this stack ({', '.join(self.bands)}) nor an index of its bands.")
+        raise InputError(f"{name} is not a band of this stack ({', '.join(self.bands)}) nor an index of its bands.", "name")
 
 
 @dataclass
@@ -68,7 +68,7 @@ def pixel_index(path: str, x: float, y: float) -> tuple[int, int]:
     with rasterio.open(path) as src:
         row, col = src.index(x, y)
         if not (0 <= row < src.height and 0 <= col < src.width):
-            raise LandCoverError(f"The point ({x:.1f}, {y:.1f}) is outside {path}.")
+            raise InputError(f"The point ({x:.1f}, {y:.1f}) is outside {path}.", "x")
     return int(row), int(col)
 
 
@@ -86,10 +86,11 @@ def read_pixel_series(path: str, x: float, y: float, mask_path: str | None = Non
 
 
 def _cloudy_dates(mask_path: str, x: float, y: float, dates: list[dt.date]) -> np.ndarray:
+    """(T,) bool: the dates the mask marks cloudy at the point (matched by date)."""
     row, col = pixel_index(mask_path, x, y)
     mask = read_stack(mask_path, Window(col, row, 1, 1))
     if CLOUD_BAND not in mask.bands:
-        raise LandCoverError(f"{mask_path} is not a cloud mask stack (no {CLOUD_BAND} band).")
+        raise InputError(f"{mask_path} is not a cloud mask stack (no {CLOUD_BAND} band).", "mask_path")
     by_date = dict(zip(mask.dates, mask.band(CLOUD_BAND)[:, 0, 0]))
     return np.array([by_date.get(d) == 1 for d in dates], dtype=bool)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -183,7 +184,7 @@ def _walk_blocks(x, first, last, edges, feature, bound, child, value, roots, sig
 
 
 @functools.lru_cache(maxsize=1)
-def _kernel():
+def _kernel() -> Callable[..., None]:
     """``_walk_blocks`` compiled; numba keeps the machine code in its disk cache between runs."""
     numba = require("numba")
     return numba.njit(nogil=True, cache=True, boundscheck=False)(_walk_blocks)

@@ -24,7 +24,7 @@ def small_run(qgis_app, demo_scene, tmp_path_factory):
     start, end = scene.start, scene.start.replace(month=4, day=30)
     model = train_demo_model(scene, server.url, str(out), start, end)
     grid = str(out / "grid.gpkg")
-    count = create_grid(scene.aoi_path, grid, patch_px=50)
+    count = create_grid(scene.aoi_path, grid, patch_px=50).count
     params = {
         "GRID": grid,
         "MODEL": model,
