@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -321,7 +322,12 @@ class StackWriter:
         # Block means skip NaN only: a stack with a numeric nodata value gets no overviews.
         nan_nodata = self.nodata is None or (isinstance(self.nodata, float) and np.isnan(self.nodata))
         self.overviews = list(overviews) if self.dtype.kind == "f" and nan_nodata else []
-        self._ctx = self._dst = self._spill = self._tmp = None
+        # Set while the writer is open (``__enter__`` to ``__exit__``): the atomic output's context, its
+        # temporary path, the rasterio dataset (untyped) and the overview levels being collected.
+        self._ctx: Any = None
+        self._tmp = ""
+        self._dst: Any = None
+        self._spill: OverviewSpill | None = None
 
     def __enter__(self) -> StackWriter:
         t, b = len(self.dates), len(self.bands)
