@@ -28,7 +28,7 @@ from ..core.deps import require
 from ..core.errors import DataError, InputError, LandCoverError
 from ..core.monitor import Monitor, ensure_monitor
 from ..io.rasters import read_stack_info
-from ..reference.training_inputs import read_training_inputs
+from ..reference.training_inputs import check_pairs, read_training_inputs
 from ..timeseries.cloudcheck import check_cloud_masked, cloud_provenance
 from ..timeseries.features import feature_bands
 from .boosting import cross_validate, fit_lightgbm, model_to_onnx, onnx_session
@@ -179,13 +179,7 @@ def _check_arguments(
     predictions_out: str | None,
 ) -> list[str | None]:
     """Refuse bad arguments before anything is read; returns one cloud mask (or None) per stack."""
-    if not stack_paths:
-        raise InputError("Give at least one time stack to train on.", argument="stack_paths")
-    if len(stack_paths) != len(reference_paths):
-        raise InputError(
-            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); give one reference raster per stack, in the same order.",
-            argument="reference_paths",
-        )
+    check_pairs(stack_paths, reference_paths, "train on")
     config.check(len(stack_paths))
     masks = list(mask_paths) if mask_paths else [None] * len(stack_paths)
     if len(masks) != len(stack_paths):

@@ -28,7 +28,7 @@ from ..io.rasters import FILE_BLOCK_BYTES, Grid, read_stack_info, tile_starts
 from ..timeseries.features import describe_layout_difference, read_bands_window
 from ..timeseries.modalities import coarse_tile_size, coarse_tiles, pixel_size, tile_corners
 from .tile_store import DATASET_VERSION, TileStore, open_tile_store, zarr_module
-from .training_inputs import read_reference_labels, read_training_inputs
+from .training_inputs import check_pairs, read_reference_labels, read_training_inputs
 
 _RESERVED = {"labels", "valid", "folds", "transforms", "patches", "offsets"}
 
@@ -223,15 +223,6 @@ class TileConfig:
         return dataclasses.replace(self, area=area, sensor=sensor)
 
 
-def _check_pairs(stack_paths: list[str], reference_paths: list[str]) -> None:
-    if not stack_paths:
-        raise InputError("Give at least one time stack to cut into tiles.", argument="stack_paths")
-    if len(stack_paths) != len(reference_paths):
-        raise InputError(
-            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); give one reference raster per stack, in the same order.",
-            argument="reference_paths",
-        )
-
 
 def _check_output(output_path: str, inputs: list[str]) -> None:
     """The store replaces ``output_path``: refuse an input, a folder holding inputs, or a folder that is not a store."""
@@ -299,7 +290,7 @@ def export_tiles(
     monitor = ensure_monitor(monitor)
     stack_paths, reference_paths = list(stack_paths), list(reference_paths)
     extras = {k: list(v) for k, v in (extra_stacks or {}).items()}
-    _check_pairs(stack_paths, reference_paths)
+    check_pairs(stack_paths, reference_paths, "cut into tiles")
     config = dataclasses.replace(config or TileConfig(), **settings).checked(list(extras))
     _check_output(output_path, stack_paths + reference_paths + [p for paths in extras.values() for p in paths])
     inputs = read_training_inputs(stack_paths, reference_paths)

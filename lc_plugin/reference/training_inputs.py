@@ -73,6 +73,18 @@ def _reference_table(i: int, ref_path: str, stack_path: str, grid: Grid) -> Clas
     return table
 
 
+def check_pairs(stack_paths: Sequence[str], reference_paths: Sequence[str], purpose: str) -> None:
+    """Refuse no stacks, or stacks and references that do not pair one to one (``purpose``: what the
+    stacks are for, e.g. "train on"), before anything is read."""
+    if not stack_paths:
+        raise InputError(f"Give at least one time stack to {purpose}.", argument="stack_paths")
+    if len(stack_paths) != len(reference_paths):
+        raise InputError(
+            f"{len(stack_paths)} time stack(s) but {len(reference_paths)} reference raster(s); give one reference raster per stack, in the same order.",
+            argument="reference_paths",
+        )
+
+
 def read_training_inputs(stack_paths: Sequence[str], reference_paths: Sequence[str]) -> TrainingInputs:
     """Layouts, grids and class tables of every pair, checked against each other (no pixels read)."""
     infos = _stack_infos(stack_paths)
