@@ -109,7 +109,7 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.MAX_CLOUD, self.tr("Max scene cloud cover (%)"), QgsProcessingParameterNumber.Double, 80.0, minValue=0, maxValue=100
+                self.MAX_CLOUD, self.tr("Max scene cloud cover (%)"), QgsProcessingParameterNumber.Double, defaults.max_cloud, minValue=0, maxValue=100
             ),
             help="The catalogue's eo:cloud_cover filter.",
         )
@@ -119,12 +119,14 @@ class RunGridAlgorithm(LandCoverAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.MIN_VALID_FRACTION, self.tr("Min valid fraction"), QgsProcessingParameterNumber.Double, 0.8, minValue=0, maxValue=1
+                self.MIN_VALID_FRACTION, self.tr("Min valid fraction"), QgsProcessingParameterNumber.Double, defaults.min_valid_fraction, minValue=0, maxValue=1
             ),
             help="Dates with a smaller fraction of clear pixels are dropped, as in Filter cloudy scenes.",
         )
         self.addParameter(
-            QgsProcessingParameterNumber(self.STEP_DAYS, self.tr("Interpolation step (days)"), QgsProcessingParameterNumber.Integer, 16, minValue=1),
+            QgsProcessingParameterNumber(
+                self.STEP_DAYS, self.tr("Interpolation step (days)"), QgsProcessingParameterNumber.Integer, defaults.step_days, minValue=1
+            ),
             help="The interpolation step, as in Temporal interpolation.",
         )
         self.addParameter(

@@ -45,7 +45,12 @@ class FilterScenesAlgorithm(LandCoverAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.MIN_VALID_FRACTION, self.tr("Minimum valid fraction"), QgsProcessingParameterNumber.Double, 0.8, minValue=0, maxValue=1
+                self.MIN_VALID_FRACTION,
+                self.tr("Minimum valid fraction"),
+                QgsProcessingParameterNumber.Double,
+                scenes.DEFAULT_MIN_VALID_FRACTION,
+                minValue=0,
+                maxValue=1,
             ),
             help="0–1. The fraction counts only pixels that have data, so a patch partly outside the satellite's footprint is not "
             "penalised.",

@@ -16,6 +16,7 @@ from ..core.atomic import atomic_output
 from ..core.errors import InputError
 from ..core.redaction import redact_url
 from ..timeseries.cloud_resolution import DEFAULT_PROCESSING_RESOLUTION
+from ..timeseries.scenes import DEFAULT_MIN_VALID_FRACTION
 
 PARAMETERS_FILE = "parameters.json"
 CLOUD_METHODS = ["auto", "s2cloudless", "scl"]
@@ -36,7 +37,7 @@ class BatchParameters:
     bands: list[str] = field(default_factory=lambda: ["B02", "B03", "B04", "B08", "B11", "B12", "SCL"])
     max_cloud: float = 80.0
     cloud_method: str = "auto"
-    min_valid_fraction: float = 0.8
+    min_valid_fraction: float = DEFAULT_MIN_VALID_FRACTION
     step_days: int = 16
     reference: str | None = None
     reference_field: str | None = None
